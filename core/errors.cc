@@ -1,0 +1,50 @@
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <typeinfo>
+
+#include "weft/detail/hooks.h"
+#include "weft/errors.h"
+
+namespace weft {
+namespace {
+
+std::string format_task_error(const ErrorInfo& e) {
+  if (e.exception_type == "cancelled") return "task '" + e.task_name + "' was cancelled: " + e.message;
+  return "task '" + e.task_name + "' failed: " + e.message + " (" + e.exception_type + ")";
+}
+
+}  // namespace
+
+TaskError::TaskError(std::shared_ptr<const ErrorInfo> info) : Error(format_task_error(*info)), info_(std::move(info)) {}
+
+namespace detail {
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
+}
+
+ErrorPtr error_from_current_exception(const std::string& task_name) {
+  try {
+    throw;
+  } catch (const TaskError& e) {
+    return e.info();  // a failure from further up the graph keeps its original cause
+  } catch (const std::exception& e) {
+    return std::make_shared<ErrorInfo>(ErrorInfo{task_name, e.what(), demangle(typeid(e).name())});
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    return std::make_shared<ErrorInfo>(
+        ErrorInfo{task_name, "non-standard exception", t ? demangle(t->name()) : std::string("unknown")});
+  }
+}
+
+ErrorPtr cancelled_error(const std::string& task_name) {
+  return std::make_shared<ErrorInfo>(ErrorInfo{task_name, "the runtime shut down before it ran", "cancelled"});
+}
+
+}  // namespace detail
+}  // namespace weft

@@ -1,0 +1,252 @@
+// Actors: stateful workers whose method calls run one at a time, in submission order.
+//
+//   struct Counter {
+//     int total = 0;
+//     int add(int n) { return total += n; }
+//   };
+//   Counter make_counter(int start) { return Counter{start}; }
+//   WEFT_REMOTE(make_counter, &Counter::add);
+//
+//   weft::ActorHandle<Counter> c = weft::actor<Counter>(make_counter).remote(10);
+//   weft::ObjectRef<int> r = c.task(&Counter::add).remote(5);
+//   weft::get(r);  // 15
+//
+// The factory (a registered function returning T or std::unique_ptr<T>) runs as the actor's
+// first call. If it raises, every later call fails with a TaskError naming the factory. A method
+// that raises fails only that call; the actor lives on. Handles are cheap to copy, safe to use
+// from any thread, and may be passed to tasks; the actor is destroyed after the last handle and
+// the last pending call are gone.
+#pragma once
+
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+#include "weft/detail/actor_core.h"
+#include "weft/object_ref.h"
+#include "weft/registry.h"
+
+namespace weft {
+
+namespace detail {
+
+template <class T>
+class ActorState final : public ActorCore {
+ public:
+  ActorState() : ActorCore(demangle(typeid(T).name())) {}
+  T* instance() const { return instance_.get(); }
+  void set_instance(std::unique_ptr<T> p) { instance_ = std::move(p); }
+
+ private:
+  std::unique_ptr<T> instance_;
+};
+
+template <class T>
+struct unique_ptr_target {
+  using type = void;
+};
+template <class T>
+struct unique_ptr_target<std::unique_ptr<T>> {
+  using type = T;
+};
+
+// One call on an actor: a method call (Create = false) or the factory call (Create = true).
+template <class T, class R, class Callable, bool Create, class Params, class... S>
+class ActorCall;
+
+template <class T, class R, class Callable, bool Create, class... Ps, class... S>
+class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public Object<R>, public ActorCallBase {
+ public:
+  template <class... A>
+  ActorCall(ActorState<T>* actor, Callable fn, const TaskCommon& common, A&&... a)
+      : Object<R>(2), ActorCallBase(actor, common), fn_(fn), args_(std::in_place, std::forward<A>(a)...) {
+    set_priority(common.slo, common.deadline_ns);
+  }
+
+  void start() {
+    size_t n = 0;
+    std::apply([&](const auto&... a) { ((n += count_deps(a)), ...); }, *args_);
+    reserve_dependencies(n);
+    std::apply([&](const auto&... a) { (for_each_dep(a, [&](ObjectBase* o) { add_dependency(o); }), ...); }, *args_);
+    start_dependencies();
+  }
+
+  void run() override {
+    auto* state = static_cast<ActorState<T>*>(actor());
+    if (ObjectBase* dep = failed_dependency()) {
+      if constexpr (Create) state->set_dead(dep->error());
+      this->fail(dep->error());
+      finish();
+      return;
+    }
+    while (true) {
+      try {
+        invoke(state, std::index_sequence_for<Ps...>{});
+        break;
+      } catch (...) {
+        ErrorPtr err = error_from_current_exception(name());
+        if (consume_retry()) continue;
+        if constexpr (Create) state->set_dead(err);
+        this->fail(std::move(err));
+        break;
+      }
+    }
+    finish();
+  }
+  void cancel() override { fail_with(cancelled_error(name())); }
+  void fail_with(ErrorPtr error) override {
+    this->fail(std::move(error));
+    finish();
+  }
+
+ private:
+  template <size_t... I>
+  void invoke(ActorState<T>* state, std::index_sequence<I...>) {
+    auto& a = *args_;
+    using P = std::tuple<Ps...>;
+    if constexpr (Create) {
+      auto made = fn_(resolve_arg<std::tuple_element_t<I, P>>(std::get<I>(a))...);
+      if constexpr (std::is_same_v<decltype(made), std::unique_ptr<T>>) {
+        if (!made) throw Error("actor factory returned a null pointer");
+        state->set_instance(std::move(made));
+      } else {
+        state->set_instance(std::make_unique<T>(std::move(made)));
+      }
+      this->set_value();
+    } else if constexpr (std::is_void_v<R>) {
+      (state->instance()->*fn_)(resolve_arg<std::tuple_element_t<I, P>>(std::get<I>(a))...);
+      this->set_value();
+    } else {
+      this->set_value((state->instance()->*fn_)(resolve_arg<std::tuple_element_t<I, P>>(std::get<I>(a))...));
+    }
+  }
+  void finish() {
+    args_.reset();
+    this->release();
+  }
+
+  Callable fn_;
+  std::optional<std::tuple<S...>> args_;
+};
+
+}  // namespace detail
+
+template <class T, class M>
+class ActorMethodBuilder;
+
+template <class T>
+class ActorHandle {
+ public:
+  ActorHandle() = default;
+  ActorHandle(const ActorHandle& o) noexcept : state_(o.state_) {
+    if (state_) state_->add_ref();
+  }
+  ActorHandle(ActorHandle&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+  ActorHandle& operator=(ActorHandle o) noexcept {
+    std::swap(state_, o.state_);
+    return *this;
+  }
+  ~ActorHandle() {
+    if (state_) state_->release();
+  }
+
+  bool valid() const { return state_ != nullptr; }
+
+  // Starts a call of a registered method (WEFT_REMOTE(&T::method)).
+  template <class M>
+  ActorMethodBuilder<T, M> task(M method) const {
+    static_assert(std::is_member_function_pointer_v<M>, "weft: ActorHandle::task takes a member function pointer");
+    if (!state_) throw Error("weft: call on an empty ActorHandle");
+    return ActorMethodBuilder<T, M>(state_, method);
+  }
+
+  // Internal.
+  static ActorHandle adopt(detail::ActorState<T>* s) {
+    ActorHandle h;
+    h.state_ = s;
+    return h;
+  }
+
+ private:
+  detail::ActorState<T>* state_ = nullptr;
+};
+
+template <class T, class M>
+class ActorMethodBuilder : public detail::TaskOptionsMixin<ActorMethodBuilder<T, M>> {
+  using Traits = detail::fn_traits<M>;
+  using R = typename Traits::result;
+  static_assert(std::is_base_of_v<typename Traits::cls, T>, "weft: the method does not belong to this actor's class");
+
+ public:
+  ActorMethodBuilder(detail::ActorState<T>* state, M method) : state_(state), method_(method) {
+    this->common_.registered_name = &detail::lookup_remote(detail::pointer_key(method), nullptr).name;
+  }
+
+  template <class... A>
+  ObjectRef<R> remote(A&&... args) const {
+    return submit(std::make_index_sequence<std::tuple_size_v<typename Traits::params>>{}, std::forward<A>(args)...);
+  }
+
+ private:
+  template <size_t... I, class... A>
+  ObjectRef<R> submit(std::index_sequence<I...>, A&&... args) const {
+    using P = typename Traits::params;
+    static_assert(sizeof...(A) == sizeof...(I), "weft: wrong number of arguments for this actor method");
+    static_assert((detail::check_arg<std::tuple_element_t<I, P>, A>() && ... && true));
+    if constexpr (!std::is_void_v<R>) detail::require_serializable<R>();
+    detail::ensure_running();
+    using Call = detail::ActorCall<T, R, M, false, P, detail::stored_arg_t<std::tuple_element_t<I, P>, A>...>;
+    auto* c = new Call(state_, method_, this->common_, std::forward<A>(args)...);
+    ObjectRef<R> ref = ObjectRef<R>::adopt(c);
+    state_->enqueue(c);
+    c->start();
+    return ref;
+  }
+
+  detail::ActorState<T>* state_;
+  M method_;
+};
+
+template <class T, class F>
+class ActorBuilder;
+
+template <class T, class FR, class... Ps>
+class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuilder<T, FR (*)(Ps...)>> {
+  static_assert(std::is_same_v<FR, T> || std::is_same_v<FR, std::unique_ptr<T>>,
+                "weft: an actor factory must return T or std::unique_ptr<T>");
+
+ public:
+  using Fn = FR (*)(Ps...);
+  explicit ActorBuilder(Fn fn) : fn_(fn) {
+    this->common_.registered_name = &detail::lookup_remote(detail::pointer_key(fn), reinterpret_cast<const void*>(fn)).name;
+  }
+
+  // Creates the actor; its factory runs asynchronously as the actor's first call.
+  template <class... A>
+  ActorHandle<T> remote(A&&... args) const {
+    static_assert(sizeof...(A) == sizeof...(Ps), "weft: wrong number of arguments for this actor factory");
+    static_assert((detail::check_arg<Ps, A>() && ... && true));
+    detail::ensure_running();
+    auto* state = new detail::ActorState<T>();
+    ActorHandle<T> handle = ActorHandle<T>::adopt(state);
+    using Call = detail::ActorCall<T, void, Fn, true, std::tuple<Ps...>, detail::stored_arg_t<Ps, A>...>;
+    auto* c = new Call(state, fn_, this->common_, std::forward<A>(args)...);
+    c->release();  // nobody holds a ref to the creation result; the call keeps its own
+    state->enqueue(c);
+    c->start();
+    return handle;
+  }
+
+ private:
+  Fn fn_;
+};
+
+// Starts building an actor of class T from a registered factory.
+template <class T, class FR, class... Ps>
+ActorBuilder<T, FR (*)(Ps...)> actor(FR (*factory)(Ps...)) {
+  return ActorBuilder<T, FR (*)(Ps...)>(factory);
+}
+
+}  // namespace weft

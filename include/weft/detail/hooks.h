@@ -1,0 +1,47 @@
+// The few non-template entry points that weft's header templates call into the runtime library.
+// Internal.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "weft/errors.h"
+#include "weft/options.h"
+
+namespace weft::detail {
+
+class Runnable;
+class ObjectBase;
+using ErrorPtr = std::shared_ptr<const ErrorInfo>;
+
+// Throws weft::Error unless a runtime is initialised and not shut down.
+void ensure_running();
+
+// Enqueues a ready runnable on the current runtime's scheduler.
+void submit(Runnable* r);
+
+// Wakes threads blocked on objects (see ObjectBase::arm_sleeper). Cheap when none sleep.
+void wake_sleepers() noexcept;
+
+// Blocks until at least `k` of `objs` are done, running other ready tasks on this thread while it
+// waits. Returns false when `deadline_ns` (steady clock) passes first.
+bool wait_done(ObjectBase* const* objs, size_t n, size_t k, int64_t deadline_ns);
+
+// The error a task leaves when its body raised the exception being handled now.
+ErrorPtr error_from_current_exception(const std::string& task_name);
+// The error a task leaves when the runtime shut down before it ran.
+ErrorPtr cancelled_error(const std::string& task_name);
+
+// Resource admission for tasks that declare resources.
+enum class Admission { kNow, kParked, kInfeasible };
+// kNow: the caller runs `r`. kParked: the runtime submits `r` when resources free up.
+// kInfeasible: the node can never satisfy `need`; *why says so.
+Admission acquire_resources(Runnable* r, const ResourceSet& need, std::string* why);
+void release_resources(const ResourceSet& need);
+
+// Demangled name of a type_info, for error messages.
+std::string demangle(const char* mangled);
+
+}  // namespace weft::detail

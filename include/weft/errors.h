@@ -1,0 +1,48 @@
+// Exceptions raised by weft's public API.
+//
+// weft::Error      misuse of the API: a call before init or after shutdown, get on an empty
+//                  ObjectRef, wait asking for more objects than it was given, an unregistered
+//                  function. Derives from std::logic_error-like std::runtime_error.
+// weft::TimeoutError  a get/wait with a timeout expired before the object was ready.
+// weft::TaskError  a task (or actor method) raised, or a task it depended on raised. Carries the
+//                  name of the task that failed first and its message, so a failure deep in a
+//                  graph reads the same wherever it surfaces.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace weft {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+// What a failed task left behind: shared, immutable, passed along to every dependent.
+struct ErrorInfo {
+  std::string task_name;       // the task that raised first
+  std::string message;         // its exception's what()
+  std::string exception_type;  // demangled type of the exception, or "cancelled"
+};
+
+class TaskError : public Error {
+ public:
+  explicit TaskError(std::shared_ptr<const ErrorInfo> info);
+
+  const std::string& task_name() const { return info_->task_name; }
+  const std::string& message() const { return info_->message; }
+  const std::string& exception_type() const { return info_->exception_type; }
+  const std::shared_ptr<const ErrorInfo>& info() const { return info_; }
+
+ private:
+  std::shared_ptr<const ErrorInfo> info_;
+};
+
+}  // namespace weft

@@ -1,0 +1,29 @@
+// Identifiers of objects and tasks.
+//
+// An ObjectId is 128 bits: a per-process random prefix and a per-thread stream in `hi`, a counter
+// in `lo`. Ids are unique within a run of a cluster without any coordination, and cheap to make
+// (no atomics on the hot path).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace weft {
+
+struct ObjectId {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+
+  bool is_nil() const { return hi == 0 && lo == 0; }
+  std::string hex() const;  // 32 lowercase hex digits
+  static ObjectId next();   // thread-safe
+  friend bool operator==(const ObjectId&, const ObjectId&) = default;
+};
+
+}  // namespace weft
+
+template <>
+struct std::hash<weft::ObjectId> {
+  size_t operator()(const weft::ObjectId& id) const noexcept { return id.hi * 0x9E3779B97F4A7C15ull ^ id.lo; }
+};

@@ -1,0 +1,82 @@
+// ObjectRef<T>: a future for a value produced by a task or put into the object store.
+//
+//   weft::ObjectRef<int> r = weft::task(add).remote(1, 2);
+//   int three = weft::get(r);
+//
+// Refs are cheap to copy (one atomic increment) and may be passed to other tasks, alone or inside
+// a std::vector; such a task starts once the objects exist and receives the values. A ref keeps
+// its object alive; the object is freed when the last ref to it (anywhere) is dropped. Refs are
+// safe to copy and read from any thread. A default-constructed or moved-from ref is empty: using
+// it raises weft::Error.
+#pragma once
+
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "weft/detail/object.h"
+#include "weft/errors.h"
+#include "weft/ids.h"
+
+namespace weft {
+
+template <class T>
+class ObjectRef {
+  static_assert(!std::is_reference_v<T> && !std::is_const_v<T>, "ObjectRef<T> holds a plain value type");
+
+ public:
+  using value_type = T;
+
+  ObjectRef() = default;
+  ObjectRef(const ObjectRef& o) noexcept : obj_(o.obj_) {
+    if (obj_) obj_->add_ref();
+  }
+  ObjectRef(ObjectRef&& o) noexcept : obj_(std::exchange(o.obj_, nullptr)) {}
+  ObjectRef& operator=(ObjectRef o) noexcept {
+    std::swap(obj_, o.obj_);
+    return *this;
+  }
+  ~ObjectRef() {
+    if (obj_) obj_->release();
+  }
+
+  bool valid() const noexcept { return obj_ != nullptr; }
+  explicit operator bool() const noexcept { return valid(); }
+  // True once the object exists (or its producer failed): get will not block.
+  bool is_ready() const { return checked()->done(); }
+  const ObjectId& id() const { return checked()->id(); }
+
+  // Internal: the object slot. Never null on a valid ref.
+  detail::Object<T>* object() const noexcept { return obj_; }
+  detail::Object<T>* checked() const {
+    if (!obj_) throw Error("weft: use of an empty ObjectRef (default-constructed or moved-from)");
+    return obj_;
+  }
+  // Internal: takes over one reference the caller holds on `obj`.
+  static ObjectRef adopt(detail::Object<T>* obj) noexcept {
+    ObjectRef r;
+    r.obj_ = obj;
+    return r;
+  }
+
+  friend bool operator==(const ObjectRef& a, const ObjectRef& b) { return a.obj_ == b.obj_; }
+
+ private:
+  detail::Object<T>* obj_ = nullptr;
+};
+
+template <class T>
+struct is_object_ref : std::false_type {};
+template <class T>
+struct is_object_ref<ObjectRef<T>> : std::true_type {};
+template <class T>
+inline constexpr bool is_object_ref_v = is_object_ref<T>::value;
+
+template <class T>
+struct is_object_ref_vector : std::false_type {};
+template <class T, class A>
+struct is_object_ref_vector<std::vector<ObjectRef<T>, A>> : std::true_type {};
+template <class T>
+inline constexpr bool is_object_ref_vector_v = is_object_ref_vector<T>::value;
+
+}  // namespace weft

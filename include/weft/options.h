@@ -1,0 +1,38 @@
+// Runtime options and the scheduling vocabulary shared by tasks and actors.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace weft {
+
+// SLO priority classes. A ready task of a more urgent class always starts before a ready task of a
+// less urgent one that was queued at the same node; within a class, tasks with a deadline run
+// earliest-deadline-first, ahead of tasks without one.
+enum class Slo : uint8_t {
+  kLatencyCritical = 0,
+  kStandard = 1,
+  kBatch = 2,
+};
+inline constexpr int kNumSloClasses = 3;
+
+using Clock = std::chrono::steady_clock;
+
+// Named resource quantities, e.g. {{"CPU", 1}, {"GPU", 1}}.
+using ResourceSet = std::map<std::string, double>;
+
+struct Options {
+  // Empty: run embedded (head, node and workers as threads of this process). "host:port": join a
+  // cluster (not available in this build yet; init reports it).
+  std::string address;
+  // Worker threads; 0 means one per hardware thread.
+  int num_workers = 0;
+  // Resources this node offers beyond {"CPU": num_workers}; e.g. {{"GPU", 1}}.
+  ResourceSet resources;
+  // spdlog level name: trace, debug, info, warn, error, critical, off. Empty: $WEFT_LOG_LEVEL or warn.
+  std::string log_level;
+};
+
+}  // namespace weft

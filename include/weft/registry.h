@@ -1,0 +1,181 @@
+// Registration of remote functions and actor methods by name.
+//
+//   int add(int a, int b) { return a + b; }
+//   WEFT_REMOTE(add);                                   // at namespace scope, in a .cc file
+//   struct Counter { int incr(int by); int value() const; };
+//   Counter make_counter(int start);
+//   WEFT_REMOTE(make_counter, &Counter::incr, &Counter::value);
+//
+// The name (the spelling inside WEFT_REMOTE, without '&') is what identifies the function to a
+// worker in another process running the same binary, so it never depends on addresses.
+// Registration runs during static initialisation and never throws; conflicting registrations
+// (one name for two different functions) are recorded and make weft::init fail with their names.
+//
+// Thread safety: registration may run concurrently with lookups (e.g. from dlopen); lookups take
+// a shared lock, and each thread caches its last hit so the submit path rarely touches the lock.
+#pragma once
+
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "weft/serialization.h"
+#include "weft/status.h"
+
+namespace weft {
+
+enum class RemoteKind : uint8_t { kFunction, kMethod };
+
+// Runs a registered function on MessagePack-encoded arguments (an array, one element per
+// parameter) and returns the encoded result. `self` is the actor instance for methods, null for
+// functions. Null when a parameter cannot travel by value (an ObjectRef, for instance).
+using PackedInvoker = Result<std::string> (*)(void* self, std::string_view packed_args);
+
+struct RemoteEntry {
+  std::string name;
+  RemoteKind kind;
+  std::string key;  // the bytes of the function or member pointer
+  PackedInvoker invoker;
+  std::string defined_at;  // file:line of the WEFT_REMOTE
+};
+
+class Registry {
+ public:
+  static Registry& global();
+
+  // Never throws. Returns false when `name` is already taken by another function.
+  bool add(RemoteEntry entry) noexcept;
+  // Null when not registered.
+  const RemoteEntry* find_by_name(std::string_view name) const;
+  const RemoteEntry* find_by_key(std::string_view key) const;
+  // Not OK when a name was registered for two different functions.
+  Status validate() const;
+  std::vector<std::string> names() const;
+
+ private:
+  Registry() = default;
+  struct Impl;
+  Impl& impl() const;
+};
+
+namespace detail {
+
+template <class P>
+std::string pointer_key(P p) {
+  std::string key(sizeof(P), '\0');
+  std::memcpy(key.data(), &p, sizeof(P));
+  return key;
+}
+
+// "&Counter::incr" -> "Counter::incr"
+std::string normalize_remote_name(std::string_view spelled);
+
+// The entry for a registered pointer, or weft::Error naming the unregistered function.
+const RemoteEntry& lookup_remote(const std::string& key, const void* fn_address_or_null);
+
+template <class F>
+struct fn_traits;
+template <class R, class... Ps>
+struct fn_traits<R (*)(Ps...)> {
+  using result = R;
+  using params = std::tuple<Ps...>;
+  using cls = void;
+};
+template <class R, class C, class... Ps>
+struct fn_traits<R (C::*)(Ps...)> {
+  using result = R;
+  using params = std::tuple<Ps...>;
+  using cls = C;
+};
+template <class R, class C, class... Ps>
+struct fn_traits<R (C::*)(Ps...) const> : fn_traits<R (C::*)(Ps...)> {};
+
+template <class T>
+inline constexpr bool travels_by_value_v = Serializable<std::remove_cvref_t<T>> &&
+                                           !is_ref_like_v<std::remove_cvref_t<T>>;
+
+template <auto F>
+Result<std::string> invoke_packed(void* self, std::string_view packed) {
+  using Tr = fn_traits<decltype(F)>;
+  using Args = decltype(std::apply([](auto... p) { return std::tuple<std::remove_cvref_t<decltype(p)>...>{}; },
+                                   std::declval<typename Tr::params>()));
+  auto args = unpack<Args>(packed);
+  if (!args.ok()) return args.status();
+  try {
+    auto call = [&](auto&... a) -> decltype(auto) {
+      if constexpr (std::is_void_v<typename Tr::cls>) {
+        return F(a...);
+      } else {
+        return (static_cast<typename Tr::cls*>(self)->*F)(a...);
+      }
+    };
+    if constexpr (std::is_void_v<typename Tr::result>) {
+      std::apply(call, *args);
+      return pack(msgpack::type::nil_t());
+    } else {
+      return pack(std::apply(call, *args));
+    }
+  } catch (const std::exception& e) {
+    return Status::internal(e.what());
+  }
+}
+
+template <auto F>
+constexpr PackedInvoker packed_invoker_for() {
+  using Tr = fn_traits<decltype(F)>;
+  constexpr bool ok = []<class... Ps>(std::tuple<Ps...>*) {
+    return (travels_by_value_v<Ps> && ...);
+  }(static_cast<typename Tr::params*>(nullptr));
+  if constexpr (ok && (std::is_void_v<typename Tr::result> || Serializable<typename Tr::result>)) {
+    return &invoke_packed<F>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <auto F>
+bool register_remote(const char* spelled, const char* file, int line) noexcept {
+  using Tr = fn_traits<decltype(F)>;
+  RemoteKind kind = std::is_void_v<typename Tr::cls> ? RemoteKind::kFunction : RemoteKind::kMethod;
+  try {
+    return Registry::global().add(RemoteEntry{normalize_remote_name(spelled), kind, pointer_key(F),
+                                              packed_invoker_for<F>(),
+                                              std::string(file) + ":" + std::to_string(line)});
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace detail
+}  // namespace weft
+
+// Up to 16 functions or member pointers per WEFT_REMOTE.
+#define WEFT_PP_NARG_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, ...) N
+#define WEFT_PP_NARG(...) WEFT_PP_NARG_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+#define WEFT_FE_1(m, x) m(x)
+#define WEFT_FE_2(m, x, ...) m(x) WEFT_FE_1(m, __VA_ARGS__)
+#define WEFT_FE_3(m, x, ...) m(x) WEFT_FE_2(m, __VA_ARGS__)
+#define WEFT_FE_4(m, x, ...) m(x) WEFT_FE_3(m, __VA_ARGS__)
+#define WEFT_FE_5(m, x, ...) m(x) WEFT_FE_4(m, __VA_ARGS__)
+#define WEFT_FE_6(m, x, ...) m(x) WEFT_FE_5(m, __VA_ARGS__)
+#define WEFT_FE_7(m, x, ...) m(x) WEFT_FE_6(m, __VA_ARGS__)
+#define WEFT_FE_8(m, x, ...) m(x) WEFT_FE_7(m, __VA_ARGS__)
+#define WEFT_FE_9(m, x, ...) m(x) WEFT_FE_8(m, __VA_ARGS__)
+#define WEFT_FE_10(m, x, ...) m(x) WEFT_FE_9(m, __VA_ARGS__)
+#define WEFT_FE_11(m, x, ...) m(x) WEFT_FE_10(m, __VA_ARGS__)
+#define WEFT_FE_12(m, x, ...) m(x) WEFT_FE_11(m, __VA_ARGS__)
+#define WEFT_FE_13(m, x, ...) m(x) WEFT_FE_12(m, __VA_ARGS__)
+#define WEFT_FE_14(m, x, ...) m(x) WEFT_FE_13(m, __VA_ARGS__)
+#define WEFT_FE_15(m, x, ...) m(x) WEFT_FE_14(m, __VA_ARGS__)
+#define WEFT_FE_16(m, x, ...) m(x) WEFT_FE_15(m, __VA_ARGS__)
+#define WEFT_PP_FOR_EACH(m, ...) WEFT_PP_CAT(WEFT_FE_, WEFT_PP_NARG(__VA_ARGS__))(m, __VA_ARGS__)
+
+#define WEFT_REMOTE_ONE_(f)                                                  \
+  [[maybe_unused]] static const bool WEFT_PP_CAT(weft_remote_, __COUNTER__) = \
+      ::weft::detail::register_remote<f>(#f, __FILE__, __LINE__);
+
+// Registers functions, actor factories and actor methods for remote execution.
+#define WEFT_REMOTE(...) WEFT_PP_FOR_EACH(WEFT_REMOTE_ONE_, __VA_ARGS__)

@@ -1,0 +1,123 @@
+// MessagePack serialisation of task arguments and results.
+//
+// Every argument and result type of a remote function must be serialisable, so that a program
+// written against the embedded runtime runs unchanged when its tasks move to other processes or
+// nodes. weft checks this at compile time: weft::Serializable<T> holds for arithmetic types,
+// enums, std::string, std::vector / std::array / std::map / std::unordered_map / std::set /
+// std::pair / std::tuple / std::optional of serialisable types, ObjectRef and ActorHandle, and any
+// class with MSGPACK_DEFINE(...). For a type with a hand-written msgpack adaptor, specialise
+// weft::is_serializable<T> as std::true_type.
+//
+//   struct Point { double x, y; MSGPACK_DEFINE(x, y); };
+//   std::string bytes = weft::pack(Point{1, 2});
+//   weft::Result<Point> p = weft::unpack<Point>(bytes);
+#pragma once
+
+#include <array>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "weft/status.h"
+
+namespace weft {
+
+template <class T>
+class ObjectRef;
+template <class T>
+class ActorHandle;
+
+// Specialise as std::true_type for types with a custom msgpack adaptor.
+template <class T, class = void>
+struct is_serializable : std::false_type {};
+
+namespace detail {
+// ObjectRefs (alone or in a vector) are dependencies, resolved before a task runs.
+template <class T>
+struct is_ref_like : std::false_type {};
+template <class T>
+struct is_ref_like<ObjectRef<T>> : std::true_type {};
+template <class T, class A>
+struct is_ref_like<std::vector<ObjectRef<T>, A>> : std::true_type {};
+template <class T>
+inline constexpr bool is_ref_like_v = is_ref_like<T>::value;
+
+template <class T>
+concept HasMsgpackDefine = requires(const T& t, msgpack::packer<msgpack::sbuffer>& pk) { t.msgpack_pack(pk); };
+}  // namespace detail
+
+template <class T>
+concept Serializable = is_serializable<std::remove_cv_t<T>>::value;
+
+template <class T>
+struct is_serializable<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<T>>> : std::true_type {};
+template <>
+struct is_serializable<std::string> : std::true_type {};
+template <>
+struct is_serializable<msgpack::type::nil_t> : std::true_type {};
+template <class T>
+struct is_serializable<T, std::enable_if_t<detail::HasMsgpackDefine<T>>> : std::true_type {};
+template <class T, class A>
+struct is_serializable<std::vector<T, A>> : is_serializable<T> {};
+template <class T, size_t N>
+struct is_serializable<std::array<T, N>> : is_serializable<T> {};
+template <class T>
+struct is_serializable<std::optional<T>> : is_serializable<T> {};
+template <class T, class C, class A>
+struct is_serializable<std::set<T, C, A>> : is_serializable<T> {};
+template <class K, class V, class C, class A>
+struct is_serializable<std::map<K, V, C, A>> : std::bool_constant<Serializable<K> && Serializable<V>> {};
+template <class K, class V, class H, class E, class A>
+struct is_serializable<std::unordered_map<K, V, H, E, A>> : std::bool_constant<Serializable<K> && Serializable<V>> {};
+template <class A, class B>
+struct is_serializable<std::pair<A, B>> : std::bool_constant<Serializable<A> && Serializable<B>> {};
+template <class... Ts>
+struct is_serializable<std::tuple<Ts...>> : std::bool_constant<(Serializable<Ts> && ...)> {};
+// Refs and handles travel as ids.
+template <class T>
+struct is_serializable<ObjectRef<T>> : std::true_type {};
+template <class T, class A>
+struct is_serializable<std::vector<ObjectRef<T>, A>> : std::true_type {};
+template <class T>
+struct is_serializable<ActorHandle<T>> : std::true_type {};
+
+namespace detail {
+// Instantiated once per checked type so that the compiler names the type in the error.
+template <class T>
+constexpr bool require_serializable() {
+  static_assert(Serializable<T>,
+                "weft: this argument/result type is not MessagePack-serialisable. Add MSGPACK_DEFINE(...) "
+                "to the class, or specialise weft::is_serializable<T> if it has its own msgpack adaptor.");
+  return true;
+}
+}  // namespace detail
+
+// Encodes a value as MessagePack bytes.
+template <Serializable T>
+std::string pack(const T& value) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, value);
+  return std::string(buf.data(), buf.size());
+}
+
+// Decodes MessagePack bytes; malformed input or a type mismatch gives kCorruption, never a crash.
+template <Serializable T>
+Result<T> unpack(std::string_view bytes) {
+  try {
+    msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size());
+    return oh.get().as<T>();
+  } catch (const std::exception& e) {
+    return Status::corruption(std::string("msgpack decode failed: ") + e.what());
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,137 @@
+#include "runtime/runtime.h"
+
+#include <mutex>
+#include <thread>
+
+#include "core/logging.h"
+#include "weft/api.h"
+#include "weft/detail/hooks.h"
+#include "weft/registry.h"
+
+namespace weft {
+namespace runtime {
+namespace {
+
+std::mutex g_lifecycle_mu;             // serialises init and shutdown
+std::atomic<Runtime*> g_api{nullptr};  // accepts user submissions
+std::atomic<Runtime*> g_live{nullptr};  // serves internal traffic until teardown
+std::atomic<bool> g_was_shut_down{false};
+
+}  // namespace
+
+Runtime* live() { return g_live.load(std::memory_order_acquire); }
+
+Runtime::Runtime(int num_workers, ResourceSet capacity)
+    : pool_(sched::PoolOptions{num_workers, "weft-worker"}), gate_(std::move(capacity)) {}
+
+Runtime::~Runtime() { stop(); }
+
+void Runtime::stop() {
+  pool_.shutdown();
+  // Parked tasks (waiting for resources) and whatever their cancellation makes ready.
+  while (true) {
+    auto parked = gate_.drain_parked();
+    for (detail::Runnable* r : parked) r->cancel();
+    pool_.cancel_pending();
+    if (parked.empty()) break;
+  }
+}
+
+}  // namespace runtime
+
+Status init(const Options& options) {
+  std::lock_guard lock(runtime::g_lifecycle_mu);
+  if (runtime::g_api.load(std::memory_order_acquire) != nullptr) {
+    return Status::failed_precondition("weft::init: the runtime is already running; call weft::shutdown() first");
+  }
+  if (!options.address.empty()) {
+    return Status::unavailable("weft::init: joining a cluster at '" + options.address +
+                               "' is not supported by this build; leave Options::address empty to run embedded");
+  }
+  if (options.num_workers < 0) {
+    return Status::invalid_argument("weft::init: num_workers must be >= 0 (0 means one per core)");
+  }
+  for (const auto& [name, qty] : options.resources) {
+    if (name.empty() || qty < 0) {
+      return Status::invalid_argument("weft::init: resource '" + name + "' must be named and non-negative");
+    }
+  }
+  WEFT_RETURN_IF_ERROR(set_log_level(options.log_level));
+  WEFT_RETURN_IF_ERROR(Registry::global().validate());
+
+  int workers = options.num_workers;
+  if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ResourceSet capacity = options.resources;
+  capacity.try_emplace("CPU", static_cast<double>(workers));
+  auto* rt = new runtime::Runtime(workers, std::move(capacity));
+  runtime::g_live.store(rt, std::memory_order_release);
+  runtime::g_api.store(rt, std::memory_order_release);
+  log()->info("embedded runtime started with {} worker threads", workers);
+  return Status::ok();
+}
+
+Status shutdown() {
+  std::lock_guard lock(runtime::g_lifecycle_mu);
+  runtime::Runtime* rt = runtime::g_api.load(std::memory_order_acquire);
+  if (rt == nullptr) return Status::failed_precondition("weft::shutdown: the runtime is not running");
+  if (rt->pool().current_worker_index() >= 0) {
+    return Status::failed_precondition("weft::shutdown: cannot shut down from inside a task");
+  }
+  runtime::g_api.store(nullptr, std::memory_order_release);
+  rt->stop();
+  runtime::g_live.store(nullptr, std::memory_order_release);
+  delete rt;
+  runtime::g_was_shut_down.store(true, std::memory_order_relaxed);
+  log()->info("embedded runtime stopped");
+  return Status::ok();
+}
+
+bool is_initialized() { return runtime::g_api.load(std::memory_order_acquire) != nullptr; }
+
+int num_workers() {
+  runtime::Runtime* rt = runtime::g_api.load(std::memory_order_acquire);
+  return rt ? rt->pool().num_workers() : 0;
+}
+
+namespace detail {
+
+void ensure_running() {
+  if (runtime::g_api.load(std::memory_order_acquire) != nullptr) return;
+  if (runtime::g_was_shut_down.load(std::memory_order_relaxed)) {
+    throw Error("weft: the runtime has been shut down; call weft::init() again to submit work");
+  }
+  throw Error("weft: weft::init() has not been called");
+}
+
+void submit(Runnable* r) {
+  runtime::Runtime* rt = runtime::live();
+  if (rt == nullptr) {
+    r->cancel();  // torn down: nothing will ever run it
+    return;
+  }
+  rt->pool().submit(r);
+}
+
+void wake_sleepers() noexcept {
+  if (runtime::Runtime* rt = runtime::live()) rt->pool().wake_sleepers();
+}
+
+Admission acquire_resources(Runnable* r, const ResourceSet& need, std::string* why) {
+  runtime::Runtime* rt = runtime::live();
+  if (rt == nullptr) return Admission::kNow;  // about to be cancelled anyway
+  switch (rt->gate().acquire(r, need, why)) {
+    case sched::ResourceGate::Outcome::kNow: return Admission::kNow;
+    case sched::ResourceGate::Outcome::kParked: return Admission::kParked;
+    case sched::ResourceGate::Outcome::kInfeasible: return Admission::kInfeasible;
+  }
+  return Admission::kInfeasible;
+}
+
+void release_resources(const ResourceSet& need) {
+  runtime::Runtime* rt = runtime::live();
+  if (rt == nullptr) return;
+  for (Runnable* r : rt->gate().release(need)) rt->pool().submit(r);
+}
+
+}  // namespace detail
+}  // namespace weft
