@@ -1,5 +1,7 @@
 #include "weft/detail/actor_core.h"
 
+#include <utility>
+
 namespace weft::detail {
 namespace {
 // Calls one drain runs before yielding its thread to other work.
@@ -10,7 +12,11 @@ ActorCallBase::ActorCallBase(ActorCore* actor, const TaskCommon& common) : TaskL
   actor_->add_ref();
 }
 
-ActorCallBase::~ActorCallBase() { actor_->release(); }
+ActorCallBase::~ActorCallBase() { detach_actor(); }
+
+void ActorCallBase::detach_actor() noexcept {
+  if (actor_ != nullptr) std::exchange(actor_, nullptr)->release();
+}
 
 void ActorCallBase::on_ready() noexcept { actor_->call_ready(this); }
 

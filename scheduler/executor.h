@@ -21,10 +21,12 @@ class Executor {
   // one of run()/cancel() on it, once.
   virtual void submit(detail::Runnable* r) = 0;
 
-  // Blocks the calling thread until `done()` is true, running other ready work on it meanwhile.
+  // Blocks the calling thread until `done()` is true. A worker thread of this executor runs other
+  // ready work meanwhile (so nested waits cannot starve the pool); other threads sleep.
   // Before sleeping it calls `prepare_sleep()`; that must arrange for wake_sleepers() to be called
   // when `done()` may have become true, and return false if it already is (then no sleep).
-  // Returns false if `deadline_ns` (steady clock) passes first.
+  // Returns false if `deadline_ns` (steady clock) passes first. A wait with a deadline only
+  // sleeps: running a task inline could overshoot the deadline by the task's duration.
   virtual bool help_until(const std::function<bool()>& done, const std::function<bool()>& prepare_sleep,
                           int64_t deadline_ns) = 0;
 

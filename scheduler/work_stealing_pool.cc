@@ -215,8 +215,11 @@ bool WorkStealingPool::help_until(const std::function<bool()>& done, const std::
                                   int64_t deadline_ns) {
   QueueSet& self = local_set();
   ThreadCtx& ctx = tls;
-  // Bounded nesting keeps the stack bounded when waits nest deeply; past it the thread just sleeps.
-  const bool can_help = ctx.help_depth < kMaxHelpDepth;
+  // Only this pool's workers run tasks while they wait: that is what lets a task get the results
+  // of tasks it submitted, even with one worker. Other threads (the driver) just sleep, so a long
+  // task never delays their return. A timed wait never runs tasks either (it would overshoot its
+  // deadline), and bounded nesting keeps a worker's stack bounded.
+  const bool can_help = ctx.worker_index >= 0 && ctx.help_depth < kMaxHelpDepth && deadline_ns == detail::kNoDeadline;
   auto run_here = [&](detail::Runnable* r) {
     ++ctx.help_depth;
     execute(r);

@@ -124,6 +124,7 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
   }
   void finish() {
     args_.reset();
+    detach_actor();
     this->release();
   }
 

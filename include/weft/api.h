@@ -5,8 +5,9 @@
 //   const std::vector<int>& v = weft::get(r);       // no copy; valid while `r` lives
 //   weft::shutdown();
 //
-// get and wait block, but a thread blocked in them runs other ready tasks meanwhile, so a task
-// may submit tasks and get their results even on a one-worker runtime. All functions here are
+// get and wait block. Inside a task, the blocked worker runs other ready tasks meanwhile, so a
+// task may submit tasks and get their results even on a one-worker runtime; other threads (the
+// driver) simply sleep until the object exists. All functions here are
 // safe to call from any thread, including from inside tasks, between init and shutdown.
 #pragma once
 

@@ -95,7 +95,7 @@ struct fn_traits<R (C::*)(Ps...) const> : fn_traits<R (C::*)(Ps...)> {};
 
 template <class T>
 inline constexpr bool travels_by_value_v = Serializable<std::remove_cvref_t<T>> &&
-                                           !is_ref_like_v<std::remove_cvref_t<T>>;
+                                           !travels_by_id<std::remove_cvref_t<T>>::value;
 
 template <auto F>
 Result<std::string> invoke_packed(void* self, std::string_view packed) {

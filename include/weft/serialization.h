@@ -51,6 +51,12 @@ struct is_ref_like<std::vector<ObjectRef<T>, A>> : std::true_type {};
 template <class T>
 inline constexpr bool is_ref_like_v = is_ref_like<T>::value;
 
+// Values that travel as ids resolved by the runtime (refs, actor handles), not as plain bytes.
+template <class T>
+struct travels_by_id : is_ref_like<T> {};
+template <class T>
+struct travels_by_id<ActorHandle<T>> : std::true_type {};
+
 template <class T>
 concept HasMsgpackDefine = requires(const T& t, msgpack::packer<msgpack::sbuffer>& pk) { t.msgpack_pack(pk); };
 }  // namespace detail

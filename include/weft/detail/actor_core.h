@@ -30,13 +30,16 @@ class ActorCallBase : public TaskBase, public TaskLifecycle {
 
  protected:
   ActorCallBase(ActorCore* actor, const TaskCommon& common);
-  ~ActorCallBase();
+  virtual ~ActorCallBase();
   void on_ready() noexcept override;
   ActorCore* actor() const { return actor_; }
+  // Drops the call's reference to its actor once the call is finished, so a result ref held by
+  // the caller does not keep the actor alive.
+  void detach_actor() noexcept;
 
  private:
   friend class ActorCore;
-  ActorCore* actor_;   // holds a reference until the call is destroyed
+  ActorCore* actor_;    // holds a reference until the call finishes
   bool ready_ = false;  // guarded by actor_->mu_
 };
 
