@@ -110,7 +110,7 @@ void WorkStealingPool::push(QueueSet& q, detail::Runnable* r) {
     }
   }
   if (!hints_[cls].set.load(std::memory_order_seq_cst)) hints_[cls].set.store(true, std::memory_order_seq_cst);
-  sleep_.notify_one();
+  if (searching_.load(std::memory_order_seq_cst) == 0) sleep_.notify_one();
 }
 
 detail::Runnable* WorkStealingPool::pop_local(QueueSet& q, int cls) {
@@ -120,18 +120,26 @@ detail::Runnable* WorkStealingPool::pop_local(QueueSet& q, int cls) {
   return q.deques[cls].pop();
 }
 
-detail::Runnable* WorkStealingPool::find_task(QueueSet& self, uint64_t& rng) {
+bool WorkStealingPool::has_local_below(QueueSet& q, int cls) {
+  for (int c = cls + 1; c < kNumSloClasses; ++c) {
+    if (!q.heaps[c].empty() || q.deques[c].size() > 0) return true;
+  }
+  return false;
+}
+
+detail::Runnable* WorkStealingPool::find_task(QueueSet& self, uint64_t& rng, bool may_clear) {
   for (int cls = 0; cls < kNumSloClasses; ++cls) {
     if (detail::Runnable* r = pop_local(self, cls)) return r;
     if (hints_[cls].set.load(std::memory_order_seq_cst)) {
-      if (detail::Runnable* r = steal_class(cls, &self, rng)) return r;
+      if (detail::Runnable* r = steal_class(cls, &self, rng, may_clear || has_local_below(self, cls))) return r;
     }
   }
   return nullptr;
 }
 
-detail::Runnable* WorkStealingPool::steal_class(int cls, QueueSet* self, uint64_t& rng) {
+detail::Runnable* WorkStealingPool::steal_class(int cls, QueueSet* self, uint64_t& rng, bool may_clear) {
   if (detail::Runnable* r = scan_class(cls, self, rng)) return r;
+  if (!may_clear) return nullptr;
   // Found nothing: clear the hint, then look once more. A push that this second scan misses
   // necessarily reads the cleared hint afterwards and sets it again.
   hints_[cls].set.store(false, std::memory_order_seq_cst);
@@ -162,7 +170,11 @@ detail::Runnable* WorkStealingPool::scan_class(int cls, QueueSet* self, uint64_t
   for (int i = 0; i < n; ++i) {
     QueueSet* q = sets_[(start + i) % n].load(std::memory_order_acquire);
     if (q == nullptr || q == self) continue;
-    if (detail::Runnable* r = q->deques[cls].steal()) return r;
+    if (detail::Runnable* r = q->deques[cls].steal()) {
+      // Work left behind: make sure another worker comes for it.
+      if (!q->deques[cls].empty()) sleep_.notify_one();
+      return r;
+    }
   }
   return nullptr;
 }
@@ -183,21 +195,26 @@ void WorkStealingPool::worker_main(int index) {
   tls.help_depth = 0;
   uint64_t& rng = tls.rng;
   while (true) {
-    detail::Runnable* r = find_task(self, rng);
-    for (int spin = 0; r == nullptr && spin < kSpinRounds; ++spin) {
-      if (spin < kSpinRounds / 2) {
-        for (int k = 0; k < 32; ++k) cpu_relax();
-      } else {
-        std::this_thread::yield();
+    detail::Runnable* r = find_task(self, rng, false);
+    if (r == nullptr) {
+      searching_.fetch_add(1, std::memory_order_seq_cst);
+      for (int spin = 0; r == nullptr && spin < kSpinRounds; ++spin) {
+        if (spin < kSpinRounds / 2) {
+          for (int k = 0; k < 32; ++k) cpu_relax();
+        } else {
+          std::this_thread::yield();
+        }
+        r = find_task(self, rng, false);
       }
-      r = find_task(self, rng);
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
     }
     if (r != nullptr) {
       execute(r);
       continue;
     }
+    // No longer searching: re-check everything (clearing stale hints) before sleeping.
     uint32_t key = sleep_.prepare_wait();
-    r = find_task(self, rng);
+    r = find_task(self, rng, true);
     if (r != nullptr) {
       sleep_.cancel_wait();
       execute(r);

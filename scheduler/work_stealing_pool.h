@@ -13,7 +13,8 @@
 // (set by pushes, cleared-then-rechecked by thieves that find nothing) lets a thread skip
 // scanning other queues for classes that are empty everywhere, without ever missing a push.
 //
-// Idle workers spin briefly, then sleep on an EventCount; a push wakes one sleeper.
+// Idle workers search (spin) briefly, then sleep on an EventCount. A push wakes one sleeper only
+// when no worker is searching; a thief that leaves work behind in its victim wakes one more.
 //
 // Thread safety: all public methods are thread-safe. shutdown() must not race with submissions
 // from threads that are not running tasks of this pool.
@@ -77,8 +78,11 @@ class WorkStealingPool final : public Executor {
   QueueSet& register_external();
   void push(QueueSet& q, detail::Runnable* r);
   detail::Runnable* pop_local(QueueSet& q, int cls);
-  detail::Runnable* find_task(QueueSet& self, uint64_t& rng);
-  detail::Runnable* steal_class(int cls, QueueSet* self, uint64_t& rng);
+  // `may_clear`: allowed to clear stale hints (before sleeping). Idle spinning passes false so that
+  // it never writes shared lines; hints are also cleared when lower-class local work would run.
+  detail::Runnable* find_task(QueueSet& self, uint64_t& rng, bool may_clear = true);
+  detail::Runnable* steal_class(int cls, QueueSet* self, uint64_t& rng, bool may_clear);
+  static bool has_local_below(QueueSet& q, int cls);
   detail::Runnable* scan_class(int cls, QueueSet* self, uint64_t& rng);
   void execute(detail::Runnable* r);
   void worker_main(int index);
@@ -88,6 +92,9 @@ class WorkStealingPool final : public Executor {
   std::atomic<bool> stopped_{false};
   EventCount sleep_;
   Hint hints_[kNumSloClasses];
+  // Workers currently looking for work. A push skips waking a sleeper while one is searching:
+  // the searcher re-checks every queue before it may sleep.
+  alignas(kCacheLine) std::atomic<int> searching_{0};
 
   // Victim table: [0, num_workers) are workers; then external threads. Append-only.
   std::array<std::atomic<QueueSet*>, kMaxSets> sets_{};
