@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -39,9 +40,13 @@ class ChaseLevDeque {
   // Owner only.
   void push(T item) {
     int64_t b = bottom_.load(std::memory_order_relaxed);
-    int64_t t = top_.load(std::memory_order_acquire);
     Array* a = array_.load(std::memory_order_relaxed);
-    if (b - t > static_cast<int64_t>(a->capacity) - 1) a = grow(a, t, b);
+    // top_ only grows, so a stale copy under-estimates free space: re-read the contended line only
+    // when the stale copy says the buffer is full.
+    if (b - top_cache_ > static_cast<int64_t>(a->capacity) - 1) {
+      top_cache_ = top_.load(std::memory_order_acquire);
+      if (b - top_cache_ > static_cast<int64_t>(a->capacity) - 1) a = grow(a, top_cache_, b);
+    }
     a->put(b, item);
     // seq_cst (not just release): pairs with the seq_cst loads of sleepers' and hint checks in
     // the scheduler, so a push is never missed by a thread about to sleep.
@@ -54,6 +59,7 @@ class ChaseLevDeque {
     Array* a = array_.load(std::memory_order_relaxed);
     bottom_.store(b, std::memory_order_seq_cst);
     int64_t t = top_.load(std::memory_order_seq_cst);
+    top_cache_ = t;
     if (t > b) {
       bottom_.store(b + 1, std::memory_order_relaxed);
       return nullptr;
@@ -79,6 +85,31 @@ class ChaseLevDeque {
       if (top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) return item;
     }
   }
+
+  // Any thread, but only on a deque whose owner never pops (a push-only deque, such as the one of
+  // a submitting thread that does not run tasks). Moves up to half of the items, at most `max`,
+  // oldest first, into `into` (which the caller owns) and returns one more for the caller to run.
+  // With no owner pops there is no race at the bottom end, so one CAS on top_ claims the batch.
+  // Below `min_backlog` items it takes one, so that short queues stay first-in first-out.
+  template <class Deque>
+  T steal_batch(Deque& into, int64_t max, int64_t min_backlog) {
+    while (true) {
+      int64_t t = top_.load(std::memory_order_seq_cst);
+      int64_t b = bottom_.load(std::memory_order_seq_cst);
+      if (t >= b) return nullptr;
+      int64_t k = b - t < min_backlog ? 1 : std::min<int64_t>(max, (b - t + 1) / 2);
+      Array* a = array_.load(std::memory_order_acquire);
+      T first = a->get(t);
+      T rest[kMaxBatch];
+      k = std::min<int64_t>(k, kMaxBatch + 1);
+      for (int64_t i = 1; i < k; ++i) rest[i - 1] = a->get(t + i);
+      if (top_.compare_exchange_strong(t, t + k, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        for (int64_t i = 1; i < k; ++i) into.push(rest[i - 1]);
+        return first;
+      }
+    }
+  }
+  static constexpr int64_t kMaxBatch = 63;
 
   // Approximate when other threads are active.
   bool empty() const {
@@ -111,6 +142,7 @@ class ChaseLevDeque {
   alignas(kCacheLine) std::atomic<int64_t> top_{0};     // thieves' end; own line: avoids false sharing with bottom_
   alignas(kCacheLine) std::atomic<int64_t> bottom_{0};  // owner's end
   alignas(kCacheLine) std::atomic<Array*> array_{nullptr};
+  int64_t top_cache_ = 0;                         // owner only: last top_ the owner saw
   std::vector<std::unique_ptr<Array>> retired_;  // owner only; freed with the deque
 };
 

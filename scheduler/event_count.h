@@ -29,7 +29,8 @@ class EventCount {
 
   void notify_one() { notify(false); }
   void notify_all() { notify(true); }
-  int waiters() const { return static_cast<int>(waiters_.load(std::memory_order_relaxed)); }
+  // seq_cst: a notifier may use this as its check for sleepers (see notify()).
+  int waiters() const { return static_cast<int>(waiters_.load(std::memory_order_seq_cst)); }
 
  private:
   void notify(bool all);

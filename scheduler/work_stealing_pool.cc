@@ -35,6 +35,11 @@ inline void cpu_relax() {
 }
 
 constexpr int kSpinRounds = 32;
+// Most tasks a thief moves from a push-only deque in one steal.
+constexpr int64_t kStealBatch = 32;
+// Batches are taken only from a backlog this deep; shorter queues are stolen one task at a time,
+// so a short task is never parked behind a long one in another worker's deque.
+constexpr int64_t kStealBatchBacklog = 16;
 
 }  // namespace
 
@@ -74,6 +79,7 @@ WorkStealingPool::QueueSet& WorkStealingPool::register_external() {
     if (n < kMaxSets - 1) {
       owned_.push_back(std::make_unique<QueueSet>());
       q = owned_.back().get();
+      q->push_only = true;  // threads outside the pool never run tasks (see help_until)
       sets_[n].store(q, std::memory_order_release);
       num_sets_.store(n + 1, std::memory_order_release);
     } else {
@@ -82,6 +88,7 @@ WorkStealingPool::QueueSet& WorkStealingPool::register_external() {
         owned_.push_back(std::make_unique<QueueSet>());
         overflow_ = owned_.back().get();
         overflow_->owner_mu = &overflow_mu_;
+        overflow_->push_only = true;
         sets_[kMaxSets - 1].store(overflow_, std::memory_order_release);
         num_sets_.store(kMaxSets, std::memory_order_release);
       }
@@ -110,7 +117,8 @@ void WorkStealingPool::push(QueueSet& q, detail::Runnable* r) {
     }
   }
   if (!hints_[cls].set.load(std::memory_order_seq_cst)) hints_[cls].set.store(true, std::memory_order_seq_cst);
-  if (searching_.load(std::memory_order_seq_cst) == 0) sleep_.notify_one();
+  // Read the rarely-written sleeper count first; the searcher count changes with every idle spell.
+  if (sleep_.waiters() > 0 && searching_.load(std::memory_order_seq_cst) == 0) sleep_.notify_one();
 }
 
 detail::Runnable* WorkStealingPool::pop_local(QueueSet& q, int cls) {
@@ -165,18 +173,40 @@ detail::Runnable* WorkStealingPool::scan_class(int cls, QueueSet* self, uint64_t
       }
     }
     if (best == nullptr) break;
-    if (detail::Runnable* r = best->heaps[cls].pop()) return r;
-  }
-  for (int i = 0; i < n; ++i) {
-    QueueSet* q = sets_[(start + i) % n].load(std::memory_order_acquire);
-    if (q == nullptr || q == self) continue;
-    if (detail::Runnable* r = q->deques[cls].steal()) {
-      // Work left behind: make sure another worker comes for it.
-      if (!q->deques[cls].empty()) sleep_.notify_one();
+    if (detail::Runnable* r = best->heaps[cls].pop()) {
+      if (!best->heaps[cls].empty() && sleep_.waiters() > 0) sleep_.notify_one();  // see steal_from
       return r;
     }
   }
+  // Workers' deques first: what sits there was already taken from a submitter and waits behind a
+  // running task, so it is the oldest work. Then the submitters' (push-only) deques.
+  for (int pass = 0; pass < 2; ++pass) {
+    const bool want_push_only = pass == 1;
+    for (int i = 0; i < n; ++i) {
+      QueueSet* q = sets_[(start + i) % n].load(std::memory_order_acquire);
+      if (q == nullptr || q == self || q->push_only != want_push_only) continue;
+      if (detail::Runnable* r = steal_from(*q, cls, self)) return r;
+    }
+  }
   return nullptr;
+}
+
+detail::Runnable* WorkStealingPool::steal_from(QueueSet& q, int cls, QueueSet* self) {
+  detail::Runnable* r = nullptr;
+  bool took_batch = false;
+  if (q.push_only && self != nullptr && !self->push_only && self->owner_mu == nullptr) {
+    // Taking a batch keeps thieves off the submitter's cache lines for a while.
+    const int64_t before = self->deques[cls].size();
+    r = q.deques[cls].steal_batch(self->deques[cls], kStealBatch, kStealBatchBacklog);
+    took_batch = self->deques[cls].size() > before;
+  } else {
+    r = q.deques[cls].steal();
+  }
+  // Work left behind (in the victim, or moved here): make sure another worker comes for it. The
+  // searcher count cannot be trusted here, since this thief may itself be counted and is about to
+  // stop searching to run `r`.
+  if (r != nullptr && (took_batch || !q.deques[cls].empty()) && sleep_.waiters() > 0) sleep_.notify_one();
+  return r;
 }
 
 void WorkStealingPool::execute(detail::Runnable* r) {

@@ -66,6 +66,9 @@ class WorkStealingPool final : public Executor {
     DeadlineHeap heaps[kNumSloClasses];
     // Sets shared by several threads (overflow) serialise owner operations with this mutex.
     std::mutex* owner_mu = nullptr;
+    // The owner never pops (a thread that submits but does not run tasks), so thieves may take
+    // batches from its deques.
+    bool push_only = false;
   };
   struct alignas(kCacheLine) Hint {
     std::atomic<bool> set{false};
@@ -84,6 +87,7 @@ class WorkStealingPool final : public Executor {
   detail::Runnable* steal_class(int cls, QueueSet* self, uint64_t& rng, bool may_clear);
   static bool has_local_below(QueueSet& q, int cls);
   detail::Runnable* scan_class(int cls, QueueSet* self, uint64_t& rng);
+  detail::Runnable* steal_from(QueueSet& victim, int cls, QueueSet* self);
   void execute(detail::Runnable* r);
   void worker_main(int index);
 
