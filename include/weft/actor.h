@@ -198,6 +198,7 @@ class ActorMethodBuilder : public detail::TaskOptionsMixin<ActorMethodBuilder<T,
     static_assert((detail::check_arg<std::tuple_element_t<I, P>, A>() && ... && true));
     if constexpr (!std::is_void_v<R>) detail::require_serializable<R>();
     detail::ensure_running();
+    detail::check_refs_valid(args...);
     using Call = detail::ActorCall<T, R, M, false, P, detail::stored_arg_t<std::tuple_element_t<I, P>, A>...>;
     auto* c = new Call(state_, method_, this->common_, std::forward<A>(args)...);
     ObjectRef<R> ref = ObjectRef<R>::adopt(c);
@@ -230,6 +231,7 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
     static_assert(sizeof...(A) == sizeof...(Ps), "weft: wrong number of arguments for this actor factory");
     static_assert((detail::check_arg<Ps, A>() && ... && true));
     detail::ensure_running();
+    detail::check_refs_valid(args...);
     auto* state = new detail::ActorState<T>();
     ActorHandle<T> handle = ActorHandle<T>::adopt(state);
     using Call = detail::ActorCall<T, void, Fn, true, std::tuple<Ps...>, detail::stored_arg_t<Ps, A>...>;

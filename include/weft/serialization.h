@@ -115,11 +115,20 @@ std::string pack(const T& value) {
   return std::string(buf.data(), buf.size());
 }
 
-// Decodes MessagePack bytes; malformed input or a type mismatch gives kCorruption, never a crash.
+// Bounds for decoding untrusted bytes: no container can hold more elements, and no string more
+// bytes, than the input has bytes; nesting is capped. Without them a 5-byte array header claiming
+// 4 billion elements makes the decoder allocate tens of gigabytes up front.
+inline msgpack::unpack_limit unpack_limits_for(size_t input_bytes) {
+  return msgpack::unpack_limit(input_bytes, input_bytes, input_bytes, input_bytes, input_bytes, 64);
+}
+
+// Decodes MessagePack bytes; malformed or hostile input, or a type mismatch, gives kCorruption,
+// never a crash.
 template <Serializable T>
 Result<T> unpack(std::string_view bytes) {
   try {
-    msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size());
+    msgpack::object_handle oh =
+        msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, unpack_limits_for(bytes.size()));
     return oh.get().as<T>();
   } catch (const std::exception& e) {
     return Status::corruption(std::string("msgpack decode failed: ") + e.what());

@@ -48,6 +48,7 @@ class TaskBuilder<R (*)(Ps...)> : public detail::TaskOptionsMixin<TaskBuilder<R 
     static_assert((detail::check_arg<Ps, A>() && ... && true));
     if constexpr (!std::is_void_v<R>) detail::require_serializable<R>();
     detail::ensure_running();
+    detail::check_refs_valid(args...);
     using Task = detail::FunctionTask<Fn, detail::stored_arg_t<Ps, A>...>;
     auto* t = new Task(fn_, this->common_, std::forward<A>(args)...);
     ObjectRef<R> ref = ObjectRef<R>::adopt(t);

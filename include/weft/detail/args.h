@@ -44,6 +44,12 @@ void for_each_dep(const S& s, F&& f) {
   }
 }
 
+// Raises weft::Error for an empty ref among the arguments, before anything is allocated.
+template <class... S>
+void check_refs_valid(const S&... s) {
+  (for_each_dep(s, [](ObjectBase*) {}), ...);
+}
+
 // The value passed for parameter P from stored argument `s` (all dependencies are met).
 template <class P, class S>
 decltype(auto) resolve_arg(S& s) {
