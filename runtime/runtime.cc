@@ -1,5 +1,7 @@
 #include "runtime/runtime.h"
 
+#include "scheduler/work_stealing_pool.h"
+
 #include <mutex>
 #include <thread>
 
@@ -22,17 +24,18 @@ std::atomic<bool> g_was_shut_down{false};
 Runtime* live() { return g_live.load(std::memory_order_acquire); }
 
 Runtime::Runtime(int num_workers, ResourceSet capacity)
-    : pool_(sched::PoolOptions{num_workers, "weft-worker"}), gate_(std::move(capacity)) {}
+    : executor_(std::make_unique<sched::WorkStealingPool>(sched::PoolOptions{num_workers, "weft-worker"})),
+      gate_(std::move(capacity)) {}
 
 Runtime::~Runtime() { stop(); }
 
 void Runtime::stop() {
-  pool_.shutdown();
+  executor_->shutdown();
   // Parked tasks (waiting for resources) and whatever their cancellation makes ready.
   while (true) {
     auto parked = gate_.drain_parked();
     for (detail::Runnable* r : parked) r->cancel();
-    pool_.cancel_pending();
+    executor_->cancel_pending();
     if (parked.empty()) break;
   }
 }
@@ -74,7 +77,7 @@ Status shutdown() {
   std::lock_guard lock(runtime::g_lifecycle_mu);
   runtime::Runtime* rt = runtime::g_api.load(std::memory_order_acquire);
   if (rt == nullptr) return Status::failed_precondition("weft::shutdown: the runtime is not running");
-  if (rt->pool().current_worker_index() >= 0) {
+  if (rt->executor().in_worker_thread()) {
     return Status::failed_precondition("weft::shutdown: cannot shut down from inside a task");
   }
   runtime::g_api.store(nullptr, std::memory_order_release);
@@ -90,7 +93,7 @@ bool is_initialized() { return runtime::g_api.load(std::memory_order_acquire) !=
 
 int num_workers() {
   runtime::Runtime* rt = runtime::g_api.load(std::memory_order_acquire);
-  return rt ? rt->pool().num_workers() : 0;
+  return rt ? rt->executor().num_workers() : 0;
 }
 
 namespace detail {
@@ -109,11 +112,11 @@ void submit(Runnable* r) {
     r->cancel();  // torn down: nothing will ever run it
     return;
   }
-  rt->pool().submit(r);
+  rt->executor().submit(r);
 }
 
 void wake_sleepers() noexcept {
-  if (runtime::Runtime* rt = runtime::live()) rt->pool().wake_sleepers();
+  if (runtime::Runtime* rt = runtime::live()) rt->executor().wake_sleepers();
 }
 
 Admission acquire_resources(Runnable* r, const ResourceSet& need, std::string* why) {
@@ -130,7 +133,7 @@ Admission acquire_resources(Runnable* r, const ResourceSet& need, std::string* w
 void release_resources(const ResourceSet& need) {
   runtime::Runtime* rt = runtime::live();
   if (rt == nullptr) return;
-  for (Runnable* r : rt->gate().release(need)) rt->pool().submit(r);
+  for (Runnable* r : rt->gate().release(need)) rt->executor().submit(r);
 }
 
 }  // namespace detail

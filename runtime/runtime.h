@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "scheduler/resource_gate.h"
-#include "scheduler/work_stealing_pool.h"
+#include "scheduler/executor.h"
 #include "weft/options.h"
 
 namespace weft::runtime {
@@ -20,13 +20,14 @@ class Runtime {
   Runtime(int num_workers, ResourceSet capacity);
   ~Runtime();
 
-  sched::WorkStealingPool& pool() { return pool_; }
+  // Where ready tasks go. Embedded: a WorkStealingPool of threads in this process.
+  sched::Executor& executor() { return *executor_; }
   sched::ResourceGate& gate() { return gate_; }
   // Cancels everything not yet started, waits for running tasks, stops the workers.
   void stop();
 
  private:
-  sched::WorkStealingPool pool_;
+  std::unique_ptr<sched::Executor> executor_;
   sched::ResourceGate gate_;
 };
 

@@ -47,7 +47,7 @@ bool wait_done(ObjectBase* const* objs, size_t n, size_t k, int64_t deadline_ns)
     }
     return true;
   };
-  return rt->pool().help_until(done, prepare_sleep, deadline_ns);
+  return rt->executor().help_until(done, prepare_sleep, deadline_ns);
 }
 
 void wait_some(ObjectBase* const* objs, size_t n, size_t k, int64_t deadline_ns) {

@@ -36,6 +36,13 @@ class Executor {
   // Cancels work that has not started, waits for running work, stops the threads. Idempotent.
   virtual void shutdown() = 0;
 
+  // After shutdown: cancels, on the calling thread, whatever was submitted since (for instance the
+  // dependents that cancellations made ready), until nothing is left.
+  virtual void cancel_pending() = 0;
+
+  // True on a thread that runs this executor's tasks.
+  virtual bool in_worker_thread() const = 0;
+
   virtual int num_workers() const = 0;
 };
 

@@ -52,9 +52,8 @@ class WorkStealingPool final : public Executor {
                   int64_t deadline_ns) override;
   void wake_sleepers() override { sleep_.notify_all(); }
   void shutdown() override;
-  // After shutdown: cancels whatever has been queued since (e.g. dependents of cancelled work),
-  // on the calling thread, until nothing is left.
-  void cancel_pending();
+  void cancel_pending() override;
+  bool in_worker_thread() const override { return current_worker_index() >= 0; }
   int num_workers() const override { return static_cast<int>(workers_.size()); }
 
   // Index of the calling worker thread in this pool, or -1.
