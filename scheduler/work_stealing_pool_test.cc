@@ -35,6 +35,22 @@ class Fn final : public detail::Runnable {
   std::atomic<int>* cancelled_;
 };
 
+// Occupies the pool's only worker until release() is called.
+class BlockedWorker {
+ public:
+  explicit BlockedWorker(WorkStealingPool& pool) {
+    pool.submit(new Fn([this] {
+      started_.count_down();
+      release_.wait();
+    }));
+    started_.wait();
+  }
+  void release() { release_.count_down(); }
+
+ private:
+  std::latch started_{1}, release_{1};
+};
+
 bool wait_for(WorkStealingPool&, std::atomic<int>& counter, int target) {
   for (int i = 0; i < 30000 && counter.load() < target; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return counter.load() >= target;
@@ -79,12 +95,7 @@ TEST(WorkStealingPool, WorkersStealFromAnIdleSubmitter) {
 // With the only worker blocked, queued work is ordered by class, then deadline, then FIFO.
 TEST(WorkStealingPool, OrdersByClassThenDeadline) {
   WorkStealingPool pool({.num_workers = 1});
-  std::latch started(1), release(1);
-  pool.submit(new Fn([&] {
-    started.count_down();
-    release.wait();
-  }));
-  started.wait();
+  BlockedWorker blocked(pool);
   std::mutex mu;
   std::vector<std::string> order;
   auto rec = [&](std::string s) {
@@ -101,7 +112,7 @@ TEST(WorkStealingPool, OrdersByClassThenDeadline) {
   pool.submit(new Fn(rec("lc"), Slo::kLatencyCritical));
   std::latch finished(1);
   pool.submit(new Fn([&] { finished.count_down(); }, Slo::kBatch));
-  release.count_down();
+  blocked.release();
   finished.wait();
   EXPECT_EQ(order, (std::vector<std::string>{"lc", "std-early", "std-late", "std-none", "batch"}));
 }
@@ -110,16 +121,11 @@ TEST(WorkStealingPool, ShutdownCancelsQueuedWork) {
   std::atomic<int> cancelled{0}, ran{0};
   {
     WorkStealingPool pool({.num_workers = 1});
-    std::latch started(1), release(1);
-    pool.submit(new Fn([&] {
-      started.count_down();
-      release.wait();
-    }));
-    started.wait();
+    BlockedWorker blocked(pool);
     for (int i = 0; i < 100; ++i) pool.submit(new Fn([&] { ran.fetch_add(1); }, Slo::kStandard, detail::kNoDeadline, &cancelled));
     std::thread releaser([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      release.count_down();
+      blocked.release();
     });
     pool.shutdown();
     releaser.join();

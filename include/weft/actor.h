@@ -65,13 +65,7 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
     set_priority(common.slo, common.deadline_ns);
   }
 
-  void start() {
-    size_t n = 0;
-    std::apply([&](const auto&... a) { ((n += count_deps(a)), ...); }, *args_);
-    reserve_dependencies(n);
-    std::apply([&](const auto&... a) { (for_each_dep(a, [&](ObjectBase* o) { add_dependency(o); }), ...); }, *args_);
-    start_dependencies();
-  }
+  void start() { start_with_dependencies(*this, *args_); }
 
   void run() override {
     auto* state = static_cast<ActorState<T>*>(actor());

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -42,6 +43,17 @@ void for_each_dep(const S& s, F&& f) {
   } else if constexpr (is_object_ref_vector_v<S>) {
     for (const auto& r : s) f(static_cast<ObjectBase*>(r.checked()));
   }
+}
+
+// Links every ObjectRef in `args` (a tuple of stored arguments) as a dependency of `task`, then
+// drops its guard, so the task is handed on now or when its last dependency finishes.
+template <class Tuple>
+void start_with_dependencies(TaskBase& task, const Tuple& args) {
+  size_t n = 0;
+  std::apply([&](const auto&... a) { ((n += count_deps(a)), ...); }, args);
+  task.reserve_dependencies(n);
+  std::apply([&](const auto&... a) { (for_each_dep(a, [&](ObjectBase* o) { task.add_dependency(o); }), ...); }, args);
+  task.start_dependencies();
 }
 
 // Raises weft::Error for an empty ref among the arguments, before anything is allocated.

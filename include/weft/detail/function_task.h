@@ -51,13 +51,7 @@ class FunctionTask<R (*)(Ps...), S...> final : public Object<R>, public TaskBase
   }
 
   // Links dependencies; the task is scheduled now or when the last one finishes.
-  void start() {
-    size_t n = 0;
-    std::apply([&](const auto&... a) { ((n += count_deps(a)), ...); }, *args_);
-    reserve_dependencies(n);
-    std::apply([&](const auto&... a) { (for_each_dep(a, [&](ObjectBase* o) { add_dependency(o); }), ...); }, *args_);
-    start_dependencies();
-  }
+  void start() { start_with_dependencies(*this, *args_); }
 
   void run() override {
     if (ObjectBase* dep = failed_dependency()) {

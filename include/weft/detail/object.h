@@ -135,13 +135,8 @@ class TaskBase : public Runnable {
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready();
   }
 
- protected:
-  TaskBase() = default;
-  ~TaskBase() = default;
-
-  // All dependencies are met (or one failed): hand the task to its executor.
-  virtual void on_ready() noexcept = 0;
-
+  // Linking, used once at submission by start_with_dependencies (args.h): reserve, add each
+  // dependency, then start.
   // Reserves edge storage for `n` dependencies. Call once, before add_dependency.
   void reserve_dependencies(size_t n) {
     if (n > kInlineEdges) heap_edges_ = std::make_unique<DepEdge[]>(n);
@@ -155,6 +150,13 @@ class TaskBase : public Runnable {
   }
   // Drops the guard: the task becomes ready now if every dependency was already met.
   void start_dependencies() noexcept { dep_done_guard(); }
+
+ protected:
+  TaskBase() = default;
+  ~TaskBase() = default;
+
+  // All dependencies are met (or one failed): hand the task to its executor.
+  virtual void on_ready() noexcept = 0;
 
   // The first dependency that failed, or null.
   ObjectBase* failed_dependency() const noexcept { return failed_dep_.load(std::memory_order_acquire); }
