@@ -82,8 +82,8 @@ class GgufFile {
   // Parses bytes held in memory (copied); for tests and fuzzing.
   static Result<GgufFile> from_bytes(std::string bytes);
 
-  GgufFile(GgufFile&&) noexcept = default;
-  GgufFile& operator=(GgufFile&&) noexcept = default;
+  GgufFile(GgufFile&&) noexcept;
+  GgufFile& operator=(GgufFile&&) noexcept;
   ~GgufFile();
 
   uint32_t version() const { return version_; }

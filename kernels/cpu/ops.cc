@@ -1,0 +1,83 @@
+#include "kernels/cpu/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/dequantize.h"
+
+namespace weft::kernels::cpu {
+
+Status matmul(const WeightView& w, const float* x, int64_t m, float* y) {
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    WEFT_RETURN_IF_ERROR(dequantize_row(w.type, w.row(r), row.data(), w.cols));
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * w.cols;
+      double acc = 0;
+      for (int64_t c = 0; c < w.cols; ++c) acc += static_cast<double>(row[c]) * xi[c];
+      y[i * w.rows + r] = static_cast<float>(acc);
+    }
+  }
+  return Status::ok();
+}
+
+Status weight_row(const WeightView& w, int64_t row, float* out) {
+  if (row < 0 || row >= w.rows) return Status::invalid_argument("row " + std::to_string(row) + " out of range");
+  return dequantize_row(w.type, w.row(row), out, w.cols);
+}
+
+void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* y) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * weight[i];
+}
+
+void rope(float* x, int n_heads, int pos, const RopeParams& p) {
+  const float theta_scale = std::pow(p.base, -2.0f / static_cast<float>(p.rope_dims));
+  const int half = p.rope_dims / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + static_cast<size_t>(h) * p.head_dim;
+    float theta_base = static_cast<float>(pos);
+    for (int i = 0; i < half; ++i) {
+      float theta = p.freq_scale * theta_base;
+      if (p.freq_factors != nullptr) theta /= p.freq_factors[i];
+      const float c = std::cos(theta), s = std::sin(theta);
+      const int a = p.neox ? i : 2 * i;
+      const int b = p.neox ? i + half : 2 * i + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+      theta_base *= theta_scale;
+    }
+  }
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void attention(const float* q, const float* const* keys, const float* const* values, int n_keys, int head_dim,
+               float scale, float* out) {
+  std::vector<float> score(static_cast<size_t>(n_keys));
+  float max_score = -INFINITY;
+  for (int j = 0; j < n_keys; ++j) {
+    float dot = 0;
+    for (int d = 0; d < head_dim; ++d) dot += q[d] * keys[j][d];
+    score[j] = dot * scale;
+    max_score = std::max(max_score, score[j]);
+  }
+  double total = 0;
+  for (int j = 0; j < n_keys; ++j) {
+    score[j] = std::exp(score[j] - max_score);
+    total += score[j];
+  }
+  std::fill(out, out + head_dim, 0.0f);
+  for (int j = 0; j < n_keys; ++j) {
+    const float w = static_cast<float>(score[j] / total);
+    for (int d = 0; d < head_dim; ++d) out[d] += w * values[j][d];
+  }
+}
+
+}  // namespace weft::kernels::cpu

@@ -1,0 +1,43 @@
+// Reference CPU implementations of the operators a Llama-family forward pass needs.
+//
+// These are the portable, obviously-correct versions: every faster path (SIMD, threads, CUDA) is
+// tested against them. Numerics follow ggml where it matters for matching llama.cpp: RMSNorm sums
+// squares in double, RoPE advances theta by repeated multiplication.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/weight_view.h"
+#include "weft/status.h"
+
+namespace weft::kernels::cpu {
+
+// y[i][r] = dot(W row r, x[i]) for i < m; x is [m][w.cols], y is [m][w.rows].
+Status matmul(const WeightView& w, const float* x, int64_t m, float* y);
+
+// One row of a weight matrix as float32 (an embedding lookup).
+Status weight_row(const WeightView& w, int64_t row, float* out);
+
+// y = x / sqrt(mean(x^2) + eps) * weight, over n values.
+void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* y);
+
+struct RopeParams {
+  int head_dim = 0;
+  int rope_dims = 0;               // leading dims that rotate
+  float base = 10000.0f;
+  float freq_scale = 1.0f;         // 1 / linear scaling factor
+  const float* freq_factors = nullptr;  // [rope_dims / 2] divisors of theta (llama3), or null
+  bool neox = false;               // rotate (i, i + rope_dims/2) instead of (2i, 2i + 1)
+};
+// Rotates `n_heads` heads of `x` ([n_heads][head_dim]) in place for position `pos`.
+void rope(float* x, int n_heads, int pos, const RopeParams& p);
+
+// out[i] = silu(gate[i]) * up[i].
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
+// Single-head attention over `n_keys` gathered key/value rows:
+// out = softmax(q · k_j * scale) · v_j, with q, k_j, v_j, out of `head_dim` floats.
+void attention(const float* q, const float* const* keys, const float* const* values, int n_keys, int head_dim,
+               float scale, float* out);
+
+}  // namespace weft::kernels::cpu

@@ -1,0 +1,37 @@
+// A flat batch of tokens from any number of sequences: the one input of the forward pass.
+//
+// Each token names its sequence (a KV cache sequence), its position (for rotary embeddings) and
+// its parent: the index of the batch token it follows, or -1 when it follows the sequence's
+// committed tokens. A token attends to its sequence's committed tokens, then to its ancestors in
+// the batch, then to itself. A prefill chunk or a decode step is a chain (each token's parent is
+// the one before it); a speculation tree gives siblings the same parent. Within a batch, a
+// sequence's tokens take its pending KV slots in order of appearance.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace weft::llm {
+
+struct BatchToken {
+  int32_t token = 0;
+  int32_t seq = 0;
+  int32_t pos = 0;
+  int32_t parent = -1;
+  bool logits = false;  // return this token's next-token logits
+};
+
+struct Batch {
+  std::vector<BatchToken> tokens;
+
+  // Appends `ids` to `seq` as a chain starting at position `pos0` (after the committed tokens);
+  // asks for the last token's logits when `last_logits`.
+  void add_chain(int32_t seq, int32_t pos0, const std::vector<int32_t>& ids, bool last_logits = true) {
+    for (size_t k = 0; k < ids.size(); ++k) {
+      int32_t parent = k == 0 ? -1 : static_cast<int32_t>(tokens.size()) - 1;
+      tokens.push_back({ids[k], seq, pos0 + static_cast<int32_t>(k), parent, last_logits && k + 1 == ids.size()});
+    }
+  }
+};
+
+}  // namespace weft::llm

@@ -1,0 +1,83 @@
+// A paged key/value cache for many sequences (requests), as in vLLM's PagedAttention.
+//
+// Per layer, keys and values live in one pool of fixed-size blocks of `block_tokens` slots each;
+// every sequence has a block table mapping its logical slots to blocks, grown on demand and
+// returned to the free list when the sequence shrinks or ends. A sequence's slots are its
+// *committed* tokens [0, committed) followed by *pending* slots written by the tokens of the
+// batch being computed. After a forward pass the caller either commits pending slots in order
+// (prefill, plain decoding) or keeps one branch of a token tree (speculative verification),
+// which moves the chosen slots to the committed end and drops the rest.
+//
+// Not thread-safe: one engine thread owns a cache; forward passes may read and write disjoint
+// slots from worker threads.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "weft/status.h"
+
+namespace weft::llm {
+
+class KvCache {
+ public:
+  struct Options {
+    int n_layers = 0;
+    int kv_dim = 0;  // floats per token per layer, for keys (and again for values)
+    int block_tokens = 16;
+    int max_blocks = 0;  // pool size; memory = n_layers * 2 * max_blocks * block_tokens * kv_dim * 4 bytes
+  };
+
+  explicit KvCache(const Options& options);
+
+  // A new, empty sequence. Its id stays valid until remove_sequence.
+  int add_sequence();
+  void remove_sequence(int seq);
+
+  int committed(int seq) const { return seqs_[seq].committed; }
+  // Slots the sequence can hold without allocating.
+  int capacity(int seq) const { return static_cast<int>(seqs_[seq].blocks.size()) * block_tokens_; }
+
+  // Ensures `n` pending slots after the committed ones. kResourceExhausted when the pool is full
+  // (nothing is allocated then).
+  Status reserve(int seq, int n);
+
+  float* key(int layer, int seq, int slot) { return slot_ptr(keys_, layer, seq, slot); }
+  float* value(int layer, int seq, int slot) { return slot_ptr(values_, layer, seq, slot); }
+
+  // The first `n` pending slots become committed.
+  void commit(int seq, int n);
+  // The pending slots `branch` (indices counted from the first pending slot) become the next
+  // committed tokens, in that order; other pending slots are dropped.
+  Status keep_branch(int seq, std::span<const int> branch);
+  // Forgets committed tokens from `n` on and frees blocks no longer needed.
+  void truncate(int seq, int n);
+
+  int free_blocks() const { return static_cast<int>(free_.size()); }
+  int block_tokens() const { return block_tokens_; }
+  int kv_dim() const { return kv_dim_; }
+
+ private:
+  struct Sequence {
+    bool live = false;
+    int committed = 0;
+    std::vector<int> blocks;
+  };
+  float* slot_ptr(std::vector<float>& pool, int layer, int seq, int slot) {
+    const Sequence& s = seqs_[seq];
+    const int block = s.blocks[slot / block_tokens_];
+    const size_t index = ((static_cast<size_t>(layer) * max_blocks_ + block) * block_tokens_ + slot % block_tokens_) *
+                         static_cast<size_t>(kv_dim_);
+    return pool.data() + index;
+  }
+  void shrink_to(int seq, int slots);
+
+  int n_layers_, kv_dim_, block_tokens_, max_blocks_;
+  std::vector<float> keys_, values_;  // [layer][block][slot][kv_dim]
+  std::vector<int> free_;             // free block ids
+  std::vector<Sequence> seqs_;
+  std::vector<int> free_seqs_;
+};
+
+}  // namespace weft::llm

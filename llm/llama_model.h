@@ -1,0 +1,54 @@
+// A Llama-family decoder loaded from GGUF, with a forward pass over a flat token batch.
+//
+//   WEFT_ASSIGN_OR_RETURN(auto model, LlamaModel::load("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+//   KvCache kv = model->make_cache(/*max_tokens=*/4096);
+//   int seq = kv.add_sequence();
+//   Batch b;
+//   b.add_chain(seq, 0, prompt_ids);
+//   WEFT_ASSIGN_OR_RETURN(std::vector<float> logits, model->forward(b, kv));  // [1][vocab]
+//   kv.commit(seq, prompt_ids.size());
+//
+// forward() writes the batch tokens' keys and values into the sequences' pending KV slots and
+// commits nothing: the caller commits a chain, or keeps one branch of a tree (KvCache). The model
+// is immutable after load; concurrent forward passes need separate caches.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llm/batch.h"
+#include "llm/gguf_file.h"
+#include "llm/kv_cache.h"
+#include "llm/model_config.h"
+#include "llm/model_weights.h"
+#include "weft/status.h"
+
+namespace weft::llm {
+
+class LlamaModel {
+ public:
+  static Result<std::unique_ptr<LlamaModel>> load(const std::string& path);
+  static Result<std::unique_ptr<LlamaModel>> from_file(GgufFile file);
+
+  const ModelConfig& config() const { return config_; }
+  const GgufFile& file() const { return file_; }
+
+  // A cache sized for `max_tokens` tokens in total across sequences.
+  KvCache make_cache(int max_tokens, int block_tokens = 16) const;
+
+  // Logits of the tokens that asked for them, in batch order: [count][vocab].
+  // kInvalidArgument for a malformed batch (bad token id, parent or sequence);
+  // kResourceExhausted when the cache cannot hold the batch (nothing is written then).
+  Result<std::vector<float>> forward(const Batch& batch, KvCache& kv) const;
+
+ private:
+  explicit LlamaModel(GgufFile file) : file_(std::move(file)) {}
+  Status validate(const Batch& batch, const KvCache& kv) const;
+
+  GgufFile file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+};
+
+}  // namespace weft::llm
