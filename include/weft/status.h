@@ -95,6 +95,7 @@ class [[nodiscard]] Result {
   T&& value() && { return std::get<1>(std::move(v_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
