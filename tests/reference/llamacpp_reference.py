@@ -1,0 +1,66 @@
+"""Produces the llama.cpp reference data that weft's tokenizer and generation are checked against.
+
+  llamacpp_reference.py tokens MODEL.gguf OUT.json    token ids of tests/reference/tricky_strings.txt
+  llamacpp_reference.py greedy MODEL.gguf OUT.json    greedy continuations of tests/reference/prompts.txt
+
+Needs llama-cpp-python (bench/peers/setup_venv.sh llama-cpp-python installs it into .venv-peers).
+The outputs are checked in under tests/data/ so that the tests run without llama.cpp.
+"""
+import json
+import sys
+from pathlib import Path
+
+import llama_cpp
+
+HERE = Path(__file__).parent
+
+
+def lines(name):
+    text = (HERE / name).read_text(encoding="utf-8")
+    # One case per line; backslash-n, -t and -r are escapes, and a doubled backslash is one backslash.
+    out = []
+    for l in text.split("\n"):
+        if not l or l.startswith("#"):
+            continue
+        out.append(l.replace("\\\\", "\0").replace("\\n", "\n").replace("\\t", "\t")
+                    .replace("\\r", "\r").replace("\0", "\\"))
+    return out
+
+
+def tokens(model, out):
+    llm = llama_cpp.Llama(model_path=model, vocab_only=True, verbose=False)
+    cases = []
+    for s in lines("tricky_strings.txt"):
+        b = s.encode("utf-8")
+        cases.append({
+            "text": s,
+            "plain": llm.tokenize(b, add_bos=False, special=False),
+            "special": llm.tokenize(b, add_bos=False, special=True),
+        })
+    json.dump({"llama_cpp_python": llama_cpp.__version__, "model": Path(model).name, "cases": cases},
+              open(out, "w", encoding="utf-8"), ensure_ascii=False, indent=1)
+
+
+def greedy(model, out, n_predict=64):
+    llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_threads=2, seed=0, verbose=False)
+    cases = []
+    for p in lines("prompts.txt"):
+        prompt = llm.tokenize(p.encode("utf-8"), add_bos=True, special=True)
+        llm.reset()
+        llm.eval(prompt)
+        generated = []
+        for _ in range(n_predict):
+            tok = int(llm._scores[-1].argmax()) if hasattr(llm, "_scores") else None
+            tok = int(llama_cpp.llama_get_logits_ith(llm.ctx, -1)[0:1][0]) if tok is None else tok
+            generated.append(tok)
+            if llama_cpp.llama_token_is_eog(llm.model, tok) if hasattr(llama_cpp, "llama_token_is_eog") else False:
+                break
+            llm.eval([tok])
+        cases.append({"prompt": p, "prompt_tokens": prompt, "generated": generated})
+    json.dump({"llama_cpp_python": llama_cpp.__version__, "model": Path(model).name, "n_predict": n_predict,
+               "cases": cases}, open(out, "w", encoding="utf-8"), ensure_ascii=False, indent=1)
+
+
+if __name__ == "__main__":
+    mode, model, out = sys.argv[1:4]
+    {"tokens": tokens, "greedy": greedy}[mode](model, out)
