@@ -42,21 +42,26 @@ def tokens(model, out):
 
 
 def greedy(model, out, n_predict=64):
-    llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_threads=2, seed=0, verbose=False)
+    # Flash attention off: the reference numerics are the plain mul_mat + soft_max path.
+    llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_threads=2, seed=0, logits_all=True, flash_attn=False,
+                          verbose=False)
+    end_of_generation = {llm.token_eos()} | {
+        i for i in range(llm.n_vocab())
+        if llm.detokenize([i], special=True) in (b"<|im_end|>", b"<|endoftext|>", b"<|eot_id|>")}
     cases = []
     for p in lines("prompts.txt"):
         prompt = llm.tokenize(p.encode("utf-8"), add_bos=True, special=True)
         llm.reset()
         llm.eval(prompt)
         generated = []
-        for _ in range(n_predict):
-            tok = int(llm._scores[-1].argmax()) if hasattr(llm, "_scores") else None
-            tok = int(llama_cpp.llama_get_logits_ith(llm.ctx, -1)[0:1][0]) if tok is None else tok
+        while len(generated) < n_predict:
+            tok = int(llm.scores[llm.n_tokens - 1].argmax())
             generated.append(tok)
-            if llama_cpp.llama_token_is_eog(llm.model, tok) if hasattr(llama_cpp, "llama_token_is_eog") else False:
+            if tok in end_of_generation:
                 break
             llm.eval([tok])
-        cases.append({"prompt": p, "prompt_tokens": prompt, "generated": generated})
+        cases.append({"prompt": p, "prompt_tokens": prompt, "generated": generated,
+                      "text": llm.detokenize(generated).decode("utf-8", errors="replace")})
     json.dump({"llama_cpp_python": llama_cpp.__version__, "model": Path(model).name, "n_predict": n_predict,
                "cases": cases}, open(out, "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 
