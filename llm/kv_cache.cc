@@ -8,10 +8,15 @@
 namespace weft::llm {
 
 KvCache::KvCache(const Options& o)
-    : n_layers_(o.n_layers), kv_dim_(o.kv_dim), block_tokens_(o.block_tokens), max_blocks_(o.max_blocks) {
-  const size_t floats = static_cast<size_t>(n_layers_) * max_blocks_ * block_tokens_ * kv_dim_;
-  keys_.assign(floats, 0.0f);
-  values_.assign(floats, 0.0f);
+    : n_layers_(o.n_layers),
+      kv_dim_(o.kv_dim),
+      block_tokens_(o.block_tokens),
+      max_blocks_(o.max_blocks),
+      type_(o.type),
+      elem_bytes_(o.type == Type::kF16 ? 2 : 4) {
+  const size_t bytes = static_cast<size_t>(n_layers_) * max_blocks_ * block_tokens_ * kv_dim_ * elem_bytes_;
+  keys_.assign(bytes, 0);
+  values_.assign(bytes, 0);
   free_.reserve(static_cast<size_t>(max_blocks_));
   for (int b = max_blocks_ - 1; b >= 0; --b) free_.push_back(b);
 }
@@ -69,14 +74,14 @@ Status KvCache::keep_branch(int seq, std::span<const int> branch) {
   }
   // Slots only move toward the front (branch[k] >= k, increasing), so copying in order never
   // overwrites a slot still to be read.
-  const size_t bytes = static_cast<size_t>(kv_dim_) * sizeof(float);
+  const size_t bytes = static_cast<size_t>(kv_dim_) * elem_bytes_;
   for (size_t k = 0; k < branch.size(); ++k) {
     const int from = s.committed + branch[k];
     const int to = s.committed + static_cast<int>(k);
     if (from == to) continue;
     for (int l = 0; l < n_layers_; ++l) {
-      std::memcpy(key(l, seq, to), key(l, seq, from), bytes);
-      std::memcpy(value(l, seq, to), value(l, seq, from), bytes);
+      std::memcpy(slot_ptr(keys_, l, seq, to), slot_ptr(keys_, l, seq, from), bytes);
+      std::memcpy(slot_ptr(values_, l, seq, to), slot_ptr(values_, l, seq, from), bytes);
     }
   }
   s.committed += static_cast<int>(branch.size());

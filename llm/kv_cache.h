@@ -22,11 +22,13 @@ namespace weft::llm {
 
 class KvCache {
  public:
+  enum class Type { kF32, kF16 };
   struct Options {
     int n_layers = 0;
-    int kv_dim = 0;  // floats per token per layer, for keys (and again for values)
+    int kv_dim = 0;  // values per token per layer, for keys (and again for values)
     int block_tokens = 16;
-    int max_blocks = 0;  // pool size; memory = n_layers * 2 * max_blocks * block_tokens * kv_dim * 4 bytes
+    int max_blocks = 0;  // pool size; memory = n_layers * 2 * max_blocks * block_tokens * kv_dim * element size
+    Type type = Type::kF32;
   };
 
   explicit KvCache(const Options& options);
@@ -43,8 +45,12 @@ class KvCache {
   // (nothing is allocated then).
   Status reserve(int seq, int n);
 
-  float* key(int layer, int seq, int slot) { return slot_ptr(keys_, layer, seq, slot); }
-  float* value(int layer, int seq, int slot) { return slot_ptr(values_, layer, seq, slot); }
+  Type type() const { return type_; }
+  // Slot storage; use the accessor of the cache's type.
+  float* key(int layer, int seq, int slot) { return static_cast<float*>(slot_ptr(keys_, layer, seq, slot)); }
+  float* value(int layer, int seq, int slot) { return static_cast<float*>(slot_ptr(values_, layer, seq, slot)); }
+  uint16_t* key_f16(int layer, int seq, int slot) { return static_cast<uint16_t*>(slot_ptr(keys_, layer, seq, slot)); }
+  uint16_t* value_f16(int layer, int seq, int slot) { return static_cast<uint16_t*>(slot_ptr(values_, layer, seq, slot)); }
 
   // The first `n` pending slots become committed.
   void commit(int seq, int n);
@@ -64,17 +70,19 @@ class KvCache {
     int committed = 0;
     std::vector<int> blocks;
   };
-  float* slot_ptr(std::vector<float>& pool, int layer, int seq, int slot) {
+  void* slot_ptr(std::vector<uint8_t>& pool, int layer, int seq, int slot) {
     const Sequence& s = seqs_[seq];
     const int block = s.blocks[slot / block_tokens_];
     const size_t index = ((static_cast<size_t>(layer) * max_blocks_ + block) * block_tokens_ + slot % block_tokens_) *
                          static_cast<size_t>(kv_dim_);
-    return pool.data() + index;
+    return pool.data() + index * elem_bytes_;
   }
   void shrink_to(int seq, int slots);
 
   int n_layers_, kv_dim_, block_tokens_, max_blocks_;
-  std::vector<float> keys_, values_;  // [layer][block][slot][kv_dim]
+  Type type_;
+  size_t elem_bytes_;
+  std::vector<uint8_t> keys_, values_;  // [layer][block][slot][kv_dim] elements
   std::vector<int> free_;             // free block ids
   std::vector<Sequence> seqs_;
   std::vector<int> free_seqs_;

@@ -6,26 +6,67 @@
 
 #include <fmt/format.h>
 
+#include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/half.h"
 #include "kernels/cpu/ops.h"
 
 namespace weft::llm {
 
 namespace cpu = kernels::cpu;
 
-Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path) {
+Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, const ModelOptions& options) {
   WEFT_ASSIGN_OR_RETURN(GgufFile f, GgufFile::open(path));
-  return from_file(std::move(f));
+  return from_file(std::move(f), options);
 }
 
-Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file) {
+Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const ModelOptions& options) {
   std::unique_ptr<LlamaModel> m(new LlamaModel(std::move(file)));
+  m->options_ = options;
   WEFT_ASSIGN_OR_RETURN(m->config_, ModelConfig::from_gguf(m->file_));
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
   return m;
 }
 
 KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
-  return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, (max_tokens + block_tokens - 1) / block_tokens});
+  return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, (max_tokens + block_tokens - 1) / block_tokens,
+                  options_.mode == ComputeMode::kFast ? KvCache::Type::kF16 : KvCache::Type::kF32});
+}
+
+Status LlamaModel::matmul(const kernels::WeightView& w, const float* x, int64_t m, float* y) const {
+  return options_.mode == ComputeMode::kFast ? cpu::matmul_fast(w, x, m, y) : cpu::matmul(w, x, m, y);
+}
+
+void LlamaModel::attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
+                        float* out) const {
+  const int hd = config_.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int n = static_cast<int>(visible.size());
+  if (kv.type() == KvCache::Type::kF32) {
+    std::vector<const float*> keys(static_cast<size_t>(n)), values(static_cast<size_t>(n));
+    for (int j = 0; j < n; ++j) {
+      keys[j] = kv.key(layer, seq, visible[j]) + kh * hd;
+      values[j] = kv.value(layer, seq, visible[j]) + kh * hd;
+    }
+    cpu::attention(q, keys.data(), values.data(), n, hd, scale, out);
+    return;
+  }
+  // fp16 path: scores from fp16 dots, softmax with the exp approximation, probabilities rounded
+  // to fp16, then per output dimension an fp16 dot over the cells in order.
+  std::vector<uint16_t> q16(static_cast<size_t>(hd)), p16(static_cast<size_t>(n)), column(static_cast<size_t>(n));
+  for (int d = 0; d < hd; ++d) q16[d] = cpu::fp32_to_fp16(q[d]);
+  std::vector<float> score(static_cast<size_t>(n)), prob(static_cast<size_t>(n));
+  float max = -INFINITY;
+  for (int j = 0; j < n; ++j) {
+    score[j] = cpu::dot_f16(kv.key_f16(layer, seq, visible[j]) + kh * hd, q16.data(), hd) * scale;
+    max = std::max(max, score[j]);
+  }
+  const double sum = cpu::softmax_exp(score.data(), max, prob.data(), n);
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int j = 0; j < n; ++j) p16[j] = cpu::fp32_to_fp16(prob[j] * inv);
+  for (int d = 0; d < hd; ++d) {
+    for (int j = 0; j < n; ++j) column[j] = kv.value_f16(layer, seq, visible[j])[kh * hd + d];
+    out[d] = cpu::dot_f16(column.data(), p16.data(), n);
+  }
 }
 
 Status LlamaModel::validate(const Batch& batch, const KvCache& kv) const {
@@ -66,16 +107,14 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
 
   cpu::RopeParams rope{hd, c.rope_dims, c.rope_base, 1.0f / c.rope_linear_scale, weights_.rope_freqs,
                        c.rope_style == RopeStyle::kNeox};
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int group = c.n_heads / c.n_kv_heads;
-  std::vector<const float*> keys, values;
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
     for (int i = 0; i < n; ++i) cpu::rms_norm(&h[i * d], L.attn_norm, d, c.rms_eps, &xn[i * d]);
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wq, xn.data(), n, q.data()));
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wk, xn.data(), n, k.data()));
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wv, xn.data(), n, v.data()));
+    WEFT_RETURN_IF_ERROR(matmul(L.wq, xn.data(), n, q.data()));
+    WEFT_RETURN_IF_ERROR(matmul(L.wk, xn.data(), n, k.data()));
+    WEFT_RETURN_IF_ERROR(matmul(L.wv, xn.data(), n, v.data()));
     for (int i = 0; i < n; ++i) {
       if (L.bq != nullptr) {
         for (int j = 0; j < qd; ++j) q[i * qd + j] += L.bq[j];
@@ -85,8 +124,17 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
       cpu::rope(&q[i * qd], c.n_heads, batch.tokens[i].pos, rope);
       cpu::rope(&k[i * kvd], c.n_kv_heads, batch.tokens[i].pos, rope);
       const int seq = batch.tokens[i].seq;
-      std::copy_n(&k[i * kvd], kvd, kv.key(l, seq, slot[i]));
-      std::copy_n(&v[i * kvd], kvd, kv.value(l, seq, slot[i]));
+      if (kv.type() == KvCache::Type::kF16) {
+        uint16_t* kd = kv.key_f16(l, seq, slot[i]);
+        uint16_t* vd = kv.value_f16(l, seq, slot[i]);
+        for (int j = 0; j < kvd; ++j) {
+          kd[j] = cpu::fp32_to_fp16(k[i * kvd + j]);
+          vd[j] = cpu::fp32_to_fp16(v[i * kvd + j]);
+        }
+      } else {
+        std::copy_n(&k[i * kvd], kvd, kv.key(l, seq, slot[i]));
+        std::copy_n(&v[i * kvd], kvd, kv.value(l, seq, slot[i]));
+      }
     }
     for (int i = 0; i < n; ++i) {
       const int seq = batch.tokens[i].seq;
@@ -96,28 +144,22 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
       const size_t prefix = visible.size();
       for (int a = i; a >= 0; a = batch.tokens[a].parent) visible.push_back(slot[a]);
       std::reverse(visible.begin() + static_cast<std::ptrdiff_t>(prefix), visible.end());
-      for (int kh = 0; kh < c.n_kv_heads; ++kh) {
-        keys.clear();
-        values.clear();
-        for (int s : visible) {
-          keys.push_back(kv.key(l, seq, s) + kh * hd);
-          values.push_back(kv.value(l, seq, s) + kh * hd);
-        }
-        for (int g = 0; g < group; ++g) {
-          const int head = kh * group + g;
-          cpu::attention(&q[i * qd + head * hd], keys.data(), values.data(), static_cast<int>(keys.size()), hd, scale,
-                         &attn[i * qd + head * hd]);
-        }
+      for (int head = 0; head < c.n_heads; ++head) {
+        attend(&q[i * qd + head * hd], kv, l, seq, visible, head / group, &attn[i * qd + head * hd]);
       }
     }
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wo, attn.data(), n, proj.data()));
+    WEFT_RETURN_IF_ERROR(matmul(L.wo, attn.data(), n, proj.data()));
     for (size_t j = 0; j < h.size(); ++j) h[j] += proj[j];
 
     for (int i = 0; i < n; ++i) cpu::rms_norm(&h[i * d], L.ffn_norm, d, c.rms_eps, &xn[i * d]);
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_gate, xn.data(), n, gate.data()));
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_up, xn.data(), n, up.data()));
-    cpu::silu_mul(gate.data(), up.data(), act.data(), static_cast<int64_t>(act.size()));
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_down, act.data(), n, proj.data()));
+    WEFT_RETURN_IF_ERROR(matmul(L.w_gate, xn.data(), n, gate.data()));
+    WEFT_RETURN_IF_ERROR(matmul(L.w_up, xn.data(), n, up.data()));
+    if (options_.mode == ComputeMode::kFast) {
+      cpu::swiglu(gate.data(), up.data(), act.data(), static_cast<int64_t>(act.size()));
+    } else {
+      cpu::silu_mul(gate.data(), up.data(), act.data(), static_cast<int64_t>(act.size()));
+    }
+    WEFT_RETURN_IF_ERROR(matmul(L.w_down, act.data(), n, proj.data()));
     for (size_t j = 0; j < h.size(); ++j) h[j] += proj[j];
   }
 
@@ -129,7 +171,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   }
   const int64_t m = static_cast<int64_t>(out_in.size()) / d;
   std::vector<float> logits(static_cast<size_t>(m) * c.vocab);
-  if (m > 0) WEFT_RETURN_IF_ERROR(cpu::matmul(weights_.output, out_in.data(), m, logits.data()));
+  if (m > 0) WEFT_RETURN_IF_ERROR(matmul(weights_.output, out_in.data(), m, logits.data()));
   return logits;
 }
 

@@ -26,12 +26,22 @@
 
 namespace weft::llm {
 
+// kFast: activations quantized to 8-bit blocks with integer dot products, fp16 KV cache and
+// attention — llama.cpp's arithmetic (kernels/cpu/fast_math.h). kReference: float32 activations,
+// double accumulation, float32 KV cache — the yardstick the fast path is measured against.
+enum class ComputeMode { kFast, kReference };
+
+struct ModelOptions {
+  ComputeMode mode = ComputeMode::kFast;
+};
+
 class LlamaModel {
  public:
-  static Result<std::unique_ptr<LlamaModel>> load(const std::string& path);
-  static Result<std::unique_ptr<LlamaModel>> from_file(GgufFile file);
+  static Result<std::unique_ptr<LlamaModel>> load(const std::string& path, const ModelOptions& options = {});
+  static Result<std::unique_ptr<LlamaModel>> from_file(GgufFile file, const ModelOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
+  const ModelOptions& options() const { return options_; }
   const GgufFile& file() const { return file_; }
 
   // A cache sized for `max_tokens` tokens in total across sequences.
@@ -45,7 +55,12 @@ class LlamaModel {
  private:
   explicit LlamaModel(GgufFile file) : file_(std::move(file)) {}
   Status validate(const Batch& batch, const KvCache& kv) const;
+  Status matmul(const kernels::WeightView& w, const float* x, int64_t m, float* y) const;
+  // One query head over `visible` slots of a sequence's cache (KV head `kh`).
+  void attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
+              float* out) const;
 
+  ModelOptions options_;
   GgufFile file_;
   ModelConfig config_;
   ModelWeights weights_;

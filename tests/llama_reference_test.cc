@@ -47,7 +47,7 @@ TEST_P(LlamaReference, LogitsMatchNumpy) {
   ASSERT_EQ(std::system(logits.str().c_str()), 0) << logits.str();
   std::vector<float> want = read_f32(expected);
 
-  auto m = LlamaModel::load(model);
+  auto m = LlamaModel::load(model, {ComputeMode::kReference});
   ASSERT_TRUE(m.ok()) << m.status();
   KvCache kv = (*m)->make_cache(64);
   int seq = kv.add_sequence();
