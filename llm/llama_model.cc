@@ -37,7 +37,7 @@ Status LlamaModel::matmul(const kernels::WeightView& w, const float* x, int64_t 
 }
 
 void LlamaModel::attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
-                        float* out) const {
+                        bool batched, float* out) const {
   const int hd = config_.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int n = static_cast<int>(visible.size());
@@ -52,12 +52,13 @@ void LlamaModel::attend(const float* q, KvCache& kv, int layer, int seq, const s
   }
   // fp16 path: scores from fp16 dots, softmax with the exp approximation, probabilities rounded
   // to fp16, then per output dimension an fp16 dot over the cells in order.
+  auto dot = batched ? cpu::dot_f16_8lane : cpu::dot_f16;
   std::vector<uint16_t> q16(static_cast<size_t>(hd)), p16(static_cast<size_t>(n)), column(static_cast<size_t>(n));
   for (int d = 0; d < hd; ++d) q16[d] = cpu::fp32_to_fp16(q[d]);
   std::vector<float> score(static_cast<size_t>(n)), prob(static_cast<size_t>(n));
   float max = -INFINITY;
   for (int j = 0; j < n; ++j) {
-    score[j] = cpu::dot_f16(kv.key_f16(layer, seq, visible[j]) + kh * hd, q16.data(), hd) * scale;
+    score[j] = dot(kv.key_f16(layer, seq, visible[j]) + kh * hd, q16.data(), hd) * scale;
     max = std::max(max, score[j]);
   }
   const double sum = cpu::softmax_exp(score.data(), max, prob.data(), n);
@@ -65,7 +66,7 @@ void LlamaModel::attend(const float* q, KvCache& kv, int layer, int seq, const s
   for (int j = 0; j < n; ++j) p16[j] = cpu::fp32_to_fp16(prob[j] * inv);
   for (int d = 0; d < hd; ++d) {
     for (int j = 0; j < n; ++j) column[j] = kv.value_f16(layer, seq, visible[j])[kh * hd + d];
-    out[d] = cpu::dot_f16(column.data(), p16.data(), n);
+    out[d] = dot(column.data(), p16.data(), n);
   }
 }
 
@@ -145,7 +146,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
       for (int a = i; a >= 0; a = batch.tokens[a].parent) visible.push_back(slot[a]);
       std::reverse(visible.begin() + static_cast<std::ptrdiff_t>(prefix), visible.end());
       for (int head = 0; head < c.n_heads; ++head) {
-        attend(&q[i * qd + head * hd], kv, l, seq, visible, head / group, &attn[i * qd + head * hd]);
+        attend(&q[i * qd + head * hd], kv, l, seq, visible, head / group, n > 1, &attn[i * qd + head * hd]);
       }
     }
     WEFT_RETURN_IF_ERROR(matmul(L.wo, attn.data(), n, proj.data()));

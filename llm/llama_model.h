@@ -56,9 +56,10 @@ class LlamaModel {
   explicit LlamaModel(GgufFile file) : file_(std::move(file)) {}
   Status validate(const Batch& batch, const KvCache& kv) const;
   Status matmul(const kernels::WeightView& w, const float* x, int64_t m, float* y) const;
-  // One query head over `visible` slots of a sequence's cache (KV head `kh`).
+  // One query head over `visible` slots of a sequence's cache (KV head `kh`). `batched`: the pass
+  // evaluates several tokens, which changes how fast mode organises its sums (as llama.cpp does).
   void attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
-              float* out) const;
+              bool batched, float* out) const;
 
   ModelOptions options_;
   GgufFile file_;

@@ -80,7 +80,7 @@ float dot_q4_1_q8_1(const uint8_t* w, const BlockQ8_1* x, int64_t n) {
   float summs = 0.0f;
   for (int64_t b = 0; b < n / 32; ++b, w += 20) {
     const float d = load_half(w) * fp16_to_fp32(x[b].d);
-    summs += load_half(w + 2) * fp16_to_fp32(x[b].s);
+    summs = std::fma(load_half(w + 2), fp16_to_fp32(x[b].s), summs);  // fused, as compiled in ggml
     const uint8_t* qs = w + 4;
     for (int l = 0; l < 8; ++l) {
       int sum = 0;
@@ -124,6 +124,12 @@ float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
   const float t0 = acc[0][0] + acc[0][4], t1 = acc[0][1] + acc[0][5], t2 = acc[0][2] + acc[0][6],
               t3 = acc[0][3] + acc[0][7];
   return (t0 + t1) + (t2 + t3);
+}
+
+float dot_f16_8lane(const uint16_t* a, const uint16_t* b, int64_t n) {
+  float acc[8] = {};
+  for (int64_t i = 0; i < n; ++i) acc[i % 8] = std::fma(fp16_to_fp32(a[i]), fp16_to_fp32(b[i]), acc[i % 8]);
+  return hsum8(acc);
 }
 
 float exp_approx(float x) {

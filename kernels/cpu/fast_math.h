@@ -7,7 +7,8 @@
 //                      Q8_1 also stores s = d * sum(q); d and s as fp16.
 //   dot_*_q8_*:        8 float lanes; lane l of a block is the exact integer sum of the products
 //                      of elements 4l..4l+3 (low nibbles/first half first); per block
-//                      lane = fma(d_w * d_x, lane_sum, lane); Q4_1 adds sum(m_w * s_x) at the end.
+//                      lane = fma(d_w * d_x, lane_sum, lane); Q4_1 adds sum(m_w * s_x), accumulated
+//                      with fma block by block, at the end.
 //   dot_f16:           4 accumulators x 8 lanes; element i goes to accumulator (i % 32) / 8,
 //                      lane i % 8, by fma in index order; accumulators 0+2, 1+3, then 0+1.
 //   hsum8:             ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
@@ -38,6 +39,9 @@ float dot_q4_1_q8_1(const uint8_t* w, const BlockQ8_1* x, int64_t n);
 float dot_q8_0_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t n);
 // fp16 vectors; elements past n count as zero (n need not be a multiple of 32).
 float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n);
+// The same product organised as llama.cpp's matrix-matrix kernel (tinyBLAS) does when several
+// tokens are evaluated together: one accumulator, element i in lane i % 8, then hsum8.
+float dot_f16_8lane(const uint16_t* a, const uint16_t* b, int64_t n);
 
 // ggml's vectorised exp approximation (relative error ~1.5 ulp), exact lane by lane.
 float exp_approx(float x);

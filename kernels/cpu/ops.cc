@@ -75,8 +75,9 @@ void rope(float* x, int n_heads, int pos, const RopeParams& p) {
       const int a = p.neox ? i : 2 * i;
       const int b = p.neox ? i + half : 2 * i + 1;
       const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * c - x1 * s;
-      v[b] = x0 * s + x1 * c;
+      // One product rounded, the other fused: the form ggml's compiled rotation computes.
+      v[a] = std::fma(x0, c, -(x1 * s));
+      v[b] = std::fma(x1, c, x0 * s);
       theta_base *= theta_scale;
     }
   }
