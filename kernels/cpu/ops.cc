@@ -77,7 +77,7 @@ void rope(float* x, int n_heads, int pos, const RopeParams& p) {
       const float x0 = v[a], x1 = v[b];
       // One product rounded, the other fused: the form ggml's compiled rotation computes.
       v[a] = std::fma(x0, c, -(x1 * s));
-      v[b] = std::fma(x1, c, x0 * s);
+      v[b] = std::fma(x0, s, x1 * c);
       theta_base *= theta_scale;
     }
   }

@@ -3,8 +3,14 @@
   llamacpp_reference.py tokens MODEL.gguf OUT.json    token ids of tests/reference/tricky_strings.txt
   llamacpp_reference.py greedy MODEL.gguf OUT.json    greedy continuations of tests/reference/prompts.txt
 
-Needs llama-cpp-python (bench/peers/setup_venv.sh llama-cpp-python installs it into .venv-peers).
 The outputs are checked in under tests/data/ so that the tests run without llama.cpp.
+
+The checked-in data comes from llama-cpp-python 0.3.36 built for AVX2 without AVX-512, the
+arithmetic that weft's fast mode reproduces bit for bit (a -march=native build on an AVX-512
+machine organises its sums in 16 lanes and gives different low bits, hence different near-ties):
+
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF" \
+    .venv-peers/bin/pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python==0.3.36
 """
 import json
 import sys
