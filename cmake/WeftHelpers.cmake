@@ -31,10 +31,11 @@ function(weft_add_library module)
   target_link_libraries(weft_${module} PUBLIC ${ARG_DEPS} PRIVATE weft::warnings ${ARG_PRIVATE_DEPS})
 endfunction()
 
-# weft_add_test(<name> SOURCES ... [DEPS ...] [LABELS unit|integration|e2e|gpu|slow ...] [TIMEOUT s])
-# One GoogleTest binary; each test case is registered with CTest and carries the labels.
+# weft_add_test(<name> SOURCES ... [DEPS ...] [LABEL unit|integration|e2e|gpu|slow] [TIMEOUT s])
+# One GoogleTest binary; each test case is registered with CTest and carries the label. One label
+# per binary: gtest_discover_tests cannot carry a list through its PROPERTIES.
 function(weft_add_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;LABEL" "SOURCES;DEPS" ${ARGN})
   if(NOT WEFT_BUILD_TESTS)
     return()
   endif()
@@ -44,6 +45,9 @@ function(weft_add_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main weft::warnings)
   target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  if(NOT ARG_LABEL)
+    set(ARG_LABEL unit)
+  endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+    PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT})
 endfunction()
