@@ -42,7 +42,11 @@ const TensorTypeInfo& tensor_type_info(TensorType t) {
 std::optional<size_t> row_bytes(TensorType t, int64_t n) {
   const TensorTypeInfo& info = tensor_type_info(t);
   if (n < 0 || n % info.block_elems != 0) return std::nullopt;
-  return static_cast<size_t>(n / info.block_elems * info.block_bytes);
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<size_t>(n / info.block_elems), static_cast<size_t>(info.block_bytes), &bytes)) {
+    return std::nullopt;
+  }
+  return bytes;
 }
 
 }  // namespace weft::kernels

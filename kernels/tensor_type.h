@@ -42,7 +42,8 @@ struct TensorTypeInfo {
 std::optional<TensorTypeInfo> tensor_type_info(uint32_t id);
 const TensorTypeInfo& tensor_type_info(TensorType t);
 
-// Bytes of a row of `n` values, or nullopt when `n` is not a whole number of blocks.
+// Bytes of a row of `n` values, or nullopt when `n` is not a whole number of blocks or the size
+// does not fit in size_t.
 std::optional<size_t> row_bytes(TensorType t, int64_t n);
 
 }  // namespace weft::kernels

@@ -293,11 +293,12 @@ Status GgufFile::parse() {
       return Status::corruption(fmt::format("tensor '{}' data offset {} is not a multiple of the alignment {}", t.name,
                                             t.offset, alignment_));
     }
-    auto row = kernels::row_bytes(t.type, t.ne[0]);
-    if (!row) {
+    if (t.ne[0] % info->block_elems != 0) {
       return Status::corruption(fmt::format("tensor '{}' rows of {} values are not whole {} blocks of {}", t.name,
                                             t.ne[0], info->name, info->block_elems));
     }
+    auto row = kernels::row_bytes(t.type, t.ne[0]);
+    if (!row) return Status::corruption(fmt::format("tensor '{}' is too large", t.name));
     const int64_t rows = elements / t.ne[0];
     if (*row != 0 && static_cast<uint64_t>(rows) > std::numeric_limits<size_t>::max() / *row) {
       return Status::corruption(fmt::format("tensor '{}' is too large", t.name));

@@ -193,6 +193,7 @@ TEST(GgufFile, BadTensorInfosAreRejected) {
   expect_corrupt(with_tensor(1, {4}, 0, 3), "not a multiple of the alignment");
   expect_corrupt(with_tensor(1, {33}, static_cast<uint32_t>(TensorType::kQ4_0), 0), "not whole Q4_0 blocks");
   expect_corrupt(with_tensor(1, {1000}, 0, 0), "beyond the end of the file");
+  expect_corrupt(with_tensor(1, {1ull << 62}, 0, 0), "too large");  // row bytes overflow size_t
 
   GgufWriter dup;
   ASSERT_TRUE(dup.add_tensor("x", TensorType::kF32, {1}, f32_bytes({1})).is_ok());

@@ -42,13 +42,32 @@ uint32_t decode_cp(std::string_view s, size_t& i) {
 const char* const kEndMarkers[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                                    "<|end_of_text|>", "</s>", "<|eom_id|>"};
 
-// One symbol of a word being merged: a byte range and its neighbours.
-struct Symbol {
-  int prev, next;
-  size_t start, len;
-};
 
 }  // namespace
+
+// One linked symbol per UTF-8 character of `text`.
+std::vector<Tokenizer::Symbol> Tokenizer::split_characters(std::string_view text) {
+  std::vector<Symbol> sym;
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = std::min(utf8_len(static_cast<uint8_t>(text[i])), text.size() - i);
+    sym.push_back({static_cast<int>(sym.size()) - 1, static_cast<int>(sym.size()) + 1, i, len});
+    i += len;
+  }
+  if (!sym.empty()) sym.back().next = -1;
+  return sym;
+}
+
+// The tokens of the merged symbols, in order; a symbol outside the vocabulary falls back to bytes.
+void Tokenizer::emit_symbols(std::string_view text, const std::vector<Symbol>& sym, std::vector<int32_t>& out) const {
+  for (int i = 0; i >= 0; i = sym[i].next) {
+    std::string_view piece = text.substr(sym[i].start, sym[i].len);
+    if (auto id = find(piece)) {
+      out.push_back(*id);
+    } else {
+      push_bytes_fallback(piece, out);
+    }
+  }
+}
 
 Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   Tokenizer t;
@@ -233,14 +252,8 @@ void Tokenizer::encode_bpe_word(std::string_view word, std::vector<int32_t>& out
       return;
     }
   }
-  std::vector<Symbol> sym;
-  for (size_t i = 0; i < word.size();) {
-    size_t len = std::min(utf8_len(static_cast<uint8_t>(word[i])), word.size() - i);
-    sym.push_back({static_cast<int>(sym.size()) - 1, static_cast<int>(sym.size()) + 1, i, len});
-    i += len;
-  }
+  std::vector<Symbol> sym = split_characters(word);
   if (sym.empty()) return;
-  sym.back().next = -1;
   struct Pair {
     int rank, left, right;
     size_t left_len, right_len;
@@ -271,14 +284,7 @@ void Tokenizer::encode_bpe_word(std::string_view word, std::vector<int32_t>& out
     try_pair(l.prev, p.left);
     try_pair(p.left, l.next);
   }
-  for (int i = 0; i >= 0; i = sym[i].next) {
-    std::string_view s = word.substr(sym[i].start, sym[i].len);
-    if (auto id = find(s)) {
-      out.push_back(*id);
-    } else {
-      push_bytes_fallback(s, out);
-    }
-  }
+  emit_symbols(word, sym, out);
 }
 
 // SentencePiece-style BPE: spaces become U+2581, then the adjacent pair whose concatenation is a
@@ -293,14 +299,8 @@ void Tokenizer::encode_spm(std::string_view raw, std::vector<int32_t>& out) cons
       text.push_back(c);
     }
   }
-  std::vector<Symbol> sym;
-  for (size_t i = 0; i < text.size();) {
-    size_t len = std::min(utf8_len(static_cast<uint8_t>(text[i])), text.size() - i);
-    sym.push_back({static_cast<int>(sym.size()) - 1, static_cast<int>(sym.size()) + 1, i, len});
-    i += len;
-  }
+  std::vector<Symbol> sym = split_characters(text);
   if (sym.empty()) return;
-  sym.back().next = -1;
   struct Pair {
     float score;
     int left, right;
@@ -327,14 +327,7 @@ void Tokenizer::encode_spm(std::string_view raw, std::vector<int32_t>& out) cons
     try_pair(l.prev, p.left);
     try_pair(p.left, l.next);
   }
-  for (int i = 0; i >= 0; i = sym[i].next) {
-    std::string_view s(text.data() + sym[i].start, sym[i].len);
-    if (auto id = find(s)) {
-      out.push_back(*id);
-    } else {
-      push_bytes_fallback(s, out);
-    }
-  }
+  emit_symbols(text, sym, out);
 }
 
 std::string Tokenizer::piece(int32_t id, bool special) const {

@@ -59,6 +59,14 @@ class Tokenizer {
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
   void push_bytes_fallback(std::string_view bytes, std::vector<int32_t>& out) const;
 
+  // A unit being merged: a byte range of the text and its neighbours in a linked list.
+  struct Symbol {
+    int prev, next;
+    size_t start, len;
+  };
+  static std::vector<Symbol> split_characters(std::string_view text);
+  void emit_symbols(std::string_view text, const std::vector<Symbol>& sym, std::vector<int32_t>& out) const;
+
   Kind kind_ = Kind::kByteBpe;
   std::vector<std::string> tokens_;
   std::vector<TokenType> types_;

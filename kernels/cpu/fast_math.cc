@@ -30,29 +30,26 @@ float load_half(const uint8_t* p) {
   return fp16_to_fp32(h);
 }
 
+// Quantizes one block of 32 to int8 in `qs`; returns the scale d (as float, before fp16 rounding).
+float quantize_block(const float* x, int8_t* qs) {
+  const float max = block_max_abs(x);
+  const float id = max != 0.0f ? 127.0f / max : 0.0f;
+  for (int j = 0; j < 32; ++j) qs[j] = static_cast<int8_t>(round_even(x[j] * id));
+  return max / 127.0f;
+}
+
 }  // namespace
 
 void quantize_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
-  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
-    const float max = block_max_abs(x);
-    const float d = max / 127.0f;
-    const float id = max != 0.0f ? 127.0f / max : 0.0f;
-    out[b].d = fp32_to_fp16(d);
-    for (int j = 0; j < 32; ++j) out[b].qs[j] = static_cast<int8_t>(round_even(x[j] * id));
-  }
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) out[b].d = fp32_to_fp16(quantize_block(x, out[b].qs));
 }
 
 void quantize_q8_1(const float* x, int64_t n, BlockQ8_1* out) {
   for (int64_t b = 0; b < n / 32; ++b, x += 32) {
-    const float max = block_max_abs(x);
-    const float d = max / 127.0f;
-    const float id = max != 0.0f ? 127.0f / max : 0.0f;
-    out[b].d = fp32_to_fp16(d);
+    const float d = quantize_block(x, out[b].qs);
     int sum = 0;
-    for (int j = 0; j < 32; ++j) {
-      out[b].qs[j] = static_cast<int8_t>(round_even(x[j] * id));
-      sum += out[b].qs[j];
-    }
+    for (int j = 0; j < 32; ++j) sum += out[b].qs[j];
+    out[b].d = fp32_to_fp16(d);
     out[b].s = fp32_to_fp16(d * static_cast<float>(sum));
   }
 }
