@@ -45,6 +45,16 @@ const char* const kEndMarkers[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_
 
 }  // namespace
 
+// Absorbs the symbol after `left` into it and unlinks it.
+void Tokenizer::merge_right_into(std::vector<Symbol>& sym, int left) {
+  Symbol& l = sym[left];
+  Symbol& r = sym[l.next];
+  l.len += r.len;
+  r.len = 0;
+  l.next = r.next;
+  if (r.next >= 0) sym[r.next].prev = left;
+}
+
 // One linked symbol per UTF-8 character of `text`.
 std::vector<Tokenizer::Symbol> Tokenizer::split_characters(std::string_view text) {
   std::vector<Symbol> sym;
@@ -277,10 +287,7 @@ void Tokenizer::encode_bpe_word(std::string_view word, std::vector<int32_t>& out
     Symbol& r = sym[p.right];
     // Stale: one side was merged away or grew since this pair was queued.
     if (l.len == 0 || r.len == 0 || l.next != p.right || l.len != p.left_len || r.len != p.right_len) continue;
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[r.next].prev = p.left;
+    merge_right_into(sym, p.left);
     try_pair(l.prev, p.left);
     try_pair(p.left, l.next);
   }
@@ -320,10 +327,7 @@ void Tokenizer::encode_spm(std::string_view raw, std::vector<int32_t>& out) cons
     Symbol& l = sym[p.left];
     Symbol& r = sym[p.right];
     if (l.len == 0 || r.len == 0 || l.next != p.right || l.len + r.len != p.len) continue;
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[r.next].prev = p.left;
+    merge_right_into(sym, p.left);
     try_pair(l.prev, p.left);
     try_pair(p.left, l.next);
   }

@@ -65,6 +65,7 @@ class Tokenizer {
     size_t start, len;
   };
   static std::vector<Symbol> split_characters(std::string_view text);
+  static void merge_right_into(std::vector<Symbol>& sym, int left);
   void emit_symbols(std::string_view text, const std::vector<Symbol>& sym, std::vector<int32_t>& out) const;
 
   Kind kind_ = Kind::kByteBpe;

@@ -52,17 +52,25 @@ void scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   }
 }
 
+// Scales and mins of the two 32-value sub-blocks of group g (64 values) of a Q4_K/Q5_K block.
+void group_scales(int g, const uint8_t* scales, float d, float dmin, float* d1, float* m1, float* d2, float* m2) {
+  uint8_t sc, m;
+  scale_min_k4(2 * g, scales, &sc, &m);
+  *d1 = d * sc;
+  *m1 = dmin * m;
+  scale_min_k4(2 * g + 1, scales, &sc, &m);
+  *d2 = d * sc;
+  *m2 = dmin * m;
+}
+
 void dequant_q4_k(const uint8_t* b, float* y) {  // d, dmin, scales[12], qs[128]
   const float d = load_half(b);
   const float dmin = load_half(b + 2);
   const uint8_t* scales = b + 4;
   const uint8_t* q = b + 16;
   for (int g = 0; g < 4; ++g) {
-    uint8_t sc, m;
-    scale_min_k4(2 * g, scales, &sc, &m);
-    const float d1 = d * sc, m1 = dmin * m;
-    scale_min_k4(2 * g + 1, scales, &sc, &m);
-    const float d2 = d * sc, m2 = dmin * m;
+    float d1, m1, d2, m2;
+    group_scales(g, scales, d, dmin, &d1, &m1, &d2, &m2);
     for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
     q += 32;
@@ -77,11 +85,8 @@ void dequant_q5_k(const uint8_t* b, float* y) {  // d, dmin, scales[12], qh[32],
   const uint8_t* ql = b + 48;
   uint8_t u1 = 1, u2 = 2;
   for (int g = 0; g < 4; ++g) {
-    uint8_t sc, m;
-    scale_min_k4(2 * g, scales, &sc, &m);
-    const float d1 = d * sc, m1 = dmin * m;
-    scale_min_k4(2 * g + 1, scales, &sc, &m);
-    const float d2 = d * sc, m2 = dmin * m;
+    float d1, m1, d2, m2;
+    group_scales(g, scales, d, dmin, &d1, &m1, &d2, &m2);
     for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
     ql += 32;
