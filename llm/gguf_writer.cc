@@ -30,29 +30,27 @@ void GgufWriter::add_string(std::string_view key, std::string_view v) {
   ++n_kv_;
 }
 
-void GgufWriter::add_string_array(std::string_view key, const std::vector<std::string>& v) {
+void GgufWriter::begin_array(std::string_view key, GgufType elem, uint64_t count) {
   put_string(kv_, key);
   put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::kArray));
-  put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::kString));
-  put<uint64_t>(kv_, v.size());
+  put<uint32_t>(kv_, static_cast<uint32_t>(elem));
+  put<uint64_t>(kv_, count);
+}
+
+void GgufWriter::add_string_array(std::string_view key, const std::vector<std::string>& v) {
+  begin_array(key, GgufType::kString, v.size());
   for (const auto& s : v) put_string(kv_, s);
   ++n_kv_;
 }
 
 void GgufWriter::add_float32_array(std::string_view key, const std::vector<float>& v) {
-  put_string(kv_, key);
-  put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::kArray));
-  put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::kFloat32));
-  put<uint64_t>(kv_, v.size());
+  begin_array(key, GgufType::kFloat32, v.size());
   for (float x : v) put(kv_, x);
   ++n_kv_;
 }
 
 void GgufWriter::add_int32_array(std::string_view key, const std::vector<int32_t>& v) {
-  put_string(kv_, key);
-  put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::kArray));
-  put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::kInt32));
-  put<uint64_t>(kv_, v.size());
+  begin_array(key, GgufType::kInt32, v.size());
   for (int32_t x : v) put(kv_, x);
   ++n_kv_;
 }

@@ -64,6 +64,8 @@ class GgufWriter {
     std::string data;
   };
   void scalar(std::string_view key, GgufType t, const void* v, size_t n);
+  // Key, array type, element type and count; the caller appends the elements and counts the key.
+  void begin_array(std::string_view key, GgufType elem, uint64_t count);
 
   uint32_t alignment_;
   uint64_t n_kv_ = 0;

@@ -36,37 +36,52 @@ Status LlamaModel::matmul(const kernels::WeightView& w, const float* x, int64_t 
   return options_.mode == ComputeMode::kFast ? cpu::matmul_fast(w, x, m, y) : cpu::matmul(w, x, m, y);
 }
 
+struct LlamaModel::AttendScratch {
+  std::vector<const float*> keys, values;
+  std::vector<uint16_t> q16, p16, column;
+  std::vector<float> score, prob;
+};
+
 void LlamaModel::attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
-                        bool batched, float* out) const {
+                        bool batched, AttendScratch& sc, float* out) const {
   const int hd = config_.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int n = static_cast<int>(visible.size());
   if (kv.type() == KvCache::Type::kF32) {
-    std::vector<const float*> keys(static_cast<size_t>(n)), values(static_cast<size_t>(n));
+    sc.keys.resize(static_cast<size_t>(n));
+    sc.values.resize(static_cast<size_t>(n));
     for (int j = 0; j < n; ++j) {
-      keys[j] = kv.key(layer, seq, visible[j]) + kh * hd;
-      values[j] = kv.value(layer, seq, visible[j]) + kh * hd;
+      sc.keys[j] = kv.key(layer, seq, visible[j]) + kh * hd;
+      sc.values[j] = kv.value(layer, seq, visible[j]) + kh * hd;
     }
-    cpu::attention(q, keys.data(), values.data(), n, hd, scale, out);
+    cpu::attention(q, sc.keys.data(), sc.values.data(), n, hd, scale, out);
     return;
   }
   // fp16 path: scores from fp16 dots, softmax with the exp approximation, probabilities rounded
   // to fp16, then per output dimension an fp16 dot over the cells in order.
   auto dot = batched ? cpu::dot_f16_8lane : cpu::dot_f16;
-  std::vector<uint16_t> q16(static_cast<size_t>(hd)), p16(static_cast<size_t>(n)), column(static_cast<size_t>(n));
+  sc.q16.resize(static_cast<size_t>(hd));
+  sc.p16.resize(static_cast<size_t>(n));
+  sc.column.resize(static_cast<size_t>(n));
+  sc.score.resize(static_cast<size_t>(n));
+  sc.prob.resize(static_cast<size_t>(n));
+  uint16_t* q16 = sc.q16.data();
+  uint16_t* p16 = sc.p16.data();
+  uint16_t* column = sc.column.data();
+  float* score = sc.score.data();
+  float* prob = sc.prob.data();
   for (int d = 0; d < hd; ++d) q16[d] = cpu::fp32_to_fp16(q[d]);
-  std::vector<float> score(static_cast<size_t>(n)), prob(static_cast<size_t>(n));
   float max = -INFINITY;
   for (int j = 0; j < n; ++j) {
-    score[j] = dot(kv.key_f16(layer, seq, visible[j]) + kh * hd, q16.data(), hd) * scale;
+    score[j] = dot(kv.key_f16(layer, seq, visible[j]) + kh * hd, q16, hd) * scale;
     max = std::max(max, score[j]);
   }
-  const double sum = cpu::softmax_exp(score.data(), max, prob.data(), n);
+  const double sum = cpu::softmax_exp(score, max, prob, n);
   const float inv = static_cast<float>(1.0 / sum);
   for (int j = 0; j < n; ++j) p16[j] = cpu::fp32_to_fp16(prob[j] * inv);
   for (int d = 0; d < hd; ++d) {
     for (int j = 0; j < n; ++j) column[j] = kv.value_f16(layer, seq, visible[j])[kh * hd + d];
-    out[d] = dot(column.data(), p16.data(), n);
+    out[d] = dot(column, p16, n);
   }
 }
 
@@ -109,6 +124,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   cpu::RopeParams rope{hd, c.rope_dims, c.rope_base, 1.0f / c.rope_linear_scale, weights_.rope_freqs,
                        c.rope_style == RopeStyle::kNeox};
   const int group = c.n_heads / c.n_kv_heads;
+  AttendScratch scratch;
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
@@ -146,7 +162,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
       for (int a = i; a >= 0; a = batch.tokens[a].parent) visible.push_back(slot[a]);
       std::reverse(visible.begin() + static_cast<std::ptrdiff_t>(prefix), visible.end());
       for (int head = 0; head < c.n_heads; ++head) {
-        attend(&q[i * qd + head * hd], kv, l, seq, visible, head / group, n > 1, &attn[i * qd + head * hd]);
+        attend(&q[i * qd + head * hd], kv, l, seq, visible, head / group, n > 1, scratch, &attn[i * qd + head * hd]);
       }
     }
     WEFT_RETURN_IF_ERROR(matmul(L.wo, attn.data(), n, proj.data()));

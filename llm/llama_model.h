@@ -58,8 +58,9 @@ class LlamaModel {
   Status matmul(const kernels::WeightView& w, const float* x, int64_t m, float* y) const;
   // One query head over `visible` slots of a sequence's cache (KV head `kh`). `batched`: the pass
   // evaluates several tokens, which changes how fast mode organises its sums (as llama.cpp does).
+  struct AttendScratch;  // buffers reused across the heads, tokens and layers of one forward pass
   void attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
-              bool batched, float* out) const;
+              bool batched, AttendScratch& scratch, float* out) const;
 
   ModelOptions options_;
   GgufFile file_;
