@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/ops.h"
 
@@ -22,8 +22,13 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
 Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const ModelOptions& options) {
   std::unique_ptr<LlamaModel> m(new LlamaModel(std::move(file)));
   m->options_ = options;
+  if (!cpu::isa_supported(options.isa)) {
+    return Status::invalid_argument(fmt::format("this CPU cannot run {} kernels", cpu::isa_name(options.isa)));
+  }
   WEFT_ASSIGN_OR_RETURN(m->config_, ModelConfig::from_gguf(m->file_));
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
+  m->team_ = std::make_unique<cpu::ThreadTeam>(options.threads);
+  m->mm_ = {m->team_.get(), &cpu::fast_kernels(options.isa), options.mode == ComputeMode::kFast};
   return m;
 }
 
@@ -32,56 +37,50 @@ KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
                   options_.mode == ComputeMode::kFast ? KvCache::Type::kF16 : KvCache::Type::kF32});
 }
 
-Status LlamaModel::matmul(const kernels::WeightView& w, const float* x, int64_t m, float* y) const {
-  return options_.mode == ComputeMode::kFast ? cpu::matmul_fast(w, x, m, y) : cpu::matmul(w, x, m, y);
-}
-
-struct LlamaModel::AttendScratch {
-  std::vector<const float*> keys, values;
-  std::vector<uint16_t> q16, p16, column;
-  std::vector<float> score, prob;
+struct LlamaModel::Pass {
+  const Batch* batch = nullptr;
+  int n = 0;
+  std::vector<int> slot;                  // pending KV slot of each token
+  std::vector<std::vector<int>> visible;  // KV slots each token attends to, in order
+  std::vector<float> h, xn, q, k, v, attn, proj, gate, up, act;
+  cpu::QuantizedRows in;
+  struct PerThread {
+    cpu::AttentionScratch attention;
+    std::vector<const float*> keys, values;
+    std::vector<const uint16_t*> keys16, values16;
+  };
+  std::vector<PerThread> threads;
 };
 
-void LlamaModel::attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
-                        bool batched, AttendScratch& sc, float* out) const {
-  const int hd = config_.head_dim;
+void LlamaModel::attend(Pass& p, KvCache& kv, int layer, int i, int kh, int thread) const {
+  const ModelConfig& c = config_;
+  const int hd = c.head_dim, qd = c.q_dim(), group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int seq = p.batch->tokens[static_cast<size_t>(i)].seq;
+  const std::vector<int>& visible = p.visible[static_cast<size_t>(i)];
   const int n = static_cast<int>(visible.size());
+  Pass::PerThread& t = p.threads[static_cast<size_t>(thread)];
   if (kv.type() == KvCache::Type::kF32) {
-    sc.keys.resize(static_cast<size_t>(n));
-    sc.values.resize(static_cast<size_t>(n));
+    t.keys.resize(static_cast<size_t>(n));
+    t.values.resize(static_cast<size_t>(n));
     for (int j = 0; j < n; ++j) {
-      sc.keys[j] = kv.key(layer, seq, visible[j]) + kh * hd;
-      sc.values[j] = kv.value(layer, seq, visible[j]) + kh * hd;
+      t.keys[j] = kv.key(layer, seq, visible[j]) + kh * hd;
+      t.values[j] = kv.value(layer, seq, visible[j]) + kh * hd;
     }
-    cpu::attention(q, sc.keys.data(), sc.values.data(), n, hd, scale, out);
+    for (int head = kh * group; head < (kh + 1) * group; ++head) {
+      cpu::attention(&p.q[i * qd + head * hd], t.keys.data(), t.values.data(), n, hd, scale, &p.attn[i * qd + head * hd]);
+    }
     return;
   }
-  // fp16 path: scores from fp16 dots, softmax with the exp approximation, probabilities rounded
-  // to fp16, then per output dimension an fp16 dot over the cells in order.
-  auto dot = batched ? cpu::dot_f16_8lane : cpu::dot_f16;
-  sc.q16.resize(static_cast<size_t>(hd));
-  sc.p16.resize(static_cast<size_t>(n));
-  sc.column.resize(static_cast<size_t>(n));
-  sc.score.resize(static_cast<size_t>(n));
-  sc.prob.resize(static_cast<size_t>(n));
-  uint16_t* q16 = sc.q16.data();
-  uint16_t* p16 = sc.p16.data();
-  uint16_t* column = sc.column.data();
-  float* score = sc.score.data();
-  float* prob = sc.prob.data();
-  for (int d = 0; d < hd; ++d) q16[d] = cpu::fp32_to_fp16(q[d]);
-  float max = -INFINITY;
+  t.keys16.resize(static_cast<size_t>(n));
+  t.values16.resize(static_cast<size_t>(n));
   for (int j = 0; j < n; ++j) {
-    score[j] = dot(kv.key_f16(layer, seq, visible[j]) + kh * hd, q16, hd) * scale;
-    max = std::max(max, score[j]);
+    t.keys16[j] = kv.key_f16(layer, seq, visible[j]) + kh * hd;
+    t.values16[j] = kv.value_f16(layer, seq, visible[j]) + kh * hd;
   }
-  const double sum = cpu::softmax_exp(score, max, prob, n);
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int j = 0; j < n; ++j) p16[j] = cpu::fp32_to_fp16(prob[j] * inv);
-  for (int d = 0; d < hd; ++d) {
-    for (int j = 0; j < n; ++j) column[j] = kv.value_f16(layer, seq, visible[j])[kh * hd + d];
-    out[d] = dot(column, p16, n);
+  for (int head = kh * group; head < (kh + 1) * group; ++head) {
+    cpu::attention_f16(*mm_.kernels, &p.q[i * qd + head * hd], t.keys16.data(), t.values16.data(), n, hd, scale,
+                       p.n > 1, t.attention, &p.attn[i * qd + head * hd]);
   }
 }
 
@@ -108,87 +107,115 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   const ModelConfig& c = config_;
   const int n = static_cast<int>(batch.tokens.size());
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
+  cpu::ThreadTeam& team = *team_;
 
+  Pass p;
+  p.batch = &batch;
+  p.n = n;
   // Pending KV slot of every batch token: its sequence's committed count plus its rank there.
   std::unordered_map<int32_t, int> per_seq;
-  std::vector<int> slot(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) slot[i] = per_seq[batch.tokens[i].seq]++;
+  p.slot.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) p.slot[i] = per_seq[batch.tokens[i].seq]++;
   for (const auto& [seq, count] : per_seq) WEFT_RETURN_IF_ERROR(kv.reserve(seq, count));
-  for (int i = 0; i < n; ++i) slot[i] += kv.committed(batch.tokens[i].seq);
+  for (int i = 0; i < n; ++i) p.slot[i] += kv.committed(batch.tokens[i].seq);
+  // Visible slots: the committed prefix, then the ancestor chain from the root down to i.
+  p.visible.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    std::vector<int>& vis = p.visible[static_cast<size_t>(i)];
+    const int committed = kv.committed(batch.tokens[i].seq);
+    for (int s = 0; s < committed; ++s) vis.push_back(s);
+    for (int a = i; a >= 0; a = batch.tokens[a].parent) vis.push_back(p.slot[a]);
+    std::reverse(vis.begin() + committed, vis.end());
+  }
+  p.threads.resize(static_cast<size_t>(team.size()));
 
-  std::vector<float> h(static_cast<size_t>(n) * d), xn(h.size()), q(static_cast<size_t>(n) * qd),
-      k(static_cast<size_t>(n) * kvd), v(k.size()), attn(q.size()), proj(h.size()),
-      gate(static_cast<size_t>(n) * c.ffn_dim), up(gate.size()), act(gate.size());
-  for (int i = 0; i < n; ++i) WEFT_RETURN_IF_ERROR(cpu::weight_row(weights_.token_embd, batch.tokens[i].token, &h[i * d]));
+  auto sized = [](std::vector<float>& buf, size_t count) { buf.assign(count, 0.0f); };
+  sized(p.h, static_cast<size_t>(n) * d);
+  sized(p.xn, p.h.size());
+  sized(p.proj, p.h.size());
+  sized(p.q, static_cast<size_t>(n) * qd);
+  sized(p.attn, p.q.size());
+  sized(p.k, static_cast<size_t>(n) * kvd);
+  sized(p.v, p.k.size());
+  sized(p.gate, static_cast<size_t>(n) * c.ffn_dim);
+  sized(p.up, p.gate.size());
+  sized(p.act, p.gate.size());
+  for (int i = 0; i < n; ++i) WEFT_RETURN_IF_ERROR(cpu::weight_row(weights_.token_embd, batch.tokens[i].token, &p.h[i * d]));
 
-  cpu::RopeParams rope{hd, c.rope_dims, c.rope_base, 1.0f / c.rope_linear_scale, weights_.rope_freqs,
-                       c.rope_style == RopeStyle::kNeox};
-  const int group = c.n_heads / c.n_kv_heads;
-  AttendScratch scratch;
+  const cpu::RopeParams rope{hd, c.rope_dims, c.rope_base, 1.0f / c.rope_linear_scale, weights_.rope_freqs,
+                             c.rope_style == RopeStyle::kNeox};
+  const bool fast = options_.mode == ComputeMode::kFast;
+  auto norm_rows = [&](const float* weight) {
+    team.parallel_for(n, 16, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) cpu::rms_norm(&p.h[i * d], weight, d, c.rms_eps, &p.xn[i * d]);
+    });
+    p.in.set(p.xn.data(), n, d);
+  };
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
-    for (int i = 0; i < n; ++i) cpu::rms_norm(&h[i * d], L.attn_norm, d, c.rms_eps, &xn[i * d]);
-    WEFT_RETURN_IF_ERROR(matmul(L.wq, xn.data(), n, q.data()));
-    WEFT_RETURN_IF_ERROR(matmul(L.wk, xn.data(), n, k.data()));
-    WEFT_RETURN_IF_ERROR(matmul(L.wv, xn.data(), n, v.data()));
-    for (int i = 0; i < n; ++i) {
-      if (L.bq != nullptr) {
-        for (int j = 0; j < qd; ++j) q[i * qd + j] += L.bq[j];
-        for (int j = 0; j < kvd; ++j) k[i * kvd + j] += L.bk[j];
-        for (int j = 0; j < kvd; ++j) v[i * kvd + j] += L.bv[j];
-      }
-      cpu::rope(&q[i * qd], c.n_heads, batch.tokens[i].pos, rope);
-      cpu::rope(&k[i * kvd], c.n_kv_heads, batch.tokens[i].pos, rope);
-      const int seq = batch.tokens[i].seq;
-      if (kv.type() == KvCache::Type::kF16) {
-        uint16_t* kd = kv.key_f16(l, seq, slot[i]);
-        uint16_t* vd = kv.value_f16(l, seq, slot[i]);
-        for (int j = 0; j < kvd; ++j) {
-          kd[j] = cpu::fp32_to_fp16(k[i * kvd + j]);
-          vd[j] = cpu::fp32_to_fp16(v[i * kvd + j]);
+    norm_rows(L.attn_norm);
+    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wq, p.in, p.q.data(), mm_));
+    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wk, p.in, p.k.data(), mm_));
+    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wv, p.in, p.v.data(), mm_));
+    team.parallel_for(n, 4, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) {
+        float *qi = &p.q[i * qd], *ki = &p.k[i * kvd], *vi = &p.v[i * kvd];
+        if (L.bq != nullptr) {
+          for (int j = 0; j < qd; ++j) qi[j] += L.bq[j];
+          for (int j = 0; j < kvd; ++j) ki[j] += L.bk[j];
+          for (int j = 0; j < kvd; ++j) vi[j] += L.bv[j];
         }
-      } else {
-        std::copy_n(&k[i * kvd], kvd, kv.key(l, seq, slot[i]));
-        std::copy_n(&v[i * kvd], kvd, kv.value(l, seq, slot[i]));
+        cpu::rope(qi, c.n_heads, batch.tokens[i].pos, rope);
+        cpu::rope(ki, c.n_kv_heads, batch.tokens[i].pos, rope);
+        const int seq = batch.tokens[i].seq;
+        if (kv.type() == KvCache::Type::kF16) {
+          uint16_t* kd = kv.key_f16(l, seq, p.slot[i]);
+          uint16_t* vd = kv.value_f16(l, seq, p.slot[i]);
+          for (int j = 0; j < kvd; ++j) {
+            kd[j] = cpu::fp32_to_fp16(ki[j]);
+            vd[j] = cpu::fp32_to_fp16(vi[j]);
+          }
+        } else {
+          std::copy_n(ki, kvd, kv.key(l, seq, p.slot[i]));
+          std::copy_n(vi, kvd, kv.value(l, seq, p.slot[i]));
+        }
       }
-    }
-    for (int i = 0; i < n; ++i) {
-      const int seq = batch.tokens[i].seq;
-      // Visible slots: the committed prefix, then the ancestor chain from the root down to i.
-      std::vector<int> visible;
-      for (int s = 0; s < kv.committed(seq); ++s) visible.push_back(s);
-      const size_t prefix = visible.size();
-      for (int a = i; a >= 0; a = batch.tokens[a].parent) visible.push_back(slot[a]);
-      std::reverse(visible.begin() + static_cast<std::ptrdiff_t>(prefix), visible.end());
-      for (int head = 0; head < c.n_heads; ++head) {
-        attend(&q[i * qd + head * hd], kv, l, seq, visible, head / group, n > 1, scratch, &attn[i * qd + head * hd]);
-      }
-    }
-    WEFT_RETURN_IF_ERROR(matmul(L.wo, attn.data(), n, proj.data()));
-    for (size_t j = 0; j < h.size(); ++j) h[j] += proj[j];
+    });
+    team.parallel_for(static_cast<int64_t>(n) * c.n_kv_heads, 1, [&](int64_t b, int64_t e, int thread) {
+      for (int64_t w = b; w < e; ++w) attend(p, kv, l, static_cast<int>(w / c.n_kv_heads), static_cast<int>(w % c.n_kv_heads), thread);
+    });
+    p.in.set(p.attn.data(), n, qd);
+    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wo, p.in, p.proj.data(), mm_));
+    for (size_t j = 0; j < p.h.size(); ++j) p.h[j] += p.proj[j];
 
-    for (int i = 0; i < n; ++i) cpu::rms_norm(&h[i * d], L.ffn_norm, d, c.rms_eps, &xn[i * d]);
-    WEFT_RETURN_IF_ERROR(matmul(L.w_gate, xn.data(), n, gate.data()));
-    WEFT_RETURN_IF_ERROR(matmul(L.w_up, xn.data(), n, up.data()));
-    if (options_.mode == ComputeMode::kFast) {
-      cpu::swiglu(gate.data(), up.data(), act.data(), static_cast<int64_t>(act.size()));
-    } else {
-      cpu::silu_mul(gate.data(), up.data(), act.data(), static_cast<int64_t>(act.size()));
-    }
-    WEFT_RETURN_IF_ERROR(matmul(L.w_down, act.data(), n, proj.data()));
-    for (size_t j = 0; j < h.size(); ++j) h[j] += proj[j];
+    norm_rows(L.ffn_norm);
+    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_gate, p.in, p.gate.data(), mm_));
+    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_up, p.in, p.up.data(), mm_));
+    const int64_t ffn = c.ffn_dim;
+    team.parallel_for(n, 4, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) {
+        if (fast) {
+          cpu::swiglu(&p.gate[i * ffn], &p.up[i * ffn], &p.act[i * ffn], ffn);
+        } else {
+          cpu::silu_mul(&p.gate[i * ffn], &p.up[i * ffn], &p.act[i * ffn], ffn);
+        }
+      }
+    });
+    p.in.set(p.act.data(), n, ffn);
+    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_down, p.in, p.proj.data(), mm_));
+    for (size_t j = 0; j < p.h.size(); ++j) p.h[j] += p.proj[j];
   }
 
   std::vector<float> out_in;
   for (int i = 0; i < n; ++i) {
     if (!batch.tokens[i].logits) continue;
     out_in.resize(out_in.size() + static_cast<size_t>(d));
-    cpu::rms_norm(&h[i * d], weights_.output_norm, d, c.rms_eps, &out_in[out_in.size() - d]);
+    cpu::rms_norm(&p.h[i * d], weights_.output_norm, d, c.rms_eps, &out_in[out_in.size() - d]);
   }
   const int64_t m = static_cast<int64_t>(out_in.size()) / d;
   std::vector<float> logits(static_cast<size_t>(m) * c.vocab);
-  if (m > 0) WEFT_RETURN_IF_ERROR(matmul(weights_.output, out_in.data(), m, logits.data()));
+  if (m > 0) WEFT_RETURN_IF_ERROR(cpu::matmul(weights_.output, out_in.data(), m, logits.data(), mm_));
   return logits;
 }
 

@@ -10,13 +10,17 @@
 //
 // forward() writes the batch tokens' keys and values into the sequences' pending KV slots and
 // commits nothing: the caller commits a chain, or keeps one branch of a tree (KvCache). The model
-// is immutable after load; concurrent forward passes need separate caches.
+// is immutable after load. A forward pass runs on the model's thread team (ModelOptions::threads);
+// concurrent forward passes need separate caches and take turns on the team.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/thread_team.h"
 #include "llm/batch.h"
 #include "llm/gguf_file.h"
 #include "llm/kv_cache.h"
@@ -33,6 +37,10 @@ enum class ComputeMode { kFast, kReference };
 
 struct ModelOptions {
   ComputeMode mode = ComputeMode::kFast;
+  int threads = 0;  // threads a forward pass uses, the caller's included; 0: one per hardware thread
+  // Instruction set of the fast kernels (capped by what the CPU has); results are identical for
+  // every choice, only speed differs.
+  kernels::cpu::Isa isa = kernels::cpu::best_isa();
 };
 
 class LlamaModel {
@@ -55,14 +63,13 @@ class LlamaModel {
  private:
   explicit LlamaModel(GgufFile file) : file_(std::move(file)) {}
   Status validate(const Batch& batch, const KvCache& kv) const;
-  Status matmul(const kernels::WeightView& w, const float* x, int64_t m, float* y) const;
-  // One query head over `visible` slots of a sequence's cache (KV head `kh`). `batched`: the pass
-  // evaluates several tokens, which changes how fast mode organises its sums (as llama.cpp does).
-  struct AttendScratch;  // buffers reused across the heads, tokens and layers of one forward pass
-  void attend(const float* q, KvCache& kv, int layer, int seq, const std::vector<int>& visible, int kh,
-              bool batched, AttendScratch& scratch, float* out) const;
+  struct Pass;  // the buffers and per-token facts of one forward pass
+  // Attention of every batch token's query heads that share KV head `kh`, for layer `layer`.
+  void attend(Pass& pass, KvCache& kv, int layer, int token, int kh, int thread) const;
 
   ModelOptions options_;
+  std::unique_ptr<kernels::cpu::ThreadTeam> team_;
+  kernels::cpu::MatmulContext mm_;
   GgufFile file_;
   ModelConfig config_;
   ModelWeights weights_;

@@ -5,50 +5,8 @@
 #include <vector>
 
 #include "kernels/cpu/dequantize.h"
-#include "kernels/cpu/fast_math.h"
 
 namespace weft::kernels::cpu {
-
-Status matmul(const WeightView& w, const float* x, int64_t m, float* y) {
-  std::vector<float> row(static_cast<size_t>(w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) {
-    WEFT_RETURN_IF_ERROR(dequantize_row(w.type, w.row(r), row.data(), w.cols));
-    for (int64_t i = 0; i < m; ++i) {
-      const float* xi = x + i * w.cols;
-      double acc = 0;
-      for (int64_t c = 0; c < w.cols; ++c) acc += static_cast<double>(row[c]) * xi[c];
-      y[i * w.rows + r] = static_cast<float>(acc);
-    }
-  }
-  return Status::ok();
-}
-
-bool has_fast_matmul(TensorType t) {
-  return t == TensorType::kQ4_0 || t == TensorType::kQ4_1 || t == TensorType::kQ8_0;
-}
-
-Status matmul_fast(const WeightView& w, const float* x, int64_t m, float* y) {
-  if (!has_fast_matmul(w.type)) return matmul(w, x, m, y);
-  if (w.cols % 32 != 0) return Status::invalid_argument("fast matmul needs rows of whole 32-value blocks");
-  const int64_t blocks = w.cols / 32;
-  if (w.type == TensorType::kQ4_1) {
-    std::vector<BlockQ8_1> q(static_cast<size_t>(blocks * m));
-    for (int64_t i = 0; i < m; ++i) quantize_q8_1(x + i * w.cols, w.cols, &q[i * blocks]);
-    for (int64_t r = 0; r < w.rows; ++r) {
-      for (int64_t i = 0; i < m; ++i) y[i * w.rows + r] = dot_q4_1_q8_1(w.row(r), &q[i * blocks], w.cols);
-    }
-    return Status::ok();
-  }
-  std::vector<BlockQ8_0> q(static_cast<size_t>(blocks * m));
-  for (int64_t i = 0; i < m; ++i) quantize_q8_0(x + i * w.cols, w.cols, &q[i * blocks]);
-  const bool q8 = w.type == TensorType::kQ8_0;
-  for (int64_t r = 0; r < w.rows; ++r) {
-    for (int64_t i = 0; i < m; ++i) {
-      y[i * w.rows + r] = q8 ? dot_q8_0_q8_0(w.row(r), &q[i * blocks], w.cols) : dot_q4_0_q8_0(w.row(r), &q[i * blocks], w.cols);
-    }
-  }
-  return Status::ok();
-}
 
 Status weight_row(const WeightView& w, int64_t row, float* out) {
   if (row < 0 || row >= w.rows) return Status::invalid_argument("row " + std::to_string(row) + " out of range");

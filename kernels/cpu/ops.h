@@ -1,4 +1,5 @@
-// Reference CPU implementations of the operators a Llama-family forward pass needs.
+// Reference CPU implementations of the operators a Llama-family forward pass needs (matrix
+// products are in matmul.h).
 //
 // These are the portable, obviously-correct versions: every faster path (SIMD, threads, CUDA) is
 // tested against them. Numerics follow ggml where it matters for matching llama.cpp: RMSNorm sums
@@ -11,14 +12,6 @@
 #include "weft/status.h"
 
 namespace weft::kernels::cpu {
-
-// y[i][r] = dot(W row r, x[i]) for i < m; x is [m][w.cols], y is [m][w.rows].
-Status matmul(const WeightView& w, const float* x, int64_t m, float* y);
-
-// Fast mode (fast_math.h): activations quantized to Q8_1 (Q4_1 weights) or Q8_0 (Q4_0, Q8_0)
-// and integer dot products; other weight types use matmul() above.
-Status matmul_fast(const WeightView& w, const float* x, int64_t m, float* y);
-bool has_fast_matmul(TensorType t);
 
 // One row of a weight matrix as float32 (an embedding lookup).
 Status weight_row(const WeightView& w, int64_t row, float* out);

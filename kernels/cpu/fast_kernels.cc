@@ -1,0 +1,60 @@
+#include "kernels/cpu/fast_kernels.h"
+
+#include <vector>
+
+#include "core/check.h"
+
+namespace weft::kernels::cpu {
+namespace detail {
+namespace {
+
+template <class Block, float (*Dot)(const uint8_t*, const Block*, int64_t)>
+void dot_rows(const uint8_t* w, size_t row_bytes, int64_t rows, const Block* x, int64_t n, float* y) {
+  for (int64_t r = 0; r < rows; ++r) y[r] = Dot(w + static_cast<size_t>(r) * row_bytes, x, n);
+}
+
+void weighted_sum_f16(const uint16_t* const* v, const uint16_t* p, int n, int dim, bool lanes8, float* out) {
+  std::vector<uint16_t> column(static_cast<size_t>(n));
+  for (int d = 0; d < dim; ++d) {
+    for (int j = 0; j < n; ++j) column[j] = v[j][d];
+    out[d] = lanes8 ? dot_f16_8lane(column.data(), p, n) : dot_f16(column.data(), p, n);
+  }
+}
+
+}  // namespace
+
+const FastKernels kPortableKernels = {
+    Isa::kPortable,
+    quantize_q8_0,
+    quantize_q8_1,
+    dot_rows<BlockQ8_0, dot_q4_0_q8_0>,
+    dot_rows<BlockQ8_1, dot_q4_1_q8_1>,
+    dot_rows<BlockQ8_0, dot_q8_0_q8_0>,
+    dot_f16,
+    dot_f16_8lane,
+    weighted_sum_f16,
+    softmax_exp,
+};
+
+}  // namespace detail
+
+const FastKernels& fast_kernels(Isa isa) {
+  WEFT_CHECK(isa_supported(isa));
+  switch (isa) {
+#if defined(WEFT_HAVE_X86_KERNELS)
+    case Isa::kAvx512:
+      return detail::kAvx512Kernels;
+    case Isa::kAvx2:
+      return detail::kAvx2Kernels;
+#endif
+    default:
+      return detail::kPortableKernels;
+  }
+}
+
+const FastKernels& fast_kernels() {
+  static const FastKernels& best = fast_kernels(best_isa());
+  return best;
+}
+
+}  // namespace weft::kernels::cpu

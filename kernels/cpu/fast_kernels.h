@@ -1,0 +1,50 @@
+// The fast-mode kernels as a table of functions, one table per instruction set.
+//
+// Every entry computes exactly what the portable functions of fast_math.h specify, bit for bit:
+// the SIMD tables only change how the work is laid out in registers, never the order of a
+// floating-point sum (fast_kernels_test.cc holds each table to that). Integer sums are exact, so
+// they may use any instructions (AVX2 maddubs/madd, AVX-512 VNNI dpbusd).
+//
+//   const FastKernels& k = fast_kernels();          // the best table for this CPU
+//   k.dot_rows_q4_1(w.data, w.row_bytes, rows, xq, cols, y);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/fast_math.h"
+
+namespace weft::kernels::cpu {
+
+struct FastKernels {
+  Isa isa;
+  void (*quantize_q8_0)(const float* x, int64_t n, BlockQ8_0* out);
+  void (*quantize_q8_1)(const float* x, int64_t n, BlockQ8_1* out);
+  // y[r] = dot(weight row r, x) for r < rows; weight rows start `row_bytes` apart; n values each.
+  void (*dot_rows_q4_0)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_0* x, int64_t n, float* y);
+  void (*dot_rows_q4_1)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_1* x, int64_t n, float* y);
+  void (*dot_rows_q8_0)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_0* x, int64_t n, float* y);
+  // dot_f16 and dot_f16_8lane of fast_math.h.
+  float (*dot_f16)(const uint16_t* a, const uint16_t* b, int64_t n);
+  float (*dot_f16_8lane)(const uint16_t* a, const uint16_t* b, int64_t n);
+  // out[d] = dot over j < n of (v[j][d], p[j]) for d < dim, each sum organised as dot_f16
+  // (lanes8 false) or dot_f16_8lane (lanes8 true) over the column v[0..n)[d]: attention's
+  // probability-weighted sum of value rows.
+  void (*weighted_sum_f16)(const uint16_t* const* v, const uint16_t* p, int n, int dim, bool lanes8, float* out);
+  // softmax_exp of fast_math.h.
+  double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
+};
+
+// The table for `isa`, which must be supported (isa_supported); fast_kernels() is best_isa()'s.
+const FastKernels& fast_kernels(Isa isa);
+const FastKernels& fast_kernels();
+
+namespace detail {
+// Per-ISA tables, defined in fast_kernels_*.cc (the x86 ones only where the compiler has them).
+extern const FastKernels kPortableKernels;
+extern const FastKernels kAvx2Kernels;
+extern const FastKernels kAvx512Kernels;
+}  // namespace detail
+
+}  // namespace weft::kernels::cpu

@@ -1,0 +1,156 @@
+// Every instruction set's kernel table must equal the portable one bit for bit.
+#include "kernels/cpu/fast_kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/half.h"
+
+namespace weft::kernels::cpu {
+namespace {
+
+const FastKernels& portable() { return fast_kernels(Isa::kPortable); }
+
+class FastKernelsTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam())) GTEST_SKIP() << isa_name(GetParam()) << " is not available on this CPU";
+  }
+  const FastKernels& simd() { return fast_kernels(GetParam()); }
+  std::mt19937 rng_{1234};
+
+  std::vector<float> activations(int64_t n) {
+    std::normal_distribution<float> normal(0.0f, 1.5f);
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float& v : x) v = normal(rng_);
+    // Values that land exactly on rounding ties and an all-zero block.
+    for (int64_t i = 0; i + 1 < n && i < 8; ++i) x[i] = 0.5f * static_cast<float>(i) - 1.5f;
+    if (n >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
+    return x;
+  }
+  // Random blocks of a weight type: random bytes, with sane fp16 scales.
+  std::vector<uint8_t> weights(int64_t rows, int64_t n, int block_bytes, int scales) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+    std::vector<uint8_t> w(static_cast<size_t>(rows * (n / 32) * block_bytes));
+    for (auto& b : w) b = static_cast<uint8_t>(byte(rng_));
+    for (size_t off = 0; off < w.size(); off += static_cast<size_t>(block_bytes)) {
+      for (int s = 0; s < scales; ++s) {
+        const uint16_t h = fp32_to_fp16(scale(rng_));
+        std::memcpy(&w[off + 2 * static_cast<size_t>(s)], &h, 2);
+      }
+    }
+    return w;
+  }
+  std::vector<uint16_t> halves(int64_t n) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    for (auto& v : h) v = fp32_to_fp16(normal(rng_));
+    return h;
+  }
+};
+
+void expect_same_bits(const float* a, const float* b, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(std::bit_cast<uint32_t>(a[i]), std::bit_cast<uint32_t>(b[i])) << "element " << i << ": " << a[i] << " vs " << b[i];
+  }
+}
+
+TEST_P(FastKernelsTest, QuantizationIsIdentical) {
+  const int64_t n = 32 * 20;
+  auto x = activations(n);
+  std::vector<BlockQ8_0> a0(20), b0(20);
+  std::vector<BlockQ8_1> a1(20), b1(20);
+  portable().quantize_q8_0(x.data(), n, a0.data());
+  simd().quantize_q8_0(x.data(), n, b0.data());
+  portable().quantize_q8_1(x.data(), n, a1.data());
+  simd().quantize_q8_1(x.data(), n, b1.data());
+  EXPECT_EQ(std::memcmp(a0.data(), b0.data(), a0.size() * sizeof(BlockQ8_0)), 0);
+  EXPECT_EQ(std::memcmp(a1.data(), b1.data(), a1.size() * sizeof(BlockQ8_1)), 0);
+}
+
+TEST_P(FastKernelsTest, QuantizedDotProductsAreIdentical) {
+  const int64_t n = 576, rows = 11;  // 11 rows: the 4-row interleave and the 1-row tail
+  auto x = activations(n);
+  std::vector<BlockQ8_0> x0(n / 32);
+  std::vector<BlockQ8_1> x1(n / 32);
+  portable().quantize_q8_0(x.data(), n, x0.data());
+  portable().quantize_q8_1(x.data(), n, x1.data());
+  std::vector<float> a(rows), b(rows);
+
+  auto w40 = weights(rows, n, 18, 1);
+  portable().dot_rows_q4_0(w40.data(), 18 * (n / 32), rows, x0.data(), n, a.data());
+  simd().dot_rows_q4_0(w40.data(), 18 * (n / 32), rows, x0.data(), n, b.data());
+  expect_same_bits(a.data(), b.data(), rows);
+
+  auto w41 = weights(rows, n, 20, 2);
+  portable().dot_rows_q4_1(w41.data(), 20 * (n / 32), rows, x1.data(), n, a.data());
+  simd().dot_rows_q4_1(w41.data(), 20 * (n / 32), rows, x1.data(), n, b.data());
+  expect_same_bits(a.data(), b.data(), rows);
+
+  auto w80 = weights(rows, n, 34, 1);  // random bytes include -128, the int8 extreme
+  portable().dot_rows_q8_0(w80.data(), 34 * (n / 32), rows, x0.data(), n, a.data());
+  simd().dot_rows_q8_0(w80.data(), 34 * (n / 32), rows, x0.data(), n, b.data());
+  expect_same_bits(a.data(), b.data(), rows);
+}
+
+TEST_P(FastKernelsTest, Fp16DotProductsAreIdenticalForEveryLength) {
+  for (int64_t n : {1, 7, 8, 31, 32, 33, 64, 100, 517}) {
+    auto a = halves(n), b = halves(n);
+    float p = portable().dot_f16(a.data(), b.data(), n), s = simd().dot_f16(a.data(), b.data(), n);
+    expect_same_bits(&p, &s, 1);
+    p = portable().dot_f16_8lane(a.data(), b.data(), n);
+    s = simd().dot_f16_8lane(a.data(), b.data(), n);
+    expect_same_bits(&p, &s, 1);
+  }
+}
+
+TEST_P(FastKernelsTest, WeightedSumsAreIdentical) {
+  for (int dim : {64, 12}) {  // 12: not a multiple of 8, takes the portable fallback
+    for (int n : {1, 5, 31, 32, 33, 200}) {
+      std::vector<std::vector<uint16_t>> rows;
+      std::vector<const uint16_t*> v;
+      for (int j = 0; j < n; ++j) rows.push_back(halves(dim));
+      for (auto& r : rows) v.push_back(r.data());
+      auto p = halves(n);
+      for (bool lanes8 : {false, true}) {
+        std::vector<float> a(static_cast<size_t>(dim)), b(a.size());
+        portable().weighted_sum_f16(v.data(), p.data(), n, dim, lanes8, a.data());
+        simd().weighted_sum_f16(v.data(), p.data(), n, dim, lanes8, b.data());
+        expect_same_bits(a.data(), b.data(), a.size());
+      }
+    }
+  }
+}
+
+TEST_P(FastKernelsTest, SoftmaxExponentialsAreIdentical) {
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (int64_t n : {1, 8, 13, 64, 300}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float& v : x) v = normal(rng_);
+    x[0] = -300.0f;  // far outside the polynomial's range: the scalar fallback lane
+    std::vector<float> a(x.size()), b(x.size());
+    const double sa = portable().softmax_exp(x.data(), 2.5f, a.data(), n);
+    const double sb = simd().softmax_exp(x.data(), 2.5f, b.data(), n);
+    EXPECT_EQ(std::bit_cast<uint64_t>(sa), std::bit_cast<uint64_t>(sb)) << n;
+    expect_same_bits(a.data(), b.data(), a.size());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, FastKernelsTest, ::testing::Values(Isa::kAvx2, Isa::kAvx512),
+                         [](const auto& param_info) { return std::string(isa_name(param_info.param)); });
+
+TEST(CpuFeatures, BestIsaIsSupportedAndNamesRoundTrip) {
+  EXPECT_TRUE(isa_supported(best_isa()));
+  EXPECT_TRUE(isa_supported(Isa::kPortable));
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) EXPECT_EQ(parse_isa(isa_name(isa)), isa);
+  EXPECT_FALSE(parse_isa("sse9").has_value());
+  EXPECT_EQ(fast_kernels().isa, best_isa());
+}
+
+}  // namespace
+}  // namespace weft::kernels::cpu

@@ -1,0 +1,286 @@
+// x86 implementations of the FastKernels table, written once and compiled once per instruction
+// set (fast_kernels_avx2.cc, fast_kernels_avx512.cc). The including file defines
+//
+//   __m256i isum_u8s8(__m256i u, __m256i s);  // lane l: sum of u[4l+k] * s[4l+k], k < 4, exact
+//
+// before including this header. Everything here has internal linkage, so each instruction set's
+// copy stays in its own object file and is only reached through that file's table.
+//
+// Each function keeps the sum structure documented in fast_math.h; comments name the step of the
+// portable code that an instruction sequence reproduces.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/fast_kernels.h"
+
+namespace weft::kernels::cpu {
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+inline float h2f(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+inline __m256 load_f16x8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)): fast_math.cc's hsum8.
+inline float hsum8(__m256 v) {
+  __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+  t = _mm_add_ss(t, _mm_movehdup_ps(t));
+  return _mm_cvtss_f32(t);
+}
+
+// Signed x signed through the unsigned x signed primitive: |x| times y with x's sign.
+inline __m256i isum_s8s8(__m256i x, __m256i y) { return isum_u8s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
+
+// 16 bytes of packed 4-bit values -> 32 bytes: low nibbles (elements 0..15), then high (16..31).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), mask), _mm_and_si128(v, mask));
+}
+
+// ---- activation quantization -------------------------------------------------------------
+
+// One block of 32: int8 values in qs, returns d = max|x| / 127 and (optionally) sum(qs).
+inline float quantize_block(const float* x, int8_t* qs, int* sum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  __m256 m = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(x + 8 * k);
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  const float max = _mm_cvtss_f32(m4);
+  const __m256 id = _mm256_set1_ps(max != 0.0f ? 127.0f / max : 0.0f);
+  __m256i i[4];
+  for (int k = 0; k < 4; ++k) {
+    i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  if (sum != nullptr) {
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    s4 = _mm_hadd_epi32(s4, s4);
+    *sum = _mm_cvtsi128_si32(s4);
+  }
+  // Pack 32 x int32 -> int8 in order (packs interleave 128-bit lanes; the permute undoes it).
+  const __m256i a = _mm256_packs_epi32(i[0], i[1]);
+  const __m256i b = _mm256_packs_epi32(i[2], i[3]);
+  const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), p);
+  return max / 127.0f;
+}
+
+void quantize_q8_0_x86(const float* x, int64_t n, BlockQ8_0* out) {
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) out[b].d = _cvtss_sh(quantize_block(x, out[b].qs, nullptr), 0);
+}
+
+void quantize_q8_1_x86(const float* x, int64_t n, BlockQ8_1* out) {
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    int sum = 0;
+    const float d = quantize_block(x, out[b].qs, &sum);
+    out[b].d = _cvtss_sh(d, 0);
+    out[b].s = _cvtss_sh(d * static_cast<float>(sum), 0);
+  }
+}
+
+// ---- quantized dot products, R weight rows against one activation row --------------------
+// Rows are independent sum chains interleaved for instruction-level parallelism; each chain is
+// exactly the portable one (lane = fma(d_w * d_x, lane_sum, lane) block by block).
+
+template <int R>
+void q4_0_rows(const uint8_t* w, size_t rb, const BlockQ8_0* x, int64_t nb, float* y) {
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const float xd = h2f(x[b].d);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * rb + b * 18;
+      const __m256i s = isum_s8s8(_mm256_sub_epi8(unpack_nibbles(blk + 2), eight), xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk) * xd), _mm256_cvtepi32_ps(s), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = hsum8(acc[r]);
+}
+
+template <int R>
+void q4_1_rows(const uint8_t* w, size_t rb, const BlockQ8_1* x, int64_t nb, float* y) {
+  __m256 acc[R];
+  float summs[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps(), summs[r] = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const float xd = h2f(x[b].d), xs = h2f(x[b].s);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * rb + b * 20;
+      summs[r] = std::fma(h2f(blk + 2), xs, summs[r]);
+      const __m256i s = isum_u8s8(unpack_nibbles(blk + 4), xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk) * xd), _mm256_cvtepi32_ps(s), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = hsum8(acc[r]) + summs[r];
+}
+
+template <int R>
+void q8_0_rows(const uint8_t* w, size_t rb, const BlockQ8_0* x, int64_t nb, float* y) {
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const float xd = h2f(x[b].d);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * rb + b * 34;
+      const __m256i s = isum_s8s8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)), xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk) * xd), _mm256_cvtepi32_ps(s), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r] = hsum8(acc[r]);
+}
+
+template <class Block, void (*Four)(const uint8_t*, size_t, const Block*, int64_t, float*),
+          void (*One)(const uint8_t*, size_t, const Block*, int64_t, float*)>
+void dot_rows_x86(const uint8_t* w, size_t rb, int64_t rows, const Block* x, int64_t n, float* y) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) Four(w + static_cast<size_t>(r) * rb, rb, x, n / 32, y + r);
+  for (; r < rows; ++r) One(w + static_cast<size_t>(r) * rb, rb, x, n / 32, y + r);
+}
+
+// ---- fp16 dot products and attention's weighted sum ---------------------------------------
+
+float dot_f16_x86(const uint16_t* a, const uint16_t* b, int64_t n) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load_f16x8(a + i + 8 * k), load_f16x8(b + i + 8 * k), acc[k]);
+  }
+  if (i < n) {  // a zero-padded last step adds +0 to lanes the portable code leaves alone
+    uint16_t ta[32] = {}, tb[32] = {};
+    std::memcpy(ta, a + i, static_cast<size_t>(n - i) * 2);
+    std::memcpy(tb, b + i, static_cast<size_t>(n - i) * 2);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load_f16x8(ta + 8 * k), load_f16x8(tb + 8 * k), acc[k]);
+  }
+  const __m256 s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+  __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  t = _mm_hadd_ps(t, t);
+  t = _mm_hadd_ps(t, t);
+  return _mm_cvtss_f32(t);
+}
+
+float dot_f16_8lane_x86(const uint16_t* a, const uint16_t* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(load_f16x8(a + i), load_f16x8(b + i), acc);
+  if (i < n) {
+    uint16_t ta[8] = {}, tb[8] = {};
+    std::memcpy(ta, a + i, static_cast<size_t>(n - i) * 2);
+    std::memcpy(tb, b + i, static_cast<size_t>(n - i) * 2);
+    acc = _mm256_fmadd_ps(load_f16x8(ta), load_f16x8(tb), acc);
+  }
+  return hsum8(acc);
+}
+
+// Column d's sum has 32 (or 8) partial sums indexed by j % 32 (j % 8); here they are kept for all
+// d at once, vectorised over d, then reduced in the portable order.
+constexpr int kMaxWeightedDim = 256;
+
+void weighted_sum_f16_x86(const uint16_t* const* v, const uint16_t* p, int n, int dim, bool lanes8, float* out) {
+  if (dim % 8 != 0 || dim > kMaxWeightedDim) {
+    detail::kPortableKernels.weighted_sum_f16(v, p, n, dim, lanes8, out);
+    return;
+  }
+  const int lanes = lanes8 ? 8 : 32;
+  const int nv = dim / 8;
+  alignas(32) float partial[32][kMaxWeightedDim];
+  for (int k = 0; k < lanes; ++k) std::memset(partial[k], 0, static_cast<size_t>(dim) * sizeof(float));
+  for (int j = 0; j < n; ++j) {
+    const __m256 pj = _mm256_set1_ps(h2f(p[j]));
+    float* acc = partial[j % lanes];
+    const uint16_t* vj = v[j];
+    for (int k = 0; k < nv; ++k) {
+      _mm256_store_ps(acc + 8 * k, _mm256_fmadd_ps(load_f16x8(vj + 8 * k), pj, _mm256_load_ps(acc + 8 * k)));
+    }
+  }
+  for (int k = 0; k < nv; ++k) {
+    auto P = [&](int lane) { return _mm256_load_ps(partial[lane] + 8 * k); };
+    __m256 r;
+    if (lanes8) {
+      r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(P(0), P(4)), _mm256_add_ps(P(2), P(6))),
+                        _mm256_add_ps(_mm256_add_ps(P(1), P(5)), _mm256_add_ps(P(3), P(7))));
+    } else {
+      __m256 a[8];
+      for (int l = 0; l < 8; ++l) a[l] = _mm256_add_ps(_mm256_add_ps(P(l), P(16 + l)), _mm256_add_ps(P(8 + l), P(24 + l)));
+      __m256 t[4];
+      for (int l = 0; l < 4; ++l) t[l] = _mm256_add_ps(a[l], a[l + 4]);
+      r = _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]));
+    }
+    _mm256_storeu_ps(out + 8 * k, r);
+  }
+}
+
+// ---- exp approximation and softmax --------------------------------------------------------
+
+// fast_math.cc's exp_approx on 8 lanes; lanes outside its fast range take the scalar code.
+inline __m256 exp_approx8(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+  const __m256 fast = _mm256_fmadd_ps(j, k, k);
+  const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+  if (_mm256_movemask_ps(big) == 0) return fast;
+  alignas(32) float in[8], outv[8];
+  _mm256_store_ps(in, x);
+  for (int l = 0; l < 8; ++l) outv[l] = exp_approx(in[l]);
+  return _mm256_load_ps(outv);
+}
+
+double softmax_exp_x86(const float* x, float max, float* y, int64_t n) {
+  const __m256 m = _mm256_set1_ps(max);
+  double sum = 0.0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+    _mm256_storeu_ps(y + i, e);
+    sum += static_cast<double>(hsum8(e));
+  }
+  if (i < n) {
+    float chunk[8] = {};
+    for (int64_t k = 0; i + k < n; ++k) y[i + k] = chunk[k] = exp_approx(x[i + k] - max);
+    sum += static_cast<double>(hsum8(_mm256_loadu_ps(chunk)));
+  }
+  return sum;
+}
+
+#define WEFT_X86_KERNEL_TABLE(isa_value)                                                      \
+  FastKernels {                                                                               \
+    isa_value, quantize_q8_0_x86, quantize_q8_1_x86,                                          \
+        dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,                                  \
+        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>,                                  \
+        dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, dot_f16_x86, dot_f16_8lane_x86,  \
+        weighted_sum_f16_x86, softmax_exp_x86                                                 \
+  }
+
+}  // namespace
+}  // namespace weft::kernels::cpu

@@ -1,0 +1,123 @@
+#include "kernels/cpu/matmul.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "kernels/cpu/dequantize.h"
+
+namespace weft::kernels::cpu {
+namespace {
+
+template <class F>
+void for_range(const MatmulContext& ctx, int64_t n, int64_t grain, F&& fn) {
+  if (ctx.team != nullptr) {
+    ctx.team->parallel_for(n, grain, fn);
+  } else {
+    fn(0, n, 0);
+  }
+}
+
+// Rows per chunk: a multiple of 4 (the kernels' row interleave), about 8 chunks per thread.
+int64_t row_grain(const MatmulContext& ctx, int64_t rows) {
+  const int64_t threads = ctx.team != nullptr ? ctx.team->size() : 1;
+  const int64_t g = rows / (threads * 8);
+  return std::clamp<int64_t>(g / 4 * 4, 4, 64);
+}
+
+Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y, const MatmulContext& ctx) {
+  Status status;
+  std::mutex mu;
+  for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
+    std::vector<float> row(static_cast<size_t>(w.cols));
+    for (int64_t r = r0; r < r1; ++r) {
+      Status s = dequantize_row(w.type, w.row(r), row.data(), w.cols);
+      if (!s.is_ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        status = std::move(s);
+        return;
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        const float* xi = x + i * w.cols;
+        double acc = 0;
+        for (int64_t c = 0; c < w.cols; ++c) acc += static_cast<double>(row[c]) * xi[c];
+        y[i * w.rows + r] = static_cast<float>(acc);
+      }
+    }
+  });
+  return status;
+}
+
+template <class Block, class Dot>
+void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, const MatmulContext& ctx, Dot dot_rows) {
+  const int64_t blocks = w.cols / 32;
+  for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
+    for (int64_t i = 0; i < m; ++i) dot_rows(w.row(r0), w.row_bytes, r1 - r0, q + i * blocks, w.cols, y + i * w.rows + r0);
+  });
+}
+
+}  // namespace
+
+bool has_fast_matmul(TensorType t) {
+  return t == TensorType::kQ4_0 || t == TensorType::kQ4_1 || t == TensorType::kQ8_0;
+}
+
+void QuantizedRows::set(const float* x, int64_t m, int64_t cols) {
+  x_ = x;
+  m_ = m;
+  cols_ = cols;
+  have_q8_0_ = have_q8_1_ = false;
+}
+
+const BlockQ8_0* QuantizedRows::q8_0(const MatmulContext& ctx) {
+  if (!have_q8_0_) {
+    const int64_t blocks = cols_ / 32;
+    q8_0_.resize(static_cast<size_t>(blocks * m_));
+    for_range(ctx, m_, 4, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) ctx.kernels->quantize_q8_0(x_ + i * cols_, cols_, &q8_0_[i * blocks]);
+    });
+    have_q8_0_ = true;
+  }
+  return q8_0_.data();
+}
+
+const BlockQ8_1* QuantizedRows::q8_1(const MatmulContext& ctx) {
+  if (!have_q8_1_) {
+    const int64_t blocks = cols_ / 32;
+    q8_1_.resize(static_cast<size_t>(blocks * m_));
+    for_range(ctx, m_, 4, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) ctx.kernels->quantize_q8_1(x_ + i * cols_, cols_, &q8_1_[i * blocks]);
+    });
+    have_q8_1_ = true;
+  }
+  return q8_1_.data();
+}
+
+Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx) {
+  if (x.cols() != w.cols) {
+    return Status::invalid_argument("matmul: activation rows have " + std::to_string(x.cols()) +
+                                    " values, the weight rows " + std::to_string(w.cols));
+  }
+  if (!ctx.fast || !has_fast_matmul(w.type)) return matmul_reference(w, x.data(), x.rows(), y, ctx);
+  if (w.cols % 32 != 0) return Status::invalid_argument("fast matmul needs rows of whole 32-value blocks");
+  const FastKernels& k = *ctx.kernels;
+  switch (w.type) {
+    case TensorType::kQ4_1:
+      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1);
+      break;
+    case TensorType::kQ4_0:
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0);
+      break;
+    default:
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0);
+      break;
+  }
+  return Status::ok();
+}
+
+Status matmul(const WeightView& w, const float* x, int64_t m, float* y, const MatmulContext& ctx) {
+  QuantizedRows rows;
+  rows.set(x, m, w.cols);
+  return matmul(w, rows, y, ctx);
+}
+
+}  // namespace weft::kernels::cpu

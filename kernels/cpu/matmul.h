@@ -1,0 +1,60 @@
+// Matrix products of the forward pass on the CPU: y[i][r] = dot(W row r, x[i]) for m activation
+// rows x[i], split across a ThreadTeam by output rows.
+//
+//   QuantizedRows in(ctx);
+//   in.set(xn.data(), n, d);                 // quantized on first use, once per block format
+//   matmul(wq, in, q.data(), ctx);           // wq, wk and wv share one quantization of xn
+//   matmul(wk, in, k.data(), ctx);
+//
+// Fast mode (fast_math.h) quantizes activations to Q8_1 for Q4_1 weights and to Q8_0 for Q4_0 and
+// Q8_0 weights and takes integer dot products; every other weight type, and reference mode, use
+// dequantized float32 rows with double accumulation. Results do not depend on the thread count or
+// the instruction set. Not thread-safe: one QuantizedRows per caller.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/fast_kernels.h"
+#include "kernels/cpu/thread_team.h"
+#include "kernels/weight_view.h"
+#include "weft/status.h"
+
+namespace weft::kernels::cpu {
+
+struct MatmulContext {
+  ThreadTeam* team = nullptr;                       // null: the calling thread alone
+  const FastKernels* kernels = &fast_kernels();     // the instruction set's table
+  bool fast = true;                                 // false: reference arithmetic
+};
+
+// Whether fast mode has integer kernels for weights of type t.
+bool has_fast_matmul(TensorType t);
+
+// Activation rows, with their 8-bit block quantizations made on demand and kept until set().
+class QuantizedRows {
+ public:
+  // `x` ([m][cols] floats) must stay alive and unchanged until the next set().
+  void set(const float* x, int64_t m, int64_t cols);
+  const float* data() const { return x_; }
+  int64_t rows() const { return m_; }
+  int64_t cols() const { return cols_; }
+  const BlockQ8_0* q8_0(const MatmulContext& ctx);
+  const BlockQ8_1* q8_1(const MatmulContext& ctx);
+
+ private:
+  const float* x_ = nullptr;
+  int64_t m_ = 0, cols_ = 0;
+  std::vector<BlockQ8_0> q8_0_;
+  std::vector<BlockQ8_1> q8_1_;
+  bool have_q8_0_ = false, have_q8_1_ = false;
+};
+
+// y is [x.rows()][w.rows]. kInvalidArgument when x.cols() != w.cols, or when fast mode meets a
+// row that is not whole 32-value blocks.
+Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx);
+
+// Convenience for one-off products (tests, tools): y = matmul of m rows of x.
+Status matmul(const WeightView& w, const float* x, int64_t m, float* y, const MatmulContext& ctx);
+
+}  // namespace weft::kernels::cpu
