@@ -23,6 +23,7 @@
 #include <weft/weft.h>
 
 #include "bench/json_line.h"
+#include "bench/peer_json.h"
 #include "bench/plain_pool.h"
 
 namespace {
@@ -44,6 +45,8 @@ WEFT_REMOTE(noop, inc, leaf, sum_all, make_counter, &Counter::add);
 
 using weft::bench::JsonLine;
 using weft::bench::PlainPool;
+using weft::bench::peer;
+using weft::bench::read_peer_json;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -162,27 +165,6 @@ std::pair<double, long> run_fanout(const std::string& which, long n, int threads
   if (p == nullptr || std::fscanf(p, "%lf %ld", &secs, &rss) != 2) secs = -1;
   if (p) pclose(p);
   return {secs, rss};
-}
-
-std::map<std::string, double> read_peer_json(const std::string& path) {
-  std::map<std::string, double> out;
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  for (const char* key : {"empty_tasks_per_s", "chain_us_per_task", "actor_calls_per_s"}) {
-    auto pos = s.find(std::string("\"") + key + "\"");
-    if (pos == std::string::npos) continue;
-    pos = s.find(':', pos);
-    out[key] = std::strtod(s.c_str() + pos + 1, nullptr);
-  }
-  return out;
-}
-
-std::optional<double> peer(const std::map<std::string, double>& m, const char* key) {
-  auto it = m.find(key);
-  if (it == m.end()) return std::nullopt;
-  return it->second;
 }
 
 }  // namespace

@@ -37,6 +37,15 @@ KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
                   options_.mode == ComputeMode::kFast ? KvCache::Type::kF16 : KvCache::Type::kF32});
 }
 
+size_t LlamaModel::matrix_bytes_per_step() const {
+  auto bytes = [](const kernels::WeightView& w) { return w.row_bytes * static_cast<size_t>(w.rows); };
+  size_t total = bytes(weights_.output);
+  for (const LayerWeights& L : weights_.layers) {
+    for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) total += bytes(*w);
+  }
+  return total;
+}
+
 struct LlamaModel::Pass {
   const Batch* batch = nullptr;
   int n = 0;

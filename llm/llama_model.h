@@ -52,6 +52,10 @@ class LlamaModel {
   const ModelOptions& options() const { return options_; }
   const GgufFile& file() const { return file_; }
 
+  // Bytes of weight matrices one forward step reads (every layer's and the output matrix): with
+  // decode steps memory-bound, memory bandwidth over this bounds steps per second.
+  size_t matrix_bytes_per_step() const;
+
   // A cache sized for `max_tokens` tokens in total across sequences.
   KvCache make_cache(int max_tokens, int block_tokens = 16) const;
 

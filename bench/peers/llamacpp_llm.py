@@ -1,0 +1,103 @@
+"""llama.cpp's numbers for the LLM benchmarks, measured on this machine in the same run as weft's.
+
+Same workloads as bench/llm_bench.cc, through llama-cpp-python's low-level API (llama_decode on
+explicit batches, so no sampling or Python per-token work is timed beyond the call itself):
+  prefill_512:     one 512-token prompt in one batch, logits for the last token
+  decode_b1:       a 32-token prompt, then 64 single-token steps with logits
+  decode_b8:       8 sequences with 32-token prompts, then 32 steps of 8 tokens (one per sequence)
+Token ids follow the same formula as weft's bench. Each figure is the best of three repetitions.
+Prints one JSON object: {"prefill_512_tokens_per_s": ..., "decode_b1_tokens_per_s": ..., ...}.
+"""
+import argparse
+import json
+import time
+
+import llama_cpp as L
+
+
+def token(i, vocab):
+    return 100 + (i * 7919) % (vocab - 200)
+
+
+def decode(ctx, items):
+    """items: (token, pos, seq, logits) tuples as one batch."""
+    batch = L.llama_batch_init(len(items), 0, 8)
+    try:
+        for k, (tok, pos, seq, logits) in enumerate(items):
+            batch.token[k] = tok
+            batch.pos[k] = pos
+            batch.n_seq_id[k] = 1
+            batch.seq_id[k][0] = seq
+            batch.logits[k] = logits
+        batch.n_tokens = len(items)
+        rc = L.llama_decode(ctx, batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+    finally:
+        L.llama_batch_free(batch)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--prompt-tokens", type=int, default=512)
+    args = ap.parse_args()
+
+    L.llama_backend_init()
+    mparams = L.llama_model_default_params()
+    model = L.llama_model_load_from_file(args.model.encode(), mparams)
+    vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
+    cparams = L.llama_context_default_params()
+    cparams.n_ctx = 8192  # split evenly between the 8 sequences
+    cparams.n_batch = 512
+    cparams.n_ubatch = 512
+    cparams.n_seq_max = 8
+    cparams.n_threads = args.threads
+    cparams.n_threads_batch = args.threads
+    ctx = L.llama_init_from_model(model, cparams)
+    mem = L.llama_get_memory(ctx)
+
+    def best(fn, reps=3):
+        out = []
+        for _ in range(reps):
+            L.llama_memory_clear(mem, True)
+            out.append(fn())
+        return max(out)
+
+    n = args.prompt_tokens
+
+    def prefill():
+        items = [(token(i, vocab), i, 0, i == n - 1) for i in range(n)]
+        t = time.perf_counter()
+        decode(ctx, items)
+        return n / (time.perf_counter() - t)
+
+    def decode_b1(prompt=32, steps=64):
+        decode(ctx, [(token(i, vocab), i, 0, i == prompt - 1) for i in range(prompt)])
+        t = time.perf_counter()
+        for s in range(steps):
+            decode(ctx, [(token(prompt + s, vocab), prompt + s, 0, True)])
+        return steps / (time.perf_counter() - t)
+
+    def decode_b8(seqs=8, prompt=32, steps=32):
+        decode(ctx, [(token(q * 1000 + i, vocab), i, q, i == prompt - 1) for q in range(seqs) for i in range(prompt)])
+        t = time.perf_counter()
+        for s in range(steps):
+            decode(ctx, [(token(q * 1000 + prompt + s, vocab), prompt + s, q, True) for q in range(seqs)])
+        return seqs * steps / (time.perf_counter() - t)
+
+    result = {
+        "prefill_512_tokens_per_s": best(prefill),
+        "decode_b1_tokens_per_s": best(decode_b1),
+        "decode_b8_tokens_per_s": best(decode_b8),
+        "llama_cpp_python": L.__version__,
+        "system_info": L.llama_print_system_info().decode().strip(),
+    }
+    L.llama_free(ctx)
+    L.llama_model_free(model)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
