@@ -1,7 +1,7 @@
 // The LLM engine's forward pass against llama.cpp on the same GGUF file and thread count
 // (numbers measured by bench/peers/llamacpp_llm.py just before, passed in with --peer-json).
 //
-//   llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa portable|avx2|avx512]
+//   llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa portable|avx2|avx512] [--only NAME]
 //
 // Workloads (the same token ids and shapes as the peer script; best of three each):
 //   prefill_512  one 512-token prompt as one batch, logits for the last token
@@ -108,13 +108,14 @@ double memcpy_bandwidth() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_path, peer_json;
+  std::string model_path, peer_json, only;
   weft::llm::ModelOptions options;
   options.threads = static_cast<int>(std::thread::hardware_concurrency());
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--model" && i + 1 < argc) model_path = argv[++i];
     else if (a == "--peer-json" && i + 1 < argc) peer_json = argv[++i];
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--threads" && i + 1 < argc) options.threads = std::atoi(argv[++i]);
     else if (a == "--isa" && i + 1 < argc) {
       auto isa = weft::kernels::cpu::parse_isa(argv[++i]);
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
       }
       options.isa = *isa;
     } else {
-      std::fprintf(stderr, "usage: llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa NAME]\n");
+      std::fprintf(stderr, "usage: llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa NAME] [--only BENCH]\n");
       return 2;
     }
   }
@@ -142,11 +143,12 @@ int main(int argc, char** argv) {
     extra.insert(extra.begin(), common.begin(), common.end());
     JsonLine{bench, "tokens/s", value, "llama.cpp", weft::bench::peer(peers, bench + "_tokens_per_s"), true, extra}.print();
   };
-  line("prefill_512", prefill(m, 512), {});
+  auto want = [&](const char* bench) { return only.empty() || only == bench; };
+  if (want("prefill_512")) line("prefill_512", prefill(m, 512), {});
   // The bound for a decode step of b tokens: the step reads every weight once.
   auto bound = [&](int b) { return JsonLine::num(b * bandwidth / weight_bytes); };
   const std::string bw = JsonLine::num(bandwidth / 1e9);
-  line("decode_b1", decode(m, 1, 32, 64), {{"bandwidth_bound_tokens_per_s", bound(1)}, {"memcpy_gb_per_s", bw}});
-  line("decode_b8", decode(m, 8, 32, 32), {{"bandwidth_bound_tokens_per_s", bound(8)}, {"memcpy_gb_per_s", bw}});
+  if (want("decode_b1")) line("decode_b1", decode(m, 1, 32, 64), {{"bandwidth_bound_tokens_per_s", bound(1)}, {"memcpy_gb_per_s", bw}});
+  if (want("decode_b8")) line("decode_b8", decode(m, 8, 32, 32), {{"bandwidth_bound_tokens_per_s", bound(8)}, {"memcpy_gb_per_s", bw}});
   return 0;
 }

@@ -17,6 +17,8 @@ struct WeightView {
   int64_t rows = 0;
   size_t row_bytes = 0;
   const uint8_t* data = nullptr;
+  // The same rows in the four-row layout of packed_weights.h, or null; owned by whoever packed.
+  const uint8_t* packed = nullptr;
 
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
   bool empty() const { return data == nullptr; }

@@ -9,6 +9,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/packed_weights.h"
 
 namespace weft::llm {
 
@@ -29,12 +30,25 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const M
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
   m->team_ = std::make_unique<cpu::ThreadTeam>(options.threads);
   m->mm_ = {m->team_.get(), &cpu::fast_kernels(options.isa), options.mode == ComputeMode::kFast};
+  if (m->mm_.fast) m->pack_weights();
   return m;
 }
 
 KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
   return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, (max_tokens + block_tokens - 1) / block_tokens,
                   options_.mode == ComputeMode::kFast ? KvCache::Type::kF16 : KvCache::Type::kF32});
+}
+
+void LlamaModel::pack_weights() {
+  auto pack = [&](kernels::WeightView& w) {
+    if (!cpu::uses_packed_weights(*mm_.kernels, w)) return;
+    packed_.push_back(cpu::pack_rows4(w));
+    w.packed = packed_.back().data();
+  };
+  pack(weights_.output);
+  for (LayerWeights& L : weights_.layers) {
+    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*w);
+  }
 }
 
 size_t LlamaModel::matrix_bytes_per_step() const {

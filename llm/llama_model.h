@@ -67,6 +67,8 @@ class LlamaModel {
  private:
   explicit LlamaModel(GgufFile file) : file_(std::move(file)) {}
   Status validate(const Batch& batch, const KvCache& kv) const;
+  // Makes packed copies of the matrices the kernels read faster packed (packed_weights.h).
+  void pack_weights();
   struct Pass;  // the buffers and per-token facts of one forward pass
   // Attention of every batch token's query heads that share KV head `kh`, for layer `layer`.
   void attend(Pass& pass, KvCache& kv, int layer, int token, int kh, int thread) const;
@@ -74,6 +76,7 @@ class LlamaModel {
   ModelOptions options_;
   std::unique_ptr<kernels::cpu::ThreadTeam> team_;
   kernels::cpu::MatmulContext mm_;
+  std::vector<std::vector<uint8_t>> packed_;  // packed copies of weight matrices (WeightView::packed)
   GgufFile file_;
   ModelConfig config_;
   ModelWeights weights_;

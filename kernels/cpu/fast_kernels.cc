@@ -33,6 +33,8 @@ const FastKernels kPortableKernels = {
     dot_f16,
     dot_f16_8lane,
     weighted_sum_f16,
+    nullptr,
+    nullptr,
     softmax_exp,
 };
 

@@ -32,6 +32,10 @@ struct FastKernels {
   // (lanes8 false) or dot_f16_8lane (lanes8 true) over the column v[0..n)[d]: attention's
   // probability-weighted sum of value rows.
   void (*weighted_sum_f16)(const uint16_t* const* v, const uint16_t* p, int n, int dim, bool lanes8, float* out);
+  // The same products over weights packed by pack_rows4 (packed_weights.h): y[4g + k] for row k
+  // of group g < groups. Null in tables without packed kernels.
+  void (*dot_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, int64_t n, float* y);
+  void (*dot_packed4_q8_0)(const uint8_t* packed, int64_t groups, const BlockQ8_0* x, int64_t n, float* y);
   // softmax_exp of fast_math.h.
   double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
 };

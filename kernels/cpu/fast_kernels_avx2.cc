@@ -14,5 +14,5 @@ inline __m256i isum_u8s8(__m256i u, __m256i s) {
 #include "kernels/cpu/fast_kernels_x86.h"
 
 namespace weft::kernels::cpu::detail {
-const FastKernels kAvx2Kernels = WEFT_X86_KERNEL_TABLE(Isa::kAvx2);
+const FastKernels kAvx2Kernels = WEFT_X86_KERNEL_TABLE(Isa::kAvx2, nullptr, nullptr);
 }  // namespace weft::kernels::cpu::detail

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/half.h"
+#include "kernels/cpu/packed_weights.h"
 
 namespace weft::kernels::cpu {
 namespace {
@@ -96,6 +97,36 @@ TEST_P(FastKernelsTest, QuantizedDotProductsAreIdentical) {
   portable().dot_rows_q8_0(w80.data(), 34 * (n / 32), rows, x0.data(), n, a.data());
   simd().dot_rows_q8_0(w80.data(), 34 * (n / 32), rows, x0.data(), n, b.data());
   expect_same_bits(a.data(), b.data(), rows);
+}
+
+TEST_P(FastKernelsTest, PackedDotProductsAreIdentical) {
+  const int64_t n = 576, rows = 12;
+  auto x = activations(n);
+  std::vector<BlockQ8_0> x0(n / 32);
+  std::vector<BlockQ8_1> x1(n / 32);
+  portable().quantize_q8_0(x.data(), n, x0.data());
+  portable().quantize_q8_1(x.data(), n, x1.data());
+  std::vector<float> a(rows), b(rows);
+  int tested = 0;
+  if (simd().dot_packed4_q4_1 != nullptr) {
+    auto w = weights(rows, n, 20, 2);
+    const WeightView view{TensorType::kQ4_1, n, rows, 20 * (n / 32), w.data()};
+    const auto packed = pack_rows4(view);
+    portable().dot_rows_q4_1(w.data(), view.row_bytes, rows, x1.data(), n, a.data());
+    simd().dot_packed4_q4_1(packed.data(), rows / 4, x1.data(), n, b.data());
+    expect_same_bits(a.data(), b.data(), rows);
+    ++tested;
+  }
+  if (simd().dot_packed4_q8_0 != nullptr) {
+    auto w = weights(rows, n, 34, 1);
+    const WeightView view{TensorType::kQ8_0, n, rows, 34 * (n / 32), w.data()};
+    const auto packed = pack_rows4(view);
+    portable().dot_rows_q8_0(w.data(), view.row_bytes, rows, x0.data(), n, a.data());
+    simd().dot_packed4_q8_0(packed.data(), rows / 4, x0.data(), n, b.data());
+    expect_same_bits(a.data(), b.data(), rows);
+    ++tested;
+  }
+  if (tested == 0) GTEST_SKIP() << "no packed kernels in this table";
 }
 
 TEST_P(FastKernelsTest, Fp16DotProductsAreIdenticalForEveryLength) {

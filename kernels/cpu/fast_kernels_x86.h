@@ -273,13 +273,13 @@ double softmax_exp_x86(const float* x, float max, float* y, int64_t n) {
   return sum;
 }
 
-#define WEFT_X86_KERNEL_TABLE(isa_value)                                                      \
+#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0)                           \
   FastKernels {                                                                               \
     isa_value, quantize_q8_0_x86, quantize_q8_1_x86,                                          \
         dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,                                  \
         dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>,                                  \
         dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, dot_f16_x86, dot_f16_8lane_x86,  \
-        weighted_sum_f16_x86, softmax_exp_x86                                                 \
+        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, softmax_exp_x86                       \
   }
 
 }  // namespace

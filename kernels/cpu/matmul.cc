@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "kernels/cpu/dequantize.h"
+#include "kernels/cpu/packed_weights.h"
 
 namespace weft::kernels::cpu {
 namespace {
@@ -47,15 +48,34 @@ Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y
   return status;
 }
 
-template <class Block, class Dot>
-void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, const MatmulContext& ctx, Dot dot_rows) {
+template <class Block, class Dot, class DotPacked>
+void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, const MatmulContext& ctx, Dot dot_rows,
+                   DotPacked dot_packed) {
   const int64_t blocks = w.cols / 32;
+  const bool packed = w.packed != nullptr && dot_packed != nullptr;
+  const size_t group_bytes = packed_group_bytes(w);
+  // Chunks are whole groups of four rows: the grain is a multiple of four.
   for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
-    for (int64_t i = 0; i < m; ++i) dot_rows(w.row(r0), w.row_bytes, r1 - r0, q + i * blocks, w.cols, y + i * w.rows + r0);
+    for (int64_t i = 0; i < m; ++i) {
+      if (packed) {
+        dot_packed(w.packed + static_cast<size_t>(r0 / 4) * group_bytes, (r1 - r0) / 4, q + i * blocks, w.cols,
+                   y + i * w.rows + r0);
+      } else {
+        dot_rows(w.row(r0), w.row_bytes, r1 - r0, q + i * blocks, w.cols, y + i * w.rows + r0);
+      }
+    }
   });
 }
 
+constexpr void (*kNoPackedQ8_0)(const uint8_t*, int64_t, const BlockQ8_0*, int64_t, float*) = nullptr;
+
 }  // namespace
+
+bool uses_packed_weights(const FastKernels& k, const WeightView& w) {
+  if (!can_pack_rows4(w)) return false;
+  return (w.type == TensorType::kQ4_1 && k.dot_packed4_q4_1 != nullptr) ||
+         (w.type == TensorType::kQ8_0 && k.dot_packed4_q8_0 != nullptr);
+}
 
 bool has_fast_matmul(TensorType t) {
   return t == TensorType::kQ4_0 || t == TensorType::kQ4_1 || t == TensorType::kQ8_0;
@@ -102,13 +122,13 @@ Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulConte
   const FastKernels& k = *ctx.kernels;
   switch (w.type) {
     case TensorType::kQ4_1:
-      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1);
+      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1);
       break;
     case TensorType::kQ4_0:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0);
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0);
       break;
     default:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0);
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0);
       break;
   }
   return Status::ok();

@@ -31,6 +31,10 @@ struct MatmulContext {
 // Whether fast mode has integer kernels for weights of type t.
 bool has_fast_matmul(TensorType t);
 
+// Whether the kernels `k` read `w` faster from a packed copy (packed_weights.h): pack it once
+// with pack_rows4 and point w.packed at the copy.
+bool uses_packed_weights(const FastKernels& k, const WeightView& w);
+
 // Activation rows, with their 8-bit block quantizations made on demand and kept until set().
 class QuantizedRows {
  public:
