@@ -67,6 +67,10 @@ struct LlamaModel::Pass {
   std::vector<std::vector<int>> visible;  // KV slots each token attends to, in order
   std::vector<float> h, xn, q, k, v, attn, proj, gate, up, act;
   cpu::QuantizedRows in;
+  // Per token: its sequence has several tokens in this pass, so fast-mode attention organises its
+  // sums as llama.cpp's matrix-matrix kernel does. Decided per sequence, never by the rest of the
+  // batch, so a sequence computes the same bits batched with others as alone.
+  std::vector<char> lanes8;
   struct PerThread {
     cpu::AttentionScratch attention;
     std::vector<const float*> keys, values;
@@ -103,7 +107,7 @@ void LlamaModel::attend(Pass& p, KvCache& kv, int layer, int i, int kh, int thre
   }
   for (int head = kh * group; head < (kh + 1) * group; ++head) {
     cpu::attention_f16(*mm_.kernels, &p.q[i * qd + head * hd], t.keys16.data(), t.values16.data(), n, hd, scale,
-                       p.n > 1, t.attention, &p.attn[i * qd + head * hd]);
+                       p.lanes8[static_cast<size_t>(i)] != 0, t.attention, &p.attn[i * qd + head * hd]);
   }
 }
 
@@ -141,6 +145,8 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   for (int i = 0; i < n; ++i) p.slot[i] = per_seq[batch.tokens[i].seq]++;
   for (const auto& [seq, count] : per_seq) WEFT_RETURN_IF_ERROR(kv.reserve(seq, count));
   for (int i = 0; i < n; ++i) p.slot[i] += kv.committed(batch.tokens[i].seq);
+  p.lanes8.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) p.lanes8[i] = per_seq[batch.tokens[i].seq] > 1;
   // Visible slots: the committed prefix, then the ancestor chain from the root down to i.
   p.visible.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {

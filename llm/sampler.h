@@ -1,0 +1,57 @@
+// Picks the next token from a row of logits: greedy, or sampled after the usual filters.
+//
+//   Sampler s({.temperature = 0.8f, .top_p = 0.95f, .seed = 42});
+//   int32_t next = s.sample(logits, history);
+//
+// The order of operations is llama.cpp's default chain: repetition penalty over the last
+// `repeat_last_n` tokens of the history (CTRL's rule: positive logits divided by the penalty,
+// negative ones multiplied), then top-k, top-p (nucleus), min-p, temperature, and a draw from
+// the renormalised distribution. Temperature 0 is greedy: the highest logit after the penalty,
+// the lowest id on a tie. A given seed gives the same draws on every machine (the random
+// numbers come from mt19937_64 and are turned into doubles by weft, not by the library).
+// Not thread-safe: one Sampler per sequence.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "weft/status.h"
+
+namespace weft::llm {
+
+struct SamplingParams {
+  float temperature = 0.0f;      // 0: greedy
+  int top_k = 0;                 // keep the k most likely tokens; 0: all
+  float top_p = 1.0f;            // keep the smallest set whose probability reaches p; 1: all
+  float min_p = 0.0f;            // drop tokens below min_p x the top token's probability; 0: none
+  float repeat_penalty = 1.0f;   // 1: off
+  int repeat_last_n = 64;        // how much of the history the penalty looks at
+  uint64_t seed = 0;
+
+  // kInvalidArgument naming the bad field (negative temperature, top_p outside (0, 1], ...).
+  Status validate() const;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& params);
+
+  // `logits` is one row of the vocabulary; `history` the sequence so far (prompt and output).
+  int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+
+ private:
+  struct Candidate {
+    int32_t id;
+    float logit;
+  };
+  double uniform();  // in [0, 1)
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<Candidate> candidates_;
+  std::vector<double> probs_;
+};
+
+}  // namespace weft::llm
