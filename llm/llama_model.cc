@@ -30,7 +30,11 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const M
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
   m->team_ = std::make_unique<cpu::ThreadTeam>(options.threads);
   m->mm_ = {m->team_.get(), &cpu::fast_kernels(options.isa), options.mode == ComputeMode::kFast};
-  if (m->mm_.fast) m->pack_weights();
+  if (m->mm_.fast) {
+    m->pack_weights();
+  } else if (options.on_progress) {
+    options.on_progress(1.0);
+  }
   return m;
 }
 
@@ -40,14 +44,21 @@ KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
 }
 
 void LlamaModel::pack_weights() {
+  const double steps = static_cast<double>(weights_.layers.size() + 1);
+  auto progress = [&](size_t done) {
+    if (options_.on_progress) options_.on_progress(static_cast<double>(done) / steps);
+  };
   auto pack = [&](kernels::WeightView& w) {
     if (!cpu::uses_packed_weights(*mm_.kernels, w)) return;
     packed_.push_back(cpu::pack_rows4(w));
     w.packed = packed_.back().data();
   };
   pack(weights_.output);
-  for (LayerWeights& L : weights_.layers) {
+  progress(1);
+  for (size_t l = 0; l < weights_.layers.size(); ++l) {
+    LayerWeights& L = weights_.layers[l];
     for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*w);
+    progress(l + 2);
   }
 }
 

@@ -14,6 +14,7 @@
 // concurrent forward passes need separate caches and take turns on the team.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ struct ModelOptions {
   // Instruction set of the fast kernels (capped by what the CPU has); results are identical for
   // every choice, only speed differs.
   kernels::cpu::Isa isa = kernels::cpu::best_isa();
+  // Called during load with the fraction done (0..1), e.g. for a progress line; may be empty.
+  std::function<void(double fraction)> on_progress;
 };
 
 class LlamaModel {

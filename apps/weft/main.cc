@@ -1,0 +1,36 @@
+// The `weft` command: one entry point for the runtime's and the LLM layer's tools.
+//
+//   weft generate --model default "The capital of France is"
+//   weft chat --model default
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "apps/weft/llm_commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: weft <command> [options]\n"
+    "commands:\n"
+    "  generate   complete a prompt with a GGUF model, streaming the text (weft generate --help)\n"
+    "  chat       chat with a model using its chat template\n"
+    "  version    print weft's version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::fprintf(argc < 2 ? stderr : stdout, "%s", kUsage);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  if (command == "generate") return weft::cli::generate_command(argc - 2, argv + 2);
+  if (command == "chat") return weft::cli::chat_command(argc - 2, argv + 2);
+  if (command == "version") {
+    std::printf("weft 0.1.0\n");
+    return 0;
+  }
+  std::fprintf(stderr, "weft: unknown command '%s'\n%s", command.c_str(), kUsage);
+  return 2;
+}
