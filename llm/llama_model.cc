@@ -82,6 +82,7 @@ struct LlamaModel::Pass {
   // sums as llama.cpp's matrix-matrix kernel does. Decided per sequence, never by the rest of the
   // batch, so a sequence computes the same bits batched with others as alone.
   std::vector<char> lanes8;
+  std::vector<float> rope_cos, rope_sin;  // [token][rope_dims / 2], the same for every layer
   struct PerThread {
     cpu::AttentionScratch attention;
     std::vector<const float*> keys, values;
@@ -89,6 +90,9 @@ struct LlamaModel::Pass {
   };
   std::vector<PerThread> threads;
 };
+
+LlamaModel::LlamaModel(GgufFile file) : file_(std::move(file)) {}
+LlamaModel::~LlamaModel() = default;
 
 void LlamaModel::attend(Pass& p, KvCache& kv, int layer, int i, int kh, int thread) const {
   const ModelConfig& c = config_;
@@ -147,7 +151,24 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
   cpu::ThreadTeam& team = *team_;
 
-  Pass p;
+  std::unique_ptr<Pass> pass;
+  {
+    std::lock_guard<std::mutex> lock(spare_mu_);
+    if (!spare_.empty()) {
+      pass = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  if (!pass) pass = std::make_unique<Pass>();
+  struct GiveBack {
+    const LlamaModel* m;
+    std::unique_ptr<Pass>& p;
+    ~GiveBack() {
+      std::lock_guard<std::mutex> lock(m->spare_mu_);
+      m->spare_.push_back(std::move(p));
+    }
+  } give_back{this, pass};
+  Pass& p = *pass;
   p.batch = &batch;
   p.n = n;
   // Pending KV slot of every batch token: its sequence's committed count plus its rank there.
@@ -162,6 +183,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   p.visible.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     std::vector<int>& vis = p.visible[static_cast<size_t>(i)];
+    vis.clear();
     const int committed = kv.committed(batch.tokens[i].seq);
     for (int s = 0; s < committed; ++s) vis.push_back(s);
     for (int a = i; a >= 0; a = batch.tokens[a].parent) vis.push_back(p.slot[a]);
@@ -169,7 +191,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   }
   p.threads.resize(static_cast<size_t>(team.size()));
 
-  auto sized = [](std::vector<float>& buf, size_t count) { buf.assign(count, 0.0f); };
+  auto sized = [](std::vector<float>& buf, size_t count) { buf.resize(count); };
   sized(p.h, static_cast<size_t>(n) * d);
   sized(p.xn, p.h.size());
   sized(p.proj, p.h.size());
@@ -185,6 +207,12 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   const cpu::RopeParams rope{hd, c.rope_dims, c.rope_base, 1.0f / c.rope_linear_scale, weights_.rope_freqs,
                              c.rope_style == RopeStyle::kNeox};
   const bool fast = options_.mode == ComputeMode::kFast;
+  const int half = c.rope_dims / 2;
+  p.rope_cos.resize(static_cast<size_t>(n) * half);
+  p.rope_sin.resize(p.rope_cos.size());
+  team.parallel_for(n, 16, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) cpu::rope_angles(batch.tokens[i].pos, rope, &p.rope_cos[i * half], &p.rope_sin[i * half]);
+  });
   auto norm_rows = [&](const float* weight) {
     team.parallel_for(n, 16, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) cpu::rms_norm(&p.h[i * d], weight, d, c.rms_eps, &p.xn[i * d]);
@@ -206,8 +234,10 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
           for (int j = 0; j < kvd; ++j) ki[j] += L.bk[j];
           for (int j = 0; j < kvd; ++j) vi[j] += L.bv[j];
         }
-        cpu::rope(qi, c.n_heads, batch.tokens[i].pos, rope);
-        cpu::rope(ki, c.n_kv_heads, batch.tokens[i].pos, rope);
+        const float* cs = &p.rope_cos[i * (c.rope_dims / 2)];
+        const float* sn = &p.rope_sin[i * (c.rope_dims / 2)];
+        cpu::rope_apply(qi, c.n_heads, cs, sn, rope);
+        cpu::rope_apply(ki, c.n_kv_heads, cs, sn, rope);
         const int seq = batch.tokens[i].seq;
         if (kv.type() == KvCache::Type::kF16) {
           uint16_t* kd = kv.key_f16(l, seq, p.slot[i]);
@@ -236,7 +266,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
     team.parallel_for(n, 4, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         if (fast) {
-          cpu::swiglu(&p.gate[i * ffn], &p.up[i * ffn], &p.act[i * ffn], ffn);
+          mm_.kernels->swiglu(&p.gate[i * ffn], &p.up[i * ffn], &p.act[i * ffn], ffn);
         } else {
           cpu::silu_mul(&p.gate[i * ffn], &p.up[i * ffn], &p.act[i * ffn], ffn);
         }

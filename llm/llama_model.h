@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,7 @@ class LlamaModel {
   static Result<std::unique_ptr<LlamaModel>> load(const std::string& path, const ModelOptions& options = {});
   static Result<std::unique_ptr<LlamaModel>> from_file(GgufFile file, const ModelOptions& options = {});
 
+  ~LlamaModel();
   const ModelConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
   const GgufFile& file() const { return file_; }
@@ -68,7 +70,7 @@ class LlamaModel {
   Result<std::vector<float>> forward(const Batch& batch, KvCache& kv) const;
 
  private:
-  explicit LlamaModel(GgufFile file) : file_(std::move(file)) {}
+  explicit LlamaModel(GgufFile file);
   Status validate(const Batch& batch, const KvCache& kv) const;
   // Makes packed copies of the matrices the kernels read faster packed (packed_weights.h).
   void pack_weights();
@@ -80,6 +82,9 @@ class LlamaModel {
   std::unique_ptr<kernels::cpu::ThreadTeam> team_;
   kernels::cpu::MatmulContext mm_;
   std::vector<std::vector<uint8_t>> packed_;  // packed copies of weight matrices (WeightView::packed)
+  // Buffers of finished passes, reused by later ones (no page faults per decode step).
+  mutable std::mutex spare_mu_;  // guards spare_
+  mutable std::vector<std::unique_ptr<Pass>> spare_;
   GgufFile file_;
   ModelConfig config_;
   ModelWeights weights_;

@@ -36,6 +36,7 @@ const FastKernels kPortableKernels = {
     nullptr,
     nullptr,
     softmax_exp,
+    swiglu,
 };
 
 }  // namespace detail

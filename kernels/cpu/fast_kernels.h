@@ -36,8 +36,9 @@ struct FastKernels {
   // of group g < groups. Null in tables without packed kernels.
   void (*dot_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, int64_t n, float* y);
   void (*dot_packed4_q8_0)(const uint8_t* packed, int64_t groups, const BlockQ8_0* x, int64_t n, float* y);
-  // softmax_exp of fast_math.h.
+  // softmax_exp and swiglu of fast_math.h.
   double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
+  void (*swiglu)(const float* g, const float* u, float* out, int64_t n);
 };
 
 // The table for `isa`, which must be supported (isa_supported); fast_kernels() is best_isa()'s.

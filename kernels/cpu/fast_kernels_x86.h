@@ -273,13 +273,24 @@ double softmax_exp_x86(const float* x, float max, float* y, int64_t n) {
   return sum;
 }
 
+void swiglu_x86(const float* g, const float* u, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 gi = _mm256_loadu_ps(g + i);
+    const __m256 e = exp_approx8(_mm256_sub_ps(_mm256_setzero_ps(), gi));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gi, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; ++i) out[i] = g[i] / (1.0f + exp_approx(0.0f - g[i])) * u[i];
+}
+
 #define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0)                           \
   FastKernels {                                                                               \
     isa_value, quantize_q8_0_x86, quantize_q8_1_x86,                                          \
         dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,                                  \
         dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>,                                  \
         dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, dot_f16_x86, dot_f16_8lane_x86,  \
-        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, softmax_exp_x86                       \
+        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, softmax_exp_x86, swiglu_x86           \
   }
 
 }  // namespace

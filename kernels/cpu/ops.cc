@@ -20,25 +20,37 @@ void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* 
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * weight[i];
 }
 
-void rope(float* x, int n_heads, int pos, const RopeParams& p) {
+void rope_angles(int pos, const RopeParams& p, float* cos, float* sin) {
   const float theta_scale = std::pow(p.base, -2.0f / static_cast<float>(p.rope_dims));
+  float theta_base = static_cast<float>(pos);
+  for (int i = 0; i < p.rope_dims / 2; ++i) {
+    float theta = p.freq_scale * theta_base;
+    if (p.freq_factors != nullptr) theta /= p.freq_factors[i];
+    cos[i] = std::cos(theta);
+    sin[i] = std::sin(theta);
+    theta_base *= theta_scale;
+  }
+}
+
+void rope_apply(float* x, int n_heads, const float* cos, const float* sin, const RopeParams& p) {
   const int half = p.rope_dims / 2;
   for (int h = 0; h < n_heads; ++h) {
     float* v = x + static_cast<size_t>(h) * p.head_dim;
-    float theta_base = static_cast<float>(pos);
     for (int i = 0; i < half; ++i) {
-      float theta = p.freq_scale * theta_base;
-      if (p.freq_factors != nullptr) theta /= p.freq_factors[i];
-      const float c = std::cos(theta), s = std::sin(theta);
       const int a = p.neox ? i : 2 * i;
       const int b = p.neox ? i + half : 2 * i + 1;
       const float x0 = v[a], x1 = v[b];
       // One product rounded, the other fused: the form ggml's compiled rotation computes.
-      v[a] = std::fma(x0, c, -(x1 * s));
-      v[b] = std::fma(x0, s, x1 * c);
-      theta_base *= theta_scale;
+      v[a] = std::fma(x0, cos[i], -(x1 * sin[i]));
+      v[b] = std::fma(x0, sin[i], x1 * cos[i]);
     }
   }
+}
+
+void rope(float* x, int n_heads, int pos, const RopeParams& p) {
+  std::vector<float> c(static_cast<size_t>(p.rope_dims / 2)), s(c.size());
+  rope_angles(pos, p, c.data(), s.data());
+  rope_apply(x, n_heads, c.data(), s.data(), p);
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {

@@ -29,6 +29,10 @@ struct RopeParams {
 };
 // Rotates `n_heads` heads of `x` ([n_heads][head_dim]) in place for position `pos`.
 void rope(float* x, int n_heads, int pos, const RopeParams& p);
+// The same in two steps, for many heads and layers at one position: the rotation's cosines and
+// sines (rope_dims / 2 each), then their application. Same results as rope().
+void rope_angles(int pos, const RopeParams& p, float* cos, float* sin);
+void rope_apply(float* x, int n_heads, const float* cos, const float* sin, const RopeParams& p);
 
 // out[i] = silu(gate[i]) * up[i].
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
