@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "kernels/cpu/half.h"
+#include "kernels/cpu/kquant_layout.h"
 
 namespace weft::kernels::cpu {
 namespace {
@@ -39,17 +40,6 @@ void dequant_q8_0(const uint8_t* b, float* y) {  // d, qs[32]
   const float d = load_half(b);
   const auto* qs = reinterpret_cast<const int8_t*>(b + 2);
   for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(qs[j]) * d;
-}
-
-// The 6-bit scale and min of sub-block j from the 12 packed bytes of Q4_K/Q5_K.
-void scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
 }
 
 // Scales and mins of the two 32-value sub-blocks of group g (64 values) of a Q4_K/Q5_K block.

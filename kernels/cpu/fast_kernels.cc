@@ -37,6 +37,10 @@ const FastKernels kPortableKernels = {
     nullptr,
     softmax_exp,
     swiglu,
+    quantize_q8_k,
+    dot_rows<BlockQ8_K, dot_q4_k_q8_k>,
+    dot_rows<BlockQ8_K, dot_q5_k_q8_k>,
+    dot_rows<BlockQ8_K, dot_q6_k_q8_k>,
 };
 
 }  // namespace detail

@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/kquant_math.h"
 
 namespace weft::kernels::cpu {
 
@@ -39,6 +40,11 @@ struct FastKernels {
   // softmax_exp and swiglu of fast_math.h.
   double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
   void (*swiglu)(const float* g, const float* u, float* out, int64_t n);
+  // K-quants (kquant_math.h): Q8_K activations, rows as dot_rows_* above.
+  void (*quantize_q8_k)(const float* x, int64_t n, BlockQ8_K* out);
+  void (*dot_rows_q4_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t n, float* y);
+  void (*dot_rows_q5_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t n, float* y);
+  void (*dot_rows_q6_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t n, float* y);
 };
 
 // The table for `isa`, which must be supported (isa_supported); fast_kernels() is best_isa()'s.

@@ -172,6 +172,36 @@ TEST_P(FastKernelsTest, SoftmaxExponentialsAreIdentical) {
   }
 }
 
+TEST_P(FastKernelsTest, KQuantDotProductsAreIdentical) {
+  const int64_t n = 512, rows = 3;
+  auto x = activations(n);
+  std::vector<BlockQ8_K> xk(n / 256);
+  portable().quantize_q8_k(x.data(), n, xk.data());
+  struct Type {
+    int block_bytes;
+    std::vector<int> half_offsets;  // fp16 scales inside a block
+    void (*FastKernels::*dot)(const uint8_t*, size_t, int64_t, const BlockQ8_K*, int64_t, float*);
+  };
+  for (const Type& t : {Type{144, {0, 2}, &FastKernels::dot_rows_q4_k}, Type{176, {0, 2}, &FastKernels::dot_rows_q5_k},
+                        Type{210, {208}, &FastKernels::dot_rows_q6_k}}) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
+    std::vector<uint8_t> w(static_cast<size_t>(rows * (n / 256) * t.block_bytes));
+    for (auto& b : w) b = static_cast<uint8_t>(byte(rng_));
+    for (size_t off = 0; off < w.size(); off += static_cast<size_t>(t.block_bytes)) {
+      for (int o : t.half_offsets) {
+        const uint16_t h = fp32_to_fp16(scale(rng_));
+        std::memcpy(&w[off + static_cast<size_t>(o)], &h, 2);
+      }
+    }
+    std::vector<float> a(rows), b(rows);
+    const size_t rb = static_cast<size_t>(t.block_bytes * (n / 256));
+    (portable().*t.dot)(w.data(), rb, rows, xk.data(), n, a.data());
+    (simd().*t.dot)(w.data(), rb, rows, xk.data(), n, b.data());
+    expect_same_bits(a.data(), b.data(), rows);
+  }
+}
+
 TEST_P(FastKernelsTest, SwigluIsIdentical) {
   for (int64_t n : {1, 8, 13, 1536}) {
     auto g = activations(n), u = activations(n);

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kernels/cpu/fast_kernels.h"
+#include "kernels/cpu/kquant_layout.h"
 
 namespace weft::kernels::cpu {
 namespace {
@@ -284,13 +285,88 @@ void swiglu_x86(const float* g, const float* u, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = g[i] / (1.0f + exp_approx(0.0f - g[i])) * u[i];
 }
 
+// ---- K-quants (kquant_math.h): integer sums with maddubs/madd, the float chain as specified ----
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_hadd_epi32(s, s);
+  s = _mm_hadd_epi32(s, s);
+  return _mm_cvtsi128_si32(s);
+}
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// Products of 32 unsigned values (< 64) and 32 activations, pairs summed to int16 (no overflow:
+// 2 * 63 * 127 < 32768), weighted per pair by `scales` (int16) and summed to int32.
+inline __m256i scaled_isum(__m256i q, const int8_t* y, __m256i scales) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(y)), scales);
+}
+
+template <int kBlockBytes, bool kFifthBit>
+float dot_q45_k_x86(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  float sum = 0.0f, mins = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b, w += kBlockBytes) {
+    const uint8_t* scales = w + 4;
+    const uint8_t* q = w + (kFifthBit ? 48 : 16);
+    const __m256i hbits = kFifthBit ? load256(w + 16) : _mm256_setzero_si256();
+    const int8_t* y = x[b].qs;
+    __m256i acc = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g, q += 32, y += 64) {
+      uint8_t sc_lo, sc_hi, m;
+      scale_min_k4(2 * g, scales, &sc_lo, &m);
+      scale_min_k4(2 * g + 1, scales, &sc_hi, &m);
+      const __m256i qv = load256(q);
+      __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+      if (kFifthBit) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g), one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g + 1), one), 4));
+      }
+      acc = _mm256_add_epi32(acc, _mm256_add_epi32(scaled_isum(lo, y, _mm256_set1_epi16(sc_lo)),
+                                                   scaled_isum(hi, y + 32, _mm256_set1_epi16(sc_hi))));
+    }
+    sum = std::fma(h2f(w) * x[b].d, static_cast<float>(hsum_i32(acc)), sum);
+    mins = std::fma(h2f(w + 2) * x[b].d, static_cast<float>(k4_mins_sum(scales, x[b].bsums)), mins);
+  }
+  return sum - mins;
+}
+
+float dot_q6_k_x86(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b, w += kQ6KBytes) {
+    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32), qh = load256(w + 128 + 32 * h);
+      const __m256i nibbles[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                                  _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                  _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+      for (int k = 0; k < 4; ++k) {
+        const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
+        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]), _mm_set1_epi16(sc[8 * h + 2 * k]));
+        acc = _mm256_add_epi32(acc, scaled_isum(_mm256_or_si256(nibbles[k], high), x[b].qs + 128 * h + 32 * k, scales));
+      }
+    }
+    int offset = 0;
+    for (int j = 0; j < 16; ++j) offset += sc[j] * x[b].bsums[j];
+    sum = std::fma(h2f(w + 208) * x[b].d, static_cast<float>(hsum_i32(acc) - 32 * offset), sum);
+  }
+  return sum;
+}
+
+template <float (*Dot)(const uint8_t*, const BlockQ8_K*, int64_t)>
+void dot_rows_k_x86(const uint8_t* w, size_t rb, int64_t rows, const BlockQ8_K* x, int64_t n, float* y) {
+  for (int64_t r = 0; r < rows; ++r) y[r] = Dot(w + static_cast<size_t>(r) * rb, x, n);
+}
+
 #define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0)                           \
   FastKernels {                                                                               \
     isa_value, quantize_q8_0_x86, quantize_q8_1_x86,                                          \
         dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,                                  \
         dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>,                                  \
         dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, dot_f16_x86, dot_f16_8lane_x86,  \
-        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, softmax_exp_x86, swiglu_x86           \
+        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, softmax_exp_x86, swiglu_x86,          \
+        quantize_q8_k, dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>,                      \
+        dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>, dot_rows_k_x86<dot_q6_k_x86>          \
   }
 
 }  // namespace

@@ -51,7 +51,7 @@ Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y
 template <class Block, class Dot, class DotPacked>
 void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, const MatmulContext& ctx, Dot dot_rows,
                    DotPacked dot_packed) {
-  const int64_t blocks = w.cols / 32;
+  const int64_t blocks = w.cols / tensor_type_info(w.type).block_elems;
   const bool packed = w.packed != nullptr && dot_packed != nullptr;
   const size_t group_bytes = packed_group_bytes(w);
   // Chunks are whole groups of four rows: the grain is a multiple of four.
@@ -78,14 +78,24 @@ bool uses_packed_weights(const FastKernels& k, const WeightView& w) {
 }
 
 bool has_fast_matmul(TensorType t) {
-  return t == TensorType::kQ4_0 || t == TensorType::kQ4_1 || t == TensorType::kQ8_0;
+  switch (t) {
+    case TensorType::kQ4_0:
+    case TensorType::kQ4_1:
+    case TensorType::kQ8_0:
+    case TensorType::kQ4_K:
+    case TensorType::kQ5_K:
+    case TensorType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
 }
 
 void QuantizedRows::set(const float* x, int64_t m, int64_t cols) {
   x_ = x;
   m_ = m;
   cols_ = cols;
-  have_q8_0_ = have_q8_1_ = false;
+  have_q8_0_ = have_q8_1_ = have_q8_k_ = false;
 }
 
 const BlockQ8_0* QuantizedRows::q8_0(const MatmulContext& ctx) {
@@ -112,15 +122,38 @@ const BlockQ8_1* QuantizedRows::q8_1(const MatmulContext& ctx) {
   return q8_1_.data();
 }
 
+const BlockQ8_K* QuantizedRows::q8_k(const MatmulContext& ctx) {
+  if (!have_q8_k_) {
+    const int64_t blocks = cols_ / 256;
+    q8_k_.resize(static_cast<size_t>(blocks * m_));
+    for_range(ctx, m_, 4, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) ctx.kernels->quantize_q8_k(x_ + i * cols_, cols_, &q8_k_[i * blocks]);
+    });
+    have_q8_k_ = true;
+  }
+  return q8_k_.data();
+}
+
 Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx) {
   if (x.cols() != w.cols) {
     return Status::invalid_argument("matmul: activation rows have " + std::to_string(x.cols()) +
                                     " values, the weight rows " + std::to_string(w.cols));
   }
   if (!ctx.fast || !has_fast_matmul(w.type)) return matmul_reference(w, x.data(), x.rows(), y, ctx);
-  if (w.cols % 32 != 0) return Status::invalid_argument("fast matmul needs rows of whole 32-value blocks");
+  const int64_t block = tensor_type_info(w.type).block_elems;
+  if (w.cols % block != 0) return Status::invalid_argument("fast matmul needs rows of whole blocks");
   const FastKernels& k = *ctx.kernels;
+  constexpr void (*kNoPackedQ8_K)(const uint8_t*, int64_t, const BlockQ8_K*, int64_t, float*) = nullptr;
   switch (w.type) {
+    case TensorType::kQ4_K:
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K);
+      break;
+    case TensorType::kQ5_K:
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K);
+      break;
+    case TensorType::kQ6_K:
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K);
+      break;
     case TensorType::kQ4_1:
       matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1);
       break;

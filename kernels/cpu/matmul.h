@@ -6,9 +6,9 @@
 //   matmul(wq, in, q.data(), ctx);           // wq, wk and wv share one quantization of xn
 //   matmul(wk, in, k.data(), ctx);
 //
-// Fast mode (fast_math.h) quantizes activations to Q8_1 for Q4_1 weights and to Q8_0 for Q4_0 and
-// Q8_0 weights and takes integer dot products; every other weight type, and reference mode, use
-// dequantized float32 rows with double accumulation. Results do not depend on the thread count or
+// Fast mode (fast_math.h, kquant_math.h) quantizes activations to Q8_1 for Q4_1 weights, to Q8_0
+// for Q4_0 and Q8_0 weights and to Q8_K for Q4_K, Q5_K and Q6_K, and takes integer dot products;
+// float weights (F32, F16, BF16), and reference mode, use float32 rows with double accumulation. Results do not depend on the thread count or
 // the instruction set. Not thread-safe: one QuantizedRows per caller.
 #pragma once
 
@@ -45,13 +45,15 @@ class QuantizedRows {
   int64_t cols() const { return cols_; }
   const BlockQ8_0* q8_0(const MatmulContext& ctx);
   const BlockQ8_1* q8_1(const MatmulContext& ctx);
+  const BlockQ8_K* q8_k(const MatmulContext& ctx);
 
  private:
   const float* x_ = nullptr;
   int64_t m_ = 0, cols_ = 0;
   std::vector<BlockQ8_0> q8_0_;
   std::vector<BlockQ8_1> q8_1_;
-  bool have_q8_0_ = false, have_q8_1_ = false;
+  std::vector<BlockQ8_K> q8_k_;
+  bool have_q8_0_ = false, have_q8_1_ = false, have_q8_k_ = false;
 };
 
 // y is [x.rows()][w.rows]. kInvalidArgument when x.cols() != w.cols, or when fast mode meets a

@@ -27,11 +27,14 @@ Matrix random_matrix(TensorType t, int64_t rows, int64_t cols, unsigned seed) {
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : m.bytes) b = static_cast<uint8_t>(byte(rng));
   std::uniform_real_distribution<float> scale(0.001f, 0.02f);
-  const int scales = t == TensorType::kQ4_1 ? 2 : 1;
+  // Offsets of the fp16 scale (and min) fields in a block.
+  std::vector<size_t> halves{0};
+  if (t == TensorType::kQ4_1 || t == TensorType::kQ4_K || t == TensorType::kQ5_K) halves = {0, 2};
+  if (t == TensorType::kQ6_K) halves = {208};
   for (size_t off = 0; off < m.bytes.size(); off += static_cast<size_t>(info.block_bytes)) {
-    for (int s = 0; s < scales; ++s) {
+    for (size_t s = 0; s < halves.size(); ++s) {
       const uint16_t h = fp32_to_fp16(s == 0 ? scale(rng) : -8.0f * scale(rng));
-      std::memcpy(&m.bytes[off + 2 * static_cast<size_t>(s)], &h, 2);
+      std::memcpy(&m.bytes[off + halves[s]], &h, 2);
     }
   }
   m.view = {t, cols, rows, static_cast<size_t>(cols / info.block_elems * info.block_bytes), m.bytes.data()};
@@ -91,7 +94,8 @@ TEST_P(MatmulTest, FastIsCloseToReference) {
   EXPECT_LT(std::sqrt(err / norm), 0.02);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, MatmulTest, ::testing::Values(TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0),
+INSTANTIATE_TEST_SUITE_P(Types, MatmulTest, ::testing::Values(TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0, TensorType::kQ4_K,
+                                                           TensorType::kQ5_K, TensorType::kQ6_K),
                          [](const auto& param_info) { return std::string(tensor_type_info(param_info.param).name); });
 
 TEST(Matmul, RejectsMismatchedShapes) {
