@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "bench/json_line.h"
 #include "bench/peer_json.h"
 #include "llm/llama_model.h"
@@ -138,7 +140,7 @@ int main(int argc, char** argv) {
   const double weight_bytes = static_cast<double>(m.matrix_bytes_per_step());
   const std::vector<std::pair<std::string, std::string>> common = {
       {"threads", std::to_string(options.threads)},
-      {"isa", "\"" + std::string(weft::kernels::cpu::isa_name(options.isa)) + "\""}};
+      {"isa", fmt::format("\"{}\"", weft::kernels::cpu::isa_name(options.isa))}};
   auto line = [&](const std::string& bench, double value, std::vector<std::pair<std::string, std::string>> extra) {
     extra.insert(extra.begin(), common.begin(), common.end());
     JsonLine{bench, "tokens/s", value, "llama.cpp", weft::bench::peer(peers, bench + "_tokens_per_s"), true, extra}.print();
