@@ -1,0 +1,113 @@
+// The object table of one node's store: objects in the shared arena, their lifecycle, readers'
+// pins, eviction and spilling. No sockets here: StoreServer drives it for clients in other
+// processes, and tests drive it directly.
+//
+//   create (writable bytes, visible to no one) -> seal (immutable, readable) -> get (pins) ->
+//   release (unpins) ... remove (freed once no pin is left)
+//
+// Memory pressure, when a create or a restore does not fit: first unpinned *secondary* copies
+// (copies of objects whose primary lives elsewhere) are evicted, least recently used first; then
+// unpinned primary copies are spilled to disk (SpillStorage), least recently used first, and
+// restored transparently by the next get. An object a reader has pinned never moves. When an
+// object cannot fit even so, create fails with kResourceExhausted ("store full: ..."), saying
+// how much is pinned. A client that goes away (disconnect) drops its pins and its unsealed
+// objects. Not thread-safe: one thread (the server's) owns a Store.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "objectstore/allocator.h"
+#include "objectstore/arena.h"
+#include "objectstore/spill.h"
+#include "weft/ids.h"
+#include "weft/status.h"
+
+namespace weft::objectstore {
+
+using ClientId = uint64_t;
+
+struct StoreOptions {
+  size_t capacity = 0;     // bytes; 0: SharedArena::default_size()
+  std::string spill_dir;   // parent of the spill directory; empty: $TMPDIR or /tmp
+};
+
+struct ObjectLocation {
+  uint64_t offset = 0;  // in the arena
+  uint64_t size = 0;
+};
+
+struct StoreStats {
+  uint64_t capacity = 0, used = 0, pinned_bytes = 0;
+  uint64_t objects = 0, sealed = 0, spilled = 0, pins = 0;
+  uint64_t evictions = 0, spills = 0, restores = 0;
+};
+
+class Store {
+ public:
+  // Makes the arena and the spill directory.
+  static Result<std::unique_ptr<Store>> create(const StoreOptions& options);
+  // For tests: any arena size, any spill storage.
+  Store(SharedArena arena, std::unique_ptr<SpillStorage> spill);
+
+  const SharedArena& arena() const { return arena_; }
+
+  // Space for a new object of `size` bytes, writable by `owner` until it seals. `primary`: this
+  // is the object's only copy (it is spilled, never evicted). kAlreadyExists; kInvalidArgument
+  // for size 0; kResourceExhausted when it cannot fit.
+  Result<ObjectLocation> create(ClientId owner, const ObjectId& id, uint64_t size, bool primary = true,
+                                uint64_t task = 0);
+  // kNotFound; kFailedPrecondition when `client` is not the creator or it is sealed already.
+  Status seal(ClientId client, const ObjectId& id);
+  // Discards an unsealed object of `client`.
+  Status abort(ClientId client, const ObjectId& id);
+  // Pins a sealed object for `client` (restoring it from disk if it was spilled) and says where
+  // it is. kNotFound when absent; kUnavailable when it exists but is not sealed yet.
+  Result<ObjectLocation> get(ClientId client, const ObjectId& id);
+  // Drops one of `client`'s pins on the object.
+  Status release(ClientId client, const ObjectId& id);
+  // Deletes the object now, or as soon as its last pin drops.
+  Status remove(const ObjectId& id);
+  // `client` is gone: its pins drop and its unsealed objects are discarded.
+  void disconnect(ClientId client);
+
+  bool contains(const ObjectId& id) const { return objects_.count(id) > 0; }
+  bool is_sealed(const ObjectId& id) const;
+  StoreStats stats() const;
+
+ private:
+  enum class State { kCreated, kSealed, kSpilled };
+  struct Entry {
+    State state = State::kCreated;
+    uint64_t offset = 0, size = 0;
+    ClientId owner = 0;
+    uint64_t task = 0;
+    bool primary = true;
+    bool doomed = false;  // remove() while pinned
+    std::unordered_map<ClientId, uint32_t> pins;
+    uint32_t total_pins = 0;
+    std::list<ObjectId>::iterator lru;  // valid while unpinned and sealed in memory
+    bool in_lru = false;
+  };
+
+  // Space for `size` bytes, evicting or spilling others (never `keep`). kResourceExhausted.
+  Result<uint64_t> make_room(uint64_t size, const ObjectId& keep);
+  void lru_add(const ObjectId& id, Entry& e);
+  void lru_drop(Entry& e);
+  void free_memory(Entry& e);
+  void erase(const ObjectId& id);
+  void unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count);
+
+  SharedArena arena_;
+  BestFitAllocator allocator_;
+  std::unique_ptr<SpillStorage> spill_;
+  std::unordered_map<ObjectId, Entry> objects_;
+  std::list<ObjectId> lru_;  // unpinned sealed in-memory objects, least recently used first
+  uint64_t pinned_bytes_ = 0;
+  uint64_t evictions_ = 0, spills_ = 0, restores_ = 0;
+};
+
+}  // namespace weft::objectstore
