@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include "weft/serialization.h"
+
 #include <fmt/format.h>
 
 namespace weft::objectstore {
@@ -17,7 +19,10 @@ Result<msgpack::object_handle> parse(std::string_view bytes) {
   if (bytes.size() > kMaxMessageBytes) return bad(fmt::format("{} bytes, more than {}", bytes.size(), kMaxMessageBytes));
   try {
     size_t off = 0;
-    msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size(), off);
+    bool referenced = false;
+    // Bounded by the input's size: a short header claiming a huge array allocates nothing.
+    msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size(), off, referenced, nullptr, nullptr,
+                                               unpack_limits_for(bytes.size()));
     if (off != bytes.size()) return bad("trailing bytes after the message");
     return h;
   } catch (const std::exception& e) {

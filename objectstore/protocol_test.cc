@@ -42,6 +42,9 @@ TEST(StoreProtocol, MalformedMessagesAreNamedErrors) {
   expect_bad(unknown, "unknown request type");
   expect_bad(encode(Request{}) + "x", "trailing bytes");
   expect_bad(std::string(kMaxMessageBytes + 1, '\x90'), "more than");
+  // A 6-byte header claiming an array of 2^32 - 1 elements (found by the fuzzer): an error,
+  // not a 64 GiB allocation.
+  expect_bad(std::string("\xdd\xff\xff\xff\xff\x94", 6), "not MessagePack");
   // A reply is not a request, and a request is not a reply.
   EXPECT_FALSE(decode_request(encode(Reply{})).ok());
   EXPECT_FALSE(decode_reply(encode(Request{})).ok());
