@@ -7,7 +7,7 @@
 //
 // Pages are reserved per allocation with commit() (fallocate), never on first touch: when the
 // machine is out of memory the store gets an error it can report ("store full"), instead of a
-// SIGBUS in whichever process touches the page. decommit() returns a freed range's pages. The
+// SIGBUS in whichever process touches the page. decommit() gives a range's pages back. The
 // file has no name in any filesystem, so a crash leaves nothing behind in /dev/shm.
 // Thread-safe for concurrent commit/decommit of disjoint ranges; move-only.
 #pragma once

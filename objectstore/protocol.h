@@ -5,6 +5,9 @@
 //   request: [version, type, request_id, object_hi, object_lo, size, primary, task, timeout_ms]
 //   reply:   [version, kReply, request_id, status_code, message, offset, size, [stats...]]
 //
+// kSeal and kRelease get no reply: the client never waits on them (the store processes a
+// connection's messages in order, so a later request sees them done), and the store logs their
+// errors, which only a buggy client can cause. Every other request gets exactly one reply.
 // Every request has all nine fields (unused ones 0), so validation is one shape check. Decoding
 // never trusts its input: a message that is not exactly this shape (bad MessagePack, wrong
 // version, unknown type, wrong field types, too long) is an error naming what is wrong.
@@ -34,6 +37,9 @@ enum class MsgType : uint8_t {
   kStats = 8,
   kReply = 100,
 };
+
+// Whether the store answers requests of this type (see above).
+inline bool expects_reply(MsgType t) { return t != MsgType::kSeal && t != MsgType::kRelease; }
 
 struct Request {
   MsgType type = MsgType::kConnect;

@@ -40,11 +40,10 @@ void Store::lru_drop(Entry& e) {
   e.in_lru = false;
 }
 
-void Store::free_memory(Entry& e) {
-  const size_t reserved = allocator_.allocated_size(e.offset);
-  arena_.decommit(e.offset, reserved);
-  allocator_.free(e.offset);
-}
+// Freed ranges keep their pages: the next object there is written without page faults in any
+// process that already touched them (the arena's memory stays at its high-water mark, as a
+// preallocated arena would).
+void Store::free_memory(Entry& e) { allocator_.free(e.offset); }
 
 void Store::erase(const ObjectId& id) {
   auto it = objects_.find(id);

@@ -76,9 +76,19 @@ Result<uint8_t*> StoreClient::create(const ObjectId& id, uint64_t size, bool pri
   return arena_.base() + r.offset;
 }
 
-Status StoreClient::seal(const ObjectId& id) { return call({.type = MsgType::kSeal, .object = id}).status(); }
+Status StoreClient::send_only(Request q) {
+  std::lock_guard<std::mutex> lock(mu_);
+  q.request_id = next_request_++;
+  const std::string bytes = encode(q);
+  for (;;) {
+    if (send(sock_, bytes.data(), bytes.size(), MSG_NOSIGNAL) >= 0) return Status::ok();
+    if (errno != EINTR) return Status::unavailable(std::string("the store went away: ") + std::strerror(errno));
+  }
+}
+
+Status StoreClient::seal(const ObjectId& id) { return send_only({.type = MsgType::kSeal, .object = id}); }
 Status StoreClient::abort(const ObjectId& id) { return call({.type = MsgType::kAbort, .object = id}).status(); }
-Status StoreClient::release(const ObjectId& id) { return call({.type = MsgType::kRelease, .object = id}).status(); }
+Status StoreClient::release(const ObjectId& id) { return send_only({.type = MsgType::kRelease, .object = id}); }
 Status StoreClient::remove(const ObjectId& id) { return call({.type = MsgType::kDelete, .object = id}).status(); }
 
 Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, bool primary) {

@@ -35,6 +35,8 @@ class StoreClient {
   // A writable buffer of `size` bytes for a new object (kAlreadyExists, kResourceExhausted
   // "store full: ...").
   Result<uint8_t*> create(const ObjectId& id, uint64_t size, bool primary = true, uint64_t task = 0);
+  // Returns once the request is sent: seal errors (not the creator, sealed already) are the
+  // caller's bugs and are logged by the store.
   Status seal(const ObjectId& id);
   Status abort(const ObjectId& id);
   // create + copy + seal.
@@ -42,7 +44,8 @@ class StoreClient {
   // The sealed object's bytes, pinned until release(). Waits up to `timeout_ms` (-1: forever)
   // for an object that does not exist or is not sealed yet; kDeadlineExceeded after that.
   Result<std::span<const uint8_t>> get(const ObjectId& id, int64_t timeout_ms = -1);
-  Status release(const ObjectId& id);
+  Status release(const ObjectId& id);  // sent without waiting, like seal
+
   Status remove(const ObjectId& id);
   Result<StoreStats> stats();
 
@@ -51,6 +54,7 @@ class StoreClient {
  private:
   StoreClient() = default;
   Result<Reply> call(Request r, int* received_fd = nullptr);
+  Status send_only(Request r);  // for requests without a reply
 
   std::mutex mu_;  // one request at a time on sock_
   int sock_ = -1;

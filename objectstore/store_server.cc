@@ -165,8 +165,10 @@ void StoreServer::run() {
       }
       case MsgType::kSeal: {
         Status s = store_->seal(client, q.object);
-        if (!s.is_ok()) return error_reply(sock, q.request_id, s);
-        reply(sock, std::move(r));
+        if (!s.is_ok()) {
+          log()->warn("store: seal from client {}: {}", client, s.message());
+          return;
+        }
         auto w = loop.waiting.find(q.object);
         if (w != loop.waiting.end()) {
           std::vector<Loop::Waiter> waiters = std::move(w->second);
@@ -188,7 +190,8 @@ void StoreServer::run() {
       }
       case MsgType::kRelease: {
         Status s = store_->release(client, q.object);
-        return s.is_ok() ? reply(sock, std::move(r)) : error_reply(sock, q.request_id, s);
+        if (!s.is_ok()) log()->warn("store: release from client {}: {}", client, s.message());
+        return;
       }
       case MsgType::kDelete: {
         Status s = store_->remove(q.object);
