@@ -30,7 +30,8 @@ namespace weft {
 enum class RemoteKind : uint8_t { kFunction, kMethod };
 
 // Runs a registered function on MessagePack-encoded arguments (an array, one element per
-// parameter) and returns the encoded result. `self` is the actor instance for methods, null for
+// parameter) and returns the encoded result; arguments that do not decode give kCorruption, and
+// an exception the function raises propagates to the caller. `self` is the actor instance for methods, null for
 // functions. Null when a parameter cannot travel by value (an ObjectRef, for instance).
 using PackedInvoker = Result<std::string> (*)(void* self, std::string_view packed_args);
 
@@ -104,22 +105,19 @@ Result<std::string> invoke_packed(void* self, std::string_view packed) {
                                    std::declval<typename Tr::params>()));
   auto args = unpack<Args>(packed);
   if (!args.ok()) return args.status();
-  try {
-    auto call = [&](auto&... a) -> decltype(auto) {
-      if constexpr (std::is_void_v<typename Tr::cls>) {
-        return F(a...);
-      } else {
-        return (static_cast<typename Tr::cls*>(self)->*F)(a...);
-      }
-    };
-    if constexpr (std::is_void_v<typename Tr::result>) {
-      std::apply(call, *args);
-      return pack(msgpack::type::nil_t());
+  // Exceptions from the function propagate to the caller, which names their type.
+  auto call = [&](auto&... a) -> decltype(auto) {
+    if constexpr (std::is_void_v<typename Tr::cls>) {
+      return F(a...);
     } else {
-      return pack(std::apply(call, *args));
+      return (static_cast<typename Tr::cls*>(self)->*F)(a...);
     }
-  } catch (const std::exception& e) {
-    return Status::internal(e.what());
+  };
+  if constexpr (std::is_void_v<typename Tr::result>) {
+    std::apply(call, *args);
+    return pack(msgpack::type::nil_t());
+  } else {
+    return pack(std::apply(call, *args));
   }
 }
 

@@ -14,7 +14,10 @@
 #include "weft/detail/args.h"
 #include "weft/detail/hooks.h"
 #include "weft/detail/object.h"
+#include "weft/detail/remote_task.h"
 #include "weft/detail/task_options.h"
+#include "weft/registry.h"
+#include "weft/serialization.h"
 
 namespace weft::detail {
 
@@ -40,7 +43,7 @@ template <class Fn, class... S>
 class FunctionTask;
 
 template <class R, class... Ps, class... S>
-class FunctionTask<R (*)(Ps...), S...> final : public Object<R>, public TaskBase, public TaskLifecycle {
+class FunctionTask<R (*)(Ps...), S...> final : public Object<R>, public TaskBase, public TaskLifecycle, public RemoteTask {
  public:
   using Fn = R (*)(Ps...);
 
@@ -76,7 +79,64 @@ class FunctionTask<R (*)(Ps...), S...> final : public Object<R>, public TaskBase
     finish_task(true);
   }
 
+  // ---- RemoteTask: running in a worker process ----
+  // Whether every parameter travels by value (no ObjectRef parameters): only then can a worker
+  // process decode the arguments.
+  static constexpr bool kTravels = (travels_by_value_v<Ps> && ...);
+
+  RemoteTask* remote() override { return this; }
+  const RemoteEntry* remote_entry() override {
+    if constexpr (!kTravels) return nullptr;
+    if (failed_dependency() != nullptr) return nullptr;
+    const RemoteEntry* e = Registry::global().find_by_key(pointer_key(fn_));
+    return e != nullptr && e->invoker != nullptr ? e : nullptr;
+  }
+  Result<std::string> pack_arguments() override {
+    if constexpr (!kTravels) return Status::failed_precondition("this task's parameters cannot travel by value");
+    try {
+      return pack_args(std::index_sequence_for<Ps...>{});
+    } catch (const std::exception& e) {
+      return Status::invalid_argument(std::string("arguments could not be encoded: ") + e.what());
+    }
+  }
+  void finish_remote(std::string_view packed) override {
+    if constexpr (std::is_void_v<R>) {
+      this->set_value();
+    } else {
+      auto value = unpack<R>(packed);
+      if (value.ok()) {
+        this->set_value(std::move(*value));
+      } else {
+        this->fail(std::make_shared<ErrorInfo>(ErrorInfo{name(), value.status().message(), "weft::RemoteError"}));
+      }
+    }
+    finish_task(true);
+  }
+  void fail_remote(ErrorPtr error) override {
+    this->fail(std::move(error));
+    finish_task(true);
+  }
+  bool retry_after_worker_death() override {
+    if (retries_left_ <= 0) return false;
+    --retries_left_;
+    return true;
+  }
+  const std::string& task_name() const override { return name(); }
+
  private:
+  template <size_t... I>
+  std::string pack_args(std::index_sequence<I...>) {
+    msgpack::sbuffer buf;
+    if constexpr (kTravels) {
+      auto& a = *args_;
+      using P = std::tuple<Ps...>;
+      msgpack::packer<msgpack::sbuffer> pk(buf);
+      pk.pack_array(sizeof...(I));
+      (pk.pack(resolve_arg<std::tuple_element_t<I, P>>(std::get<I>(a))), ...);
+    }
+    return std::string(buf.data(), buf.size());
+  }
+
   void on_ready() noexcept override {
     if (common_.has_resources() && failed_dependency() == nullptr) {
       std::string why;

@@ -18,11 +18,15 @@ inline int64_t now_ns() { return to_ns(Clock::now()); }
 
 // A ready piece of work. The scheduler calls exactly one of run() or cancel(), exactly once per
 // submission, on some thread; either may free the object, so the scheduler never touches it after.
+class RemoteTask;
+
 class Runnable {
  public:
   virtual void run() = 0;
   // Completes the work without executing it (the runtime is shutting down).
   virtual void cancel() = 0;
+  // The runnable as a task another process could run, or null (see remote_task.h).
+  virtual RemoteTask* remote() { return nullptr; }
 
   Slo slo() const { return slo_; }
   int slo_index() const { return static_cast<int>(slo_); }
