@@ -1,0 +1,527 @@
+#include "workers/process_executor.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <queue>
+#include <sstream>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <zmq.hpp>
+
+#include "core/logging.h"
+#include "weft/detail/remote_task.h"
+#include "weft/errors.h"
+#include "weft/registry.h"
+#include "workers/control.h"
+#include "workers/worker_process.h"
+
+extern char** environ;
+
+namespace weft::workers {
+namespace {
+
+using detail::RemoteTask;
+using detail::Runnable;
+
+struct Item {
+  int slo;
+  int64_t deadline;
+  uint64_t order;
+  Runnable* runnable;
+  RemoteTask* task;
+  const RemoteEntry* entry;
+};
+// std::priority_queue keeps the greatest on top: "less" means less urgent.
+struct LessUrgent {
+  bool operator()(const Item& a, const Item& b) const {
+    return std::tie(a.slo, a.deadline, a.order) > std::tie(b.slo, b.deadline, b.order);
+  }
+};
+
+struct Worker {
+  uint32_t index = 0;
+  pid_t pid = -1;
+  int pidfd = -1;
+  std::string identity;
+  bool ready = false;
+  bool steal_pending = false;
+  std::unordered_map<uint64_t, Item> in_flight;
+};
+
+std::vector<std::string> own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string all = ss.str();
+  std::vector<std::string> args;
+  size_t start = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == '\0') {
+      args.push_back(all.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (args.empty()) args.push_back("weft-worker");
+  return args;
+}
+
+std::string describe_exit(int status) {
+  if (WIFSIGNALED(status)) return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  return "stopped";
+}
+
+}  // namespace
+
+struct ProcessExecutor::Dispatcher {
+  ProcessOptions options;
+  sched::WorkStealingPool* local = nullptr;
+  std::string dir, endpoint;
+  zmq::context_t ctx{1};
+  zmq::socket_t router{ctx, zmq::socket_type::router};
+  int wake_fd = -1;
+  std::vector<std::string> argv = own_command_line();
+
+  std::mutex inbox_mu;  // guards inbox and stopping
+  std::vector<Runnable*> inbox;
+  bool stopping = false;
+
+  std::priority_queue<Item, std::vector<Item>, LessUrgent> queue;  // dispatcher thread only
+  uint64_t next_seq = 1, next_order = 0;
+
+  mutable std::mutex workers_mu;  // guards workers (the dispatcher writes; others read pids)
+  std::vector<Worker> workers;
+  std::unordered_map<std::string, uint32_t> by_identity;
+  std::condition_variable hello_cv;
+
+  mutable std::mutex stats_mu;
+  ProcessStats stats;
+
+  std::atomic<bool> stop_requested{false};
+
+  void count(uint64_t ProcessStats::*field, uint64_t n = 1) {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    stats.*field += n;
+  }
+  void wake() {
+    const uint64_t one = 1;
+    (void)!write(wake_fd, &one, sizeof one);
+  }
+
+  Status spawn(uint32_t index) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "WEFT_WORKER_", 12) != 0) env.emplace_back(*e);
+    }
+    env.push_back(std::string(kEndpointEnv) + "=" + endpoint);
+    env.push_back(std::string(kIndexEnv) + "=" + std::to_string(index));
+    std::vector<char*> envp, args;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, args.data(), envp.data());
+    if (rc != 0) return Status::io_error(fmt::format("cannot start a worker process: {}", std::strerror(rc)));
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    std::lock_guard<std::mutex> lock(workers_mu);
+    Worker& w = workers[index];
+    w = Worker{};
+    w.index = index;
+    w.pid = pid;
+    w.pidfd = pidfd;
+    return Status::ok();
+  }
+
+  void complete(Item& it, const ControlMessage& r) {
+    count(&ProcessStats::completed);
+    if (r.ok) {
+      it.task->finish_remote(r.payload);
+    } else {
+      it.task->fail_remote(std::make_shared<ErrorInfo>(ErrorInfo{it.task->task_name(), r.error_message, r.error_type}));
+    }
+  }
+
+  void on_message(const std::string& identity, std::string_view bytes) {
+    auto msg = decode_control(bytes);
+    if (!msg.ok()) {
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: {}", msg.status().message());
+      return;
+    }
+    if (msg->type == ControlType::kHello) {
+      if (msg->count >= workers.size()) {
+        count(&ProcessStats::rejected_messages);
+        log()->warn("driver: hello from unknown worker index {}", msg->count);
+        return;
+      }
+      std::lock_guard<std::mutex> lock(workers_mu);
+      Worker& w = workers[msg->count];
+      if (w.pid != msg->pid) {
+        count(&ProcessStats::rejected_messages);
+        log()->warn("driver: hello for worker {} from pid {}, expected {}", msg->count, msg->pid, w.pid);
+        return;
+      }
+      w.identity = identity;
+      w.ready = true;
+      by_identity[identity] = msg->count;
+      hello_cv.notify_all();
+      return;
+    }
+    auto it = by_identity.find(identity);
+    if (it == by_identity.end()) {
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: a message from a peer that never said hello");
+      return;
+    }
+    Worker& w = workers[it->second];
+    switch (msg->type) {
+      case ControlType::kResult: {
+        auto f = w.in_flight.find(msg->seq);
+        if (f == w.in_flight.end()) {
+          count(&ProcessStats::rejected_messages);
+          log()->warn("driver: result for unknown task {} from worker {}", msg->seq, w.index);
+          return;
+        }
+        Item item = f->second;
+        w.in_flight.erase(f);
+        complete(item, *msg);
+        return;
+      }
+      case ControlType::kReturned:
+        w.steal_pending = false;
+        for (uint64_t seq : msg->seqs) {
+          auto f = w.in_flight.find(seq);
+          if (f == w.in_flight.end()) continue;
+          queue.push(f->second);
+          w.in_flight.erase(f);
+          count(&ProcessStats::stolen);
+        }
+        return;
+      default:
+        count(&ProcessStats::rejected_messages);
+        log()->warn("driver: unexpected control message type {} from worker {}", static_cast<int>(msg->type), w.index);
+    }
+  }
+
+  void on_death(Worker& w) {
+    int status = 0;
+    waitpid(w.pid, &status, 0);
+    const std::string how = describe_exit(status);
+    log()->warn("driver: worker {} (pid {}) {}", w.index, w.pid, how);
+    count(&ProcessStats::worker_deaths);
+    std::vector<Item> lost;
+    for (auto& [seq, item] : w.in_flight) lost.push_back(item);
+    if (w.pidfd >= 0) close(w.pidfd);
+    by_identity.erase(w.identity);
+    const uint32_t index = w.index;
+    const pid_t pid = w.pid;
+    for (Item& item : lost) {
+      if (item.task->retry_after_worker_death()) {
+        count(&ProcessStats::retried);
+        queue.push(item);
+      } else {
+        item.task->fail_remote(std::make_shared<ErrorInfo>(
+            ErrorInfo{item.task->task_name(), fmt::format("its worker process (pid {}) {} while running it", pid, how),
+                      "weft::WorkerDied"}));
+      }
+    }
+    bool stop;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu);
+      stop = stopping;
+    }
+    if (stop) {
+      std::lock_guard<std::mutex> lock(workers_mu);
+      workers[index] = Worker{};
+      workers[index].index = index;
+      return;
+    }
+    Status s = spawn(index);
+    if (!s.is_ok()) log()->error("driver: cannot restart worker {}: {}", index, s.message());
+  }
+
+  void take_inbox() {
+    std::vector<Runnable*> batch;
+    bool stop;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu);
+      batch.swap(inbox);
+      stop = stopping;
+    }
+    for (Runnable* r : batch) {
+      if (stop) {
+        r->cancel();
+        continue;
+      }
+      RemoteTask* t = r->remote();
+      const RemoteEntry* e = t != nullptr ? t->remote_entry() : nullptr;
+      if (e == nullptr) {
+        local->submit(r);
+        continue;
+      }
+      queue.push(Item{r->slo_index(), r->deadline_ns(), next_order++, r, t, e});
+    }
+  }
+
+  void dispatch() {
+    while (!queue.empty()) {
+      Worker* best = nullptr;
+      for (Worker& w : workers) {
+        if (!w.ready || static_cast<int>(w.in_flight.size()) >= options.pipeline_depth) continue;
+        if (best == nullptr || w.in_flight.size() < best->in_flight.size()) best = &w;
+      }
+      if (best == nullptr) return;
+      Item item = queue.top();
+      queue.pop();
+      auto args = item.task->pack_arguments();
+      if (!args.ok()) {
+        item.task->fail_remote(
+            std::make_shared<ErrorInfo>(ErrorInfo{item.task->task_name(), args.status().message(), "weft::RemoteError"}));
+        continue;
+      }
+      ControlMessage m;
+      m.type = ControlType::kTask;
+      m.seq = next_seq++;
+      m.function = item.entry->name;
+      m.payload = std::move(*args);
+      send(*best, encode(m));
+      best->in_flight.emplace(m.seq, item);
+      count(&ProcessStats::dispatched);
+    }
+  }
+
+  // An idle worker while others have tasks waiting behind their running one: ask the busiest
+  // for half of what it has not started.
+  void steal() {
+    if (!queue.empty()) return;
+    for (Worker& idle : workers) {
+      if (!idle.ready || !idle.in_flight.empty()) continue;
+      Worker* victim = nullptr;
+      for (Worker& w : workers) {
+        if (w.ready && !w.steal_pending && w.in_flight.size() >= 2 &&
+            (victim == nullptr || w.in_flight.size() > victim->in_flight.size())) {
+          victim = &w;
+        }
+      }
+      if (victim == nullptr) return;
+      ControlMessage m;
+      m.type = ControlType::kSteal;
+      m.count = static_cast<uint32_t>(victim->in_flight.size() / 2);
+      send(*victim, encode(m));
+      victim->steal_pending = true;
+    }
+  }
+
+  void send(Worker& w, const std::string& bytes) {
+    try {
+      router.send(zmq::buffer(w.identity), zmq::send_flags::sndmore);
+      router.send(zmq::buffer(bytes), zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+      log()->warn("driver: send to worker {} failed: {}", w.index, e.what());
+    }
+  }
+
+  size_t in_flight_total() const {
+    size_t n = 0;
+    for (const Worker& w : workers) n += w.in_flight.size();
+    return n;
+  }
+
+  void run() {
+    for (;;) {
+      std::vector<zmq::pollitem_t> items = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+      std::vector<uint32_t> pid_index;
+      for (const Worker& w : workers) {
+        if (w.pidfd >= 0) {
+          items.push_back({nullptr, w.pidfd, ZMQ_POLLIN, 0});
+          pid_index.push_back(w.index);
+        }
+      }
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+      if (items[1].revents & ZMQ_POLLIN) {
+        uint64_t v;
+        (void)!read(wake_fd, &v, sizeof v);
+      }
+      if (stop_requested.load()) {
+        std::lock_guard<std::mutex> lock(inbox_mu);
+        stopping = true;
+      }
+      take_inbox();
+      if (items[0].revents & ZMQ_POLLIN) {
+        for (;;) {
+          zmq::message_t id, body;
+          if (!router.recv(id, zmq::recv_flags::dontwait)) break;
+          if (!id.more()) continue;  // a frame without a body: drop it
+          (void)router.recv(body, zmq::recv_flags::none);
+          while (body.more()) {  // extra frames: the message is malformed; drain them
+            zmq::message_t extra;
+            (void)router.recv(extra, zmq::recv_flags::none);
+            body.rebuild(0);
+          }
+          on_message(id.to_string(), std::string_view(static_cast<const char*>(body.data()), body.size()));
+        }
+      }
+      for (size_t k = 2; k < items.size(); ++k) {
+        if (items[k].revents & ZMQ_POLLIN) on_death(workers[pid_index[k - 2]]);
+      }
+      if (stopping) {
+        while (!queue.empty()) {
+          queue.top().runnable->cancel();
+          queue.pop();
+        }
+        take_inbox();
+        if (in_flight_total() == 0) break;
+        continue;
+      }
+      dispatch();
+      steal();
+    }
+    stop_workers();
+  }
+
+  void stop_workers() {
+    ControlMessage bye;
+    bye.type = ControlType::kShutdown;
+    for (Worker& w : workers) {
+      if (w.ready) send(w, encode(bye));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    for (Worker& w : workers) {
+      if (w.pid <= 0) continue;
+      int status = 0;
+      while (waitpid(w.pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          kill(w.pid, SIGKILL);
+          waitpid(w.pid, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (w.pidfd >= 0) close(w.pidfd);
+      std::lock_guard<std::mutex> lock(workers_mu);
+      w.pid = -1;
+      w.pidfd = -1;
+    }
+  }
+};
+
+ProcessExecutor::ProcessExecutor(const ProcessOptions& options)
+    : local_(std::make_unique<sched::WorkStealingPool>(sched::PoolOptions{std::max(1, options.local_threads), "weft-local"})),
+      d_(std::make_unique<Dispatcher>()) {
+  d_->options = options;
+  d_->local = local_.get();
+}
+
+Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOptions& options) {
+  if (options.processes < 1) return Status::invalid_argument("processes must be >= 1");
+  if (options.pipeline_depth < 1) return Status::invalid_argument("pipeline_depth must be >= 1");
+  std::unique_ptr<ProcessExecutor> ex(new ProcessExecutor(options));
+  Dispatcher& d = *ex->d_;
+  std::string tmpl = (std::filesystem::temp_directory_path() / "weft-driver-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return Status::io_error("cannot make a directory for the driver's socket");
+  d.dir = tmpl;
+  d.endpoint = "ipc://" + d.dir + "/control.ipc";
+  try {
+    d.router.set(zmq::sockopt::linger, 0);
+    d.router.set(zmq::sockopt::router_mandatory, 1);
+    d.router.bind(d.endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::io_error(std::string("cannot bind the driver's control socket: ") + e.what());
+  }
+  d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  d.workers.resize(static_cast<size_t>(options.processes));
+  for (int i = 0; i < options.processes; ++i) WEFT_RETURN_IF_ERROR(d.spawn(static_cast<uint32_t>(i)));
+  ex->thread_ = std::thread([&d] { d.run(); });
+  std::unique_lock<std::mutex> lock(d.workers_mu);
+  const bool all = d.hello_cv.wait_for(lock, std::chrono::seconds(30), [&] {
+    for (const Worker& w : d.workers) {
+      if (!w.ready) return false;
+    }
+    return true;
+  });
+  lock.unlock();
+  if (!all) {
+    ex->shutdown();
+    return Status::unavailable(
+        "worker processes did not connect within 30 s (the program must call weft::init, or "
+        "weft::serve_if_worker, before anything else in main)");
+  }
+  log()->info("driver: {} worker processes, {} tasks in flight each", options.processes, options.pipeline_depth);
+  return ex;
+}
+
+ProcessExecutor::~ProcessExecutor() { shutdown(); }
+
+void ProcessExecutor::submit(detail::Runnable* r) {
+  {
+    std::lock_guard<std::mutex> lock(d_->inbox_mu);
+    d_->inbox.push_back(r);
+  }
+  d_->wake();
+}
+
+bool ProcessExecutor::help_until(const std::function<bool()>& done, const std::function<bool()>& prepare_sleep,
+                                 int64_t deadline_ns) {
+  return local_->help_until(done, prepare_sleep, deadline_ns);
+}
+
+void ProcessExecutor::wake_sleepers() { local_->wake_sleepers(); }
+
+void ProcessExecutor::shutdown() {
+  if (shut_down_.exchange(true)) return;
+  d_->stop_requested.store(true);
+  d_->wake();
+  if (thread_.joinable()) thread_.join();
+  local_->shutdown();
+  std::error_code ec;
+  if (!d_->dir.empty()) std::filesystem::remove_all(d_->dir, ec);
+  if (d_->wake_fd >= 0) {
+    close(d_->wake_fd);
+    d_->wake_fd = -1;
+  }
+}
+
+void ProcessExecutor::cancel_pending() {
+  for (;;) {
+    std::vector<detail::Runnable*> batch;
+    {
+      std::lock_guard<std::mutex> lock(d_->inbox_mu);
+      batch.swap(d_->inbox);
+    }
+    for (detail::Runnable* r : batch) r->cancel();
+    local_->cancel_pending();
+    std::lock_guard<std::mutex> lock(d_->inbox_mu);
+    if (d_->inbox.empty()) return;
+  }
+}
+
+bool ProcessExecutor::in_worker_thread() const { return local_->in_worker_thread(); }
+int ProcessExecutor::num_workers() const { return d_->options.processes; }
+std::string ProcessExecutor::endpoint() const { return d_->endpoint; }
+
+std::vector<pid_t> ProcessExecutor::worker_pids() const {
+  std::lock_guard<std::mutex> lock(d_->workers_mu);
+  std::vector<pid_t> out;
+  for (const Worker& w : d_->workers) out.push_back(w.pid);
+  return out;
+}
+
+ProcessStats ProcessExecutor::stats() const {
+  std::lock_guard<std::mutex> lock(d_->stats_mu);
+  return d_->stats;
+}
+
+}  // namespace weft::workers

@@ -1,0 +1,74 @@
+// Multi-process mode: an Executor that runs tasks of registered functions in worker processes.
+//
+//   weft::init({.processes = 4, .pipeline_depth = 4});   // see weft/options.h
+//
+// The driver starts `processes` workers (its own binary, re-executed; weft::init in the worker
+// never returns) and talks to them over ZeroMQ (ipc) with the messages of control.h. A
+// dispatcher thread owns the socket: ready remote tasks wait in one queue ordered by SLO class,
+// then deadline (EDF), then submission; each worker gets up to `pipeline_depth` tasks in flight,
+// so it never idles on a round trip. When the queue is empty and a worker is idle, the
+// dispatcher asks the busiest worker to give back tasks it has not started (stealing) and hands
+// them to the idle one. Workers are watched through pidfds: a dead worker's in-flight tasks are
+// retried elsewhere while their max_retries allow, and otherwise fail with an error naming the
+// death; the worker is restarted. Everything that cannot travel (actor calls, tasks taking
+// ObjectRef parameters) runs on a local thread pool, which also serves get/wait.
+//
+// Thread safety: submit may be called from any thread; the dispatcher thread completes remote
+// tasks (so dependents become ready there).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scheduler/executor.h"
+#include "scheduler/work_stealing_pool.h"
+#include "weft/status.h"
+
+namespace weft::workers {
+
+struct ProcessOptions {
+  int processes = 2;
+  int pipeline_depth = 4;  // tasks in flight per worker (>= 1)
+  int local_threads = 1;   // threads for work that stays in the driver
+};
+
+struct ProcessStats {
+  uint64_t dispatched = 0, completed = 0, stolen = 0, retried = 0, worker_deaths = 0, rejected_messages = 0;
+};
+
+class ProcessExecutor final : public sched::Executor {
+ public:
+  // Starts the workers and waits (up to 30 s) until each has said hello.
+  static Result<std::unique_ptr<ProcessExecutor>> start(const ProcessOptions& options);
+  ~ProcessExecutor() override;
+
+  void submit(detail::Runnable* r) override;
+  bool help_until(const std::function<bool()>& done, const std::function<bool()>& prepare_sleep,
+                  int64_t deadline_ns) override;
+  void wake_sleepers() override;
+  void shutdown() override;
+  void cancel_pending() override;
+  bool in_worker_thread() const override;
+  int num_workers() const override;
+
+  // For tests and tools.
+  std::string endpoint() const;
+  std::vector<pid_t> worker_pids() const;
+  ProcessStats stats() const;
+
+ private:
+  explicit ProcessExecutor(const ProcessOptions& options);
+  struct Dispatcher;
+  std::unique_ptr<sched::WorkStealingPool> local_;
+  std::unique_ptr<Dispatcher> d_;
+  std::thread thread_;
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace weft::workers

@@ -1,0 +1,156 @@
+#include "workers/worker_process.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "core/logging.h"
+#include "weft/detail/hooks.h"
+#include "weft/registry.h"
+#include "workers/control.h"
+
+namespace weft::workers {
+namespace {
+
+// Tasks received and not started, shared by the two threads.
+struct TaskQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<ControlMessage> tasks;
+  bool stop = false;
+};
+
+// Runs one task through the registry; the reply to send back.
+ControlMessage execute(const ControlMessage& task) {
+  ControlMessage r;
+  r.type = ControlType::kResult;
+  r.seq = task.seq;
+  const RemoteEntry* e = Registry::global().find_by_name(task.function);
+  if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kFunction) {
+    r.ok = false;
+    r.error_type = "weft::RemoteError";
+    r.error_message = "no function '" + task.function + "' is registered in this worker's binary";
+    return r;
+  }
+  try {
+    Result<std::string> out = e->invoker(nullptr, task.payload);
+    if (out.ok()) {
+      r.payload = std::move(*out);
+    } else {
+      r.ok = false;
+      r.error_type = "weft::RemoteError";
+      r.error_message = out.status().to_string();
+    }
+  } catch (...) {
+    detail::ErrorPtr err = detail::error_from_current_exception(task.function);
+    r.ok = false;
+    r.error_type = err->exception_type;
+    r.error_message = err->message;
+  }
+  return r;
+}
+
+}  // namespace
+
+int run_worker(const std::string& endpoint, uint32_t index) {
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) return 1;  // the driver died before we got here
+
+  zmq::context_t ctx(1);
+  zmq::socket_t driver(ctx, zmq::socket_type::dealer);
+  driver.set(zmq::sockopt::linger, 0);
+  driver.connect(endpoint);
+  zmq::socket_t results_in(ctx, zmq::socket_type::pair);
+  results_in.bind("inproc://results");
+  zmq::socket_t results_out(ctx, zmq::socket_type::pair);
+  results_out.connect("inproc://results");
+
+  ControlMessage hello;
+  hello.type = ControlType::kHello;
+  hello.count = index;
+  hello.pid = getpid();
+  driver.send(zmq::buffer(encode(hello)), zmq::send_flags::none);
+
+  TaskQueue q;
+  std::thread exec([&] {
+    for (;;) {
+      ControlMessage task;
+      {
+        std::unique_lock<std::mutex> lock(q.mu);
+        q.cv.wait(lock, [&] { return q.stop || !q.tasks.empty(); });
+        if (q.tasks.empty()) return;  // stop, and nothing left to run
+        task = std::move(q.tasks.front());
+        q.tasks.pop_front();
+      }
+      const std::string reply = encode(execute(task));
+      results_out.send(zmq::buffer(reply), zmq::send_flags::none);
+    }
+  });
+
+  bool running = true;
+  while (running) {
+    zmq::pollitem_t items[] = {{driver.handle(), 0, ZMQ_POLLIN, 0}, {results_in.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, std::chrono::milliseconds(500));
+    if (items[1].revents & ZMQ_POLLIN) {
+      zmq::message_t m;
+      while (results_in.recv(m, zmq::recv_flags::dontwait)) driver.send(m, zmq::send_flags::none);
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      zmq::message_t m;
+      while (running && driver.recv(m, zmq::recv_flags::dontwait)) {
+        auto msg = decode_control(std::string_view(static_cast<const char*>(m.data()), m.size()));
+        if (!msg.ok()) {
+          log()->warn("worker {}: {}", index, msg.status().message());
+          continue;
+        }
+        switch (msg->type) {
+          case ControlType::kTask: {
+            std::lock_guard<std::mutex> lock(q.mu);
+            q.tasks.push_back(std::move(*msg));
+            q.cv.notify_one();
+            break;
+          }
+          case ControlType::kSteal: {
+            ControlMessage back;
+            back.type = ControlType::kReturned;
+            {
+              std::lock_guard<std::mutex> lock(q.mu);
+              while (back.seqs.size() < msg->count && !q.tasks.empty()) {
+                back.seqs.push_back(q.tasks.back().seq);
+                q.tasks.pop_back();
+              }
+            }
+            driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
+            break;
+          }
+          case ControlType::kShutdown:
+            running = false;
+            break;
+          default:
+            log()->warn("worker {}: unexpected control message type {}", index, static_cast<int>(msg->type));
+        }
+      }
+    }
+    if (getppid() != parent) running = false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(q.mu);
+    q.stop = true;
+    q.tasks.clear();
+    q.cv.notify_all();
+  }
+  exec.join();
+  zmq::message_t m;
+  while (results_in.recv(m, zmq::recv_flags::dontwait)) driver.send(m, zmq::send_flags::none);
+  return 0;
+}
+
+}  // namespace weft::workers

@@ -1,0 +1,22 @@
+// The worker side of multi-process mode: a process started by a driver (running the driver's
+// own binary) connects back over ZeroMQ and runs registered functions by name.
+//
+// Two threads: the I/O thread owns the ZeroMQ socket, queues incoming tasks and answers steal
+// requests at once (with tasks it has not started); the executing thread runs queued tasks one
+// after another through the registry's invokers. The worker dies with its driver
+// (PR_SET_PDEATHSIG), and exits after kShutdown.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace weft::workers {
+
+// Environment variables a driver sets for its workers.
+inline constexpr const char* kEndpointEnv = "WEFT_WORKER_ENDPOINT";
+inline constexpr const char* kIndexEnv = "WEFT_WORKER_INDEX";
+
+// Serves tasks from the driver at `endpoint` until it says to stop; returns the exit code.
+int run_worker(const std::string& endpoint, uint32_t index);
+
+}  // namespace weft::workers
