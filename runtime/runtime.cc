@@ -2,10 +2,13 @@
 
 #include "scheduler/work_stealing_pool.h"
 
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #include "core/logging.h"
+#include "workers/process_executor.h"
+#include "workers/worker_process.h"
 #include "weft/api.h"
 #include "weft/detail/hooks.h"
 #include "weft/registry.h"
@@ -23,9 +26,8 @@ std::atomic<bool> g_was_shut_down{false};
 
 Runtime* live() { return g_live.load(std::memory_order_acquire); }
 
-Runtime::Runtime(int num_workers, ResourceSet capacity)
-    : executor_(std::make_unique<sched::WorkStealingPool>(sched::PoolOptions{num_workers, "weft-worker"})),
-      gate_(std::move(capacity)) {}
+Runtime::Runtime(std::unique_ptr<sched::Executor> executor, ResourceSet capacity)
+    : executor_(std::move(executor)), gate_(std::move(capacity)) {}
 
 Runtime::~Runtime() { stop(); }
 
@@ -42,7 +44,24 @@ void Runtime::stop() {
 
 }  // namespace runtime
 
+void serve_if_worker() {
+  const char* env = std::getenv(workers::kEndpointEnv);
+  if (env == nullptr || *env == '\0') return;
+  const std::string endpoint = env;
+  const char* index_env = std::getenv(workers::kIndexEnv);
+  const uint32_t index = index_env != nullptr ? static_cast<uint32_t>(std::atoi(index_env)) : 0;
+  // Gone from the environment: the init below, and processes that tasks start, are not workers.
+  unsetenv(workers::kEndpointEnv);
+  unsetenv(workers::kIndexEnv);
+  // Tasks may submit nested tasks: they run on threads of this worker.
+  (void)init({});
+  const int code = workers::run_worker(endpoint, index);
+  (void)shutdown();
+  std::exit(code);
+}
+
 Status init(const Options& options) {
+  serve_if_worker();
   std::lock_guard lock(runtime::g_lifecycle_mu);
   if (runtime::g_api.load(std::memory_order_acquire) != nullptr) {
     return Status::failed_precondition("weft::init: the runtime is already running; call weft::shutdown() first");
@@ -53,6 +72,9 @@ Status init(const Options& options) {
   }
   if (options.num_workers < 0) {
     return Status::invalid_argument("weft::init: num_workers must be >= 0 (0 means one per core)");
+  }
+  if (options.processes < 0 || options.pipeline_depth < 1) {
+    return Status::invalid_argument("weft::init: processes must be >= 0 and pipeline_depth >= 1");
   }
   for (const auto& [name, qty] : options.resources) {
     if (name.empty() || qty < 0) {
@@ -66,10 +88,20 @@ Status init(const Options& options) {
   if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ResourceSet capacity = options.resources;
   capacity.try_emplace("CPU", static_cast<double>(workers));
-  auto* rt = new runtime::Runtime(workers, std::move(capacity));
+  std::unique_ptr<sched::Executor> executor;
+  if (options.processes > 0) {
+    WEFT_ASSIGN_OR_RETURN(executor, workers::ProcessExecutor::start({options.processes, options.pipeline_depth, workers}));
+  } else {
+    executor = std::make_unique<sched::WorkStealingPool>(sched::PoolOptions{workers, "weft-worker"});
+  }
+  auto* rt = new runtime::Runtime(std::move(executor), std::move(capacity));
   runtime::g_live.store(rt, std::memory_order_release);
   runtime::g_api.store(rt, std::memory_order_release);
-  log()->info("embedded runtime started with {} worker threads", workers);
+  if (options.processes > 0) {
+    log()->info("runtime started with {} worker processes and {} local threads", options.processes, workers);
+  } else {
+    log()->info("embedded runtime started with {} worker threads", workers);
+  }
   return Status::ok();
 }
 

@@ -17,10 +17,11 @@ namespace weft::runtime {
 
 class Runtime {
  public:
-  Runtime(int num_workers, ResourceSet capacity);
+  Runtime(std::unique_ptr<sched::Executor> executor, ResourceSet capacity);
   ~Runtime();
 
-  // Where ready tasks go. Embedded: a WorkStealingPool of threads in this process.
+  // Where ready tasks go: a WorkStealingPool of threads in this process (embedded), or a
+  // workers::ProcessExecutor (multi-process mode).
   sched::Executor& executor() { return *executor_; }
   sched::ResourceGate& gate() { return gate_; }
   // Cancels everything not yet started, waits for running tasks, stops the workers.

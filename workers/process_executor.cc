@@ -396,7 +396,11 @@ struct ProcessExecutor::Dispatcher {
     ControlMessage bye;
     bye.type = ControlType::kShutdown;
     for (Worker& w : workers) {
-      if (w.ready) send(w, encode(bye));
+      if (w.ready) {
+        send(w, encode(bye));
+      } else if (w.pid > 0) {
+        kill(w.pid, SIGKILL);  // still starting (a restart): nothing of ours runs there
+      }
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     for (Worker& w : workers) {

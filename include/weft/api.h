@@ -27,8 +27,15 @@ namespace weft {
 
 // Starts the runtime. Errors: kFailedPrecondition if already running; kAlreadyExists if two
 // functions were registered under one name; kInvalidArgument for bad options; kUnavailable for an
-// address (cluster mode is not in this build).
+// address (cluster mode is not in this build), or worker processes that did not start.
+// With Options::processes > 0 the driver's binary is started again as worker processes, where
+// this call (which must come first in main) serves tasks and never returns.
 Status init(const Options& options = {});
+
+// In a worker process started by a multi-process driver, serves tasks and exits the process;
+// anywhere else returns at once. weft::init calls it first; a program that does other work
+// before init (a test runner's main, say) calls it at the top of main.
+void serve_if_worker();
 
 // Stops the runtime: tasks that have not started are cancelled (their get raises a TaskError of
 // type "cancelled"), running tasks finish, worker threads exit. Objects already produced stay
@@ -37,7 +44,8 @@ Status init(const Options& options = {});
 Status shutdown();
 
 bool is_initialized();
-// Worker threads of the running runtime (0 when not running).
+// Worker threads (or worker processes, with Options::processes) of the running runtime (0 when
+// not running).
 int num_workers();
 
 // Stores a value as an object.

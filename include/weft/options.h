@@ -29,6 +29,13 @@ struct Options {
   std::string address;
   // Worker threads; 0 means one per hardware thread.
   int num_workers = 0;
+  // 0: everything runs on threads of this process (embedded). N > 0: multi-process mode — N
+  // worker processes (this program's binary, started again) run the tasks of registered
+  // functions whose arguments travel by value, so a crashing task cannot take the driver down;
+  // actor calls and tasks taking ObjectRef parameters run on `num_workers` threads here.
+  int processes = 0;
+  // Multi-process mode: tasks in flight per worker process (pipelining), >= 1.
+  int pipeline_depth = 4;
   // Resources this node offers beyond {"CPU": num_workers}; e.g. {{"GPU", 1}}.
   ResourceSet resources;
   // spdlog level name: trace, debug, info, warn, error, critical, off. Empty: $WEFT_LOG_LEVEL or warn.

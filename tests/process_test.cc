@@ -1,0 +1,219 @@
+// Multi-process mode: tasks of registered functions run in worker processes (this binary,
+// started again; main serves as a worker first). Dataflow, errors with their types, SLO order,
+// stealing, a worker killed mid-task (retried, or failing with the cause), restarts, and
+// garbage on the driver's control socket.
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include <weft/weft.h>
+
+#include "runtime/runtime.h"
+#include "workers/process_executor.h"
+
+namespace {
+
+int64_t pid_of_worker(int /*unused*/) { return getpid(); }
+int square(int x) { return x * x; }
+long sum(const std::vector<int>& xs) {
+  long s = 0;
+  for (int x : xs) s += x;
+  return s;
+}
+int fails(int x) {
+  if (x > 0) throw std::invalid_argument("x must be <= 0, got " + std::to_string(x));
+  return x;
+}
+int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+// Busy for `us` microseconds, then says when it finished (a clock shared by all processes).
+int64_t spin_then_time(int us) {
+  const int64_t end = monotonic_ns() + int64_t{us} * 1000;
+  while (monotonic_ns() < end) {
+  }
+  return monotonic_ns();
+}
+// Kills its own worker process the first time it runs for `marker` (a file it creates).
+int64_t die_once(std::string marker) {
+  if (!std::filesystem::exists(marker)) {
+    std::ofstream(marker) << "died";
+    raise(SIGKILL);
+  }
+  return getpid();
+}
+int64_t always_die(int) {
+  raise(SIGKILL);
+  return 0;
+}
+int nested_sum(int n) {  // a task that submits tasks, inside a worker
+  std::vector<weft::ObjectRef<int>> parts;
+  for (int i = 1; i <= n; ++i) parts.push_back(weft::task(square).remote(i));
+  int total = 0;
+  for (auto& p : parts) total += weft::get(p);
+  return total;
+}
+struct Counter {
+  long n = 0;
+  long add(long k) { return n += k; }
+};
+Counter make_counter() { return {}; }
+
+WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, make_counter,
+            &Counter::add);
+
+weft::workers::ProcessExecutor& executor() {
+  return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
+}
+
+class Processes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    weft::Status s = weft::init({.num_workers = 2, .processes = 2, .pipeline_depth = 4});
+    ASSERT_TRUE(s.is_ok()) << s;
+  }
+  void TearDown() override { ASSERT_TRUE(weft::shutdown().is_ok()); }
+};
+
+TEST_F(Processes, TasksRunInWorkerProcessesWithDataflow) {
+  std::vector<weft::ObjectRef<int>> parts;
+  for (int i = 0; i < 200; ++i) parts.push_back(weft::task(square).remote(i));
+  auto total = weft::task(sum).remote(parts);  // a vector of refs: runs in the driver
+  EXPECT_EQ(weft::get(total), 2646700);
+  std::set<int64_t> pids;
+  std::vector<weft::ObjectRef<int64_t>> who;
+  for (int i = 0; i < 100; ++i) who.push_back(weft::task(pid_of_worker).remote(i));
+  for (auto& w : who) pids.insert(weft::get(w));
+  EXPECT_EQ(pids.count(getpid()), 0u) << "tasks must not run in the driver";
+  const auto workers = executor().worker_pids();
+  for (int64_t p : pids) EXPECT_NE(std::find(workers.begin(), workers.end(), p), workers.end());
+  // A chain through object refs: each square's result is the next one's argument.
+  auto r = weft::task(square).remote(2);
+  for (int i = 0; i < 3; ++i) r = weft::task(square).remote(r);
+  EXPECT_EQ(weft::get(r), 65536);
+}
+
+TEST_F(Processes, ExceptionsKeepTheirTypeAndMessage) {
+  auto r = weft::task(fails).remote(3);
+  try {
+    weft::get(r);
+    FAIL() << "expected a TaskError";
+  } catch (const weft::TaskError& e) {
+    EXPECT_EQ(e.exception_type(), "std::invalid_argument");
+    EXPECT_NE(std::string(e.what()).find("x must be <= 0, got 3"), std::string::npos) << e.what();
+    EXPECT_EQ(e.task_name(), "fails");
+  }
+  EXPECT_EQ(weft::get(weft::task(fails).remote(-1)), -1);
+}
+
+TEST_F(Processes, LatencyCriticalWorkOvertakesQueuedBatchWork) {
+  std::vector<weft::ObjectRef<int64_t>> batch;
+  for (int i = 0; i < 40; ++i) batch.push_back(weft::task(spin_then_time).priority(weft::Slo::kBatch).remote(5000));
+  auto urgent = weft::task(spin_then_time).priority(weft::Slo::kLatencyCritical).remote(0);
+  const int64_t urgent_done = weft::get(urgent);
+  int later = 0;
+  for (auto& b : batch) later += weft::get(b) > urgent_done;
+  // At most the 8 tasks already in the workers' pipelines (2 x depth 4), and the ones that
+  // finished while the urgent task was being dispatched, can come before it.
+  EXPECT_GE(later, 20);
+}
+
+TEST_F(Processes, AWorkerKilledMidTaskIsRetriedAndNothingGotIsLost) {
+  auto before = weft::task(square).remote(12);
+  EXPECT_EQ(weft::get(before), 144);
+  const std::string marker = ::testing::TempDir() + "/die-once-" + std::to_string(getpid());
+  std::filesystem::remove(marker);
+  auto r = weft::task(die_once).max_retries(1).remote(marker);
+  const int64_t ran_in = weft::get(r);
+  EXPECT_TRUE(std::filesystem::exists(marker));  // the first attempt ran, and died
+  EXPECT_GE(executor().stats().worker_deaths, 1u);
+  EXPECT_GE(executor().stats().retried, 1u);
+  EXPECT_NE(ran_in, getpid());
+  EXPECT_EQ(weft::get(before), 144);  // what the driver already got stays
+  std::filesystem::remove(marker);
+}
+
+TEST_F(Processes, WithoutRetriesTheWorkersDeathIsTheError) {
+  const auto pids_before = executor().worker_pids();
+  auto r = weft::task(always_die).remote(0);
+  try {
+    weft::get(r);
+    FAIL() << "expected a TaskError";
+  } catch (const weft::TaskError& e) {
+    EXPECT_EQ(e.exception_type(), "weft::WorkerDied");
+    EXPECT_NE(std::string(e.what()).find("killed by signal 9"), std::string::npos) << e.what();
+  }
+  // The dead worker was replaced, and work goes on.
+  std::vector<weft::ObjectRef<int>> after;
+  for (int i = 0; i < 20; ++i) after.push_back(weft::task(square).remote(i));
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(weft::get(after[i]), i * i);
+  EXPECT_NE(executor().worker_pids(), pids_before);
+}
+
+TEST_F(Processes, TasksInsideAWorkerCanSubmitTasks) { EXPECT_EQ(weft::get(weft::task(nested_sum).remote(10)), 385); }
+
+TEST_F(Processes, ActorsKeepTheirOrder) {
+  auto c = weft::actor<Counter>(make_counter).remote();
+  weft::ObjectRef<long> last;
+  for (int i = 1; i <= 10; ++i) last = c.task(&Counter::add).remote(static_cast<long>(i));
+  EXPECT_EQ(weft::get(last), 55);
+}
+
+// Frames from a stranger on the driver's control socket are rejected one by one, and the driver
+// goes on serving its workers.
+TEST_F(Processes, GarbageOnTheControlSocketIsRejected) {
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.connect(executor().endpoint());
+  const std::vector<std::string> garbage = {"", "\xff\xfe", std::string(5000, 'x'), "\x9b\x01\x02",
+                                            std::string("\xdd\xff\xff\xff\xff", 5)};
+  for (const auto& g : garbage) s.send(zmq::buffer(g), zmq::send_flags::none);
+  std::vector<weft::ObjectRef<int>> after;
+  for (int i = 0; i < 50; ++i) after.push_back(weft::task(square).remote(i));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(weft::get(after[i]), i * i);
+  for (int i = 0; i < 100 && executor().stats().rejected_messages < garbage.size(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(executor().stats().rejected_messages, garbage.size());
+}
+
+// One worker busy with a long task while its pipeline holds short ones: the idle worker takes
+// them back, and they finish long before the long task does.
+TEST(ProcessStealing, AnIdleWorkerTakesTasksAWorkerHasNotStarted) {
+  ASSERT_TRUE(weft::init({.num_workers = 1, .processes = 2, .pipeline_depth = 8}).is_ok());
+  auto long_task = weft::task(spin_then_time).remote(400000);
+  std::vector<weft::ObjectRef<int64_t>> short_tasks;
+  for (int i = 0; i < 12; ++i) short_tasks.push_back(weft::task(spin_then_time).remote(2000));
+  int64_t last_short = 0;
+  for (auto& t : short_tasks) last_short = std::max(last_short, weft::get(t));
+  EXPECT_LT(last_short, weft::get(long_task));
+  EXPECT_GE(executor().stats().stolen, 1u);
+  ASSERT_TRUE(weft::shutdown().is_ok());
+}
+
+TEST(ProcessOptions, BadOptionsAreRefused) {
+  EXPECT_EQ(weft::init({.processes = -1}).code(), weft::StatusCode::kInvalidArgument);
+  EXPECT_EQ(weft::init({.processes = 1, .pipeline_depth = 0}).code(), weft::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  weft::serve_if_worker();  // a worker process never gets past this line
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
