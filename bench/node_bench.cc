@@ -1,0 +1,81 @@
+// Multi-process mode against Ray (numbers measured by bench/peers/ray_runtime.py just before,
+// passed in with --ray-json), and pipelining against no pipelining.
+//
+//   node_bench [--ray-json FILE] [--processes N]
+//
+//   process_empty_tasks   20,000 empty tasks submitted at once to N worker processes, then got
+//                         (Ray: its empty-task figure, N CPUs, from the same script as
+//                         `scripts/bench runtime`)
+//   pipelining_k8_vs_k1   20,000 tasks of 20 us each with 8 tasks in flight per worker, against
+//                         the same with 1 in flight (a round trip between every two tasks)
+// Best of three each.
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <weft/weft.h>
+
+#include "bench/json_line.h"
+#include "bench/peer_json.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int empty(int x) { return x; }
+int spin(int us) {
+  const auto end = Clock::now() + std::chrono::microseconds(us);
+  while (Clock::now() < end) {
+  }
+  return us;
+}
+WEFT_REMOTE(empty, spin);
+
+double tasks_per_s(int processes, int depth, int n, int spin_us) {
+  if (!weft::init({.num_workers = 1, .processes = processes, .pipeline_depth = depth}).is_ok()) std::exit(1);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<weft::ObjectRef<int>> refs;
+    refs.reserve(static_cast<size_t>(n));
+    const auto t = Clock::now();
+    for (int i = 0; i < n; ++i) refs.push_back(spin_us > 0 ? weft::task(spin).remote(spin_us) : weft::task(empty).remote(i));
+    for (auto& r : refs) (void)weft::get(r);
+    best = std::max(best, n / std::chrono::duration<double>(Clock::now() - t).count());
+  }
+  (void)weft::shutdown();
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  weft::serve_if_worker();
+  std::string ray_json;
+  int processes = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--ray-json" && i + 1 < argc) ray_json = argv[++i];
+    else if (a == "--processes" && i + 1 < argc) processes = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: node_bench [--ray-json FILE] [--processes N]\n");
+      return 2;
+    }
+  }
+  const auto ray = ray_json.empty() ? std::map<std::string, double>{} : weft::bench::read_peer_json(ray_json);
+  const std::string p = std::to_string(processes);
+  const double empty_rate = tasks_per_s(processes, 8, 20000, 0);
+  weft::bench::JsonLine{"process_empty_tasks", "tasks/s", empty_rate, "ray", weft::bench::peer(ray, "empty_tasks_per_s"), true,
+                        {{"processes", p}, {"pipeline_depth", "8"}}}
+      .print();
+  const double k8 = tasks_per_s(processes, 8, 20000, 20);
+  const double k1 = tasks_per_s(processes, 1, 20000, 20);
+  weft::bench::JsonLine{"pipelining_k8_vs_k1", "tasks/s", k8, "pipeline_depth_1", k1, true,
+                        {{"processes", p}, {"task_us", "20"}}}
+      .print();
+  return 0;
+}
