@@ -65,7 +65,7 @@ std::string encode(const Request& r) {
   p.pack(r.object.hi);
   p.pack(r.object.lo);
   p.pack(r.size);
-  p.pack(r.primary);
+  p.pack(static_cast<uint32_t>((r.primary ? 1u : 0u) | (r.transient ? 2u : 0u)));
   p.pack(r.task);
   p.pack(r.timeout_ms);
   return std::string(buf.data(), buf.size());
@@ -105,9 +105,10 @@ Result<Request> decode_request(std::string_view bytes) {
   WEFT_ASSIGN_OR_RETURN(r.object.hi, uint_at(o, 3, "object id"));
   WEFT_ASSIGN_OR_RETURN(r.object.lo, uint_at(o, 4, "object id"));
   WEFT_ASSIGN_OR_RETURN(r.size, uint_at(o, 5, "size"));
-  const msgpack::object& primary = o.via.array.ptr[6];
-  if (primary.type != msgpack::type::BOOLEAN) return bad("field 6 (primary) is not a boolean");
-  r.primary = primary.via.boolean;
+  WEFT_ASSIGN_OR_RETURN(uint64_t flags, uint_at(o, 6, "flags"));
+  if (flags > 3) return bad(fmt::format("unknown flags {:#x}", flags));
+  r.primary = (flags & 1) != 0;
+  r.transient = (flags & 2) != 0;
   WEFT_ASSIGN_OR_RETURN(r.task, uint_at(o, 7, "task"));
   WEFT_ASSIGN_OR_RETURN(r.timeout_ms, int_at(o, 8, "timeout"));
   return r;

@@ -2,7 +2,8 @@
 // socket (message boundaries kept by the kernel; the arena's descriptor travels once, with the
 // reply to kConnect, as SCM_RIGHTS).
 //
-//   request: [version, type, request_id, object_hi, object_lo, size, primary, task, timeout_ms]
+//   request: [version, type, request_id, object_hi, object_lo, size, flags, task, timeout_ms]
+//            flags: bit 0 primary, bit 1 transient (CreateOptions)
 //   reply:   [version, kReply, request_id, status_code, message, offset, size, [stats...]]
 //
 // kSeal and kRelease get no reply: the client never waits on them (the store processes a
@@ -47,6 +48,7 @@ struct Request {
   ObjectId object;
   uint64_t size = 0;
   bool primary = true;
+  bool transient = false;
   uint64_t task = 0;
   int64_t timeout_ms = -1;  // kGet: -1 waits for the object as long as it takes
 };

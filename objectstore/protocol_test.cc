@@ -6,8 +6,8 @@ namespace weft::objectstore {
 namespace {
 
 TEST(StoreProtocol, RequestsAndRepliesRoundTrip) {
-  Request q{.type = MsgType::kGet, .request_id = 42, .object = {7, 9}, .size = 1 << 30, .primary = false, .task = 3,
-            .timeout_ms = -1};
+  Request q{.type = MsgType::kGet, .request_id = 42, .object = {7, 9}, .size = 1 << 30, .primary = false,
+            .transient = true, .task = 3, .timeout_ms = -1};
   auto d = decode_request(encode(q));
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->type, MsgType::kGet);
@@ -15,6 +15,7 @@ TEST(StoreProtocol, RequestsAndRepliesRoundTrip) {
   EXPECT_EQ(d->object, (ObjectId{7, 9}));
   EXPECT_EQ(d->size, uint64_t{1} << 30);
   EXPECT_FALSE(d->primary);
+  EXPECT_TRUE(d->transient);
   EXPECT_EQ(d->timeout_ms, -1);
   Reply r{.request_id = 42, .code = StatusCode::kResourceExhausted, .message = "store full", .offset = 64, .size = 5};
   r.stats.spills = 11;

@@ -104,7 +104,7 @@ Result<uint64_t> Store::make_room(uint64_t size, const ObjectId& keep) {
   }
 }
 
-Result<ObjectLocation> Store::create(ClientId owner, const ObjectId& id, uint64_t size, bool primary, uint64_t task) {
+Result<ObjectLocation> Store::create(ClientId owner, const ObjectId& id, uint64_t size, const CreateOptions& options) {
   if (size == 0) return Status::invalid_argument("an object needs at least one byte");
   if (objects_.count(id) != 0) return Status::already_exists("object " + id.hex() + " exists already");
   WEFT_ASSIGN_OR_RETURN(uint64_t offset, make_room(size, id));
@@ -112,8 +112,9 @@ Result<ObjectLocation> Store::create(ClientId owner, const ObjectId& id, uint64_
   e.offset = offset;
   e.size = size;
   e.owner = owner;
-  e.task = task;
-  e.primary = primary;
+  e.task = options.task;
+  e.primary = options.primary;
+  e.transient = options.transient;
   return ObjectLocation{offset, size};
 }
 
@@ -162,6 +163,7 @@ Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id) {
   Entry& e = objects_.at(id);
   lru_drop(e);
   if (e.total_pins == 0) pinned_bytes_ += e.size;
+  e.ever_pinned = true;
   ++e.pins[client];
   ++e.total_pins;
   return ObjectLocation{e.offset, e.size};
@@ -175,7 +177,7 @@ void Store::unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count)
   e.total_pins -= count;
   if (e.total_pins != 0) return;
   pinned_bytes_ -= e.size;
-  if (e.doomed) {
+  if (e.doomed || e.transient) {
     erase(id);
   } else {
     lru_add(id, e);
@@ -207,7 +209,8 @@ void Store::disconnect(ClientId client) {
   std::vector<ObjectId> unsealed;
   std::vector<std::pair<ObjectId, uint32_t>> pinned;
   for (auto& [id, e] : objects_) {
-    if (e.state == State::kCreated && e.owner == client) unsealed.push_back(id);
+    const bool orphan = e.transient && !e.ever_pinned && e.owner == client;  // its reader never came
+    if ((e.state == State::kCreated || orphan) && e.owner == client) unsealed.push_back(id);
     auto p = e.pins.find(client);
     if (p != e.pins.end()) pinned.emplace_back(id, p->second);
   }

@@ -35,6 +35,13 @@ struct StoreOptions {
   std::string spill_dir;   // parent of the spill directory; empty: $TMPDIR or /tmp
 };
 
+struct CreateOptions {
+  bool primary = true;     // the object's only copy: spilled under pressure, never evicted
+  bool transient = false;  // handed to one reader: deleted when its last pin drops, or with its
+                           // creator's connection if nobody ever pinned it
+  uint64_t task = 0;       // the task that creates it (for the record)
+};
+
 struct ObjectLocation {
   uint64_t offset = 0;  // in the arena
   uint64_t size = 0;
@@ -55,11 +62,9 @@ class Store {
 
   const SharedArena& arena() const { return arena_; }
 
-  // Space for a new object of `size` bytes, writable by `owner` until it seals. `primary`: this
-  // is the object's only copy (it is spilled, never evicted). kAlreadyExists; kInvalidArgument
-  // for size 0; kResourceExhausted when it cannot fit.
-  Result<ObjectLocation> create(ClientId owner, const ObjectId& id, uint64_t size, bool primary = true,
-                                uint64_t task = 0);
+  // Space for a new object of `size` bytes, writable by `owner` until it seals.
+  // kAlreadyExists; kInvalidArgument for size 0; kResourceExhausted when it cannot fit.
+  Result<ObjectLocation> create(ClientId owner, const ObjectId& id, uint64_t size, const CreateOptions& options = {});
   // kNotFound; kFailedPrecondition when `client` is not the creator or it is sealed already.
   Status seal(ClientId client, const ObjectId& id);
   // Discards an unsealed object of `client`.
@@ -86,6 +91,8 @@ class Store {
     ClientId owner = 0;
     uint64_t task = 0;
     bool primary = true;
+    bool transient = false;
+    bool ever_pinned = false;
     bool doomed = false;  // remove() while pinned
     std::unordered_map<ClientId, uint32_t> pins;
     uint32_t total_pins = 0;

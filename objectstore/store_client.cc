@@ -70,8 +70,13 @@ Result<Reply> StoreClient::call(Request q, int* received_fd) {
   return r;
 }
 
-Result<uint8_t*> StoreClient::create(const ObjectId& id, uint64_t size, bool primary, uint64_t task) {
-  WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kCreate, .object = id, .size = size, .primary = primary, .task = task}));
+Result<uint8_t*> StoreClient::create(const ObjectId& id, uint64_t size, const CreateOptions& options) {
+  WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kCreate,
+                                       .object = id,
+                                       .size = size,
+                                       .primary = options.primary,
+                                       .transient = options.transient,
+                                       .task = options.task}));
   if (r.offset + r.size > arena_.size() || r.size != size) return Status::corruption("the store gave a range outside its memory");
   return arena_.base() + r.offset;
 }
@@ -91,8 +96,8 @@ Status StoreClient::abort(const ObjectId& id) { return call({.type = MsgType::kA
 Status StoreClient::release(const ObjectId& id) { return send_only({.type = MsgType::kRelease, .object = id}); }
 Status StoreClient::remove(const ObjectId& id) { return call({.type = MsgType::kDelete, .object = id}).status(); }
 
-Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, bool primary) {
-  WEFT_ASSIGN_OR_RETURN(uint8_t* buf, create(id, size, primary));
+Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, const CreateOptions& options) {
+  WEFT_ASSIGN_OR_RETURN(uint8_t* buf, create(id, size, options));
   std::memcpy(buf, data, size);
   return seal(id);
 }

@@ -34,13 +34,13 @@ class StoreClient {
 
   // A writable buffer of `size` bytes for a new object (kAlreadyExists, kResourceExhausted
   // "store full: ...").
-  Result<uint8_t*> create(const ObjectId& id, uint64_t size, bool primary = true, uint64_t task = 0);
+  Result<uint8_t*> create(const ObjectId& id, uint64_t size, const CreateOptions& options = {});
   // Returns once the request is sent: seal errors (not the creator, sealed already) are the
   // caller's bugs and are logged by the store.
   Status seal(const ObjectId& id);
   Status abort(const ObjectId& id);
   // create + copy + seal.
-  Status put(const ObjectId& id, const void* data, uint64_t size, bool primary = true);
+  Status put(const ObjectId& id, const void* data, uint64_t size, const CreateOptions& options = {});
   // The sealed object's bytes, pinned until release(). Waits up to `timeout_ms` (-1: forever)
   // for an object that does not exist or is not sealed yet; kDeadlineExceeded after that.
   Result<std::span<const uint8_t>> get(const ObjectId& id, int64_t timeout_ms = -1);

@@ -157,7 +157,7 @@ void StoreServer::run() {
         r.size = store_->arena().size();
         return reply(sock, std::move(r), store_->arena().fd());
       case MsgType::kCreate: {
-        auto loc = store_->create(client, q.object, q.size, q.primary, q.task);
+        auto loc = store_->create(client, q.object, q.size, {q.primary, q.transient, q.task});
         if (!loc.ok()) return error_reply(sock, q.request_id, loc.status());
         r.offset = loc->offset;
         r.size = loc->size;

@@ -39,7 +39,7 @@ class StoreTest : public ::testing::Test {
   // Creates and seals an object of `size` bytes filled with `fill`.
   ObjectId put(size_t size, uint8_t fill, bool primary = true, ClientId client = 1) {
     const ObjectId id = ObjectId::next();
-    auto loc = store_->create(client, id, size, primary);
+    auto loc = store_->create(client, id, size, {.primary = primary});
     EXPECT_TRUE(loc.ok()) << loc.status();
     if (!loc.ok()) return id;
     std::memset(store_->arena().base() + loc->offset, fill, size);
@@ -91,6 +91,20 @@ TEST_F(StoreTest, DisconnectDropsPinsAndUnsealedObjects) {
   EXPECT_EQ(store_->stats().pins, 0u);
   EXPECT_FALSE(store_->contains(unsealed));
   EXPECT_TRUE(store_->contains(sealed));
+}
+
+TEST_F(StoreTest, TransientObjectsGoWithTheirReaderOrTheirCreator) {
+  const ObjectId handed = ObjectId::next(), orphan = ObjectId::next();
+  ASSERT_TRUE(store_->create(1, handed, 100, {.transient = true}).ok());
+  ASSERT_TRUE(store_->seal(1, handed).is_ok());
+  ASSERT_TRUE(store_->create(1, orphan, 100, {.transient = true}).ok());
+  ASSERT_TRUE(store_->seal(1, orphan).is_ok());
+  ASSERT_TRUE(store_->get(2, handed).ok());
+  ASSERT_TRUE(store_->release(2, handed).is_ok());
+  EXPECT_FALSE(store_->contains(handed));  // its one reader is done with it
+  EXPECT_TRUE(store_->contains(orphan));
+  store_->disconnect(1);  // the creator goes and nobody ever read it
+  EXPECT_FALSE(store_->contains(orphan));
 }
 
 TEST_F(StoreTest, SecondaryCopiesAreEvictedFirstThenPrimariesSpillAndRestore) {
