@@ -65,7 +65,7 @@ std::string encode(const Request& r) {
   p.pack(r.object.hi);
   p.pack(r.object.lo);
   p.pack(r.size);
-  p.pack(static_cast<uint32_t>((r.primary ? 1u : 0u) | (r.transient ? 2u : 0u)));
+  p.pack(static_cast<uint32_t>((r.primary ? 1u : 0u) | (r.transient ? 2u : 0u) | (r.adopt ? 4u : 0u)));
   p.pack(r.task);
   p.pack(r.timeout_ms);
   return std::string(buf.data(), buf.size());
@@ -97,7 +97,7 @@ Result<Request> decode_request(std::string_view bytes) {
   WEFT_RETURN_IF_ERROR(check_header(o, kRequestFields));
   Request r;
   WEFT_ASSIGN_OR_RETURN(uint64_t type, uint_at(o, 1, "type"));
-  if (type < static_cast<uint64_t>(MsgType::kConnect) || type > static_cast<uint64_t>(MsgType::kStats)) {
+  if (type < static_cast<uint64_t>(MsgType::kConnect) || type > static_cast<uint64_t>(MsgType::kHold)) {
     return bad(fmt::format("unknown request type {}", type));
   }
   r.type = static_cast<MsgType>(type);
@@ -106,7 +106,8 @@ Result<Request> decode_request(std::string_view bytes) {
   WEFT_ASSIGN_OR_RETURN(r.object.lo, uint_at(o, 4, "object id"));
   WEFT_ASSIGN_OR_RETURN(r.size, uint_at(o, 5, "size"));
   WEFT_ASSIGN_OR_RETURN(uint64_t flags, uint_at(o, 6, "flags"));
-  if (flags > 3) return bad(fmt::format("unknown flags {:#x}", flags));
+  if (flags > 7) return bad(fmt::format("unknown flags {:#x}", flags));
+  r.adopt = (flags & 4) != 0;
   r.primary = (flags & 1) != 0;
   r.transient = (flags & 2) != 0;
   WEFT_ASSIGN_OR_RETURN(r.task, uint_at(o, 7, "task"));

@@ -3,10 +3,10 @@
 // reply to kConnect, as SCM_RIGHTS).
 //
 //   request: [version, type, request_id, object_hi, object_lo, size, flags, task, timeout_ms]
-//            flags: bit 0 primary, bit 1 transient (CreateOptions)
+//            flags: bit 0 primary, bit 1 transient (CreateOptions), bit 2 adopt (kGet)
 //   reply:   [version, kReply, request_id, status_code, message, offset, size, [stats...]]
 //
-// kSeal and kRelease get no reply: the client never waits on them (the store processes a
+// kSeal, kRelease and kHold get no reply: the client never waits on them (the store processes a
 // connection's messages in order, so a later request sees them done), and the store logs their
 // errors, which only a buggy client can cause. Every other request gets exactly one reply.
 // Every request has all nine fields (unused ones 0), so validation is one shape check. Decoding
@@ -36,11 +36,14 @@ enum class MsgType : uint8_t {
   kRelease = 6,
   kDelete = 7,
   kStats = 8,
+  kHold = 9,
   kReply = 100,
 };
 
 // Whether the store answers requests of this type (see above).
-inline bool expects_reply(MsgType t) { return t != MsgType::kSeal && t != MsgType::kRelease; }
+inline bool expects_reply(MsgType t) {
+  return t != MsgType::kSeal && t != MsgType::kRelease && t != MsgType::kHold;
+}
 
 struct Request {
   MsgType type = MsgType::kConnect;
@@ -49,6 +52,7 @@ struct Request {
   uint64_t size = 0;
   bool primary = true;
   bool transient = false;
+  bool adopt = false;  // kGet: take over a hold
   uint64_t task = 0;
   int64_t timeout_ms = -1;  // kGet: -1 waits for the object as long as it takes
 };

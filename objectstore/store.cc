@@ -143,13 +143,13 @@ Status Store::abort(ClientId client, const ObjectId& id) {
   return Status::ok();
 }
 
-Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id) {
+Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id, bool adopt) {
   auto it = objects_.find(id);
   if (it == objects_.end() || it->second.doomed) return Status::not_found("object " + id.hex() + " does not exist");
   if (it->second.state == State::kCreated) return Status::unavailable("object " + id.hex() + " is not sealed yet");
   if (it->second.state == State::kSpilled) {
     WEFT_ASSIGN_OR_RETURN(uint64_t offset, make_room(it->second.size, id));
-    Entry& e = objects_.at(id);  // make_room may have rehashed nothing, but stay safe
+    Entry& e = objects_.at(id);
     Status read = spill_->read(id, arena_.base() + offset, e.size);
     if (!read.is_ok()) {
       allocator_.free(offset);
@@ -161,19 +161,35 @@ Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id) {
     ++restores_;
   }
   Entry& e = objects_.at(id);
-  lru_drop(e);
-  if (e.total_pins == 0) pinned_bytes_ += e.size;
-  e.ever_pinned = true;
+  if (adopt && !e.holds.empty()) {
+    auto h = e.holds.begin();  // the hold becomes this client's pin: the total stays
+    if (--h->second == 0) e.holds.erase(h);
+  } else {
+    add_pin(e);
+  }
   ++e.pins[client];
-  ++e.total_pins;
   return ObjectLocation{e.offset, e.size};
 }
 
-void Store::unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count) {
-  auto p = e.pins.find(client);
-  WEFT_CHECK(p != e.pins.end() && p->second >= count);
-  p->second -= count;
-  if (p->second == 0) e.pins.erase(p);
+void Store::add_pin(Entry& e) {
+  lru_drop(e);
+  if (e.total_pins == 0) pinned_bytes_ += e.size;
+  e.ever_pinned = true;
+  ++e.total_pins;
+}
+
+Status Store::hold(ClientId client, const ObjectId& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.doomed) return Status::not_found("object " + id.hex() + " does not exist");
+  if (it->second.state != State::kSealed) {
+    return Status::failed_precondition("object " + id.hex() + " must be sealed and in memory to be handed on");
+  }
+  add_pin(it->second);
+  ++it->second.holds[client];
+  return Status::ok();
+}
+
+void Store::drop_pins(const ObjectId& id, Entry& e, uint32_t count) {
   e.total_pins -= count;
   if (e.total_pins != 0) return;
   pinned_bytes_ -= e.size;
@@ -182,6 +198,22 @@ void Store::unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count)
   } else {
     lru_add(id, e);
   }
+}
+
+void Store::unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count) {
+  auto p = e.pins.find(client);
+  WEFT_CHECK(p != e.pins.end() && p->second >= count);
+  p->second -= count;
+  if (p->second == 0) e.pins.erase(p);
+  drop_pins(id, e, count);
+}
+
+void Store::unhold(const ObjectId& id, Entry& e, ClientId client, uint32_t count) {
+  auto h = e.holds.find(client);
+  WEFT_CHECK(h != e.holds.end() && h->second >= count);
+  h->second -= count;
+  if (h->second == 0) e.holds.erase(h);
+  drop_pins(id, e, count);
 }
 
 Status Store::release(ClientId client, const ObjectId& id) {
@@ -198,7 +230,7 @@ Status Store::remove(const ObjectId& id) {
   if (it == objects_.end()) return Status::not_found("object " + id.hex() + " does not exist");
   Entry& e = it->second;
   if (e.total_pins > 0 || e.state == State::kCreated) {
-    e.doomed = true;  // freed when the last reader releases it, or its creator seals or goes
+    e.doomed = true;  // pins and holds keep it until they drop  // freed when the last reader releases it, or its creator seals or goes
     return Status::ok();
   }
   erase(id);
@@ -206,16 +238,24 @@ Status Store::remove(const ObjectId& id) {
 }
 
 void Store::disconnect(ClientId client) {
-  std::vector<ObjectId> unsealed;
-  std::vector<std::pair<ObjectId, uint32_t>> pinned;
+  std::vector<ObjectId> dropped;
+  std::vector<std::pair<ObjectId, uint32_t>> pinned, held;
   for (auto& [id, e] : objects_) {
-    const bool orphan = e.transient && !e.ever_pinned && e.owner == client;  // its reader never came
-    if ((e.state == State::kCreated || orphan) && e.owner == client) unsealed.push_back(id);
-    auto p = e.pins.find(client);
-    if (p != e.pins.end()) pinned.emplace_back(id, p->second);
+    const bool orphan = e.transient && !e.ever_pinned;  // its reader never came
+    if ((e.state == State::kCreated || orphan) && e.owner == client) dropped.push_back(id);
+    if (auto p = e.pins.find(client); p != e.pins.end()) pinned.emplace_back(id, p->second);
+    if (auto h = e.holds.find(client); h != e.holds.end()) held.emplace_back(id, h->second);
   }
-  for (auto& [id, count] : pinned) unpin(id, objects_.at(id), client, count);
-  for (const ObjectId& id : unsealed) erase(id);
+  // Each step may erase objects (a transient one whose last pin this was): look them up again.
+  for (auto& [id, count] : pinned) {
+    if (auto it = objects_.find(id); it != objects_.end()) unpin(id, it->second, client, count);
+  }
+  for (auto& [id, count] : held) {
+    if (auto it = objects_.find(id); it != objects_.end()) unhold(id, it->second, client, count);
+  }
+  for (const ObjectId& id : dropped) {
+    if (auto it = objects_.find(id); it != objects_.end() && it->second.total_pins == 0) erase(id);
+  }
 }
 
 StoreStats Store::stats() const {

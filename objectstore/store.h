@@ -70,8 +70,13 @@ class Store {
   // Discards an unsealed object of `client`.
   Status abort(ClientId client, const ObjectId& id);
   // Pins a sealed object for `client` (restoring it from disk if it was spilled) and says where
-  // it is. kNotFound when absent; kUnavailable when it exists but is not sealed yet.
-  Result<ObjectLocation> get(ClientId client, const ObjectId& id);
+  // it is. kNotFound when absent; kUnavailable when it exists but is not sealed yet. `adopt`:
+  // take over a hold (see hold()) as this pin, when the object has one.
+  Result<ObjectLocation> get(ClientId client, const ObjectId& id, bool adopt = false);
+  // A pin on behalf of a message in flight: `client` is handing the object's id to another
+  // process, whose get(adopt) takes the hold over, so the object cannot vanish in between even if
+  // the sender lets go first. Holds of a client that goes away are dropped with it.
+  Status hold(ClientId client, const ObjectId& id);
   // Drops one of `client`'s pins on the object.
   Status release(ClientId client, const ObjectId& id);
   // Deletes the object now, or as soon as its last pin drops.
@@ -95,7 +100,8 @@ class Store {
     bool ever_pinned = false;
     bool doomed = false;  // remove() while pinned
     std::unordered_map<ClientId, uint32_t> pins;
-    uint32_t total_pins = 0;
+    std::unordered_map<ClientId, uint32_t> holds;  // pins for messages in flight, by sender
+    uint32_t total_pins = 0;                        // pins and holds
     std::list<ObjectId>::iterator lru;  // valid while unpinned and sealed in memory
     bool in_lru = false;
   };
@@ -107,6 +113,9 @@ class Store {
   void free_memory(Entry& e);
   void erase(const ObjectId& id);
   void unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count);
+  void unhold(const ObjectId& id, Entry& e, ClientId client, uint32_t count);
+  void drop_pins(const ObjectId& id, Entry& e, uint32_t count);  // after a pin or hold is gone
+  void add_pin(Entry& e);
 
   SharedArena arena_;
   BestFitAllocator allocator_;

@@ -102,8 +102,10 @@ Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, con
   return seal(id);
 }
 
-Result<std::span<const uint8_t>> StoreClient::get(const ObjectId& id, int64_t timeout_ms) {
-  WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kGet, .object = id, .timeout_ms = timeout_ms}));
+Status StoreClient::hold(const ObjectId& id) { return send_only({.type = MsgType::kHold, .object = id}); }
+
+Result<std::span<const uint8_t>> StoreClient::get(const ObjectId& id, int64_t timeout_ms, bool adopt) {
+  WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kGet, .object = id, .adopt = adopt, .timeout_ms = timeout_ms}));
   if (r.offset + r.size > arena_.size()) return Status::corruption("the store gave a range outside its memory");
   return std::span<const uint8_t>(arena_.base() + r.offset, r.size);
 }

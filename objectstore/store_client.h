@@ -43,7 +43,10 @@ class StoreClient {
   Status put(const ObjectId& id, const void* data, uint64_t size, const CreateOptions& options = {});
   // The sealed object's bytes, pinned until release(). Waits up to `timeout_ms` (-1: forever)
   // for an object that does not exist or is not sealed yet; kDeadlineExceeded after that.
-  Result<std::span<const uint8_t>> get(const ObjectId& id, int64_t timeout_ms = -1);
+  Result<std::span<const uint8_t>> get(const ObjectId& id, int64_t timeout_ms = -1, bool adopt = false);
+  // Keeps the object alive for a reader in another process that will get(..., adopt = true) it
+  // (see Store::hold). Sent without waiting.
+  Status hold(const ObjectId& id);
   Status release(const ObjectId& id);  // sent without waiting, like seal
 
   Status remove(const ObjectId& id);

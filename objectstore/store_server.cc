@@ -55,6 +55,7 @@ struct StoreServer::Loop {
     int sock;
     uint64_t request_id;
     Clock::time_point deadline;  // max() for no timeout
+    bool adopt;
   };
   std::unordered_map<int, ClientId> clients;  // socket -> client
   ClientId next_client = 1;
@@ -122,8 +123,8 @@ void StoreServer::run() {
     r.message = s.message();
     reply(sock, std::move(r));
   };
-  auto answer_get = [&](int sock, uint64_t request_id, const ObjectId& id) {
-    auto loc = store_->get(loop.clients.at(sock), id);
+  auto answer_get = [&](int sock, uint64_t request_id, const ObjectId& id, bool adopt) {
+    auto loc = store_->get(loop.clients.at(sock), id, adopt);
     if (!loc.ok()) return error_reply(sock, request_id, loc.status());
     Reply r;
     r.request_id = request_id;
@@ -173,7 +174,7 @@ void StoreServer::run() {
         if (w != loop.waiting.end()) {
           std::vector<Loop::Waiter> waiters = std::move(w->second);
           loop.waiting.erase(w);
-          for (const auto& x : waiters) answer_get(x.sock, x.request_id, q.object);
+          for (const auto& x : waiters) answer_get(x.sock, x.request_id, q.object, x.adopt);
         }
         return;
       }
@@ -182,10 +183,10 @@ void StoreServer::run() {
         return s.is_ok() ? reply(sock, std::move(r)) : error_reply(sock, q.request_id, s);
       }
       case MsgType::kGet: {
-        if (store_->is_sealed(q.object) || q.timeout_ms == 0) return answer_get(sock, q.request_id, q.object);
+        if (store_->is_sealed(q.object) || q.timeout_ms == 0) return answer_get(sock, q.request_id, q.object, q.adopt);
         const auto deadline = q.timeout_ms < 0 ? Clock::time_point::max()
                                                : Clock::now() + std::chrono::milliseconds(q.timeout_ms);
-        loop.waiting[q.object].push_back({sock, q.request_id, deadline});
+        loop.waiting[q.object].push_back({sock, q.request_id, deadline, q.adopt});
         return;
       }
       case MsgType::kRelease: {
@@ -200,6 +201,11 @@ void StoreServer::run() {
       case MsgType::kStats:
         r.stats = store_->stats();
         return reply(sock, std::move(r));
+      case MsgType::kHold: {
+        Status s = store_->hold(client, q.object);
+        if (!s.is_ok()) log()->warn("store: hold from client {}: {}", client, s.message());
+        return;
+      }
       case MsgType::kReply:
         break;
     }

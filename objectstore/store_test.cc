@@ -107,6 +107,28 @@ TEST_F(StoreTest, TransientObjectsGoWithTheirReaderOrTheirCreator) {
   EXPECT_FALSE(store_->contains(orphan));
 }
 
+TEST_F(StoreTest, AHoldKeepsAnObjectForItsReaderAfterTheSenderLetsGo) {
+  const ObjectId id = ObjectId::next();
+  ASSERT_TRUE(store_->create(1, id, 100, {.transient = true}).ok());
+  ASSERT_TRUE(store_->seal(1, id).is_ok());
+  ASSERT_TRUE(store_->get(1, id).ok());    // the sender reads it
+  ASSERT_TRUE(store_->hold(1, id).is_ok());  // and hands its id on
+  ASSERT_TRUE(store_->release(1, id).is_ok());
+  EXPECT_TRUE(store_->contains(id));  // the hold keeps it
+  ASSERT_TRUE(store_->get(2, id, /*adopt=*/true).ok());
+  EXPECT_EQ(store_->stats().pins, 1u);  // the hold became the reader's pin
+  ASSERT_TRUE(store_->release(2, id).is_ok());
+  EXPECT_FALSE(store_->contains(id));  // transient: gone with its last reader
+  // A hold whose reader never comes goes with its sender.
+  const ObjectId lost = ObjectId::next();
+  ASSERT_TRUE(store_->create(3, lost, 100).ok());
+  ASSERT_TRUE(store_->seal(3, lost).is_ok());
+  ASSERT_TRUE(store_->hold(4, lost).is_ok());
+  EXPECT_EQ(store_->stats().pins, 1u);
+  store_->disconnect(4);
+  EXPECT_EQ(store_->stats().pins, 0u);
+}
+
 TEST_F(StoreTest, SecondaryCopiesAreEvictedFirstThenPrimariesSpillAndRestore) {
   make(1 << 20);
   const ObjectId secondary = put(300 << 10, 0xAA, /*primary=*/false);
