@@ -6,7 +6,7 @@
 //            flags: bit 0 primary, bit 1 transient (CreateOptions), bit 2 adopt (kGet)
 //   reply:   [version, kReply, request_id, status_code, message, offset, size, [stats...]]
 //
-// kSeal, kRelease and kHold get no reply: the client never waits on them (the store processes a
+// kSeal and kRelease get no reply: the client never waits on them (the store processes a
 // connection's messages in order, so a later request sees them done), and the store logs their
 // errors, which only a buggy client can cause. Every other request gets exactly one reply.
 // Every request has all nine fields (unused ones 0), so validation is one shape check. Decoding
@@ -41,9 +41,7 @@ enum class MsgType : uint8_t {
 };
 
 // Whether the store answers requests of this type (see above).
-inline bool expects_reply(MsgType t) {
-  return t != MsgType::kSeal && t != MsgType::kRelease && t != MsgType::kHold;
-}
+inline bool expects_reply(MsgType t) { return t != MsgType::kSeal && t != MsgType::kRelease; }
 
 struct Request {
   MsgType type = MsgType::kConnect;

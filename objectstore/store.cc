@@ -145,7 +145,10 @@ Status Store::abort(ClientId client, const ObjectId& id) {
 
 Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id, bool adopt) {
   auto it = objects_.find(id);
-  if (it == objects_.end() || it->second.doomed) return Status::not_found("object " + id.hex() + " does not exist");
+  // A removed object stays readable by the readers its holds were left for.
+  if (it == objects_.end() || (it->second.doomed && !(adopt && !it->second.holds.empty()))) {
+    return Status::not_found("object " + id.hex() + " does not exist");
+  }
   if (it->second.state == State::kCreated) return Status::unavailable("object " + id.hex() + " is not sealed yet");
   if (it->second.state == State::kSpilled) {
     WEFT_ASSIGN_OR_RETURN(uint64_t offset, make_room(it->second.size, id));
@@ -180,7 +183,8 @@ void Store::add_pin(Entry& e) {
 
 Status Store::hold(ClientId client, const ObjectId& id) {
   auto it = objects_.find(id);
-  if (it == objects_.end() || it->second.doomed) return Status::not_found("object " + id.hex() + " does not exist");
+  // A removed object that someone still pins may be handed on: its readers keep it alive.
+  if (it == objects_.end()) return Status::not_found("object " + id.hex() + " does not exist");
   if (it->second.state != State::kSealed) {
     return Status::failed_precondition("object " + id.hex() + " must be sealed and in memory to be handed on");
   }

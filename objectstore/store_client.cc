@@ -102,7 +102,7 @@ Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, con
   return seal(id);
 }
 
-Status StoreClient::hold(const ObjectId& id) { return send_only({.type = MsgType::kHold, .object = id}); }
+Status StoreClient::hold(const ObjectId& id) { return call({.type = MsgType::kHold, .object = id}).status(); }
 
 Result<std::span<const uint8_t>> StoreClient::get(const ObjectId& id, int64_t timeout_ms, bool adopt) {
   WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kGet, .object = id, .adopt = adopt, .timeout_ms = timeout_ms}));

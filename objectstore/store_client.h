@@ -45,7 +45,8 @@ class StoreClient {
   // for an object that does not exist or is not sealed yet; kDeadlineExceeded after that.
   Result<std::span<const uint8_t>> get(const ObjectId& id, int64_t timeout_ms = -1, bool adopt = false);
   // Keeps the object alive for a reader in another process that will get(..., adopt = true) it
-  // (see Store::hold). Sent without waiting.
+  // (see Store::hold). Returns once the store holds it, so a message sent afterwards cannot
+  // reach its reader before the hold is in place.
   Status hold(const ObjectId& id);
   Status release(const ObjectId& id);  // sent without waiting, like seal
 

@@ -203,8 +203,7 @@ void StoreServer::run() {
         return reply(sock, std::move(r));
       case MsgType::kHold: {
         Status s = store_->hold(client, q.object);
-        if (!s.is_ok()) log()->warn("store: hold from client {}: {}", client, s.message());
-        return;
+        return s.is_ok() ? reply(sock, std::move(r)) : error_reply(sock, q.request_id, s);
       }
       case MsgType::kReply:
         break;

@@ -114,7 +114,9 @@ TEST_F(StoreTest, AHoldKeepsAnObjectForItsReaderAfterTheSenderLetsGo) {
   ASSERT_TRUE(store_->get(1, id).ok());    // the sender reads it
   ASSERT_TRUE(store_->hold(1, id).is_ok());  // and hands its id on
   ASSERT_TRUE(store_->release(1, id).is_ok());
+  ASSERT_TRUE(store_->remove(id).is_ok());  // even removed by its owner
   EXPECT_TRUE(store_->contains(id));  // the hold keeps it
+  EXPECT_EQ(store_->get(5, id).status().code(), StatusCode::kNotFound);  // for its reader only
   ASSERT_TRUE(store_->get(2, id, /*adopt=*/true).ok());
   EXPECT_EQ(store_->stats().pins, 1u);  // the hold became the reader's pin
   ASSERT_TRUE(store_->release(2, id).is_ok());

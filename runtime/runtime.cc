@@ -1,5 +1,7 @@
 #include "runtime/runtime.h"
 
+#include "runtime/node_store.h"
+
 #include "scheduler/work_stealing_pool.h"
 
 #include <cstdlib>
@@ -50,13 +52,23 @@ void serve_if_worker() {
   const std::string endpoint = env;
   const char* index_env = std::getenv(workers::kIndexEnv);
   const uint32_t index = index_env != nullptr ? static_cast<uint32_t>(std::atoi(index_env)) : 0;
+  const char* store_env = std::getenv(workers::kStoreEnv);
+  const std::string store = store_env != nullptr ? store_env : "";
   // Gone from the environment: the init below, and processes that tasks start, are not workers.
   unsetenv(workers::kEndpointEnv);
   unsetenv(workers::kIndexEnv);
+  unsetenv(workers::kStoreEnv);
+  if (!store.empty()) {
+    if (Status s = runtime::connect_node_store(store); !s.is_ok()) {
+      log()->error("worker {}: cannot reach the node store: {}", index, s.message());
+      std::exit(3);
+    }
+  }
   // Tasks may submit nested tasks: they run on threads of this worker.
   (void)init({});
   const int code = workers::run_worker(endpoint, index);
   (void)shutdown();
+  runtime::disconnect_node_store();
   std::exit(code);
 }
 
@@ -90,7 +102,10 @@ Status init(const Options& options) {
   capacity.try_emplace("CPU", static_cast<double>(workers));
   std::unique_ptr<sched::Executor> executor;
   if (options.processes > 0) {
-    WEFT_ASSIGN_OR_RETURN(executor, workers::ProcessExecutor::start({options.processes, options.pipeline_depth, workers}));
+    WEFT_ASSIGN_OR_RETURN(auto process_executor, workers::ProcessExecutor::start(
+                                                     {options.processes, options.pipeline_depth, workers, options.store_bytes}));
+    WEFT_RETURN_IF_ERROR(runtime::connect_node_store(process_executor->store_socket()));
+    executor = std::move(process_executor);
   } else {
     executor = std::make_unique<sched::WorkStealingPool>(sched::PoolOptions{workers, "weft-worker"});
   }
@@ -115,6 +130,7 @@ Status shutdown() {
   runtime::g_api.store(nullptr, std::memory_order_release);
   rt->stop();
   runtime::g_live.store(nullptr, std::memory_order_release);
+  runtime::disconnect_node_store();
   delete rt;
   runtime::g_was_shut_down.store(true, std::memory_order_relaxed);
   log()->info("embedded runtime stopped");

@@ -19,6 +19,7 @@
 
 #include <weft/weft.h>
 
+#include "objectstore/store_client.h"
 #include "runtime/runtime.h"
 #include "workers/process_executor.h"
 
@@ -66,14 +67,25 @@ int nested_sum(int n) {  // a task that submits tasks, inside a worker
   for (auto& p : parts) total += weft::get(p);
   return total;
 }
+double total(const weft::Array<float>& xs) {
+  double t = 0;
+  for (float x : xs) t += x;
+  return t;
+}
+bool in_store(const weft::Array<float>& xs) { return xs.in_shared_memory(); }
+weft::Array<float> ramp(int n) {  // made in the worker, returned to the driver
+  auto a = weft::Array<float>::make(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) a.mutable_data()[i] = static_cast<float>(i);
+  return a;
+}
 struct Counter {
   long n = 0;
   long add(long k) { return n += k; }
 };
 Counter make_counter() { return {}; }
 
-WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, make_counter,
-            &Counter::add);
+WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, total, in_store, ramp,
+            make_counter, &Counter::add);
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -172,6 +184,58 @@ TEST_F(Processes, ActorsKeepTheirOrder) {
   EXPECT_EQ(weft::get(last), 55);
 }
 
+// A large array is written into the node's store once and read in place by every worker.
+TEST_F(Processes, ArraysAreWrittenOnceAndReadInPlaceByWorkers) {
+  const size_t n = size_t{64} << 20;  // 256 MiB of floats
+  auto xs = weft::Array<float>::make(n);
+  ASSERT_TRUE(xs.in_shared_memory());
+  std::fill_n(xs.mutable_data(), n, 0.5f);
+  auto ref = weft::put(xs);  // no copy: the values are in the store already
+  EXPECT_EQ(xs.mutable_data(), nullptr) << "shared values are immutable";
+  std::vector<weft::ObjectRef<bool>> seen;
+  std::vector<weft::ObjectRef<double>> sums;
+  for (int i = 0; i < 4; ++i) {
+    seen.push_back(weft::task(in_store).remote(ref));
+    sums.push_back(weft::task(total).remote(ref));
+  }
+  for (auto& s : seen) EXPECT_TRUE(weft::get(s));
+  for (auto& s : sums) EXPECT_EQ(weft::get(s), 0.5 * static_cast<double>(n));
+  // A private array put once moves into the store once.
+  auto private_values = weft::Array<float>(std::vector<float>(1 << 20, 2.0f));
+  EXPECT_FALSE(private_values.in_shared_memory());
+  auto pref = weft::put(private_values);
+  EXPECT_TRUE(weft::get(pref).in_shared_memory());
+  EXPECT_EQ(weft::get(weft::task(total).remote(pref)), 2.0 * (1 << 20));
+}
+
+TEST_F(Processes, ArraysComeBackFromWorkersInSharedMemory) {
+  auto store = weft::objectstore::StoreClient::connect(executor().store_socket());
+  ASSERT_TRUE(store.ok()) << store.status();
+  {
+  auto r = weft::task(ramp).remote(1 << 20);
+  const weft::Array<float>& a = weft::get(r);
+  ASSERT_EQ(a.size(), size_t{1} << 20);
+  EXPECT_TRUE(a.in_shared_memory());
+  for (size_t i = 0; i < a.size(); i += 4099) ASSERT_EQ(a[i], static_cast<float>(i));
+  // Passed on to another task: by reference again.
+  EXPECT_TRUE(weft::get(weft::task(in_store).remote(r)));
+  // Small arrays travel inside messages.
+  EXPECT_FALSE(weft::get(weft::task(in_store).remote(weft::Array<float>{1, 2, 3})));
+  EXPECT_EQ(weft::get(weft::task(total).remote(weft::Array<float>{1, 2, 3})), 6.0);
+  // A private array passed by value goes through a transient object for its one reader.
+  EXPECT_TRUE(weft::get(weft::task(in_store).remote(weft::Array<float>(std::vector<float>(1 << 16, 1.0f)))));
+  }
+  // Every handle is gone: so is every object, in every process.
+  bool empty = false;
+  for (int i = 0; i < 200 && !empty; ++i) {
+    auto st = (*store)->stats();
+    ASSERT_TRUE(st.ok());
+    empty = st->objects == 0;
+    if (!empty) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(empty) << "objects left in the store";
+}
+
 // Frames from a stranger on the driver's control socket are rejected one by one, and the driver
 // goes on serving its workers.
 TEST_F(Processes, GarbageOnTheControlSocketIsRejected) {
@@ -202,6 +266,15 @@ TEST(ProcessStealing, AnIdleWorkerTakesTasksAWorkerHasNotStarted) {
   for (auto& t : short_tasks) last_short = std::max(last_short, weft::get(t));
   EXPECT_LT(last_short, weft::get(long_task));
   EXPECT_GE(executor().stats().stolen, 1u);
+  ASSERT_TRUE(weft::shutdown().is_ok());
+}
+
+TEST(EmbeddedArrays, ArraysWorkWithoutAStore) {
+  ASSERT_TRUE(weft::init({.num_workers = 2}).is_ok());
+  auto a = weft::Array<float>::make(1 << 20);
+  EXPECT_FALSE(a.in_shared_memory());
+  std::fill_n(a.mutable_data(), a.size(), 1.0f);
+  EXPECT_EQ(weft::get(weft::task(total).remote(weft::put(a))), static_cast<double>(1 << 20));
   ASSERT_TRUE(weft::shutdown().is_ok());
 }
 

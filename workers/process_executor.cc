@@ -21,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "core/logging.h"
+#include "objectstore/store_server.h"
 #include "weft/detail/remote_task.h"
 #include "weft/errors.h"
 #include "weft/registry.h"
@@ -88,7 +89,8 @@ std::string describe_exit(int status) {
 struct ProcessExecutor::Dispatcher {
   ProcessOptions options;
   sched::WorkStealingPool* local = nullptr;
-  std::string dir, endpoint;
+  std::string dir, endpoint, store_socket;
+  std::unique_ptr<objectstore::StoreServer> store;
   zmq::context_t ctx{1};
   zmq::socket_t router{ctx, zmq::socket_type::router};
   int wake_fd = -1;
@@ -127,6 +129,7 @@ struct ProcessExecutor::Dispatcher {
     }
     env.push_back(std::string(kEndpointEnv) + "=" + endpoint);
     env.push_back(std::string(kIndexEnv) + "=" + std::to_string(index));
+    env.push_back(std::string(kStoreEnv) + "=" + store_socket);
     std::vector<char*> envp, args;
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -445,6 +448,11 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
   } catch (const zmq::error_t& e) {
     return Status::io_error(std::string("cannot bind the driver's control socket: ") + e.what());
   }
+  d.store_socket = d.dir + "/store.sock";
+  {
+    WEFT_ASSIGN_OR_RETURN(std::unique_ptr<objectstore::Store> store, objectstore::Store::create({.capacity = options.store_bytes}));
+    WEFT_ASSIGN_OR_RETURN(d.store, objectstore::StoreServer::start(d.store_socket, std::move(store)));
+  }
   d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   d.workers.resize(static_cast<size_t>(options.processes));
   for (int i = 0; i < options.processes; ++i) WEFT_RETURN_IF_ERROR(d.spawn(static_cast<uint32_t>(i)));
@@ -490,6 +498,7 @@ void ProcessExecutor::shutdown() {
   d_->wake();
   if (thread_.joinable()) thread_.join();
   local_->shutdown();
+  d_->store.reset();
   std::error_code ec;
   if (!d_->dir.empty()) std::filesystem::remove_all(d_->dir, ec);
   if (d_->wake_fd >= 0) {
@@ -515,6 +524,7 @@ void ProcessExecutor::cancel_pending() {
 bool ProcessExecutor::in_worker_thread() const { return local_->in_worker_thread(); }
 int ProcessExecutor::num_workers() const { return d_->options.processes; }
 std::string ProcessExecutor::endpoint() const { return d_->endpoint; }
+std::string ProcessExecutor::store_socket() const { return d_->store_socket; }
 
 std::vector<pid_t> ProcessExecutor::worker_pids() const {
   std::lock_guard<std::mutex> lock(d_->workers_mu);

@@ -13,6 +13,9 @@
 // death; the worker is restarted. Everything that cannot travel (actor calls, tasks taking
 // ObjectRef parameters) runs on a local thread pool, which also serves get/wait.
 //
+// The driver also serves the node's shared-memory object store (objectstore/) on a socket next
+// to the control socket; workers connect to it at start (weft::Array travels through it).
+//
 // Thread safety: submit may be called from any thread; the dispatcher thread completes remote
 // tasks (so dependents become ready there).
 #pragma once
@@ -36,6 +39,7 @@ struct ProcessOptions {
   int processes = 2;
   int pipeline_depth = 4;  // tasks in flight per worker (>= 1)
   int local_threads = 1;   // threads for work that stays in the driver
+  size_t store_bytes = 0;  // the node store's size; 0: 30% of the machine's memory
 };
 
 struct ProcessStats {
@@ -57,6 +61,8 @@ class ProcessExecutor final : public sched::Executor {
   bool in_worker_thread() const override;
   int num_workers() const override;
 
+  // The node store's socket (the driver and every worker connect to it).
+  std::string store_socket() const;
   // For tests and tools.
   std::string endpoint() const;
   std::vector<pid_t> worker_pids() const;

@@ -15,6 +15,7 @@ namespace weft::workers {
 // Environment variables a driver sets for its workers.
 inline constexpr const char* kEndpointEnv = "WEFT_WORKER_ENDPOINT";
 inline constexpr const char* kIndexEnv = "WEFT_WORKER_INDEX";
+inline constexpr const char* kStoreEnv = "WEFT_WORKER_STORE";
 
 // Serves tasks from the driver at `endpoint` until it says to stop; returns the exit code.
 int run_worker(const std::string& endpoint, uint32_t index);

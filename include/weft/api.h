@@ -55,6 +55,9 @@ ObjectRef<std::decay_t<T>> put(T&& value) {
   static_assert(!is_object_ref_v<V>, "weft: put of an ObjectRef; pass the ref itself instead");
   detail::require_serializable<V>();
   detail::ensure_running();
+  // Values that can live in the node's shared-memory store (weft::Array) move there now, once,
+  // so tasks in other processes read them in place.
+  if constexpr (requires(const V& v) { v.share(); }) value.share();
   auto* o = new detail::Object<V>(1);
   o->set_value(std::forward<T>(value));
   return ObjectRef<V>::adopt(o);

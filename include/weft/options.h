@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -36,6 +37,8 @@ struct Options {
   int processes = 0;
   // Multi-process mode: tasks in flight per worker process (pipelining), >= 1.
   int pipeline_depth = 4;
+  // Multi-process mode: bytes of the node's shared-memory object store; 0: 30% of the memory.
+  size_t store_bytes = 0;
   // Resources this node offers beyond {"CPU": num_workers}; e.g. {{"GPU", 1}}.
   ResourceSet resources;
   // spdlog level name: trace, debug, info, warn, error, critical, off. Empty: $WEFT_LOG_LEVEL or warn.

@@ -16,6 +16,7 @@
 
 #include "weft/actor.h"
 #include "weft/api.h"
+#include "weft/array.h"
 #include "weft/errors.h"
 #include "weft/ids.h"
 #include "weft/object_ref.h"

@@ -8,7 +8,9 @@
 #include <string>
 
 #include "weft/errors.h"
+#include "weft/ids.h"
 #include "weft/options.h"
+#include "weft/status.h"
 
 namespace weft::detail {
 
@@ -43,5 +45,29 @@ void release_resources(const ResourceSet& need);
 
 // Demangled name of a type_info, for error messages.
 std::string demangle(const char* mangled);
+
+// ---- the node's shared-memory object store (multi-process mode), for weft::Array ----
+
+// An object of the node store mapped in this process. `keep` holds the connection (so the
+// mapping outlives the runtime if need be) and, once pinned, the pin: the last copy of it
+// releases the pin, and removes the object when this process owns it.
+struct SharedObject {
+  ObjectId id;
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<void> keep;
+};
+// True in a driver in multi-process mode and in its workers.
+bool node_store_available();
+// A new writable object, visible to no one until sealed. `owned`: this process removes it when
+// its last handle goes; otherwise it is transient (gone when its one reader is done).
+Result<SharedObject> store_create(size_t size, bool owned);
+// Seals the object (immutable, readable everywhere) and pins it for this process.
+Status store_seal_and_pin(SharedObject& obj);
+// Pins an existing object; `adopt`: take over the hold its sender left (store_hold).
+Result<SharedObject> store_open(const ObjectId& id, bool adopt);
+// Keeps a pinned object alive for a reader in another process that will open it with adopt;
+// returns once the store holds it.
+Status store_hold(const SharedObject& obj);
 
 }  // namespace weft::detail

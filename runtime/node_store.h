@@ -1,0 +1,16 @@
+// This process's connection to its node's shared-memory store, behind the detail::store_*
+// hooks that weft::Array uses. Set by weft::init in multi-process mode (the driver) and by
+// serve_if_worker (a worker); absent in the embedded runtime.
+#pragma once
+
+#include <string>
+
+#include "weft/status.h"
+
+namespace weft::runtime {
+
+Status connect_node_store(const std::string& socket_path);
+// Forgets the connection; arrays still holding objects keep it open until they go.
+void disconnect_node_store();
+
+}  // namespace weft::runtime
