@@ -8,10 +8,14 @@
 //                         `scripts/bench runtime`)
 //   pipelining_k8_vs_k1   20,000 tasks of 20 us each with 8 tasks in flight per worker, against
 //                         the same with 1 in flight (a round trip between every two tasks)
+//   array_task_1GiB       a task in a worker receiving a 1 GiB weft::Array put by the driver and
+//                         reading its last value, against the same for 1 MiB: read in place, so
+//                         the size does not matter
 // Best of three each.
 #include <time.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -34,7 +38,25 @@ int spin(int us) {
   }
   return us;
 }
-WEFT_REMOTE(empty, spin);
+float last(const weft::Array<float>& xs) { return xs.empty() ? 0.0f : xs[xs.size() - 1]; }
+WEFT_REMOTE(empty, spin, last);
+
+// Microseconds for a task in a worker to receive an array put by the driver and read its last
+// value (best of 20), for an array of `bytes`.
+double array_task_us(int processes, size_t bytes) {
+  if (!weft::init({.num_workers = 1, .processes = processes}).is_ok()) std::exit(1);
+  auto a = weft::Array<float>::make(bytes / sizeof(float));
+  std::fill_n(a.mutable_data(), a.size(), 1.0f);
+  auto ref = weft::put(a);
+  double best = 1e18;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto t = Clock::now();
+    (void)weft::get(weft::task(last).remote(ref));
+    best = std::min(best, std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+  }
+  (void)weft::shutdown();
+  return best;
+}
 
 double tasks_per_s(int processes, int depth, int n, int spin_us) {
   if (!weft::init({.num_workers = 1, .processes = processes, .pipeline_depth = depth}).is_ok()) std::exit(1);
@@ -77,5 +99,8 @@ int main(int argc, char** argv) {
   weft::bench::JsonLine{"pipelining_k8_vs_k1", "tasks/s", k8, "pipeline_depth_1", k1, true,
                         {{"processes", p}, {"task_us", "20"}}}
       .print();
+  const double small = array_task_us(processes, size_t{1} << 20);
+  const double big = array_task_us(processes, size_t{1} << 30);
+  weft::bench::JsonLine{"array_task_1GiB", "us", big, "array_task_1MiB", small, false, {{"processes", p}}}.print();
   return 0;
 }
