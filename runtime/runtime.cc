@@ -23,6 +23,7 @@ std::mutex g_lifecycle_mu;             // serialises init and shutdown
 std::atomic<Runtime*> g_api{nullptr};  // accepts user submissions
 std::atomic<Runtime*> g_live{nullptr};  // serves internal traffic until teardown
 std::atomic<bool> g_was_shut_down{false};
+bool g_in_worker = false;  // set once, before any init, in a worker process
 
 }  // namespace
 
@@ -58,6 +59,8 @@ void serve_if_worker() {
   unsetenv(workers::kEndpointEnv);
   unsetenv(workers::kIndexEnv);
   unsetenv(workers::kStoreEnv);
+  unsetenv("WEFT_PROCESSES");
+  runtime::g_in_worker = true;  // a worker never starts workers of its own
   if (!store.empty()) {
     if (Status s = runtime::connect_node_store(store); !s.is_ok()) {
       log()->error("worker {}: cannot reach the node store: {}", index, s.message());
@@ -96,14 +99,19 @@ Status init(const Options& options) {
   WEFT_RETURN_IF_ERROR(set_log_level(options.log_level));
   WEFT_RETURN_IF_ERROR(Registry::global().validate());
 
+  int processes = runtime::g_in_worker ? 0 : options.processes;
+  if (const char* env = std::getenv("WEFT_PROCESSES"); processes == 0 && !runtime::g_in_worker && env != nullptr && *env != '\0') {
+    processes = std::atoi(env);
+    if (processes < 0) return Status::invalid_argument("weft::init: $WEFT_PROCESSES must be a number >= 0");
+  }
   int workers = options.num_workers;
   if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ResourceSet capacity = options.resources;
   capacity.try_emplace("CPU", static_cast<double>(workers));
   std::unique_ptr<sched::Executor> executor;
-  if (options.processes > 0) {
+  if (processes > 0) {
     WEFT_ASSIGN_OR_RETURN(auto process_executor, workers::ProcessExecutor::start(
-                                                     {options.processes, options.pipeline_depth, workers, options.store_bytes}));
+                                                     {processes, options.pipeline_depth, workers, options.store_bytes}));
     WEFT_RETURN_IF_ERROR(runtime::connect_node_store(process_executor->store_socket()));
     executor = std::move(process_executor);
   } else {
@@ -112,8 +120,8 @@ Status init(const Options& options) {
   auto* rt = new runtime::Runtime(std::move(executor), std::move(capacity));
   runtime::g_live.store(rt, std::memory_order_release);
   runtime::g_api.store(rt, std::memory_order_release);
-  if (options.processes > 0) {
-    log()->info("runtime started with {} worker processes and {} local threads", options.processes, workers);
+  if (processes > 0) {
+    log()->info("runtime started with {} worker processes and {} local threads", processes, workers);
   } else {
     log()->info("embedded runtime started with {} worker threads", workers);
   }

@@ -136,7 +136,11 @@ struct ProcessExecutor::Dispatcher {
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
     pid_t pid = -1;
-    const int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, args.data(), envp.data());
+    // The program's own path (not /proc/self/exe), so workers carry its name in ps and top.
+    char self[4096] = {};
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    const char* path = len > 0 ? self : "/proc/self/exe";
+    const int rc = posix_spawn(&pid, path, nullptr, nullptr, args.data(), envp.data());
     if (rc != 0) return Status::io_error(fmt::format("cannot start a worker process: {}", std::strerror(rc)));
     const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
     std::lock_guard<std::mutex> lock(workers_mu);

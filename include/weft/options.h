@@ -30,7 +30,8 @@ struct Options {
   std::string address;
   // Worker threads; 0 means one per hardware thread.
   int num_workers = 0;
-  // 0: everything runs on threads of this process (embedded). N > 0: multi-process mode — N
+  // 0: everything runs on threads of this process (embedded), unless $WEFT_PROCESSES names a
+  // number (which then applies to a program that left this at 0). N > 0: multi-process mode — N
   // worker processes (this program's binary, started again) run the tasks of registered
   // functions whose arguments travel by value, so a crashing task cannot take the driver down;
   // actor calls and tasks taking ObjectRef parameters run on `num_workers` threads here.
