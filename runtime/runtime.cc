@@ -154,6 +154,40 @@ int num_workers() {
 
 namespace detail {
 
+namespace {
+workers::ProcessExecutor* process_executor() {
+  runtime::Runtime* rt = runtime::live();
+  return rt != nullptr ? dynamic_cast<workers::ProcessExecutor*>(&rt->executor()) : nullptr;
+}
+}  // namespace
+
+bool remote_actors_available() { return process_executor() != nullptr; }
+
+RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args, const std::string& call_name) {
+  workers::ProcessExecutor* ex = process_executor();
+  if (ex == nullptr) {
+    RemoteOutcome out;
+    out.error = cancelled_error(call_name);
+    return out;
+  }
+  return ex->create_actor(factory, std::move(packed_args), call_name);
+}
+
+RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
+                                const std::string& call_name) {
+  workers::ProcessExecutor* ex = process_executor();
+  if (ex == nullptr) {
+    RemoteOutcome out;
+    out.error = cancelled_error(call_name);
+    return out;
+  }
+  return ex->call_actor(actor, method, std::move(packed_args), call_name);
+}
+
+void remote_actor_drop(uint64_t actor) {
+  if (workers::ProcessExecutor* ex = process_executor()) ex->drop_actor(actor);
+}
+
 void ensure_running() {
   if (runtime::g_api.load(std::memory_order_acquire) != nullptr) return;
   if (runtime::g_was_shut_down.load(std::memory_order_relaxed)) {

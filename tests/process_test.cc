@@ -81,11 +81,22 @@ weft::Array<float> ramp(int n) {  // made in the worker, returned to the driver
 struct Counter {
   long n = 0;
   long add(long k) { return n += k; }
+  int64_t where() { return getpid(); }
+  long fail_if_negative(long k) {
+    if (k < 0) throw std::out_of_range("negative: " + std::to_string(k));
+    return n += k;
+  }
 };
 Counter make_counter() { return {}; }
+std::unique_ptr<Counter> make_counter_from(long start) {
+  if (start < 0) throw std::domain_error("a counter cannot start below zero");
+  auto c = std::make_unique<Counter>();
+  c->n = start;
+  return c;
+}
 
 WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, total, in_store, ramp,
-            make_counter, &Counter::add);
+            make_counter, make_counter_from, &Counter::add, &Counter::where, &Counter::fail_if_negative);
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -182,6 +193,57 @@ TEST_F(Processes, ActorsKeepTheirOrder) {
   weft::ObjectRef<long> last;
   for (int i = 1; i <= 10; ++i) last = c.task(&Counter::add).remote(static_cast<long>(i));
   EXPECT_EQ(weft::get(last), 55);
+}
+
+TEST_F(Processes, ActorsLiveInWorkerProcessesAndKeepTheirState) {
+  auto c = weft::actor<Counter>(make_counter_from).remote(100L);
+  const int64_t home = weft::get(c.task(&Counter::where).remote());
+  EXPECT_NE(home, getpid());
+  const auto workers = executor().worker_pids();
+  EXPECT_NE(std::find(workers.begin(), workers.end(), home), workers.end());
+  weft::ObjectRef<long> last;
+  for (long i = 1; i <= 100; ++i) last = c.task(&Counter::add).remote(i);
+  EXPECT_EQ(weft::get(last), 100 + 5050);
+  // A method that raises fails only its call; the actor goes on.
+  auto bad = c.task(&Counter::fail_if_negative).remote(-5L);
+  try {
+    weft::get(bad);
+    FAIL() << "expected a TaskError";
+  } catch (const weft::TaskError& e) {
+    EXPECT_EQ(e.exception_type(), "std::out_of_range");
+  }
+  EXPECT_EQ(weft::get(c.task(&Counter::fail_if_negative).remote(1L)), 5151);
+  EXPECT_EQ(weft::get(c.task(&Counter::where).remote()), home);  // still the same instance
+}
+
+TEST_F(Processes, AFailedFactoryFailsEveryCall) {
+  auto c = weft::actor<Counter>(make_counter_from).remote(-1L);
+  try {
+    weft::get(c.task(&Counter::add).remote(1L));
+    FAIL() << "expected a TaskError";
+  } catch (const weft::TaskError& e) {
+    EXPECT_EQ(e.exception_type(), "std::domain_error");
+    EXPECT_EQ(e.task_name(), "make_counter_from");
+  }
+}
+
+TEST_F(Processes, AnActorWhoseWorkerDiesFailsWithTheCause) {
+  auto c = weft::actor<Counter>(make_counter).remote();
+  const int64_t home = weft::get(c.task(&Counter::where).remote());
+  ASSERT_EQ(kill(static_cast<pid_t>(home), SIGKILL), 0);
+  for (int i = 0; i < 200 && executor().stats().worker_deaths == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  try {
+    weft::get(c.task(&Counter::add).remote(1L));
+    FAIL() << "expected a TaskError";
+  } catch (const weft::TaskError& e) {
+    EXPECT_EQ(e.exception_type(), "weft::WorkerDied");
+  }
+  // New actors and tasks still work.
+  auto d = weft::actor<Counter>(make_counter).remote();
+  EXPECT_EQ(weft::get(d.task(&Counter::add).remote(7L)), 7);
+  EXPECT_EQ(weft::get(weft::task(square).remote(9)), 81);
 }
 
 // A large array is written into the node's store once and read in place by every worker.

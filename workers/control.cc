@@ -9,7 +9,7 @@
 namespace weft::workers {
 namespace {
 
-constexpr uint32_t kFields = 11;
+constexpr uint32_t kFields = 12;
 
 Status bad(const std::string& what) { return Status::invalid_argument("malformed control message: " + what); }
 
@@ -36,6 +36,7 @@ std::string encode(const ControlMessage& m) {
   p.pack(m.count);
   p.pack(m.pid);
   p.pack(m.seqs);
+  p.pack(m.actor);
   return std::string(buf.data(), buf.size());
 }
 
@@ -50,13 +51,13 @@ Result<ControlMessage> decode_control(std::string_view bytes) {
     return bad(std::string("not MessagePack (") + e.what() + ")");
   }
   const msgpack::object& o = h.get();
-  if (o.type != msgpack::type::ARRAY || o.via.array.size != kFields) return bad("not an array of 11 fields");
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != kFields) return bad("not an array of 12 fields");
   const msgpack::object* f = o.via.array.ptr;
   using T = msgpack::type::object_type;
   WEFT_RETURN_IF_ERROR(expect(f[0], T::POSITIVE_INTEGER, 0, "version"));
   if (f[0].via.u64 != kControlVersion) return bad(fmt::format("version {}, expected {}", f[0].via.u64, kControlVersion));
   WEFT_RETURN_IF_ERROR(expect(f[1], T::POSITIVE_INTEGER, 1, "type"));
-  if (f[1].via.u64 < 1 || f[1].via.u64 > static_cast<uint64_t>(ControlType::kShutdown)) {
+  if (f[1].via.u64 < 1 || f[1].via.u64 > static_cast<uint64_t>(ControlType::kActorDrop)) {
     return bad(fmt::format("unknown type {}", f[1].via.u64));
   }
   WEFT_RETURN_IF_ERROR(expect(f[2], T::POSITIVE_INTEGER, 2, "seq"));
@@ -69,6 +70,7 @@ Result<ControlMessage> decode_control(std::string_view bytes) {
   if (f[8].via.u64 > UINT32_MAX) return bad("count out of range");
   if (f[9].type != T::POSITIVE_INTEGER && f[9].type != T::NEGATIVE_INTEGER) return bad("field 9 (pid) is not an integer");
   WEFT_RETURN_IF_ERROR(expect(f[10], T::ARRAY, 10, "seqs"));
+  WEFT_RETURN_IF_ERROR(expect(f[11], T::POSITIVE_INTEGER, 11, "actor"));
   ControlMessage m;
   m.type = static_cast<ControlType>(f[1].via.u64);
   m.seq = f[2].via.u64;
@@ -79,6 +81,7 @@ Result<ControlMessage> decode_control(std::string_view bytes) {
   m.error_message.assign(f[7].via.str.ptr, f[7].via.str.size);
   m.count = static_cast<uint32_t>(f[8].via.u64);
   m.pid = f[9].via.i64;
+  m.actor = f[11].via.u64;
   const msgpack::object_array& seqs = f[10].via.array;
   for (uint32_t i = 0; i < seqs.size; ++i) {
     if (seqs.ptr[i].type != T::POSITIVE_INTEGER) return bad("field 10 (seqs) holds a non-integer");

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -36,14 +37,32 @@ namespace {
 using detail::RemoteTask;
 using detail::Runnable;
 
+using Waiter = std::shared_ptr<std::promise<detail::RemoteOutcome>>;
+
 struct Item {
   int slo;
   int64_t deadline;
   uint64_t order;
   Runnable* runnable;
-  RemoteTask* task;
+  RemoteTask* task;  // null for actor messages
   const RemoteEntry* entry;
+  Waiter waiter;          // actor messages: who waits for the answer
+  std::string call_name;  // actor messages: names errors
+  uint64_t actor = 0;
 };
+
+struct ActorOp {
+  ControlType type;
+  uint64_t actor = 0;
+  std::string function, payload, call_name;
+  Waiter waiter;  // null for kActorDrop
+};
+
+detail::RemoteOutcome failed_outcome(const std::string& call_name, std::string message, std::string type) {
+  detail::RemoteOutcome out;
+  out.error = std::make_shared<ErrorInfo>(ErrorInfo{call_name, std::move(message), std::move(type)});
+  return out;
+}
 // std::priority_queue keeps the greatest on top: "less" means less urgent.
 struct LessUrgent {
   bool operator()(const Item& a, const Item& b) const {
@@ -96,9 +115,13 @@ struct ProcessExecutor::Dispatcher {
   int wake_fd = -1;
   std::vector<std::string> argv = own_command_line();
 
-  std::mutex inbox_mu;  // guards inbox and stopping
+  std::mutex inbox_mu;  // guards inbox, actor_inbox and stopping
   std::vector<Runnable*> inbox;
+  std::vector<ActorOp> actor_inbox;
   bool stopping = false;
+  std::vector<ActorOp> actor_pending;                 // creates waiting for a ready worker
+  std::unordered_map<uint64_t, uint32_t> actor_home;  // actor -> worker index
+  uint64_t next_actor = 1;
 
   std::priority_queue<Item, std::vector<Item>, LessUrgent> queue;  // dispatcher thread only
   uint64_t next_seq = 1, next_order = 0;
@@ -154,6 +177,15 @@ struct ProcessExecutor::Dispatcher {
 
   void complete(Item& it, const ControlMessage& r) {
     count(&ProcessStats::completed);
+    if (it.waiter) {
+      detail::RemoteOutcome out =
+          r.ok ? detail::RemoteOutcome{} : failed_outcome(it.call_name, r.error_message, r.error_type);
+      out.ok = r.ok;
+      out.payload = r.payload;
+      out.actor = it.actor;
+      it.waiter->set_value(std::move(out));
+      return;
+    }
     if (r.ok) {
       it.task->finish_remote(r.payload);
     } else {
@@ -235,7 +267,15 @@ struct ProcessExecutor::Dispatcher {
     by_identity.erase(w.identity);
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
+    for (auto a = actor_home.begin(); a != actor_home.end();) {
+      a = a->second == index ? actor_home.erase(a) : std::next(a);
+    }
     for (Item& item : lost) {
+      if (item.waiter) {
+        item.waiter->set_value(failed_outcome(
+            item.call_name, fmt::format("the worker process hosting this actor (pid {}) {}", pid, how), "weft::WorkerDied"));
+        continue;
+      }
       if (item.task->retry_after_worker_death()) {
         count(&ProcessStats::retried);
         queue.push(item);
@@ -262,12 +302,16 @@ struct ProcessExecutor::Dispatcher {
 
   void take_inbox() {
     std::vector<Runnable*> batch;
+    std::vector<ActorOp> ops;
     bool stop;
     {
       std::lock_guard<std::mutex> lock(inbox_mu);
       batch.swap(inbox);
+      ops.swap(actor_inbox);
       stop = stopping;
     }
+    for (ActorOp& op : ops) actor_pending.push_back(std::move(op));
+    run_actor_ops(stop);
     for (Runnable* r : batch) {
       if (stop) {
         r->cancel();
@@ -281,6 +325,59 @@ struct ProcessExecutor::Dispatcher {
       }
       queue.push(Item{r->slo_index(), r->deadline_ns(), next_order++, r, t, e});
     }
+  }
+
+  // Sends actor messages: creates to the worker with the fewest actors, calls and drops to the
+  // actor's worker.
+  void run_actor_ops(bool stop) {
+    std::vector<ActorOp> later;
+    for (ActorOp& op : actor_pending) {
+      if (stop) {
+        if (op.waiter) op.waiter->set_value(failed_outcome(op.call_name, "the runtime shut down before it ran", "cancelled"));
+        continue;
+      }
+      ControlMessage m;
+      m.type = op.type;
+      m.function = op.function;
+      m.payload = std::move(op.payload);
+      Worker* target = nullptr;
+      if (op.type == ControlType::kActorCreate) {
+        std::unordered_map<uint32_t, size_t> hosted;
+        for (const auto& [actor, w] : actor_home) ++hosted[w];
+        for (Worker& w : workers) {
+          if (!w.ready) continue;
+          if (target == nullptr || hosted[w.index] < hosted[target->index] ||
+              (hosted[w.index] == hosted[target->index] && w.in_flight.size() < target->in_flight.size())) {
+            target = &w;
+          }
+        }
+        if (target == nullptr) {  // every worker is (re)starting: try again on the next round
+          op.payload = std::move(m.payload);
+          later.push_back(std::move(op));
+          continue;
+        }
+        op.actor = next_actor++;
+        actor_home[op.actor] = target->index;
+      } else {
+        auto home = actor_home.find(op.actor);
+        if (home == actor_home.end() || !workers[home->second].ready) {
+          if (op.waiter) {
+            op.waiter->set_value(failed_outcome(op.call_name, "the worker process hosting this actor died", "weft::WorkerDied"));
+          }
+          continue;
+        }
+        target = &workers[home->second];
+        if (op.type == ControlType::kActorDrop) actor_home.erase(home);
+      }
+      m.actor = op.actor;
+      m.seq = next_seq++;
+      send(*target, encode(m));
+      if (op.waiter) {
+        Item item{0, 0, 0, nullptr, nullptr, nullptr, op.waiter, op.call_name, op.actor};
+        target->in_flight.emplace(m.seq, std::move(item));
+      }
+    }
+    actor_pending = std::move(later);
   }
 
   void dispatch() {
@@ -480,6 +577,38 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
 }
 
 ProcessExecutor::~ProcessExecutor() { shutdown(); }
+
+detail::RemoteOutcome ProcessExecutor::create_actor(const std::string& factory, std::string args,
+                                                    const std::string& call_name) {
+  auto waiter = std::make_shared<std::promise<detail::RemoteOutcome>>();
+  auto future = waiter->get_future();
+  {
+    std::lock_guard<std::mutex> lock(d_->inbox_mu);
+    d_->actor_inbox.push_back({ControlType::kActorCreate, 0, factory, std::move(args), call_name, waiter});
+  }
+  d_->wake();
+  return future.get();
+}
+
+detail::RemoteOutcome ProcessExecutor::call_actor(uint64_t actor, const std::string& method, std::string args,
+                                                  const std::string& call_name) {
+  auto waiter = std::make_shared<std::promise<detail::RemoteOutcome>>();
+  auto future = waiter->get_future();
+  {
+    std::lock_guard<std::mutex> lock(d_->inbox_mu);
+    d_->actor_inbox.push_back({ControlType::kActorCall, actor, method, std::move(args), call_name, waiter});
+  }
+  d_->wake();
+  return future.get();
+}
+
+void ProcessExecutor::drop_actor(uint64_t actor) {
+  {
+    std::lock_guard<std::mutex> lock(d_->inbox_mu);
+    d_->actor_inbox.push_back({ControlType::kActorDrop, actor, "", "", "", nullptr});
+  }
+  d_->wake();
+}
 
 void ProcessExecutor::submit(detail::Runnable* r) {
   {

@@ -11,7 +11,10 @@
 // them to the idle one. Workers are watched through pidfds: a dead worker's in-flight tasks are
 // retried elsewhere while their max_retries allow, and otherwise fail with an error naming the
 // death; the worker is restarted. Everything that cannot travel (actor calls, tasks taking
-// ObjectRef parameters) runs on a local thread pool, which also serves get/wait.
+// ObjectRef parameters) runs on a local thread pool, which also serves get/wait. Actors whose
+// factory takes its arguments by value are built in a worker (the least loaded one) and their
+// calls go there, one at a time in the actor's order; if that worker dies, the actor's pending
+// and later calls fail with weft::WorkerDied.
 //
 // The driver also serves the node's shared-memory object store (objectstore/) on a socket next
 // to the control socket; workers connect to it at start (weft::Array travels through it).
@@ -31,6 +34,7 @@
 
 #include "scheduler/executor.h"
 #include "scheduler/work_stealing_pool.h"
+#include "weft/detail/hooks.h"
 #include "weft/status.h"
 
 namespace weft::workers {
@@ -60,6 +64,13 @@ class ProcessExecutor final : public sched::Executor {
   void cancel_pending() override;
   bool in_worker_thread() const override;
   int num_workers() const override;
+
+  // Actors hosted in worker processes (see weft/detail/hooks.h). create and call block the
+  // calling thread until the worker answers; never call them on the dispatcher thread.
+  detail::RemoteOutcome create_actor(const std::string& factory, std::string args, const std::string& call_name);
+  detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
+                                   const std::string& call_name);
+  void drop_actor(uint64_t actor);
 
   // The node store's socket (the driver and every worker connect to it).
   std::string store_socket() const;

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <optional>
+#include <unordered_map>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -27,20 +29,62 @@ struct TaskQueue {
   bool stop = false;
 };
 
-// Runs one task through the registry; the reply to send back.
-ControlMessage execute(const ControlMessage& task) {
+// Actor instances hosted here, by the driver's actor id (executing thread only).
+struct HostedActor {
+  void* instance;
+  ActorDestructor destroy;
+};
+using Actors = std::unordered_map<uint64_t, HostedActor>;
+
+ControlMessage remote_error(ControlMessage r, std::string message) {
+  r.ok = false;
+  r.error_type = "weft::RemoteError";
+  r.error_message = std::move(message);
+  return r;
+}
+
+// Runs one task, actor construction or actor call through the registry; the reply to send back
+// (none for kActorDrop).
+std::optional<ControlMessage> execute(const ControlMessage& task, Actors& actors) {
   ControlMessage r;
   r.type = ControlType::kResult;
   r.seq = task.seq;
+  if (task.type == ControlType::kActorDrop) {
+    if (auto it = actors.find(task.actor); it != actors.end()) {
+      it->second.destroy(it->second.instance);
+      actors.erase(it);
+    }
+    return std::nullopt;
+  }
   const RemoteEntry* e = Registry::global().find_by_name(task.function);
-  if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kFunction) {
-    r.ok = false;
-    r.error_type = "weft::RemoteError";
-    r.error_message = "no function '" + task.function + "' is registered in this worker's binary";
+  void* self = nullptr;
+  if (task.type == ControlType::kActorCreate) {
+    if (e == nullptr || e->construct == nullptr) {
+      return remote_error(r, "no actor factory '" + task.function + "' is registered in this worker's binary");
+    }
+    try {
+      actors[task.actor] = HostedActor{e->construct(task.payload), e->destroy};
+      r.payload = pack(msgpack::type::nil_t());
+    } catch (...) {
+      detail::ErrorPtr err = detail::error_from_current_exception(task.function);
+      r.ok = false;
+      r.error_type = err->exception_type;
+      r.error_message = err->message;
+    }
     return r;
   }
+  if (task.type == ControlType::kActorCall) {
+    auto it = actors.find(task.actor);
+    if (it == actors.end()) return remote_error(r, "no actor " + std::to_string(task.actor) + " lives in this worker");
+    if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kMethod) {
+      return remote_error(r, "no method '" + task.function + "' that takes its arguments by value is registered");
+    }
+    self = it->second.instance;
+  } else if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kFunction) {
+    return remote_error(r, "no function '" + task.function + "' is registered in this worker's binary");
+  }
   try {
-    Result<std::string> out = e->invoker(nullptr, task.payload);
+    Result<std::string> out = e->invoker(self, task.payload);
     if (out.ok()) {
       r.payload = std::move(*out);
     } else {
@@ -81,17 +125,20 @@ int run_worker(const std::string& endpoint, uint32_t index) {
 
   TaskQueue q;
   std::thread exec([&] {
+    Actors actors;
     for (;;) {
       ControlMessage task;
       {
         std::unique_lock<std::mutex> lock(q.mu);
         q.cv.wait(lock, [&] { return q.stop || !q.tasks.empty(); });
-        if (q.tasks.empty()) return;  // stop, and nothing left to run
+        if (q.tasks.empty()) {  // stop, and nothing left to run
+          for (auto& [id, a] : actors) a.destroy(a.instance);
+          return;
+        }
         task = std::move(q.tasks.front());
         q.tasks.pop_front();
       }
-      const std::string reply = encode(execute(task));
-      results_out.send(zmq::buffer(reply), zmq::send_flags::none);
+      if (auto reply = execute(task, actors)) results_out.send(zmq::buffer(encode(*reply)), zmq::send_flags::none);
     }
   });
 
@@ -112,7 +159,10 @@ int run_worker(const std::string& endpoint, uint32_t index) {
           continue;
         }
         switch (msg->type) {
-          case ControlType::kTask: {
+          case ControlType::kTask:
+          case ControlType::kActorCreate:
+          case ControlType::kActorCall:
+          case ControlType::kActorDrop: {
             std::lock_guard<std::mutex> lock(q.mu);
             q.tasks.push_back(std::move(*msg));
             q.cv.notify_one();
@@ -123,9 +173,12 @@ int run_worker(const std::string& endpoint, uint32_t index) {
             back.type = ControlType::kReturned;
             {
               std::lock_guard<std::mutex> lock(q.mu);
-              while (back.seqs.size() < msg->count && !q.tasks.empty()) {
-                back.seqs.push_back(q.tasks.back().seq);
-                q.tasks.pop_back();
+              // Plain tasks only, newest first: actor messages must run here, in order.
+              for (auto it = q.tasks.end(); it != q.tasks.begin() && back.seqs.size() < msg->count;) {
+                --it;
+                if (it->type != ControlType::kTask) continue;
+                back.seqs.push_back(it->seq);
+                it = q.tasks.erase(it);
               }
             }
             driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);

@@ -36,11 +36,18 @@ template <class T>
 class ActorState final : public ActorCore {
  public:
   ActorState() : ActorCore(demangle(typeid(T).name())) {}
+  ~ActorState() override {
+    if (remote_id_ != 0) remote_actor_drop(remote_id_);
+  }
   T* instance() const { return instance_.get(); }
   void set_instance(std::unique_ptr<T> p) { instance_ = std::move(p); }
+  // Multi-process mode: the instance lives in a worker process under this id (0: here).
+  uint64_t remote_id() const { return remote_id_; }
+  void set_remote_id(uint64_t id) { remote_id_ = id; }
 
  private:
   std::unique_ptr<T> instance_;
+  uint64_t remote_id_ = 0;  // written by the factory call, read by later calls (drain order)
 };
 
 template <class T>
@@ -75,6 +82,11 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
       finish();
       return;
     }
+    if (runs_remotely(state)) {
+      run_remote(state);
+      finish();
+      return;
+    }
     while (true) {
       try {
         invoke(state, std::index_sequence_for<Ps...>{});
@@ -96,6 +108,64 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
   }
 
  private:
+  static constexpr bool kTravels = (travels_by_value_v<Ps> && ...);
+
+  // The factory of a multi-process driver builds the instance in a worker when it can travel
+  // there; later calls go wherever the instance is.
+  bool runs_remotely(ActorState<T>* state) const {
+    if constexpr (Create) {
+      if constexpr (!kTravels) return false;
+      if (!remote_actors_available()) return false;
+      const RemoteEntry* e = Registry::global().find_by_key(pointer_key(fn_));
+      return e != nullptr && e->construct != nullptr;
+    } else {
+      return state->remote_id() != 0;
+    }
+  }
+
+  void run_remote(ActorState<T>* state) {
+    const RemoteEntry* e = Registry::global().find_by_key(pointer_key(fn_));
+    if constexpr (!kTravels) {
+      fail_in_place(state, "the method " + name() + " of an actor in a worker process must take its arguments by value");
+    } else if (!Create && (e == nullptr || e->invoker == nullptr)) {
+      fail_in_place(state, "the method " + name() + " of an actor in a worker process must be registered and take its "
+                           "arguments and result by value");
+    } else {
+      std::string args;
+      try {
+        args = pack_resolved<std::tuple<Ps...>>(*args_, std::index_sequence_for<Ps...>{});
+      } catch (const std::exception& ex) {
+        return fail_in_place(state, std::string("arguments could not be encoded: ") + ex.what());
+      }
+      for (;;) {
+        RemoteOutcome out = Create ? remote_actor_create(e->name, args, name())
+                                   : remote_actor_call(state->remote_id(), e->name, args, name());
+        if (out.ok) {
+          if constexpr (Create) {
+            state->set_remote_id(out.actor);
+            this->set_value();
+          } else if constexpr (std::is_void_v<R>) {
+            this->set_value();
+          } else {
+            auto value = unpack<R>(out.payload);
+            if (!value.ok()) return fail_in_place(state, value.status().message());
+            this->set_value(std::move(*value));
+          }
+          return;
+        }
+        if (out.error->exception_type != "weft::WorkerDied" && consume_retry()) continue;
+        if constexpr (Create) state->set_dead(out.error);
+        this->fail(std::move(out.error));
+        return;
+      }
+    }
+  }
+  void fail_in_place(ActorState<T>* state, const std::string& why) {
+    auto err = std::make_shared<ErrorInfo>(ErrorInfo{name(), why, "weft::RemoteError"});
+    if constexpr (Create) state->set_dead(err);
+    this->fail(std::move(err));
+  }
+
   template <size_t... I>
   void invoke(ActorState<T>* state, std::index_sequence<I...>) {
     auto& a = *args_;

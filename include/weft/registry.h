@@ -16,6 +16,9 @@
 #pragma once
 
 #include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -35,12 +38,21 @@ enum class RemoteKind : uint8_t { kFunction, kMethod };
 // functions. Null when a parameter cannot travel by value (an ObjectRef, for instance).
 using PackedInvoker = Result<std::string> (*)(void* self, std::string_view packed_args);
 
+// Builds an actor instance from packed factory arguments (the factory's exceptions propagate);
+// the instance is freed with the matching ActorDestructor.
+using PackedConstructor = void* (*)(std::string_view packed_args);
+using ActorDestructor = void (*)(void* instance);
+
 struct RemoteEntry {
   std::string name;
   RemoteKind kind;
   std::string key;  // the bytes of the function or member pointer
   PackedInvoker invoker;
   std::string defined_at;  // file:line of the WEFT_REMOTE
+  // For functions returning a class (or std::unique_ptr to one) from arguments that travel by
+  // value: how a worker process builds and frees an actor instance with it. Null otherwise.
+  PackedConstructor construct = nullptr;
+  ActorDestructor destroy = nullptr;
 };
 
 class Registry {
@@ -134,14 +146,61 @@ constexpr PackedInvoker packed_invoker_for() {
   }
 }
 
+template <class T>
+struct actor_class {
+  using type = T;
+};
+template <class T>
+struct actor_class<std::unique_ptr<T>> {
+  using type = T;
+};
+
+template <auto F>
+void* construct_packed(std::string_view packed) {
+  using Tr = fn_traits<decltype(F)>;
+  using Args = decltype(std::apply([](auto... p) { return std::tuple<std::remove_cvref_t<decltype(p)>...>{}; },
+                                   std::declval<typename Tr::params>()));
+  auto args = unpack<Args>(packed);
+  if (!args.ok()) throw std::runtime_error(args.status().to_string());
+  using R = typename Tr::result;
+  if constexpr (std::is_same_v<R, std::unique_ptr<typename actor_class<R>::type>>) {
+    auto made = std::apply([](auto&... a) { return F(a...); }, *args);
+    if (!made) throw std::runtime_error("actor factory returned a null pointer");
+    return made.release();
+  } else {
+    return new R(std::apply([](auto&... a) { return F(a...); }, *args));
+  }
+}
+
+template <class T>
+void destroy_instance(void* p) {
+  delete static_cast<T*>(p);
+}
+
+template <auto F>
+constexpr std::pair<PackedConstructor, ActorDestructor> actor_constructor_for() {
+  using Tr = fn_traits<decltype(F)>;
+  using R = typename Tr::result;
+  using C = typename actor_class<R>::type;
+  if constexpr (std::is_void_v<typename Tr::cls> && std::is_class_v<C> && !std::is_same_v<C, std::string> &&
+                (std::is_move_constructible_v<R> || !std::is_same_v<C, R>)) {
+    constexpr bool travels = []<class... Ps>(std::tuple<Ps...>*) {
+      return (travels_by_value_v<Ps> && ...);
+    }(static_cast<typename Tr::params*>(nullptr));
+    if constexpr (travels) return {&construct_packed<F>, &destroy_instance<C>};
+  }
+  return {nullptr, nullptr};
+}
+
 template <auto F>
 bool register_remote(const char* spelled, const char* file, int line) noexcept {
   using Tr = fn_traits<decltype(F)>;
   RemoteKind kind = std::is_void_v<typename Tr::cls> ? RemoteKind::kFunction : RemoteKind::kMethod;
   try {
+    constexpr auto actor = actor_constructor_for<F>();
     return Registry::global().add(RemoteEntry{normalize_remote_name(spelled), kind, pointer_key(F),
-                                              packed_invoker_for<F>(),
-                                              std::string(file) + ":" + std::to_string(line)});
+                                              packed_invoker_for<F>(), std::string(file) + ":" + std::to_string(line),
+                                              actor.first, actor.second});
   } catch (...) {
     return false;
   }

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <tuple>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -100,6 +102,17 @@ constexpr bool check_arg() {
     require_serializable<PD>();
   }
   return true;
+}
+
+// The resolved arguments of a call with parameters `P` (a std::tuple), packed as one MessagePack
+// array: what a worker process's invoker takes. Every parameter must travel by value.
+template <class P, class Stored, size_t... I>
+std::string pack_resolved(Stored& stored, std::index_sequence<I...>) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(sizeof...(I));
+  (pk.pack(resolve_arg<std::tuple_element_t<I, P>>(std::get<I>(stored))), ...);
+  return std::string(buf.data(), buf.size());
 }
 
 }  // namespace weft::detail

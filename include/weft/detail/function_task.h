@@ -125,16 +125,12 @@ class FunctionTask<R (*)(Ps...), S...> final : public Object<R>, public TaskBase
 
  private:
   template <size_t... I>
-  std::string pack_args(std::index_sequence<I...>) {
-    msgpack::sbuffer buf;
+  std::string pack_args(std::index_sequence<I...> seq) {
     if constexpr (kTravels) {
-      auto& a = *args_;
-      using P = std::tuple<Ps...>;
-      msgpack::packer<msgpack::sbuffer> pk(buf);
-      pk.pack_array(sizeof...(I));
-      (pk.pack(resolve_arg<std::tuple_element_t<I, P>>(std::get<I>(a))), ...);
+      return pack_resolved<std::tuple<Ps...>>(*args_, seq);
+    } else {
+      return {};
     }
-    return std::string(buf.data(), buf.size());
   }
 
   void on_ready() noexcept override {

@@ -46,6 +46,24 @@ void release_resources(const ResourceSet& need);
 // Demangled name of a type_info, for error messages.
 std::string demangle(const char* mangled);
 
+// ---- actors hosted in worker processes (multi-process mode) ----
+
+struct RemoteOutcome {
+  bool ok = false;
+  std::string payload;  // the packed result
+  ErrorPtr error;       // when !ok: the exception, or the worker's death
+  uint64_t actor = 0;   // remote_actor_create: the new actor's id
+};
+// True in a driver in multi-process mode: actors whose factory takes its arguments by value
+// live in worker processes.
+bool remote_actors_available();
+// Both block the calling thread until the worker answers; `call_name` names errors.
+RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args, const std::string& call_name);
+RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
+                                const std::string& call_name);
+// The last handle and call are gone: the worker frees the instance.
+void remote_actor_drop(uint64_t actor);
+
 // ---- the node's shared-memory object store (multi-process mode), for weft::Array ----
 
 // An object of the node store mapped in this process. `keep` holds the connection (so the
