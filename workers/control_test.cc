@@ -39,7 +39,7 @@ TEST(Control, MalformedMessagesAreNamedErrors) {
   wrong[1] = 2;  // version 2
   EXPECT_NE(decode_control(wrong).status().message().find("version 2"), std::string::npos);
   std::string type = encode(ControlMessage{});
-  type[2] = 9;
+  type[2] = 42;
   EXPECT_NE(decode_control(type).status().message().find("unknown type"), std::string::npos);
 }
 
