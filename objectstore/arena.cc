@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <utility>
 
 #include <fmt/format.h>
@@ -60,7 +61,10 @@ Result<SharedArena> SharedArena::attach(int fd, size_t size) {
 }
 
 SharedArena::SharedArena(SharedArena&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    : fd_(std::exchange(o.fd_, -1)),
+      base_(std::exchange(o.base_, nullptr)),
+      size_(std::exchange(o.size_, 0)),
+      committed_(std::move(o.committed_)) {}
 
 SharedArena& SharedArena::operator=(SharedArena&& o) noexcept {
   if (this != &o) {
@@ -68,6 +72,7 @@ SharedArena& SharedArena::operator=(SharedArena&& o) noexcept {
     fd_ = std::exchange(o.fd_, -1);
     base_ = std::exchange(o.base_, nullptr);
     size_ = std::exchange(o.size_, 0);
+    committed_ = std::move(o.committed_);
   }
   return *this;
 }
@@ -85,8 +90,18 @@ void SharedArena::reset() {
 Status SharedArena::commit(size_t offset, size_t len) {
   if (len == 0) return Status::ok();
   if (offset + len > size_ || offset + len < offset) return Status::invalid_argument("commit outside the arena");
-  const int rc = fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(len));
-  if (rc == 0) return Status::ok();
+  const size_t first = offset / kGranule, last = (offset + len - 1) / kGranule;
+  if (committed_.size() <= last) committed_.resize(size_ / kGranule + 1, false);
+  bool all = true;
+  for (size_t g = first; g <= last && all; ++g) all = committed_[g];
+  if (all) return Status::ok();
+  // Whole granules, so the bookkeeping stays exact.
+  const size_t begin = first * kGranule, end = std::min(size_, (last + 1) * kGranule);
+  const int rc = fallocate(fd_, 0, static_cast<off_t>(begin), static_cast<off_t>(end - begin));
+  if (rc == 0) {
+    for (size_t g = first; g <= last; ++g) committed_[g] = true;
+    return Status::ok();
+  }
   const int err = errno;
   if (err == ENOSPC || err == ENOMEM) {
     return Status::resource_exhausted(fmt::format("the system has no memory left for {} more bytes of the store", len));
@@ -102,6 +117,8 @@ void SharedArena::decommit(size_t offset, size_t len) {
   if (end > begin) {
     fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(begin), static_cast<off_t>(end - begin));
   }
+  // Granules touched by the range are no longer known to be backed.
+  for (size_t g = offset / kGranule; g < committed_.size() && g * kGranule < offset + len; ++g) committed_[g] = false;
 }
 
 }  // namespace weft::objectstore

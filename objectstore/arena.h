@@ -9,12 +9,13 @@
 // machine is out of memory the store gets an error it can report ("store full"), instead of a
 // SIGBUS in whichever process touches the page. decommit() gives a range's pages back. The
 // file has no name in any filesystem, so a crash leaves nothing behind in /dev/shm.
-// Thread-safe for concurrent commit/decommit of disjoint ranges; move-only.
+// Not thread-safe for commit/decommit (the store's thread calls them); move-only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "weft/status.h"
 
@@ -37,7 +38,8 @@ class SharedArena {
   size_t size() const { return size_; }
   int fd() const { return fd_; }
 
-  // kResourceExhausted when the system cannot back the range with memory.
+  // kResourceExhausted when the system cannot back the range with memory. Ranges committed
+  // before (and not decommitted since) cost no system call.
   Status commit(size_t offset, size_t len);
   void decommit(size_t offset, size_t len);
 
@@ -46,9 +48,11 @@ class SharedArena {
 
  private:
   void reset();
+  static constexpr size_t kGranule = 64 * 1024;  // commit bookkeeping unit
   int fd_ = -1;
   uint8_t* base_ = nullptr;
   size_t size_ = 0;
+  std::vector<bool> committed_;  // per granule; touched by the store's thread only
 };
 
 }  // namespace weft::objectstore

@@ -9,6 +9,9 @@
 #include <vector>
 
 namespace weft::objectstore {
+namespace {
+constexpr int kSpinReads = 200;
+}  // namespace
 
 Result<std::unique_ptr<StoreClient>> StoreClient::connect(const std::string& path) {
   sockaddr_un addr{};
@@ -48,10 +51,17 @@ Result<Reply> StoreClient::call(Request q, int* received_fd) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = recvmsg(sock_, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  // The store answers within microseconds: look for the reply briefly before sleeping on it.
+  ssize_t n = -1;
+  for (int spin = 0; spin < kSpinReads; ++spin) {
+    n = recvmsg(sock_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    do {
+      n = recvmsg(sock_, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+  }
   if (n <= 0) return Status::unavailable("the store closed the connection");
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
