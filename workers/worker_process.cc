@@ -43,6 +43,14 @@ ControlMessage remote_error(ControlMessage r, std::string message) {
   return r;
 }
 
+// The exception being handled, as the reply's error.
+void take_exception(ControlMessage& r, const std::string& what_ran) {
+  detail::ErrorPtr err = detail::error_from_current_exception(what_ran);
+  r.ok = false;
+  r.error_type = err->exception_type;
+  r.error_message = err->message;
+}
+
 // Runs one task, actor construction or actor call through the registry; the reply to send back
 // (none for kActorDrop).
 std::optional<ControlMessage> execute(const ControlMessage& task, Actors& actors) {
@@ -66,10 +74,7 @@ std::optional<ControlMessage> execute(const ControlMessage& task, Actors& actors
       actors[task.actor] = HostedActor{e->construct(task.payload), e->destroy};
       r.payload = pack(msgpack::type::nil_t());
     } catch (...) {
-      detail::ErrorPtr err = detail::error_from_current_exception(task.function);
-      r.ok = false;
-      r.error_type = err->exception_type;
-      r.error_message = err->message;
+      take_exception(r, task.function);
     }
     return r;
   }
@@ -85,18 +90,10 @@ std::optional<ControlMessage> execute(const ControlMessage& task, Actors& actors
   }
   try {
     Result<std::string> out = e->invoker(self, task.payload);
-    if (out.ok()) {
-      r.payload = std::move(*out);
-    } else {
-      r.ok = false;
-      r.error_type = "weft::RemoteError";
-      r.error_message = out.status().to_string();
-    }
+    if (!out.ok()) return remote_error(r, out.status().to_string());
+    r.payload = std::move(*out);
   } catch (...) {
-    detail::ErrorPtr err = detail::error_from_current_exception(task.function);
-    r.ok = false;
-    r.error_type = err->exception_type;
-    r.error_message = err->message;
+    take_exception(r, task.function);
   }
   return r;
 }

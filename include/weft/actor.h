@@ -50,15 +50,6 @@ class ActorState final : public ActorCore {
   uint64_t remote_id_ = 0;  // written by the factory call, read by later calls (drain order)
 };
 
-template <class T>
-struct unique_ptr_target {
-  using type = void;
-};
-template <class T>
-struct unique_ptr_target<std::unique_ptr<T>> {
-  using type = T;
-};
-
 // One call on an actor: a method call (Create = false) or the factory call (Create = true).
 template <class T, class R, class Callable, bool Create, class Params, class... S>
 class ActorCall;

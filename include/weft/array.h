@@ -56,13 +56,7 @@ class Array {
     if (n > 0 && bytes >= kSharedThreshold && detail::node_store_available()) {
       auto obj = detail::store_create(bytes, /*owned=*/true);
       if (!obj.ok()) throw Error("weft::Array::make: " + obj.status().to_string());
-      Array a;
-      a.s_ = std::make_shared<State>();
-      a.s_->obj = std::move(*obj);
-      a.s_->data = reinterpret_cast<T*>(a.s_->obj.data);
-      a.s_->n = n;
-      a.s_->in_store = true;
-      return a;
+      return from_store(std::move(*obj), n, /*sealed=*/false);
     }
     return Array(std::vector<T>(n));
   }
@@ -150,14 +144,7 @@ class Array {
     auto obj = detail::store_open(id, o.via.ext.data()[24] != 0);
     if (!obj.ok()) throw std::runtime_error("weft::Array: " + obj.status().to_string());
     if (n > obj->size / sizeof(T) || obj->size != n * sizeof(T)) throw msgpack::type_error();
-    Array a;
-    a.s_ = std::make_shared<State>();
-    a.s_->obj = std::move(*obj);
-    a.s_->data = reinterpret_cast<T*>(a.s_->obj.data);
-    a.s_->n = n;
-    a.s_->in_store = true;
-    a.s_->sealed = true;
-    return a;
+    return from_store(std::move(*obj), n, /*sealed=*/true);
   }
 
  private:
@@ -169,6 +156,16 @@ class Array {
     bool sealed = false;
     detail::SharedObject obj;  // keeps the mapping and this process's pin
   };
+  static Array from_store(detail::SharedObject obj, size_t n, bool sealed) {
+    Array a;
+    a.s_ = std::make_shared<State>();
+    a.s_->obj = std::move(obj);
+    a.s_->data = reinterpret_cast<T*>(a.s_->obj.data);
+    a.s_->n = n;
+    a.s_->in_store = true;
+    a.s_->sealed = sealed;
+    return a;
+  }
   static void hold(const detail::SharedObject& obj) {
     if (Status s = detail::store_hold(obj); !s.is_ok()) throw std::runtime_error("weft::Array: " + s.to_string());
   }

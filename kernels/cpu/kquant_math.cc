@@ -51,11 +51,16 @@ void quantize_q8_k(const float* x, int64_t n, BlockQ8_K* out) {
   }
 }
 
-float dot_q4_k_q8_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
+namespace {
+
+// Q4_K and Q5_K: 4-bit values, plus a fifth bit from qh for Q5_K.
+template <int kBlockBytes, bool kFifthBit>
+float dot_q45_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
   float sum = 0.0f, mins = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b, w += kQ4KBytes) {
+  for (int64_t b = 0; b < n / 256; ++b, w += kBlockBytes) {
     const uint8_t* scales = w + 4;
-    const uint8_t* q = w + 16;
+    const uint8_t* qh = w + 16;
+    const uint8_t* q = w + (kFifthBit ? 48 : 16);
     const int8_t* y = x[b].qs;
     int isum = 0;
     for (int g = 0; g < 4; ++g, q += 32, y += 64) {
@@ -64,8 +69,10 @@ float dot_q4_k_q8_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
       scale_min_k4(2 * g + 1, scales, &sc_hi, &m);
       int lo = 0, hi = 0;
       for (int l = 0; l < 32; ++l) {
-        lo += (q[l] & 0xF) * y[l];
-        hi += (q[l] >> 4) * y[32 + l];
+        const int high_lo = kFifthBit ? ((qh[l] >> (2 * g)) & 1) << 4 : 0;
+        const int high_hi = kFifthBit ? ((qh[l] >> (2 * g + 1)) & 1) << 4 : 0;
+        lo += ((q[l] & 0xF) | high_lo) * y[l];
+        hi += ((q[l] >> 4) | high_hi) * y[32 + l];
       }
       isum += sc_lo * lo + sc_hi * hi;
     }
@@ -75,30 +82,10 @@ float dot_q4_k_q8_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
   return sum - mins;
 }
 
-float dot_q5_k_q8_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
-  float sum = 0.0f, mins = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b, w += kQ5KBytes) {
-    const uint8_t* scales = w + 4;
-    const uint8_t* qh = w + 16;
-    const uint8_t* q = w + 48;
-    const int8_t* y = x[b].qs;
-    int isum = 0;
-    for (int g = 0; g < 4; ++g, q += 32, y += 64) {
-      uint8_t sc_lo, sc_hi, m;
-      scale_min_k4(2 * g, scales, &sc_lo, &m);
-      scale_min_k4(2 * g + 1, scales, &sc_hi, &m);
-      int lo = 0, hi = 0;
-      for (int l = 0; l < 32; ++l) {
-        lo += ((q[l] & 0xF) | (((qh[l] >> (2 * g)) & 1) << 4)) * y[l];
-        hi += ((q[l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4)) * y[32 + l];
-      }
-      isum += sc_lo * lo + sc_hi * hi;
-    }
-    sum = std::fma(load_half(w) * x[b].d, static_cast<float>(isum), sum);
-    mins = std::fma(load_half(w + 2) * x[b].d, static_cast<float>(k4_mins_sum(scales, x[b].bsums)), mins);
-  }
-  return sum - mins;
-}
+}  // namespace
+
+float dot_q4_k_q8_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) { return dot_q45_k<kQ4KBytes, false>(w, x, n); }
+float dot_q5_k_q8_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) { return dot_q45_k<kQ5KBytes, true>(w, x, n); }
 
 float dot_q6_k_q8_k(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
   float sum = 0.0f;

@@ -98,40 +98,28 @@ void QuantizedRows::set(const float* x, int64_t m, int64_t cols) {
   have_q8_0_ = have_q8_1_ = have_q8_k_ = false;
 }
 
+template <class Block>
+const Block* QuantizedRows::quantized(std::vector<Block>& out, bool& have, int64_t block_elems,
+                                      void (*quantize)(const float*, int64_t, Block*), const MatmulContext& ctx) {
+  if (!have) {
+    const int64_t blocks = cols_ / block_elems;
+    out.resize(static_cast<size_t>(blocks * m_));
+    for_range(ctx, m_, 4, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) quantize(x_ + i * cols_, cols_, &out[i * blocks]);
+    });
+    have = true;
+  }
+  return out.data();
+}
+
 const BlockQ8_0* QuantizedRows::q8_0(const MatmulContext& ctx) {
-  if (!have_q8_0_) {
-    const int64_t blocks = cols_ / 32;
-    q8_0_.resize(static_cast<size_t>(blocks * m_));
-    for_range(ctx, m_, 4, [&](int64_t i0, int64_t i1, int) {
-      for (int64_t i = i0; i < i1; ++i) ctx.kernels->quantize_q8_0(x_ + i * cols_, cols_, &q8_0_[i * blocks]);
-    });
-    have_q8_0_ = true;
-  }
-  return q8_0_.data();
+  return quantized(q8_0_, have_q8_0_, 32, ctx.kernels->quantize_q8_0, ctx);
 }
-
 const BlockQ8_1* QuantizedRows::q8_1(const MatmulContext& ctx) {
-  if (!have_q8_1_) {
-    const int64_t blocks = cols_ / 32;
-    q8_1_.resize(static_cast<size_t>(blocks * m_));
-    for_range(ctx, m_, 4, [&](int64_t i0, int64_t i1, int) {
-      for (int64_t i = i0; i < i1; ++i) ctx.kernels->quantize_q8_1(x_ + i * cols_, cols_, &q8_1_[i * blocks]);
-    });
-    have_q8_1_ = true;
-  }
-  return q8_1_.data();
+  return quantized(q8_1_, have_q8_1_, 32, ctx.kernels->quantize_q8_1, ctx);
 }
-
 const BlockQ8_K* QuantizedRows::q8_k(const MatmulContext& ctx) {
-  if (!have_q8_k_) {
-    const int64_t blocks = cols_ / 256;
-    q8_k_.resize(static_cast<size_t>(blocks * m_));
-    for_range(ctx, m_, 4, [&](int64_t i0, int64_t i1, int) {
-      for (int64_t i = i0; i < i1; ++i) ctx.kernels->quantize_q8_k(x_ + i * cols_, cols_, &q8_k_[i * blocks]);
-    });
-    have_q8_k_ = true;
-  }
-  return q8_k_.data();
+  return quantized(q8_k_, have_q8_k_, 256, ctx.kernels->quantize_q8_k, ctx);
 }
 
 Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx) {

@@ -48,6 +48,10 @@ class QuantizedRows {
   const BlockQ8_K* q8_k(const MatmulContext& ctx);
 
  private:
+  template <class Block>
+  const Block* quantized(std::vector<Block>& out, bool& have, int64_t block_elems,
+                         void (*quantize)(const float*, int64_t, Block*), const MatmulContext& ctx);
+
   const float* x_ = nullptr;
   int64_t m_ = 0, cols_ = 0;
   std::vector<BlockQ8_0> q8_0_;
