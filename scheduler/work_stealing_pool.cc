@@ -272,6 +272,7 @@ bool WorkStealingPool::help_until(const std::function<bool()>& done, const std::
     execute(r);
     --ctx.help_depth;
   };
+  EventCount& sleep = can_help ? sleep_ : waiters_;
   int idle_rounds = 0;
   while (!done()) {
     if (can_help) {
@@ -286,19 +287,19 @@ bool WorkStealingPool::help_until(const std::function<bool()>& done, const std::
       std::this_thread::yield();
       continue;
     }
-    uint32_t key = sleep_.prepare_wait();
+    uint32_t key = sleep.prepare_wait();
     if (done() || !prepare_sleep()) {
-      sleep_.cancel_wait();
+      sleep.cancel_wait();
       continue;
     }
     if (can_help) {
       if (detail::Runnable* r = find_task(self, ctx.rng)) {
-        sleep_.cancel_wait();
+        sleep.cancel_wait();
         run_here(r);
         continue;
       }
     }
-    sleep_.commit_wait(key, deadline_ns);
+    sleep.commit_wait(key, deadline_ns);
   }
   return true;
 }
@@ -308,6 +309,7 @@ void WorkStealingPool::shutdown() {
   if (stopped_.load(std::memory_order_acquire)) return;
   stopping_.store(true, std::memory_order_seq_cst);
   sleep_.notify_all();
+  waiters_.notify_all();
   for (auto& t : workers_) {
     if (t.joinable()) t.join();
   }

@@ -50,7 +50,10 @@ class WorkStealingPool final : public Executor {
   void submit(detail::Runnable* r) override;
   bool help_until(const std::function<bool()>& done, const std::function<bool()>& prepare_sleep,
                   int64_t deadline_ns) override;
-  void wake_sleepers() override { sleep_.notify_all(); }
+  void wake_sleepers() override {
+    sleep_.notify_all();
+    waiters_.notify_all();
+  }
   void shutdown() override;
   void cancel_pending() override;
   bool in_worker_thread() const override { return current_worker_index() >= 0; }
@@ -93,7 +96,9 @@ class WorkStealingPool final : public Executor {
   const uint64_t id_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};
-  EventCount sleep_;
+  EventCount sleep_;    // threads that run tasks: idle workers, and workers helping in help_until
+  EventCount waiters_;  // threads that only wait (non-workers, timed waits): never woken by push, so
+                        // a push's single wake-up always reaches a thread that can run the task
   Hint hints_[kNumSloClasses];
   // Workers currently looking for work. A push skips waking a sleeper while one is searching:
   // the searcher re-checks every queue before it may sleep.
