@@ -109,16 +109,4 @@ Status SharedArena::commit(size_t offset, size_t len) {
   return errno_status("fallocate of the store's memory", err);
 }
 
-void SharedArena::decommit(size_t offset, size_t len) {
-  // Only whole pages inside the range are given back; partial pages may hold a neighbour.
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t begin = (offset + page - 1) / page * page;
-  const size_t end = (offset + len) / page * page;
-  if (end > begin) {
-    fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(begin), static_cast<off_t>(end - begin));
-  }
-  // Granules touched by the range are no longer known to be backed.
-  for (size_t g = offset / kGranule; g < committed_.size() && g * kGranule < offset + len; ++g) committed_[g] = false;
-}
-
 }  // namespace weft::objectstore

@@ -7,9 +7,9 @@
 //
 // Pages are reserved per allocation with commit() (fallocate), never on first touch: when the
 // machine is out of memory the store gets an error it can report ("store full"), instead of a
-// SIGBUS in whichever process touches the page. decommit() gives a range's pages back. The
-// file has no name in any filesystem, so a crash leaves nothing behind in /dev/shm.
-// Not thread-safe for commit/decommit (the store's thread calls them); move-only.
+// SIGBUS in whichever process touches the page. Freed ranges keep their pages (the arena's
+// footprint is its high-water mark). The file has no name in any filesystem, so a crash leaves nothing behind in /dev/shm.
+// Not thread-safe for commit (the store's thread calls it); move-only.
 #pragma once
 
 #include <cstddef>
@@ -39,9 +39,8 @@ class SharedArena {
   int fd() const { return fd_; }
 
   // kResourceExhausted when the system cannot back the range with memory. Ranges committed
-  // before (and not decommitted since) cost no system call.
+  // before cost no system call.
   Status commit(size_t offset, size_t len);
-  void decommit(size_t offset, size_t len);
 
   // A default size for a node's store: 30% of the machine's memory.
   static size_t default_size();

@@ -40,9 +40,6 @@ enum class MsgType : uint8_t {
   kReply = 100,
 };
 
-// Whether the store answers requests of this type (see above).
-inline bool expects_reply(MsgType t) { return t != MsgType::kSeal && t != MsgType::kRelease; }
-
 struct Request {
   MsgType type = MsgType::kConnect;
   uint64_t request_id = 0;
