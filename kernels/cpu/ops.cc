@@ -47,12 +47,6 @@ void rope_apply(float* x, int n_heads, const float* cos, const float* sin, const
   }
 }
 
-void rope(float* x, int n_heads, int pos, const RopeParams& p) {
-  std::vector<float> c(static_cast<size_t>(p.rope_dims / 2)), s(c.size());
-  rope_angles(pos, p, c.data(), s.data());
-  rope_apply(x, n_heads, c.data(), s.data(), p);
-}
-
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }

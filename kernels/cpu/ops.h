@@ -27,10 +27,9 @@ struct RopeParams {
   const float* freq_factors = nullptr;  // [rope_dims / 2] divisors of theta (llama3), or null
   bool neox = false;               // rotate (i, i + rope_dims/2) instead of (2i, 2i + 1)
 };
-// Rotates `n_heads` heads of `x` ([n_heads][head_dim]) in place for position `pos`.
-void rope(float* x, int n_heads, int pos, const RopeParams& p);
-// The same in two steps, for many heads and layers at one position: the rotation's cosines and
-// sines (rope_dims / 2 each), then their application. Same results as rope().
+// Rotary embeddings in two steps, so one position's angles serve every head and layer: the
+// rotation's cosines and sines for position `pos` (rope_dims / 2 each), then their application
+// to `n_heads` heads of `x` ([n_heads][head_dim]) in place.
 void rope_angles(int pos, const RopeParams& p, float* cos, float* sin);
 void rope_apply(float* x, int n_heads, const float* cos, const float* sin, const RopeParams& p);
 
