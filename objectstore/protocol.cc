@@ -17,17 +17,10 @@ Status bad(const std::string& what) { return Status::invalid_argument("malformed
 
 Result<msgpack::object_handle> parse(std::string_view bytes) {
   if (bytes.size() > kMaxMessageBytes) return bad(fmt::format("{} bytes, more than {}", bytes.size(), kMaxMessageBytes));
-  try {
-    size_t off = 0;
-    bool referenced = false;
-    // Bounded by the input's size: a short header claiming a huge array allocates nothing.
-    msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size(), off, referenced, nullptr, nullptr,
-                                               unpack_limits_for(bytes.size()));
-    if (off != bytes.size()) return bad("trailing bytes after the message");
-    return h;
-  } catch (const std::exception& e) {
-    return bad(std::string("not MessagePack (") + e.what() + ")");
-  }
+  // Bounded by the input's size: a short header claiming a huge array allocates nothing.
+  auto h = unpack_message(bytes);
+  if (!h.ok()) return bad(h.status().message());
+  return h;
 }
 
 Result<uint64_t> uint_at(const msgpack::object& arr, uint32_t i, const char* name) {

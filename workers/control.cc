@@ -41,15 +41,9 @@ std::string encode(const ControlMessage& m) {
 }
 
 Result<ControlMessage> decode_control(std::string_view bytes) {
-  msgpack::object_handle h;
-  try {
-    size_t off = 0;
-    bool referenced = false;
-    h = msgpack::unpack(bytes.data(), bytes.size(), off, referenced, nullptr, nullptr, unpack_limits_for(bytes.size()));
-    if (off != bytes.size()) return bad("trailing bytes");
-  } catch (const std::exception& e) {
-    return bad(std::string("not MessagePack (") + e.what() + ")");
-  }
+  auto parsed = unpack_message(bytes);
+  if (!parsed.ok()) return bad(parsed.status().message());
+  const msgpack::object_handle h = std::move(*parsed);
   const msgpack::object& o = h.get();
   if (o.type != msgpack::type::ARRAY || o.via.array.size != kFields) return bad("not an array of 12 fields");
   const msgpack::object* f = o.via.array.ptr;

@@ -122,6 +122,21 @@ inline msgpack::unpack_limit unpack_limits_for(size_t input_bytes) {
   return msgpack::unpack_limit(input_bytes, input_bytes, input_bytes, input_bytes, input_bytes, 64);
 }
 
+// Parses exactly one MessagePack value filling `bytes` (untrusted: bounded by unpack_limits_for).
+// kInvalidArgument saying "not MessagePack (...)" or "trailing bytes after the message".
+inline Result<msgpack::object_handle> unpack_message(std::string_view bytes) {
+  try {
+    size_t off = 0;
+    bool referenced = false;
+    msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size(), off, referenced, nullptr, nullptr,
+                                               unpack_limits_for(bytes.size()));
+    if (off != bytes.size()) return Status::invalid_argument("trailing bytes after the message");
+    return h;
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(std::string("not MessagePack (") + e.what() + ")");
+  }
+}
+
 // Decodes MessagePack bytes; malformed or hostile input, or a type mismatch, gives kCorruption,
 // never a crash.
 template <Serializable T>
