@@ -13,12 +13,19 @@
 
 namespace weft::llm {
 
+// How fast-mode attention orders its sums for a token (the bits of its result depend on it):
+// llama.cpp's vector kernel (one query) or its matrix kernel (many). kAuto: the matrix layout when
+// the token's sequence has several tokens in the batch. A server that preempts and recomputes a
+// sequence pins each token to the layout it first had, so recomputation gives the same bits.
+enum class SumLayout : uint8_t { kAuto, kVector, kMatrix };
+
 struct BatchToken {
   int32_t token = 0;
   int32_t seq = 0;
   int32_t pos = 0;
   int32_t parent = -1;
   bool logits = false;  // return this token's next-token logits
+  SumLayout layout = SumLayout::kAuto;
 };
 
 struct Batch {

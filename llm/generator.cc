@@ -4,54 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "llm/utf8.h"
+#include "llm/text_stream.h"
 
 namespace weft::llm {
-namespace {
-
-// Streams text, holding back any tail that could begin one of the stop strings.
-class StopFilter {
- public:
-  explicit StopFilter(const std::vector<std::string>& stop) : stop_(stop) {}
-
-  // Appends `text`; returns what is now final. Sets `stopped` when a stop string appeared (the
-  // returned text then ends just before it).
-  std::string push(std::string_view text, bool& stopped) {
-    held_ += text;
-    size_t cut = std::string::npos;
-    for (const std::string& s : stop_) {
-      if (!s.empty()) cut = std::min(cut, held_.find(s));
-    }
-    if (cut != std::string::npos) {
-      stopped = true;
-      std::string out = held_.substr(0, cut);
-      held_.clear();
-      return out;
-    }
-    size_t keep = 0;  // longest suffix of held_ that is a proper prefix of a stop string
-    for (const std::string& s : stop_) {
-      for (size_t k = std::min(s.size() - (s.empty() ? 0 : 1), held_.size()); k > keep; --k) {
-        if (held_.compare(held_.size() - k, k, s, 0, k) == 0) {
-          keep = k;
-          break;
-        }
-      }
-    }
-    // Never split a UTF-8 character when holding back.
-    size_t emit = held_.size() - keep;
-    while (emit > 0 && emit < held_.size() && (static_cast<uint8_t>(held_[emit]) & 0xC0) == 0x80) --emit;
-    std::string out = held_.substr(0, emit);
-    held_.erase(0, emit);
-    return out;
-  }
-  std::string finish() { return std::exchange(held_, {}); }
-
- private:
-  const std::vector<std::string>& stop_;
-  std::string held_;
-};
-
-}  // namespace
 
 Status GenerateOptions::validate() const {
   if (max_tokens < 0) return Status::invalid_argument(fmt::format("max_tokens must be >= 0 (got {})", max_tokens));
@@ -100,13 +55,12 @@ Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer,
   }
 
   Sampler sampler(options.sampling);
-  Utf8Stream utf8;
-  StopFilter stop(options.stop);
+  TextStream text(tokenizer, options.stop);
   std::vector<int32_t> history = prompt;
-  auto emit = [&](const std::string& text) {
-    if (text.empty()) return true;
-    g.text += text;
-    return !on_text || on_text(text);
+  auto emit = [&](const std::string& piece) {
+    if (piece.empty()) return true;
+    g.text += piece;
+    return !on_text || on_text(piece);
   };
   g.finish = FinishReason::kLength;
   for (int produced = 0; produced < budget; ++produced) {
@@ -117,12 +71,11 @@ Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer,
       g.finish = FinishReason::kEndOfGeneration;
       break;
     }
-    bool stopped = false;
-    if (!emit(stop.push(utf8.push(tokenizer.piece(next)), stopped))) {
+    if (!emit(text.push(next))) {
       g.finish = FinishReason::kCancelled;
       return g;
     }
-    if (stopped) {
+    if (text.stopped()) {
       g.finish = FinishReason::kStopString;
       return g;
     }
@@ -132,13 +85,8 @@ Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer,
     WEFT_ASSIGN_OR_RETURN(logits, model.forward(step, kv));
     kv.commit(seq, 1);
   }
-  bool stopped = false;
-  std::string tail = stop.push(utf8.finish(), stopped);
-  if (stopped) {
-    g.finish = FinishReason::kStopString;
-  } else {
-    tail += stop.finish();
-  }
+  std::string tail = text.finish();
+  if (text.stopped()) g.finish = FinishReason::kStopString;
   if (!emit(tail) && g.finish == FinishReason::kLength) g.finish = FinishReason::kCancelled;
   return g;
 }

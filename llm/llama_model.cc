@@ -28,7 +28,8 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const M
   }
   WEFT_ASSIGN_OR_RETURN(m->config_, ModelConfig::from_gguf(m->file_));
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
-  m->team_ = std::make_unique<cpu::ThreadTeam>(options.threads);
+  m->team_ = options.parallel;
+  if (!m->team_) m->team_ = std::make_shared<cpu::ThreadTeam>(options.threads);
   m->mm_ = {m->team_.get(), &cpu::fast_kernels(options.isa), options.mode == ComputeMode::kFast};
   if (m->mm_.fast) {
     m->pack_weights();
@@ -149,7 +150,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   const ModelConfig& c = config_;
   const int n = static_cast<int>(batch.tokens.size());
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
-  cpu::ThreadTeam& team = *team_;
+  weft::ParallelFor& team = *team_;
 
   std::unique_ptr<Pass> pass;
   {
@@ -178,7 +179,10 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   for (const auto& [seq, count] : per_seq) WEFT_RETURN_IF_ERROR(kv.reserve(seq, count));
   for (int i = 0; i < n; ++i) p.slot[i] += kv.committed(batch.tokens[i].seq);
   p.lanes8.resize(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p.lanes8[i] = per_seq[batch.tokens[i].seq] > 1;
+  for (int i = 0; i < n; ++i) {
+    const SumLayout layout = batch.tokens[i].layout;
+    p.lanes8[i] = layout == SumLayout::kAuto ? per_seq[batch.tokens[i].seq] > 1 : layout == SumLayout::kMatrix;
+  }
   // Visible slots: the committed prefix, then the ancestor chain from the root down to i.
   p.visible.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {

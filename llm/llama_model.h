@@ -10,8 +10,9 @@
 //
 // forward() writes the batch tokens' keys and values into the sequences' pending KV slots and
 // commits nothing: the caller commits a chain, or keeps one branch of a tree (KvCache). The model
-// is immutable after load. A forward pass runs on the model's thread team (ModelOptions::threads);
-// concurrent forward passes need separate caches and take turns on the team.
+// is immutable after load. A forward pass runs its parallel loops on ModelOptions::parallel (under
+// the runtime: a weft::ParallelTeam, the runtime's own workers), or on a thread team the model
+// owns; concurrent forward passes need separate caches and take turns on the team.
 #pragma once
 
 #include <functional>
@@ -39,7 +40,11 @@ enum class ComputeMode { kFast, kReference };
 
 struct ModelOptions {
   ComputeMode mode = ComputeMode::kFast;
-  int threads = 0;  // threads a forward pass uses, the caller's included; 0: one per hardware thread
+  // Where a forward pass runs its data-parallel loops: a weft::ParallelTeam under the runtime, so
+  // the model computes on the runtime's workers. Null: a thread team of `threads` threads owned
+  // by the model (programs that do not start the runtime).
+  std::shared_ptr<weft::ParallelFor> parallel;
+  int threads = 0;  // threads of the model's own team, the caller's included; 0: one per hardware thread
   // Instruction set of the fast kernels (capped by what the CPU has); results are identical for
   // every choice, only speed differs.
   kernels::cpu::Isa isa = kernels::cpu::best_isa();
@@ -79,7 +84,7 @@ class LlamaModel {
   void attend(Pass& pass, KvCache& kv, int layer, int token, int kh, int thread) const;
 
   ModelOptions options_;
-  std::unique_ptr<kernels::cpu::ThreadTeam> team_;
+  std::shared_ptr<weft::ParallelFor> team_;
   kernels::cpu::MatmulContext mm_;
   std::vector<std::vector<uint8_t>> packed_;  // packed copies of weight matrices (WeightView::packed)
   // Buffers of finished passes, reused by later ones (no page faults per decode step).

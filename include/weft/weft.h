@@ -21,6 +21,7 @@
 #include "weft/ids.h"
 #include "weft/object_ref.h"
 #include "weft/options.h"
+#include "weft/parallel.h"
 #include "weft/registry.h"
 #include "weft/serialization.h"
 #include "weft/status.h"

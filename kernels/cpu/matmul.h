@@ -1,5 +1,5 @@
 // Matrix products of the forward pass on the CPU: y[i][r] = dot(W row r, x[i]) for m activation
-// rows x[i], split across a ThreadTeam by output rows.
+// rows x[i], split across a team of threads (weft::ParallelFor) by output rows.
 //
 //   QuantizedRows in(ctx);
 //   in.set(xn.data(), n, d);                 // quantized on first use, once per block format
@@ -23,7 +23,7 @@
 namespace weft::kernels::cpu {
 
 struct MatmulContext {
-  ThreadTeam* team = nullptr;                       // null: the calling thread alone
+  weft::ParallelFor* team = nullptr;                // null: the calling thread alone
   const FastKernels* kernels = &fast_kernels();     // the instruction set's table
   bool fast = true;                                 // false: reference arithmetic
 };

@@ -72,7 +72,7 @@ void ThreadTeam::helper_main(int thread) {
   }
 }
 
-void ThreadTeam::run(int64_t n, int64_t grain, Fn fn, void* ctx) {
+void ThreadTeam::run(int64_t n, int64_t grain, Body fn, void* ctx) {
   if (n <= 0) return;
   grain = std::max<int64_t>({grain, 1, (n + kMaxChunks - 1) / kMaxChunks});
   const int64_t chunks = (n + grain - 1) / grain;

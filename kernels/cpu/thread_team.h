@@ -9,39 +9,34 @@
 // by a noisy neighbour does not hold the loop back; which thread runs a chunk never changes what
 // the chunk computes. Thread safety: parallel_for may be called from any thread; concurrent calls
 // are serialised by a mutex (one loop runs at a time). fn must not call parallel_for on the same
-// team. Kernel-level parallelism lives here rather than on the task runtime: these loops last
-// microseconds, far below a task's scheduling cost.
+// team. A ThreadTeam is for programs that do not start the runtime (tools, benchmarks, tests);
+// under the runtime a forward pass runs its loops on a weft::ParallelTeam (the runtime's workers)
+// through the same weft::ParallelFor interface.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <thread>
-#include <type_traits>
 #include <vector>
+
+#include "weft/parallel.h"
 
 namespace weft::kernels::cpu {
 
-class ThreadTeam {
+class ThreadTeam final : public weft::ParallelFor {
  public:
   // `threads` >= 1 counts the caller; 0 means one per hardware thread.
   explicit ThreadTeam(int threads = 0);
-  ~ThreadTeam();
+  ~ThreadTeam() override;
   ThreadTeam(const ThreadTeam&) = delete;
   ThreadTeam& operator=(const ThreadTeam&) = delete;
 
-  int size() const { return static_cast<int>(helpers_.size()) + 1; }
-
-  template <class F>
-  void parallel_for(int64_t n, int64_t grain, F&& fn) {
-    using Body = std::remove_reference_t<F>;
-    auto call = [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Body*>(ctx))(b, e, t); };
-    run(n, grain, call, const_cast<void*>(static_cast<const void*>(&fn)));
-  }
+  int size() const override { return static_cast<int>(helpers_.size()) + 1; }
+  void run(int64_t n, int64_t grain, Body fn, void* ctx) override;
 
  private:
-  using Fn = void (*)(void* ctx, int64_t begin, int64_t end, int thread);
-  void run(int64_t n, int64_t grain, Fn fn, void* ctx);
+  using Fn = Body;
   void helper_main(int thread);
   // Claims and runs chunks of the loop published in state_ until none is left.
   void work(int thread);

@@ -1,0 +1,199 @@
+#include "serving/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "weft/detail/runnable.h"
+
+namespace weft::serving {
+namespace {
+
+llm::SamplingParams sampling_of(const RequestSpec& s) {
+  return {.temperature = s.temperature,
+          .top_k = s.top_k,
+          .top_p = s.top_p,
+          .min_p = s.min_p,
+          .repeat_penalty = s.repeat_penalty,
+          .repeat_last_n = s.repeat_last_n,
+          .seed = s.seed};
+}
+
+// log-softmax of the chosen token and the `k` most likely ones.
+void log_probs(std::span<const float> logits, int32_t chosen, int k, TokenEvent& e) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float x : logits) sum += std::exp(static_cast<double>(x - max));
+  const float log_z = max + static_cast<float>(std::log(sum));
+  e.logprobs.push_back(logits[static_cast<size_t>(chosen)] - log_z);
+  std::vector<TopLogprob> top;
+  if (k > 0) {
+    std::vector<int32_t> ids(logits.size());
+    std::iota(ids.begin(), ids.end(), 0);
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                      [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    for (int j = 0; j < k; ++j) top.push_back({ids[j], logits[static_cast<size_t>(ids[j])] - log_z});
+  }
+  e.top.push_back(std::move(top));
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const llm::LlamaModel> model, const EngineOptions& options)
+    : model_(std::move(model)),
+      options_(options),
+      kv_(model_->make_cache(options.kv_cache_tokens, options.scheduler.block_tokens)) {}
+
+EngineStats Engine::stats() const {
+  EngineStats s;
+  for (const auto& [id, r] : requests_) (r.seq >= 0 ? s.running : s.waiting)++;
+  const int total = (options_.kv_cache_tokens + kv_.block_tokens() - 1) / kv_.block_tokens();
+  s.kv_blocks_total = total;
+  s.kv_blocks_used = total - kv_.free_blocks();
+  s.preemptions = preemptions_;
+  s.prompt_tokens_computed = prompt_tokens_computed_;
+  return s;
+}
+
+Status Engine::admit(const RequestSpec& spec) {
+  const llm::ModelConfig& c = model_->config();
+  const int n = static_cast<int>(spec.prompt.size());
+  if (requests_.count(spec.id) != 0) return Status::invalid_argument(fmt::format("request id {} is in use", spec.id));
+  if (n == 0) return Status::invalid_argument("the prompt is empty");
+  if (c.context_length > 0 && n >= c.context_length) {
+    return Status::invalid_argument(
+        fmt::format("the prompt has {} tokens; the model's context holds {}", n, c.context_length));
+  }
+  const int blocks_total = (options_.kv_cache_tokens + kv_.block_tokens() - 1) / kv_.block_tokens();
+  if ((n + 1 + kv_.block_tokens() - 1) / kv_.block_tokens() > blocks_total) {
+    return Status::invalid_argument(
+        fmt::format("the prompt has {} tokens; the KV cache holds {}", n, options_.kv_cache_tokens));
+  }
+  for (int32_t t : spec.prompt) {
+    if (t < 0 || t >= c.vocab) return Status::invalid_argument(fmt::format("token id {} is outside the vocabulary", t));
+  }
+  if (spec.max_tokens < 1) return Status::invalid_argument("max_tokens must be >= 1");
+  if (spec.slo >= kNumSloClasses) return Status::invalid_argument("unknown SLO class");
+  const llm::SamplingParams sp = sampling_of(spec);
+  WEFT_RETURN_IF_ERROR(sp.validate());
+  int waiting = 0;
+  for (const auto& [id, r] : requests_) waiting += r.seq < 0 ? 1 : 0;
+  if (waiting >= options_.max_waiting) return Status::resource_exhausted("the waiting queue is full");
+  Request r{spec, llm::Sampler(sp), spec.prompt, n};
+  requests_.emplace(spec.id, std::move(r));
+  return Status::ok();
+}
+
+void Engine::release(Request& r) {
+  if (r.seq >= 0) kv_.remove_sequence(r.seq);
+  r.seq = -1;
+  r.computed = 0;
+}
+
+bool Engine::advance(Request& r, const float* logits, TokenEvent& e) {
+  const llm::ModelConfig& c = model_->config();
+  const std::span<const float> row(logits, static_cast<size_t>(c.vocab));
+  const int32_t next = r.sampler.sample(row, r.tokens);
+  r.tokens.push_back(next);
+  r.last_token_ns = detail::now_ns();
+  e.tokens.push_back(next);
+  if (r.spec.top_logprobs >= 0) log_probs(row, next, std::min(r.spec.top_logprobs, c.vocab), e);
+  const int generated = static_cast<int>(r.tokens.size()) - r.prompt_len;
+  const auto& stop = r.spec.stop_token_ids;
+  if (!r.spec.ignore_eos && std::find(stop.begin(), stop.end(), next) != stop.end()) {
+    e.finish = static_cast<uint8_t>(Finish::kStop);
+  } else if (generated >= r.spec.max_tokens ||
+             (c.context_length > 0 && static_cast<int>(r.tokens.size()) >= c.context_length)) {
+    e.finish = static_cast<uint8_t>(Finish::kLength);
+  }
+  return e.finish != 0;
+}
+
+StepOutput Engine::step(const StepInput& input) {
+  StepOutput out;
+  for (uint64_t id : input.finish) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    release(it->second);
+    requests_.erase(it);
+  }
+  for (const RequestSpec& spec : input.arrivals) {
+    if (Status s = admit(spec); !s.is_ok()) {
+      TokenEvent e{.id = spec.id, .finish = static_cast<uint8_t>(Finish::kError), .error = s.message()};
+      e.prompt_tokens = static_cast<int>(spec.prompt.size());
+      out.events.push_back(std::move(e));
+    }
+  }
+
+  std::vector<SeqView> views;
+  views.reserve(requests_.size());
+  for (const auto& [id, r] : requests_) {
+    const int held = r.seq >= 0 ? kv_.capacity(r.seq) / kv_.block_tokens() : 0;
+    views.push_back({id, static_cast<Slo>(r.spec.slo), r.spec.arrival_ns, r.spec.ttft_ns, r.spec.tpot_ns,
+                     r.last_token_ns, static_cast<int>(r.tokens.size()), r.computed, held, r.seq >= 0});
+  }
+  const Plan plan = plan_iteration(views, kv_.free_blocks(), detail::now_ns(), options_.scheduler);
+  for (uint64_t id : plan.preempted) {
+    release(requests_.at(id));
+    ++preemptions_;
+  }
+
+  llm::Batch batch;
+  std::vector<Request*> sampled;  // requests whose next token comes from this pass, in logits order
+  for (const Plan::Item& item : plan.items) {
+    Request& r = requests_.at(item.id);
+    if (r.seq < 0) r.seq = kv_.add_sequence();
+    const bool last = item.begin + item.count == static_cast<int>(r.tokens.size());
+    const size_t first = batch.tokens.size();
+    batch.add_chain(r.seq, item.begin,
+                    std::vector<int32_t>(r.tokens.begin() + item.begin, r.tokens.begin() + item.begin + item.count),
+                    last);
+    for (int k = 0; k < item.count; ++k) {
+      const bool prompt = item.begin + k < r.prompt_len;
+      batch.tokens[first + k].layout =
+          prompt && r.prompt_len > 1 ? llm::SumLayout::kMatrix : llm::SumLayout::kVector;
+      if (prompt) ++prompt_tokens_computed_;
+    }
+    if (last) sampled.push_back(&r);
+  }
+  out.tokens = static_cast<int>(batch.tokens.size());
+  out.slo = static_cast<uint8_t>(plan.slo);
+  if (!batch.tokens.empty()) {
+    Result<std::vector<float>> logits = model_->forward(batch, kv_);
+    if (!logits.ok()) {
+      // Nothing was committed; the requests of this pass fail with the cause, the others go on.
+      for (const Plan::Item& item : plan.items) {
+        Request& r = requests_.at(item.id);
+        TokenEvent e{.id = item.id, .finish = static_cast<uint8_t>(Finish::kError), .error = logits.status().message()};
+        e.prompt_tokens = r.prompt_len;
+        out.events.push_back(std::move(e));
+        release(r);
+        requests_.erase(item.id);
+      }
+      out.stats = stats();
+      return out;
+    }
+    for (const Plan::Item& item : plan.items) {
+      Request& r = requests_.at(item.id);
+      kv_.commit(r.seq, item.count);
+      r.computed += item.count;
+    }
+    const int vocab = model_->config().vocab;
+    for (size_t k = 0; k < sampled.size(); ++k) {
+      Request& r = *sampled[k];
+      TokenEvent e{.id = r.spec.id, .prompt_tokens = r.prompt_len};
+      if (advance(r, logits->data() + k * static_cast<size_t>(vocab), e)) {
+        const uint64_t id = r.spec.id;
+        release(r);
+        requests_.erase(id);
+      }
+      out.events.push_back(std::move(e));
+    }
+  }
+  out.stats = stats();
+  return out;
+}
+
+}  // namespace weft::serving

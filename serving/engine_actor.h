@@ -1,0 +1,50 @@
+// The engine as an actor: it loads the model (computing on the runtime's workers through a
+// weft::ParallelTeam), owns the KV cache, and runs one iteration per `step` call. Every argument
+// and result is a plain value (engine_types.h), so the actor could live in any process.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "serving/engine.h"
+#include "serving/engine_types.h"
+#include "weft/weft.h"
+
+namespace weft::serving {
+
+struct EngineConfig {
+  std::string model_path;
+  int threads = 0;  // 0: every runtime worker (and the caller)
+  int kv_cache_tokens = 16384;
+  int max_num_seqs = 64;
+  int max_num_batched_tokens = 512;
+  int max_waiting = 1024;
+  bool progress = false;  // load progress on stderr
+  MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress)
+};
+
+struct EngineInfo {
+  int context_length = 0;
+  int vocab = 0;
+  int kv_blocks = 0;
+  MSGPACK_DEFINE(context_length, vocab, kv_blocks)
+};
+
+class EngineActor {
+ public:
+  // Raises weft::Error when the model cannot be loaded.
+  explicit EngineActor(const EngineConfig& config);
+  ~EngineActor();
+  EngineInfo info() const;
+  // One iteration, its helpers at the class of `slo`.
+  StepOutput step(StepInput input, uint8_t slo);
+
+ private:
+  std::shared_ptr<ParallelTeam> team_;
+  std::shared_ptr<const llm::LlamaModel> model_;
+  std::unique_ptr<Engine> engine_;
+};
+
+std::unique_ptr<EngineActor> open_engine(EngineConfig config);
+
+}  // namespace weft::serving

@@ -1,0 +1,171 @@
+// The engine on the real default model: continuous batching, chunked prefill and preemption all
+// give each request exactly the tokens it gets alone from llm::generate.
+#include "serving/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "llm/generator.h"
+#include "llm/tokenizer.h"
+#include "weft/detail/runnable.h"
+
+namespace weft::serving {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string path = std::string(WEFT_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!std::filesystem::exists(path)) return;
+    auto m = llm::LlamaModel::load(path, {.threads = 2});
+    ASSERT_TRUE(m.ok()) << m.status();
+    model_ = std::shared_ptr<const llm::LlamaModel>(std::move(*m));
+    auto t = llm::Tokenizer::from_gguf(model_->file());
+    ASSERT_TRUE(t.ok());
+    tokenizer_ = new llm::Tokenizer(std::move(*t));
+  }
+  void SetUp() override {
+    if (!model_) GTEST_SKIP() << "run scripts/setup to fetch the default model";
+  }
+
+  static std::vector<int32_t> encode(const std::string& text) { return *tokenizer_->encode(text); }
+  static std::vector<int32_t> alone(const std::vector<int32_t>& prompt, int max_tokens) {
+    llm::GenerateOptions o{.max_tokens = max_tokens};
+    auto g = llm::generate(*model_, *tokenizer_, prompt, o);
+    EXPECT_TRUE(g.ok());
+    return g->tokens;
+  }
+  // Runs every spec through one engine until all finish; tokens per id.
+  static std::map<uint64_t, std::vector<int32_t>> serve(Engine& e, std::vector<RequestSpec> specs, int stagger = 0) {
+    std::map<uint64_t, std::vector<int32_t>> out;
+    size_t next = 0;
+    for (int round = 0; round < 100000; ++round) {
+      StepInput in;
+      // Arrivals staggered across iterations, so requests join a running batch.
+      while (next < specs.size() && (stagger == 0 || round % stagger == 0)) {
+        specs[next].arrival_ns = detail::now_ns();
+        in.arrivals.push_back(specs[next++]);
+        if (stagger != 0) break;
+      }
+      StepOutput o = e.step(in);
+      for (const TokenEvent& ev : o.events) {
+        EXPECT_NE(ev.finish, static_cast<uint8_t>(Finish::kError)) << ev.error;
+        auto& v = out[ev.id];
+        v.insert(v.end(), ev.tokens.begin(), ev.tokens.end());
+      }
+      if (next == specs.size() && !e.has_work()) break;
+    }
+    return out;
+  }
+  static std::vector<RequestSpec> specs(const std::vector<std::string>& prompts, int max_tokens) {
+    std::vector<RequestSpec> v;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      RequestSpec s;
+      s.id = i + 1;
+      s.prompt = encode(prompts[i]);
+      s.max_tokens = max_tokens;
+      s.slo = static_cast<uint8_t>(i % 3);
+      v.push_back(s);
+    }
+    return v;
+  }
+
+  static inline std::shared_ptr<const llm::LlamaModel> model_;
+  static inline llm::Tokenizer* tokenizer_ = nullptr;
+};
+
+const std::vector<std::string> kPrompts = {
+    "The capital of France is",
+    "Once upon a time, in a land far away, there lived a",
+    "def fibonacci(n):",
+    "A",
+    "The three primary colors are red, blue and",
+    "In 1969, the first humans to walk on the moon were",
+};
+
+TEST_F(EngineTest, BatchedChunkedAndStaggeredEqualAlone) {
+  std::vector<RequestSpec> s = specs(kPrompts, 24);
+  EngineOptions o;
+  o.scheduler.max_num_batched_tokens = 7;  // prompts in several chunks, decodes beside them
+  o.kv_cache_tokens = 4096;
+  Engine e(model_, o);
+  auto got = serve(e, s, 3);
+  for (const RequestSpec& r : s) EXPECT_EQ(got[r.id], alone(r.prompt, 24)) << "request " << r.id;
+  EXPECT_EQ(e.cache().free_blocks(), e.stats().kv_blocks_total);  // every block back
+  EXPECT_EQ(e.stats().preemptions, 0);
+}
+
+TEST_F(EngineTest, PreemptionByRecomputeKeepsGreedyOutput) {
+  std::vector<RequestSpec> s = specs(kPrompts, 40);
+  EngineOptions o;
+  o.scheduler.block_tokens = 16;
+  o.kv_cache_tokens = 16 * 8;  // 8 blocks for 6 requests of up to 58 tokens: they cannot all fit
+  Engine e(model_, o);
+  auto got = serve(e, s);
+  EXPECT_GT(e.stats().preemptions, 0);
+  for (const RequestSpec& r : s) EXPECT_EQ(got[r.id], alone(r.prompt, 40)) << "request " << r.id;
+  EXPECT_EQ(e.cache().free_blocks(), 8);
+}
+
+TEST_F(EngineTest, StopTokensLimitsAndBadRequests) {
+  Engine e(model_, {});
+  RequestSpec ok;
+  ok.id = 1;
+  ok.prompt = encode("Hello");
+  ok.max_tokens = 3;
+  RequestSpec empty;
+  empty.id = 2;
+  RequestSpec bad_token = ok;
+  bad_token.id = 3;
+  bad_token.prompt = {1, 999999};
+  RequestSpec bad_sampling = ok;
+  bad_sampling.id = 4;
+  bad_sampling.top_p = 0;
+  StepOutput o = e.step({.arrivals = {ok, empty, bad_token, bad_sampling}});
+  int errors = 0;
+  for (const TokenEvent& ev : o.events) errors += ev.finish == static_cast<uint8_t>(Finish::kError) ? 1 : 0;
+  EXPECT_EQ(errors, 3);
+  int produced = 1;
+  while (e.has_work()) {
+    for (const TokenEvent& ev : e.step({}).events) {
+      produced += static_cast<int>(ev.tokens.size());
+      if (ev.finish != 0) EXPECT_EQ(ev.finish, static_cast<uint8_t>(Finish::kLength));
+    }
+  }
+  EXPECT_EQ(produced, 3);
+  // A request ended by the front end frees its blocks at the next iteration.
+  RequestSpec longer = ok;
+  longer.id = 5;
+  longer.max_tokens = 100;
+  e.step({.arrivals = {longer}});
+  EXPECT_LT(e.cache().free_blocks(), e.stats().kv_blocks_total);
+  e.step({.finish = {5}});
+  EXPECT_FALSE(e.has_work());
+  EXPECT_EQ(e.cache().free_blocks(), e.stats().kv_blocks_total);
+}
+
+TEST_F(EngineTest, LogprobsOfTheChosenToken) {
+  Engine e(model_, {});
+  RequestSpec r;
+  r.id = 1;
+  r.prompt = encode("The capital of France is");
+  r.max_tokens = 2;
+  r.top_logprobs = 3;
+  std::vector<TokenEvent> evs;
+  for (StepOutput o = e.step({.arrivals = {r}});; o = e.step({})) {
+    for (auto& ev : o.events) evs.push_back(ev);
+    if (!e.has_work()) break;
+  }
+  ASSERT_FALSE(evs.empty());
+  ASSERT_EQ(evs[0].logprobs.size(), 1u);
+  ASSERT_EQ(evs[0].top[0].size(), 3u);
+  EXPECT_EQ(evs[0].top[0][0].token, evs[0].tokens[0]);  // greedy picks the most likely
+  EXPECT_FLOAT_EQ(evs[0].top[0][0].logprob, evs[0].logprobs[0]);
+  EXPECT_LE(evs[0].logprobs[0], 0.0f);
+  EXPECT_GE(evs[0].top[0][0].logprob, evs[0].top[0][1].logprob);
+}
+
+}  // namespace
+}  // namespace weft::serving

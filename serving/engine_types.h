@@ -1,0 +1,82 @@
+// What travels between the serving front end and the engine actor: one iteration's input
+// (arrivals, requests to finish) and output (per-request tokens and finishes, engine figures).
+// Plain values with MessagePack schemas, so the engine may live in another process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "weft/serialization.h"
+
+namespace weft::serving {
+
+// A request as the engine sees it: token ids in, token ids out.
+struct RequestSpec {
+  uint64_t id = 0;
+  std::vector<int32_t> prompt;
+  int max_tokens = 256;
+  std::vector<int32_t> stop_token_ids;  // end of generation (EOS, end of turn), unless ignore_eos
+  bool ignore_eos = false;
+  // Sampling (llm::SamplingParams).
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  uint64_t seed = 0;
+  int top_logprobs = -1;  // -1: no log-probabilities; 0..20: the chosen token's and this many alternatives
+  uint8_t slo = 1;        // weft::Slo
+  int64_t ttft_ns = 0;    // targets; 0: the class default
+  int64_t tpot_ns = 0;
+  int64_t arrival_ns = 0;  // steady clock
+  MSGPACK_DEFINE(id, prompt, max_tokens, stop_token_ids, ignore_eos, temperature, top_k, top_p, min_p, repeat_penalty,
+                 repeat_last_n, seed, top_logprobs, slo, ttft_ns, tpot_ns, arrival_ns)
+};
+
+enum class Finish : uint8_t { kNone = 0, kStop = 1, kLength = 2, kAborted = 3, kError = 4 };
+
+struct TopLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  MSGPACK_DEFINE(token, logprob)
+};
+
+// One request's news from one iteration.
+struct TokenEvent {
+  uint64_t id = 0;
+  std::vector<int32_t> tokens;           // new tokens, in order
+  std::vector<float> logprobs;           // per token, when asked
+  std::vector<std::vector<TopLogprob>> top;  // per token, when asked
+  uint8_t finish = 0;                    // Finish
+  std::string error;                     // with kError
+  int prompt_tokens = 0;
+  MSGPACK_DEFINE(id, tokens, logprobs, top, finish, error, prompt_tokens)
+};
+
+struct EngineStats {
+  int running = 0;
+  int waiting = 0;
+  int kv_blocks_used = 0;
+  int kv_blocks_total = 0;
+  int64_t preemptions = 0;  // since start
+  int64_t prompt_tokens_computed = 0;  // since start, recomputation included
+  MSGPACK_DEFINE(running, waiting, kv_blocks_used, kv_blocks_total, preemptions, prompt_tokens_computed)
+};
+
+struct StepInput {
+  std::vector<RequestSpec> arrivals;
+  std::vector<uint64_t> finish;  // ended by the front end (stop string, disconnect): free them
+  MSGPACK_DEFINE(arrivals, finish)
+};
+
+struct StepOutput {
+  std::vector<TokenEvent> events;
+  EngineStats stats;
+  int tokens = 0;  // tokens computed in this iteration
+  uint8_t slo = 1; // the most urgent class computed
+  MSGPACK_DEFINE(events, stats, tokens, slo)
+};
+
+}  // namespace weft::serving

@@ -1,0 +1,60 @@
+// OpenAI's completions and chat completions API: request bodies in, response bodies and
+// server-sent-event chunks out. Pure functions over JSON text; no I/O.
+//
+// Accepted: model, prompt (a string, or a list of one), messages (content a string or a list of
+// text parts), max_tokens / max_completion_tokens, temperature, top_p, top_k, min_p, seed, stop (a
+// string or a list), n (1 only), stream, stream_options.include_usage, logprobs (completions: a
+// count; chat: a flag with top_logprobs), priority ("latency-critical", "standard", "batch", or
+// 0..2), ttft_ms / tpot_ms (SLO targets), and vLLM's repetition_penalty and ignore_eos. Every
+// mistake is an ApiError naming the parameter, in OpenAI's error format.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "serving/service.h"
+
+namespace weft::serving {
+
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // empty: null
+  std::string code;   // empty: null
+};
+
+std::string error_body(const ApiError& e);
+
+struct ApiRequest {
+  bool chat = false;
+  bool stream = false;
+  bool include_usage = false;
+  bool logprobs = false;  // return log-probabilities
+  GenerationRequest generation;
+};
+
+// `served_model`: a "model" naming anything else is a 404. `context_length`: default and cap of
+// max_tokens for chat.
+std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool chat, const std::string& served_model,
+                                                 int context_length);
+
+// The parts of a response that do not change while it streams.
+struct ResponseHead {
+  std::string id;  // "cmpl-..." or "chatcmpl-..."
+  std::string model;
+  long long created = 0;  // Unix seconds
+  bool chat = false;
+};
+
+std::string response_body(const ResponseHead& h, const std::string& text, const std::vector<TokenInfo>& tokens,
+                          bool logprobs, const std::string& finish_reason, const Usage& usage);
+// One SSE event ("data: {...}\n\n"). `role`: the chat's first chunk announces the assistant.
+std::string chunk_event(const ResponseHead& h, const std::string& text, const std::vector<TokenInfo>& tokens,
+                        bool logprobs, bool role, const char* finish_reason, bool include_usage);
+std::string usage_event(const ResponseHead& h, const Usage& usage);
+std::string models_body(const std::string& model, long long created);
+
+}  // namespace weft::serving

@@ -1,0 +1,99 @@
+// Request parsing and response formats of the OpenAI API.
+#include "serving/openai_api.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace weft::serving {
+namespace {
+
+using nlohmann::json;
+
+ApiError error_of(const std::string& body, bool chat = false) {
+  auto r = parse_request(body, chat, "m", 2048);
+  EXPECT_TRUE(std::holds_alternative<ApiError>(r)) << body;
+  return std::holds_alternative<ApiError>(r) ? std::get<ApiError>(r) : ApiError{};
+}
+
+TEST(OpenAiApi, ParsesACompletionRequest) {
+  auto r = parse_request(R"({"model":"m","prompt":"hi","max_tokens":5,"temperature":0.5,"top_p":0.9,"top_k":40,
+      "min_p":0.05,"seed":7,"stop":["\n","."],"stream":true,"stream_options":{"include_usage":true},
+      "logprobs":2,"priority":"batch","ttft_ms":500})",
+                         false, "m", 2048);
+  ASSERT_TRUE(std::holds_alternative<ApiRequest>(r));
+  const ApiRequest& a = std::get<ApiRequest>(r);
+  EXPECT_TRUE(a.stream && a.include_usage && a.logprobs);
+  EXPECT_EQ(a.generation.prompt, "hi");
+  EXPECT_EQ(a.generation.spec.max_tokens, 5);
+  EXPECT_EQ(a.generation.spec.top_k, 40);
+  EXPECT_EQ(a.generation.spec.seed, 7u);
+  EXPECT_EQ(a.generation.stop, (std::vector<std::string>{"\n", "."}));
+  EXPECT_EQ(a.generation.spec.top_logprobs, 2);
+  EXPECT_EQ(a.generation.spec.slo, 2);
+  EXPECT_EQ(a.generation.spec.ttft_ns, 500'000'000);
+}
+
+TEST(OpenAiApi, ParsesAChatRequest) {
+  auto r = parse_request(R"({"messages":[{"role":"system","content":"Be brief."},
+      {"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_completion_tokens":9,
+      "logprobs":true,"top_logprobs":3,"priority":0})",
+                         true, "m", 2048);
+  ASSERT_TRUE(std::holds_alternative<ApiRequest>(r));
+  const ApiRequest& a = std::get<ApiRequest>(r);
+  ASSERT_EQ(a.generation.messages.size(), 2u);
+  EXPECT_EQ(a.generation.messages[1].content, "Hi");
+  EXPECT_EQ(a.generation.spec.max_tokens, 9);
+  EXPECT_EQ(a.generation.spec.top_logprobs, 3);
+  EXPECT_EQ(a.generation.spec.slo, 0);
+}
+
+TEST(OpenAiApi, MistakesNameTheirParameter) {
+  EXPECT_EQ(error_of("{not json").param, "");
+  EXPECT_EQ(error_of("[1,2]").status, 400);
+  EXPECT_EQ(error_of(R"({"prompt":5})").param, "prompt");
+  EXPECT_EQ(error_of(R"({})").param, "prompt");
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":"5"})").param, "max_tokens");
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":0})").param, "max_tokens");
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":1e300})").param, "max_tokens");
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":123456789012345678901234567890})").param, "max_tokens");
+  EXPECT_EQ(error_of(R"({"prompt":"x","temperature":3})").param, "temperature");
+  EXPECT_EQ(error_of(R"({"prompt":"x","n":2})").param, "n");
+  EXPECT_EQ(error_of(R"({"prompt":"x","stop":[1]})").param, "stop");
+  EXPECT_EQ(error_of(R"({"prompt":"x","priority":"urgent"})").param, "priority");
+  EXPECT_EQ(error_of(R"({"prompt":"x","stream":"yes"})").param, "stream");
+  EXPECT_EQ(error_of(R"({"prompt":"x","logprobs":21})").param, "logprobs");
+  EXPECT_EQ(error_of(R"({"messages":[]})", true).param, "messages");
+  EXPECT_EQ(error_of(R"({"messages":[{"role":"robot","content":"x"}]})", true).param, "messages");
+  EXPECT_EQ(error_of(R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})", true).param, "top_logprobs");
+  ApiError e = error_of(R"({"model":"other","prompt":"x"})");
+  EXPECT_EQ(e.status, 404);
+  EXPECT_EQ(e.code, "model_not_found");
+  EXPECT_EQ(error_of("{\"prompt\":\"\xff\xfe\"}").status, 400);  // invalid UTF-8
+}
+
+TEST(OpenAiApi, ErrorAndChunkFormats) {
+  json e = json::parse(error_body({400, "bad", "invalid_request_error", "prompt", ""}));
+  EXPECT_EQ(e["error"]["message"], "bad");
+  EXPECT_EQ(e["error"]["param"], "prompt");
+  EXPECT_TRUE(e["error"]["code"].is_null());
+  ResponseHead h{"chatcmpl-1", "m", 1, true};
+  std::string ev = chunk_event(h, "Hi", {}, false, true, nullptr, true);
+  ASSERT_EQ(ev.rfind("data: ", 0), 0u);
+  ASSERT_EQ(ev.substr(ev.size() - 2), "\n\n");
+  json c = json::parse(ev.substr(6));
+  EXPECT_EQ(c["object"], "chat.completion.chunk");
+  EXPECT_EQ(c["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(c["choices"][0]["delta"]["content"], "Hi");
+  EXPECT_TRUE(c["choices"][0]["finish_reason"].is_null());
+  EXPECT_TRUE(c.contains("usage") && c["usage"].is_null());
+  json u = json::parse(usage_event(h, {3, 4}).substr(6));
+  EXPECT_EQ(u["usage"]["total_tokens"], 7);
+  EXPECT_TRUE(u["choices"].empty());
+  json body = json::parse(response_body({"cmpl-1", "m", 1, false}, "text", {{"a", -0.5f, {{"a", -0.5f}}}}, true, "length", {1, 1}));
+  EXPECT_EQ(body["choices"][0]["text"], "text");
+  EXPECT_EQ(body["choices"][0]["logprobs"]["token_logprobs"][0], -0.5);
+}
+
+}  // namespace
+}  // namespace weft::serving
