@@ -2,11 +2,13 @@
 //
 //   weft generate --model default "The capital of France is"
 //   weft chat --model default
+//   weft serve --model default --port 8000
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "apps/weft/llm_commands.h"
+#include "apps/weft/serve_command.h"
 
 namespace {
 
@@ -15,6 +17,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  generate   complete a prompt with a GGUF model, streaming the text (weft generate --help)\n"
     "  chat       chat with a model using its chat template\n"
+    "  serve      the OpenAI-compatible server (weft serve --help)\n"
     "  version    print weft's version\n";
 
 }  // namespace
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "generate") return weft::cli::generate_command(argc - 2, argv + 2);
   if (command == "chat") return weft::cli::chat_command(argc - 2, argv + 2);
+  if (command == "serve") return weft::cli::serve_command(argc - 2, argv + 2);
   if (command == "version") {
     std::printf("weft 0.1.0\n");
     return 0;

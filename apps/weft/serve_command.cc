@@ -1,0 +1,105 @@
+#include "apps/weft/serve_command.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "apps/weft/cli_args.h"
+#include "apps/weft/model_path.h"
+#include "serving/http_server.h"
+#include "serving/service.h"
+#include "weft/weft.h"
+
+namespace weft::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: weft serve [options]\n"
+    "  --model default|PATH        GGUF model (default: SmolLM2-135M-Instruct from scripts/setup)\n"
+    "  --host ADDR                 address to bind (default 127.0.0.1)\n"
+    "  --port N                    port (default 8000; 0: any free port)\n"
+    "  --threads N                 runtime worker threads, which also run the model (default: one per core)\n"
+    "  --max-num-seqs N            requests computed at once (default 64)\n"
+    "  --max-num-batched-tokens N  tokens per iteration (default 512)\n"
+    "  --kv-cache-memory MIB       KV cache size in MiB (default 256)\n"
+    "  --max-waiting N             requests in flight before 429 (default 1024)\n"
+    "  --served-model-name NAME    the model's name in the API (default: the file's name)\n"
+    "  --api-key KEY               require 'Authorization: Bearer KEY' on /v1/* (or $WEFT_API_KEY)\n";
+
+Status run(const Args& a) {
+  WEFT_ASSIGN_OR_RETURN(std::string path, resolve_model_path(a.get("model", "default")));
+  WEFT_ASSIGN_OR_RETURN(int threads, a.get_int("threads", 0));
+  WEFT_ASSIGN_OR_RETURN(int port, a.get_int("port", 8000));
+  WEFT_ASSIGN_OR_RETURN(int max_seqs, a.get_int("max-num-seqs", 64));
+  WEFT_ASSIGN_OR_RETURN(int max_tokens, a.get_int("max-num-batched-tokens", 512));
+  WEFT_ASSIGN_OR_RETURN(int kv_mib, a.get_int("kv-cache-memory", 256));
+  WEFT_ASSIGN_OR_RETURN(int max_waiting, a.get_int("max-waiting", 1024));
+  if (port < 0 || port > 65535) return Status::invalid_argument("--port must be 0..65535");
+  if (max_seqs < 1 || max_tokens < 1 || kv_mib < 1 || max_waiting < 1 || threads < 0) {
+    return Status::invalid_argument("--max-num-seqs, --max-num-batched-tokens, --kv-cache-memory and --max-waiting must be >= 1");
+  }
+  WEFT_RETURN_IF_ERROR(weft::init({.num_workers = threads}));
+  serving::ServiceOptions so;
+  so.model_path = path;
+  so.served_model_name = a.get("served-model-name", "");
+  so.progress = true;
+  so.max_waiting = max_waiting;
+  so.engine.scheduler.max_num_seqs = max_seqs;
+  so.engine.scheduler.max_num_batched_tokens = max_tokens;
+  // KV bytes per token, from the model's shape: layers x 2 (K and V) x kv_dim x 2 bytes (fp16).
+  {
+    WEFT_ASSIGN_OR_RETURN(llm::GgufFile f, llm::GgufFile::open(path));
+    WEFT_ASSIGN_OR_RETURN(llm::ModelConfig c, llm::ModelConfig::from_gguf(f));
+    const double per_token = static_cast<double>(c.n_layers) * 2 * c.kv_dim() * 2;
+    so.engine.kv_cache_tokens = std::max(64, static_cast<int>(kv_mib * 1048576.0 / per_token));
+  }
+  auto service = serving::Service::start(so);
+  if (!service.ok()) {
+    (void)weft::shutdown();
+    return service.status();
+  }
+  serving::HttpOptions ho;
+  ho.host = a.get("host", "127.0.0.1");
+  ho.port = port;
+  const char* env_key = std::getenv("WEFT_API_KEY");
+  ho.api_key = a.get("api-key", env_key != nullptr ? env_key : "");
+  ho.handle_signals = true;
+  {
+    serving::HttpServer server(**service, ho);
+    if (Status s = server.listen(); !s.is_ok()) {
+      service->reset();
+      (void)weft::shutdown();
+      return s;
+    }
+    std::printf("weft serving %s at http://%s:%d/  (OpenAI API under /v1; Ctrl-C stops)\n",
+                (*service)->model_name().c_str(), ho.host.c_str(), server.port());
+    std::fflush(stdout);
+    server.run();
+  }
+  service->reset();
+  return weft::shutdown();
+}
+
+}  // namespace
+
+int serve_command(int argc, char** argv) {
+  auto a = Args::parse(argc, argv,
+                       {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
+                        "max-waiting", "served-model-name", "api-key"},
+                       {"help"});
+  if (!a.ok()) {
+    std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
+    return 2;
+  }
+  if (a->has("help")) {
+    std::printf("%s", kHelp);
+    return 0;
+  }
+  if (Status s = run(*a); !s.is_ok()) {
+    std::fprintf(stderr, "weft serve: %s\n", s.message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace weft::cli

@@ -1,0 +1,197 @@
+"""weft serve end to end: the real default model behind real sockets, driven by the official
+openai client and by raw HTTP. Usage: serve_e2e_test.py PATH/TO/weft"""
+import concurrent.futures
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+import openai
+
+WEFT = sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft"
+
+
+class Server:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([WEFT, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://[\d.]+:(\d+)/", line)
+        if not m:
+            raise RuntimeError("weft serve did not start: " + line + self.proc.stderr.read())
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.client = openai.OpenAI(base_url=self.url + "/v1", api_key=args[args.index("--api-key") + 1]
+                                    if "--api-key" in args else "none", max_retries=0, timeout=120)
+        self.model = self.client.models.list().data[0].id
+
+    def metrics(self):
+        text = urllib.request.urlopen(self.url + "/metrics").read().decode()
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r"^(\w+)\{[^}]*\} (\S+)$", line)
+            if m and m.group(1) not in out:
+                out[m.group(1)] = float(m.group(2))
+        return out
+
+    def raw(self, data, read=True):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            s.sendall(data)
+            if not read:
+                return b""
+            chunks = []
+            while True:
+                try:
+                    b = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not b:
+                    break
+                chunks.append(b)
+            return b"".join(chunks)
+
+    def stop(self):
+        self.proc.terminate()
+        return self.proc.wait(timeout=60)
+
+
+def generate_alone(prompt, max_tokens, *flags):
+    out = subprocess.run([WEFT, "generate", "--model", "default", "--max-tokens", str(max_tokens), *flags, prompt],
+                         capture_output=True, text=True, check=True).stdout
+    return out[:-1] if out.endswith("\n") else out
+
+
+PROMPTS = ["The capital of France is", "def fibonacci(n):", "Water boils at", "My favourite colour is",
+           "The three laws of robotics are", "Once upon a time"]
+
+
+class ServeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.assertEqual(unittest.TestCase(), cls.s.stop(), 0)
+
+    def test_completion_equals_generate_and_counts_usage(self):
+        r = self.s.client.completions.create(model=self.s.model, prompt=PROMPTS[0], max_tokens=24, temperature=0)
+        self.assertEqual(r.choices[0].text, generate_alone(PROMPTS[0], 24))
+        self.assertEqual(r.usage.completion_tokens, 24)
+        self.assertEqual(r.usage.total_tokens, r.usage.prompt_tokens + 24)
+        self.assertEqual(r.choices[0].finish_reason, "length")
+
+    def test_streamed_chat_with_usage(self):
+        stream = self.s.client.chat.completions.create(
+            model=self.s.model, messages=[{"role": "user", "content": "Write a haiku about task graphs."}],
+            max_tokens=30, stream=True, stream_options={"include_usage": True})
+        text, usage, finish = "", None, None
+        for chunk in stream:
+            if chunk.usage:
+                usage = chunk.usage
+            for c in chunk.choices:
+                text += c.delta.content or ""
+                finish = c.finish_reason or finish
+        self.assertTrue(text.strip())
+        self.assertIn(finish, ("stop", "length"))
+        self.assertGreater(usage.prompt_tokens, 10)
+        self.assertGreaterEqual(usage.completion_tokens, 1)
+        whole = self.s.client.chat.completions.create(
+            model=self.s.model, messages=[{"role": "user", "content": "Write a haiku about task graphs."}],
+            max_tokens=30)
+        self.assertEqual(whole.choices[0].message.content, text)  # greedy: the same both ways
+
+    def test_stop_strings_seed_and_logprobs(self):
+        r = self.s.client.completions.create(model=self.s.model, prompt="Count: 1, 2, 3, 4,", max_tokens=40,
+                                             stop=[" 7", "\n"])
+        self.assertEqual(r.choices[0].finish_reason, "stop")
+        self.assertNotIn(" 7", r.choices[0].text)
+        a, b = [self.s.client.completions.create(model=self.s.model, prompt="Once upon a time", max_tokens=20,
+                                                 temperature=0.9, seed=42).choices[0].text for _ in range(2)]
+        self.assertEqual(a, b)
+        c = self.s.client.chat.completions.create(model=self.s.model, messages=[{"role": "user", "content": "Hi"}],
+                                                  max_tokens=3, logprobs=True, top_logprobs=2)
+        lp = c.choices[0].logprobs.content
+        self.assertEqual(len(lp), c.usage.completion_tokens)
+        self.assertLessEqual(lp[0].logprob, 0)
+        self.assertEqual(len(lp[0].top_logprobs), 2)
+
+    def test_64_concurrent_streams_and_a_disconnect(self):
+        def one(i):
+            stream = self.s.client.completions.create(model=self.s.model, prompt=PROMPTS[i % len(PROMPTS)],
+                                                      max_tokens=16, stream=True, extra_body={"ignore_eos": True},
+                                                      stream_options={"include_usage": True})
+            n = 0
+            usage = None
+            for chunk in stream:
+                usage = chunk.usage or usage
+                n += len(chunk.choices)
+            return usage.completion_tokens
+        with concurrent.futures.ThreadPoolExecutor(64) as pool:
+            self.assertEqual(list(pool.map(one, range(64))), [16] * 64)
+        # A client that goes away mid-stream frees its KV blocks.
+        s = socket.create_connection(("127.0.0.1", self.s.port))
+        body = json.dumps({"prompt": "Tell me a story.", "max_tokens": 2000, "stream": True, "ignore_eos": True})
+        s.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+        s.recv(4096)
+        time.sleep(0.3)
+        self.assertGreater(self.s.metrics()["weft_kv_cache_blocks_used"], 0)
+        s.close()
+        for _ in range(200):
+            if self.s.metrics()["weft_kv_cache_blocks_used"] == 0:
+                break
+            time.sleep(0.05)
+        self.assertEqual(self.s.metrics()["weft_kv_cache_blocks_used"], 0)
+        self.assertEqual(self.s.metrics()["weft_num_requests_running"], 0)
+
+    def test_hostile_input_gets_errors_never_a_crash(self):
+        def post(body, path="/v1/completions"):
+            req = urllib.request.Request(self.s.url + path, data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+        for body in [b"{oops", b"[]", b'{"prompt": 7}', b'{"prompt": "x", "max_tokens": "many"}',
+                     b'{"prompt": "x", "max_tokens": 1e400}', b'{"prompt": "x", "temperature": -1}',
+                     b'{"prompt": "\xff\xfe"}', b'{"prompt": "x", "stop": {"a": 1}}', b'{"prompt": "x", "n": 3}',
+                     b'{"prompt": "' + b"word " * 10000 + b'"}']:
+            code, err = post(body)
+            self.assertEqual(code, 400, body[:60])
+            self.assertIn("message", err["error"])
+        self.assertEqual(post(b'{"model": "gpt-9", "prompt": "x"}')[0], 404)
+        self.assertEqual(post(b'{"messages": [{"role": 1}]}', "/v1/chat/completions")[0], 400)
+        self.assertIn(b" 413 ", self.s.raw(b"POST /v1/completions HTTP/1.1\r\nContent-Length: 5242880\r\n\r\n{")[:20])
+        self.assertIn(b" 400 ", self.s.raw(b"NOT HTTP AT ALL\r\n\r\n")[:20])
+        self.s.raw(b"POST /v1/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"pro", read=False)
+        slow = socket.create_connection(("127.0.0.1", self.s.port))
+        slow.sendall(b"GET /health HTTP/1.1\r\nHo")  # never finishes its headers
+        self.assertEqual(urllib.request.urlopen(self.s.url + "/health").status, 200)
+        slow.close()
+        self.assertEqual(self.s.client.completions.create(model=self.s.model, prompt="Hi", max_tokens=2).usage.completion_tokens, 2)
+
+
+class SmallCacheTest(unittest.TestCase):
+    def test_preemption_keeps_greedy_output(self):
+        s = Server("--kv-cache-memory", "4", "--api-key", "sekrit")
+        try:
+            with self.assertRaises(openai.AuthenticationError):
+                openai.OpenAI(base_url=s.url + "/v1", api_key="wrong", max_retries=0).models.list()
+            def one(p):
+                return s.client.completions.create(model=s.model, prompt=p, max_tokens=40, temperature=0,
+                                                   extra_body={"ignore_eos": True}).choices[0].text
+            with concurrent.futures.ThreadPoolExecutor(len(PROMPTS)) as pool:
+                got = list(pool.map(one, PROMPTS))
+            self.assertGreater(s.metrics()["weft_num_preemptions_total"], 0)
+            for p, text in zip(PROMPTS, got):
+                self.assertEqual(text, generate_alone(p, 40, "--ignore-eos"), p)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
