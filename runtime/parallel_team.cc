@@ -9,9 +9,7 @@
 #include "weft/detail/runnable.h"
 #include "weft/errors.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "weft/detail/spin.h"
 
 namespace weft {
 namespace {
@@ -23,13 +21,7 @@ constexpr uint64_t kFieldMask = (uint64_t{1} << 20) - 1;
 constexpr int64_t kMaxChunks = int64_t{1} << 19;
 constexpr int kMaxSlots = 64;
 
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
+using detail::cpu_relax;
 inline uint64_t chunks_of(uint64_t s) { return (s >> 20) & kFieldMask; }
 inline uint64_t next_of(uint64_t s) { return s & kFieldMask; }
 

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "weft/detail/spin.h"
 
 namespace weft::kernels::cpu {
 namespace {
@@ -15,13 +13,7 @@ constexpr int kSpinRounds = 20000;
 constexpr uint64_t kFieldMask = (uint64_t{1} << 20) - 1;
 constexpr int64_t kMaxChunks = int64_t{1} << 19;
 
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
+using weft::detail::cpu_relax;
 
 inline uint64_t chunks_of(uint64_t s) { return (s >> 20) & kFieldMask; }
 inline uint64_t next_of(uint64_t s) { return s & kFieldMask; }
