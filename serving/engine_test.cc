@@ -1,5 +1,6 @@
-// The engine on the real default model: continuous batching, chunked prefill and preemption all
-// give each request exactly the tokens it gets alone from llm::generate.
+// The engine on the real default model: continuous batching, chunked prefill
+// and preemption all give each request exactly the tokens it gets alone from
+// llm::generate.
 #include "serving/engine.h"
 
 #include <gtest/gtest.h>
@@ -15,10 +16,12 @@ namespace weft::serving {
 namespace {
 
 class EngineTest : public ::testing::Test {
- protected:
+protected:
   static void SetUpTestSuite() {
-    const std::string path = std::string(WEFT_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-    if (!std::filesystem::exists(path)) return;
+    const std::string path = std::string(WEFT_SOURCE_DIR) +
+                             "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!std::filesystem::exists(path))
+      return;
     auto m = llm::LlamaModel::load(path, {.threads = 2});
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::shared_ptr<const llm::LlamaModel>(std::move(*m));
@@ -27,18 +30,23 @@ class EngineTest : public ::testing::Test {
     tokenizer_ = new llm::Tokenizer(std::move(*t));
   }
   void SetUp() override {
-    if (!model_) GTEST_SKIP() << "run scripts/setup to fetch the default model";
+    if (!model_)
+      GTEST_SKIP() << "run scripts/setup to fetch the default model";
   }
 
-  static std::vector<int32_t> encode(const std::string& text) { return *tokenizer_->encode(text); }
-  static std::vector<int32_t> alone(const std::vector<int32_t>& prompt, int max_tokens) {
+  static std::vector<int32_t> encode(const std::string &text) {
+    return *tokenizer_->encode(text);
+  }
+  static std::vector<int32_t> alone(const std::vector<int32_t> &prompt,
+                                    int max_tokens) {
     llm::GenerateOptions o{.max_tokens = max_tokens};
     auto g = llm::generate(*model_, *tokenizer_, prompt, o);
     EXPECT_TRUE(g.ok());
     return g->tokens;
   }
   // Runs every spec through one engine until all finish; tokens per id.
-  static std::map<uint64_t, std::vector<int32_t>> serve(Engine& e, std::vector<RequestSpec> specs, int stagger = 0) {
+  static std::map<uint64_t, std::vector<int32_t>>
+  serve(Engine &e, std::vector<RequestSpec> specs, int stagger = 0) {
     std::map<uint64_t, std::vector<int32_t>> out;
     size_t next = 0;
     for (int round = 0; round < 100000; ++round) {
@@ -47,19 +55,61 @@ class EngineTest : public ::testing::Test {
       while (next < specs.size() && (stagger == 0 || round % stagger == 0)) {
         specs[next].arrival_ns = detail::now_ns();
         in.arrivals.push_back(specs[next++]);
-        if (stagger != 0) break;
+        if (stagger != 0)
+          break;
       }
       StepOutput o = e.step(in);
-      for (const TokenEvent& ev : o.events) {
+      for (const TokenEvent &ev : o.events) {
         EXPECT_NE(ev.finish, static_cast<uint8_t>(Finish::kError)) << ev.error;
-        auto& v = out[ev.id];
+        auto &v = out[ev.id];
         v.insert(v.end(), ev.tokens.begin(), ev.tokens.end());
       }
-      if (next == specs.size() && !e.has_work()) break;
+      if (next == specs.size() && !e.has_work())
+        break;
     }
     return out;
   }
-  static std::vector<RequestSpec> specs(const std::vector<std::string>& prompts, int max_tokens) {
+  // Like serve, all arriving at once, with a draft tree offered for every
+  // request each iteration: from `oracle` (the tokens it should produce) a
+  // chain of `depth` right tokens, with a wrong sibling before the right one at
+  // every level. Returns tokens per id; counts iterations.
+  static std::map<uint64_t, std::vector<int32_t>>
+  serve_drafted(Engine &e, const std::vector<RequestSpec> &specs,
+                std::map<uint64_t, std::vector<int32_t>> oracle, int depth,
+                int &iterations) {
+    std::map<uint64_t, std::vector<int32_t>> out;
+    StepInput in{.arrivals = specs};
+    for (iterations = 1;; ++iterations) {
+      StepOutput o = e.step(in);
+      for (const TokenEvent &ev : o.events) {
+        EXPECT_NE(ev.finish, static_cast<uint8_t>(Finish::kError)) << ev.error;
+        EXPECT_LE(ev.accepted, ev.drafted);
+        auto &v = out[ev.id];
+        v.insert(v.end(), ev.tokens.begin(), ev.tokens.end());
+      }
+      if (!e.has_work())
+        break;
+      in = {};
+      for (auto &[id, want] : oracle) {
+        const size_t g = out[id].size(); // the next token to sample is want[g]
+        DraftTree d{.id = id};
+        int32_t parent = -1;
+        for (size_t k = g;
+             k < want.size() && k < g + static_cast<size_t>(depth); ++k) {
+          d.tokens.push_back((want[k] + 1) % 1000); // wrong
+          d.parents.push_back(parent);
+          d.tokens.push_back(want[k]); // right
+          d.parents.push_back(parent);
+          parent = static_cast<int32_t>(d.tokens.size()) - 1;
+        }
+        if (!d.tokens.empty())
+          in.drafts.push_back(std::move(d));
+      }
+    }
+    return out;
+  }
+  static std::vector<RequestSpec> specs(const std::vector<std::string> &prompts,
+                                        int max_tokens) {
     std::vector<RequestSpec> v;
     for (size_t i = 0; i < prompts.size(); ++i) {
       RequestSpec s;
@@ -73,7 +123,7 @@ class EngineTest : public ::testing::Test {
   }
 
   static inline std::shared_ptr<const llm::LlamaModel> model_;
-  static inline llm::Tokenizer* tokenizer_ = nullptr;
+  static inline llm::Tokenizer *tokenizer_ = nullptr;
 };
 
 const std::vector<std::string> kPrompts = {
@@ -88,12 +138,15 @@ const std::vector<std::string> kPrompts = {
 TEST_F(EngineTest, BatchedChunkedAndStaggeredEqualAlone) {
   std::vector<RequestSpec> s = specs(kPrompts, 24);
   EngineOptions o;
-  o.scheduler.max_num_batched_tokens = 7;  // prompts in several chunks, decodes beside them
+  o.scheduler.max_num_batched_tokens =
+      7; // prompts in several chunks, decodes beside them
   o.kv_cache_tokens = 4096;
   Engine e(model_, o);
   auto got = serve(e, s, 3);
-  for (const RequestSpec& r : s) EXPECT_EQ(got[r.id], alone(r.prompt, 24)) << "request " << r.id;
-  EXPECT_EQ(e.cache().free_blocks(), e.stats().kv_blocks_total);  // every block back
+  for (const RequestSpec &r : s)
+    EXPECT_EQ(got[r.id], alone(r.prompt, 24)) << "request " << r.id;
+  EXPECT_EQ(e.cache().free_blocks(),
+            e.stats().kv_blocks_total); // every block back
   EXPECT_EQ(e.stats().preemptions, 0);
 }
 
@@ -101,11 +154,13 @@ TEST_F(EngineTest, PreemptionByRecomputeKeepsGreedyOutput) {
   std::vector<RequestSpec> s = specs(kPrompts, 40);
   EngineOptions o;
   o.scheduler.block_tokens = 16;
-  o.kv_cache_tokens = 16 * 8;  // 8 blocks for 6 requests of up to 58 tokens: they cannot all fit
+  o.kv_cache_tokens =
+      16 * 8; // 8 blocks for 6 requests of up to 58 tokens: they cannot all fit
   Engine e(model_, o);
   auto got = serve(e, s);
   EXPECT_GT(e.stats().preemptions, 0);
-  for (const RequestSpec& r : s) EXPECT_EQ(got[r.id], alone(r.prompt, 40)) << "request " << r.id;
+  for (const RequestSpec &r : s)
+    EXPECT_EQ(got[r.id], alone(r.prompt, 40)) << "request " << r.id;
   EXPECT_EQ(e.cache().free_blocks(), 8);
 }
 
@@ -125,13 +180,15 @@ TEST_F(EngineTest, StopTokensLimitsAndBadRequests) {
   bad_sampling.top_p = 0;
   StepOutput o = e.step({.arrivals = {ok, empty, bad_token, bad_sampling}});
   int errors = 0;
-  for (const TokenEvent& ev : o.events) errors += ev.finish == static_cast<uint8_t>(Finish::kError) ? 1 : 0;
+  for (const TokenEvent &ev : o.events)
+    errors += ev.finish == static_cast<uint8_t>(Finish::kError) ? 1 : 0;
   EXPECT_EQ(errors, 3);
   int produced = 1;
   while (e.has_work()) {
-    for (const TokenEvent& ev : e.step({}).events) {
+    for (const TokenEvent &ev : e.step({}).events) {
       produced += static_cast<int>(ev.tokens.size());
-      if (ev.finish != 0) EXPECT_EQ(ev.finish, static_cast<uint8_t>(Finish::kLength));
+      if (ev.finish != 0)
+        EXPECT_EQ(ev.finish, static_cast<uint8_t>(Finish::kLength));
     }
   }
   EXPECT_EQ(produced, 3);
@@ -155,17 +212,93 @@ TEST_F(EngineTest, LogprobsOfTheChosenToken) {
   r.top_logprobs = 3;
   std::vector<TokenEvent> evs;
   for (StepOutput o = e.step({.arrivals = {r}});; o = e.step({})) {
-    for (auto& ev : o.events) evs.push_back(ev);
-    if (!e.has_work()) break;
+    for (auto &ev : o.events)
+      evs.push_back(ev);
+    if (!e.has_work())
+      break;
   }
   ASSERT_FALSE(evs.empty());
   ASSERT_EQ(evs[0].logprobs.size(), 1u);
   ASSERT_EQ(evs[0].top[0].size(), 3u);
-  EXPECT_EQ(evs[0].top[0][0].token, evs[0].tokens[0]);  // greedy picks the most likely
+  EXPECT_EQ(evs[0].top[0][0].token,
+            evs[0].tokens[0]); // greedy picks the most likely
   EXPECT_FLOAT_EQ(evs[0].top[0][0].logprob, evs[0].logprobs[0]);
   EXPECT_LE(evs[0].logprobs[0], 0.0f);
   EXPECT_GE(evs[0].top[0][0].logprob, evs[0].top[0][1].logprob);
 }
 
-}  // namespace
-}  // namespace weft::serving
+TEST_F(EngineTest,
+       DraftTreesVerifiedInOnePassGiveTheSameTokensInFewerIterations) {
+  std::vector<RequestSpec> s = specs(kPrompts, 24);
+  std::map<uint64_t, std::vector<int32_t>> want;
+  for (const RequestSpec &r : s)
+    want[r.id] = alone(r.prompt, 24);
+  EngineOptions o;
+  o.kv_cache_tokens = 4096;
+  Engine plain(model_, o);
+  int plain_iterations = 0;
+  EXPECT_EQ(serve_drafted(plain, s, {}, 0, plain_iterations), want);
+
+  Engine e(model_, o);
+  int iterations = 0;
+  EXPECT_EQ(serve_drafted(e, s, want, 4, iterations), want);
+  EXPECT_GT(e.stats().accepted_tokens, 0);
+  EXPECT_LT(iterations,
+            plain_iterations /
+                2); // about five tokens per iteration instead of one
+  EXPECT_EQ(e.cache().free_blocks(), e.stats().kv_blocks_total);
+
+  // Trees that only ever miss cost nothing but their verification.
+  std::map<uint64_t, std::vector<int32_t>> wrong = want;
+  for (auto &[id, v] : wrong) {
+    for (int32_t &t : v)
+      t = (t + 7) % 1000;
+  }
+  Engine missed(model_, o);
+  EXPECT_EQ(serve_drafted(missed, s, wrong, 3, iterations), want);
+  EXPECT_EQ(missed.stats().accepted_tokens, 0);
+  EXPECT_GT(missed.stats().draft_tokens, 0);
+}
+
+TEST_F(EngineTest, DraftTreesKeepSeededSamplingExact) {
+  std::vector<RequestSpec> s = specs({kPrompts[0], kPrompts[1]}, 20);
+  for (RequestSpec &r : s) {
+    r.temperature = 0.9f;
+    r.top_k = 40;
+    r.seed = 1234 + r.id;
+  }
+  Engine plain(model_, {});
+  int iterations = 0;
+  auto want = serve_drafted(plain, s, {}, 0, iterations);
+  Engine e(model_, {});
+  EXPECT_EQ(serve_drafted(e, s, want, 3, iterations), want);
+  EXPECT_GT(e.stats().accepted_tokens, 0);
+}
+
+TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {
+  std::vector<RequestSpec> s = specs({kPrompts[0]}, 6);
+  const std::vector<int32_t> want = alone(s[0].prompt, 6);
+  Engine e(model_, {});
+  std::vector<int32_t> got;
+  StepInput in{.arrivals = s};
+  while (true) {
+    for (const TokenEvent &ev : e.step(in).events)
+      got.insert(got.end(), ev.tokens.begin(), ev.tokens.end());
+    if (!e.has_work())
+      break;
+    in = {};
+    in.drafts = {{.id = 1,
+                  .tokens = {want[got.size()]},
+                  .parents = {0}}, // parent not earlier
+                 {.id = 1, .tokens = {-5}, .parents = {-1}},   // not a token
+                 {.id = 1, .tokens = {1, 2}, .parents = {-1}}, // sizes differ
+                 {.id = 77,
+                  .tokens = {want[got.size()]},
+                  .parents = {-1}}}; // no such request
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(e.stats().draft_tokens, 0);
+}
+
+} // namespace
+} // namespace weft::serving
