@@ -275,6 +275,49 @@ TEST_F(EngineTest, DraftTreesKeepSeededSamplingExact) {
   EXPECT_GT(e.stats().accepted_tokens, 0);
 }
 
+TEST_F(
+    EngineTest,
+    LatencyCriticalArrivalBehind32BatchRequestsGetsItsFirstTokenWithinTwoIterations) {
+  EngineOptions o;
+  o.scheduler.max_num_seqs = 32;
+  o.scheduler.max_num_batched_tokens = 512;
+  o.kv_cache_tokens = 8192;
+  Engine e(model_, o);
+  std::vector<RequestSpec> batch;
+  for (uint64_t i = 1; i <= 32; ++i) {
+    RequestSpec r;
+    r.id = i;
+    r.prompt =
+        encode(kPrompts[i % kPrompts.size()] + " (" + std::to_string(i) + ")");
+    r.max_tokens = 200;
+    r.ignore_eos = true;
+    r.slo = static_cast<uint8_t>(Slo::kBatch);
+    r.arrival_ns = detail::now_ns();
+    batch.push_back(r);
+  }
+  e.step({.arrivals = batch});
+  for (int i = 0; i < 3; ++i)
+    e.step({});
+  ASSERT_EQ(e.stats().running, 32); // every slot taken by batch work, decoding
+
+  RequestSpec lc;
+  lc.id = 100;
+  lc.prompt = encode("Quick: what is two plus two?");
+  lc.max_tokens = 4;
+  lc.slo = static_cast<uint8_t>(Slo::kLatencyCritical);
+  lc.arrival_ns = detail::now_ns();
+  int iterations = 0;
+  bool first = false;
+  for (StepInput in{.arrivals = {lc}}; !first && iterations < 10; in = {}) {
+    ++iterations;
+    for (const TokenEvent &ev : e.step(in).events)
+      first |= ev.id == 100 && !ev.tokens.empty();
+  }
+  EXPECT_TRUE(first);
+  EXPECT_LE(iterations, 2);
+  EXPECT_EQ(e.stats().preemptions, 1); // one batch request gave up its slot
+}
+
 TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {
   std::vector<RequestSpec> s = specs({kPrompts[0]}, 6);
   const std::vector<int32_t> want = alone(s[0].prompt, 6);
