@@ -1,25 +1,21 @@
-// The serving engine: many requests, one paged KV cache, one forward pass per
-// iteration.
+// The serving engine: many requests, one paged KV cache, one forward pass per iteration.
 //
 //   Engine engine(model, {.kv_cache_tokens = 8192});
-//   StepOutput out = engine.step({.arrivals = {spec}});  // admits, computes
-//   one iteration while (engine.has_work()) out = engine.step({});
+//   StepOutput out = engine.step({.arrivals = {spec}});  // admits, computes one iteration
+//   while (engine.has_work()) out = engine.step({});
 //
-// Each iteration: finish what the front end ended, admit arrivals (invalid ones
-// come back at once as kError events), plan with plan_iteration
-// (iteration_scheduler.h), free the KV of preempted requests, run one forward
-// pass over every planned token (prefill chunks and decode steps side by side),
-// commit, sample each request whose last known token was computed, and report
-// new tokens and finishes. Draft trees (StepInput::drafts) are verified beside
-// their requests' decodes in the same pass; a request may then gain several
-// tokens in one iteration. A request owns its sampler (seeded), so its tokens
-// do not depend on what else is batched with it; prompt tokens use the matrix
-// attention layout and generated ones the vector layout whether first computed
-// or recomputed after preemption, so greedy output is the same bit for bit as
-// generating alone (llm::generate).
+// Each iteration: finish what the front end ended, admit arrivals (invalid ones come back at once
+// as kError events), plan with plan_iteration (iteration_scheduler.h), free the KV of preempted
+// requests, run one forward pass over every planned token (prefill chunks and decode steps side by
+// side), commit, sample each request whose last known token was computed, and report new tokens and
+// finishes. Draft trees (StepInput::drafts) are verified beside their requests' decodes in the same
+// pass; a request may then gain several tokens in one iteration. A request owns its sampler
+// (seeded), so its tokens do not depend on what else is batched with it; prompt tokens use the
+// matrix attention layout and generated ones the vector layout whether first computed or recomputed
+// after preemption, so greedy output is the same bit for bit as generating alone (llm::generate).
 //
-// Not thread-safe: one caller at a time (the engine actor runs calls in order).
-// The model must outlive the engine.
+// Not thread-safe: one caller at a time (the engine actor runs calls in order). The model must
+// outlive the engine.
 #pragma once
 
 #include <cstdint>
@@ -38,49 +34,44 @@ namespace weft::serving {
 
 struct EngineOptions {
   SchedulerOptions scheduler;
-  int kv_cache_tokens = 16384; // KV cache size in tokens, across requests
-  int max_waiting =
-      1024; // arrivals beyond this many waiting requests are refused (kError)
+  int kv_cache_tokens = 16384;  // KV cache size in tokens, across requests
+  int max_waiting = 1024;       // arrivals beyond this many waiting requests are refused (kError)
 };
 
 class Engine {
-public:
-  Engine(std::shared_ptr<const llm::LlamaModel> model,
-         const EngineOptions &options);
+ public:
+  Engine(std::shared_ptr<const llm::LlamaModel> model, const EngineOptions& options);
 
-  StepOutput step(const StepInput &input);
+  StepOutput step(const StepInput& input);
   bool has_work() const { return !requests_.empty(); }
   EngineStats stats() const;
-  const llm::KvCache &cache() const { return kv_; }
+  const llm::KvCache& cache() const { return kv_; }
 
-private:
+ private:
   struct Request {
     RequestSpec spec;
     llm::Sampler sampler;
-    std::vector<int32_t> tokens; // prompt, then generated
+    std::vector<int32_t> tokens;  // prompt, then generated
     int prompt_len = 0;
     int computed = 0;
-    int seq = -1; // KV sequence while running
+    int seq = -1;  // KV sequence while running
     int64_t last_token_ns = 0;
   };
-  Status admit(const RequestSpec &spec);
-  void release(Request &r);
-  // Samples the next token of `r` from `logits`; fills its event; true when `r`
-  // is done.
-  bool advance(Request &r, const float *logits, TokenEvent &event);
-  // A tree the engine can verify for `r`: `r` is decoding, ids in the
-  // vocabulary, parents earlier.
-  bool valid_draft(const Request &r, const DraftTree &d) const;
+  Status admit(const RequestSpec& spec);
+  void release(Request& r);
+  // Samples the next token of `r` from `logits`; fills its event; true when `r` is done.
+  bool advance(Request& r, const float* logits, TokenEvent& event);
+  // A tree the engine can verify for `r`: `r` is decoding, ids in the vocabulary, parents earlier.
+  bool valid_draft(const Request& r, const DraftTree& d) const;
 
   std::shared_ptr<const llm::LlamaModel> model_;
   EngineOptions options_;
   llm::KvCache kv_;
-  std::map<uint64_t, Request>
-      requests_; // live requests by id (ids grow with arrival)
+  std::map<uint64_t, Request> requests_;  // live requests by id (ids grow with arrival)
   int64_t preemptions_ = 0;
   int64_t prompt_tokens_computed_ = 0;
   int64_t draft_tokens_ = 0;
   int64_t accepted_tokens_ = 0;
 };
 
-} // namespace weft::serving
+}  // namespace weft::serving

@@ -1,6 +1,5 @@
-// The engine on the real default model: continuous batching, chunked prefill
-// and preemption all give each request exactly the tokens it gets alone from
-// llm::generate.
+// The engine on the real default model: continuous batching, chunked prefill and preemption all
+// give each request exactly the tokens it gets alone from llm::generate.
 #include "serving/engine.h"
 
 #include <gtest/gtest.h>
@@ -16,12 +15,10 @@ namespace weft::serving {
 namespace {
 
 class EngineTest : public ::testing::Test {
-protected:
+ protected:
   static void SetUpTestSuite() {
-    const std::string path = std::string(WEFT_SOURCE_DIR) +
-                             "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-    if (!std::filesystem::exists(path))
-      return;
+    const std::string path = std::string(WEFT_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!std::filesystem::exists(path)) return;
     auto m = llm::LlamaModel::load(path, {.threads = 2});
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::shared_ptr<const llm::LlamaModel>(std::move(*m));
@@ -30,23 +27,18 @@ protected:
     tokenizer_ = new llm::Tokenizer(std::move(*t));
   }
   void SetUp() override {
-    if (!model_)
-      GTEST_SKIP() << "run scripts/setup to fetch the default model";
+    if (!model_) GTEST_SKIP() << "run scripts/setup to fetch the default model";
   }
 
-  static std::vector<int32_t> encode(const std::string &text) {
-    return *tokenizer_->encode(text);
-  }
-  static std::vector<int32_t> alone(const std::vector<int32_t> &prompt,
-                                    int max_tokens) {
+  static std::vector<int32_t> encode(const std::string& text) { return *tokenizer_->encode(text); }
+  static std::vector<int32_t> alone(const std::vector<int32_t>& prompt, int max_tokens) {
     llm::GenerateOptions o{.max_tokens = max_tokens};
     auto g = llm::generate(*model_, *tokenizer_, prompt, o);
     EXPECT_TRUE(g.ok());
     return g->tokens;
   }
   // Runs every spec through one engine until all finish; tokens per id.
-  static std::map<uint64_t, std::vector<int32_t>>
-  serve(Engine &e, std::vector<RequestSpec> specs, int stagger = 0) {
+  static std::map<uint64_t, std::vector<int32_t>> serve(Engine& e, std::vector<RequestSpec> specs, int stagger = 0) {
     std::map<uint64_t, std::vector<int32_t>> out;
     size_t next = 0;
     for (int round = 0; round < 100000; ++round) {
@@ -55,61 +47,53 @@ protected:
       while (next < specs.size() && (stagger == 0 || round % stagger == 0)) {
         specs[next].arrival_ns = detail::now_ns();
         in.arrivals.push_back(specs[next++]);
-        if (stagger != 0)
-          break;
+        if (stagger != 0) break;
       }
       StepOutput o = e.step(in);
-      for (const TokenEvent &ev : o.events) {
+      for (const TokenEvent& ev : o.events) {
         EXPECT_NE(ev.finish, static_cast<uint8_t>(Finish::kError)) << ev.error;
-        auto &v = out[ev.id];
+        auto& v = out[ev.id];
         v.insert(v.end(), ev.tokens.begin(), ev.tokens.end());
       }
-      if (next == specs.size() && !e.has_work())
-        break;
+      if (next == specs.size() && !e.has_work()) break;
     }
     return out;
   }
-  // Like serve, all arriving at once, with a draft tree offered for every
-  // request each iteration: from `oracle` (the tokens it should produce) a
-  // chain of `depth` right tokens, with a wrong sibling before the right one at
-  // every level. Returns tokens per id; counts iterations.
-  static std::map<uint64_t, std::vector<int32_t>>
-  serve_drafted(Engine &e, const std::vector<RequestSpec> &specs,
-                std::map<uint64_t, std::vector<int32_t>> oracle, int depth,
-                int &iterations) {
+  // Like serve, all arriving at once, with a draft tree offered for every request each iteration:
+  // from `oracle` (the tokens it should produce) a chain of `depth` right tokens, with a wrong
+  // sibling before the right one at every level. Returns tokens per id; counts iterations.
+  static std::map<uint64_t, std::vector<int32_t>> serve_drafted(Engine& e, const std::vector<RequestSpec>& specs,
+                                                                std::map<uint64_t, std::vector<int32_t>> oracle,
+                                                                int depth, int& iterations) {
     std::map<uint64_t, std::vector<int32_t>> out;
     StepInput in{.arrivals = specs};
     for (iterations = 1;; ++iterations) {
       StepOutput o = e.step(in);
-      for (const TokenEvent &ev : o.events) {
+      for (const TokenEvent& ev : o.events) {
         EXPECT_NE(ev.finish, static_cast<uint8_t>(Finish::kError)) << ev.error;
         EXPECT_LE(ev.accepted, ev.drafted);
-        auto &v = out[ev.id];
+        auto& v = out[ev.id];
         v.insert(v.end(), ev.tokens.begin(), ev.tokens.end());
       }
-      if (!e.has_work())
-        break;
+      if (!e.has_work()) break;
       in = {};
-      for (auto &[id, want] : oracle) {
-        const size_t g = out[id].size(); // the next token to sample is want[g]
+      for (auto& [id, want] : oracle) {
+        const size_t g = out[id].size();  // the next token to sample is want[g]
         DraftTree d{.id = id};
         int32_t parent = -1;
-        for (size_t k = g;
-             k < want.size() && k < g + static_cast<size_t>(depth); ++k) {
-          d.tokens.push_back((want[k] + 1) % 1000); // wrong
+        for (size_t k = g; k < want.size() && k < g + static_cast<size_t>(depth); ++k) {
+          d.tokens.push_back((want[k] + 1) % 1000);  // wrong
           d.parents.push_back(parent);
-          d.tokens.push_back(want[k]); // right
+          d.tokens.push_back(want[k]);  // right
           d.parents.push_back(parent);
           parent = static_cast<int32_t>(d.tokens.size()) - 1;
         }
-        if (!d.tokens.empty())
-          in.drafts.push_back(std::move(d));
+        if (!d.tokens.empty()) in.drafts.push_back(std::move(d));
       }
     }
     return out;
   }
-  static std::vector<RequestSpec> specs(const std::vector<std::string> &prompts,
-                                        int max_tokens) {
+  static std::vector<RequestSpec> specs(const std::vector<std::string>& prompts, int max_tokens) {
     std::vector<RequestSpec> v;
     for (size_t i = 0; i < prompts.size(); ++i) {
       RequestSpec s;
@@ -123,7 +107,7 @@ protected:
   }
 
   static inline std::shared_ptr<const llm::LlamaModel> model_;
-  static inline llm::Tokenizer *tokenizer_ = nullptr;
+  static inline llm::Tokenizer* tokenizer_ = nullptr;
 };
 
 const std::vector<std::string> kPrompts = {
@@ -138,15 +122,13 @@ const std::vector<std::string> kPrompts = {
 TEST_F(EngineTest, BatchedChunkedAndStaggeredEqualAlone) {
   std::vector<RequestSpec> s = specs(kPrompts, 24);
   EngineOptions o;
-  o.scheduler.max_num_batched_tokens =
-      7; // prompts in several chunks, decodes beside them
+  o.scheduler.max_num_batched_tokens = 7;  // prompts in several chunks, decodes beside them
   o.kv_cache_tokens = 4096;
   Engine e(model_, o);
   auto got = serve(e, s, 3);
-  for (const RequestSpec &r : s)
-    EXPECT_EQ(got[r.id], alone(r.prompt, 24)) << "request " << r.id;
+  for (const RequestSpec& r : s) EXPECT_EQ(got[r.id], alone(r.prompt, 24)) << "request " << r.id;
   EXPECT_EQ(e.cache().free_blocks(),
-            e.stats().kv_blocks_total); // every block back
+            e.stats().kv_blocks_total);  // every block back
   EXPECT_EQ(e.stats().preemptions, 0);
 }
 
@@ -154,13 +136,11 @@ TEST_F(EngineTest, PreemptionByRecomputeKeepsGreedyOutput) {
   std::vector<RequestSpec> s = specs(kPrompts, 40);
   EngineOptions o;
   o.scheduler.block_tokens = 16;
-  o.kv_cache_tokens =
-      16 * 8; // 8 blocks for 6 requests of up to 58 tokens: they cannot all fit
+  o.kv_cache_tokens = 16 * 8;  // 8 blocks for 6 requests of up to 58 tokens: they cannot all fit
   Engine e(model_, o);
   auto got = serve(e, s);
   EXPECT_GT(e.stats().preemptions, 0);
-  for (const RequestSpec &r : s)
-    EXPECT_EQ(got[r.id], alone(r.prompt, 40)) << "request " << r.id;
+  for (const RequestSpec& r : s) EXPECT_EQ(got[r.id], alone(r.prompt, 40)) << "request " << r.id;
   EXPECT_EQ(e.cache().free_blocks(), 8);
 }
 
@@ -180,15 +160,13 @@ TEST_F(EngineTest, StopTokensLimitsAndBadRequests) {
   bad_sampling.top_p = 0;
   StepOutput o = e.step({.arrivals = {ok, empty, bad_token, bad_sampling}});
   int errors = 0;
-  for (const TokenEvent &ev : o.events)
-    errors += ev.finish == static_cast<uint8_t>(Finish::kError) ? 1 : 0;
+  for (const TokenEvent& ev : o.events) errors += ev.finish == static_cast<uint8_t>(Finish::kError) ? 1 : 0;
   EXPECT_EQ(errors, 3);
   int produced = 1;
   while (e.has_work()) {
-    for (const TokenEvent &ev : e.step({}).events) {
+    for (const TokenEvent& ev : e.step({}).events) {
       produced += static_cast<int>(ev.tokens.size());
-      if (ev.finish != 0)
-        EXPECT_EQ(ev.finish, static_cast<uint8_t>(Finish::kLength));
+      if (ev.finish != 0) EXPECT_EQ(ev.finish, static_cast<uint8_t>(Finish::kLength));
     }
   }
   EXPECT_EQ(produced, 3);
@@ -212,27 +190,23 @@ TEST_F(EngineTest, LogprobsOfTheChosenToken) {
   r.top_logprobs = 3;
   std::vector<TokenEvent> evs;
   for (StepOutput o = e.step({.arrivals = {r}});; o = e.step({})) {
-    for (auto &ev : o.events)
-      evs.push_back(ev);
-    if (!e.has_work())
-      break;
+    for (auto& ev : o.events) evs.push_back(ev);
+    if (!e.has_work()) break;
   }
   ASSERT_FALSE(evs.empty());
   ASSERT_EQ(evs[0].logprobs.size(), 1u);
   ASSERT_EQ(evs[0].top[0].size(), 3u);
   EXPECT_EQ(evs[0].top[0][0].token,
-            evs[0].tokens[0]); // greedy picks the most likely
+            evs[0].tokens[0]);  // greedy picks the most likely
   EXPECT_FLOAT_EQ(evs[0].top[0][0].logprob, evs[0].logprobs[0]);
   EXPECT_LE(evs[0].logprobs[0], 0.0f);
   EXPECT_GE(evs[0].top[0][0].logprob, evs[0].top[0][1].logprob);
 }
 
-TEST_F(EngineTest,
-       DraftTreesVerifiedInOnePassGiveTheSameTokensInFewerIterations) {
+TEST_F(EngineTest, DraftTreesVerifiedInOnePassGiveTheSameTokensInFewerIterations) {
   std::vector<RequestSpec> s = specs(kPrompts, 24);
   std::map<uint64_t, std::vector<int32_t>> want;
-  for (const RequestSpec &r : s)
-    want[r.id] = alone(r.prompt, 24);
+  for (const RequestSpec& r : s) want[r.id] = alone(r.prompt, 24);
   EngineOptions o;
   o.kv_cache_tokens = 4096;
   Engine plain(model_, o);
@@ -244,15 +218,13 @@ TEST_F(EngineTest,
   EXPECT_EQ(serve_drafted(e, s, want, 4, iterations), want);
   EXPECT_GT(e.stats().accepted_tokens, 0);
   EXPECT_LT(iterations,
-            plain_iterations /
-                2); // about five tokens per iteration instead of one
+            plain_iterations / 2);  // about five tokens per iteration instead of one
   EXPECT_EQ(e.cache().free_blocks(), e.stats().kv_blocks_total);
 
   // Trees that only ever miss cost nothing but their verification.
   std::map<uint64_t, std::vector<int32_t>> wrong = want;
-  for (auto &[id, v] : wrong) {
-    for (int32_t &t : v)
-      t = (t + 7) % 1000;
+  for (auto& [id, v] : wrong) {
+    for (int32_t& t : v) t = (t + 7) % 1000;
   }
   Engine missed(model_, o);
   EXPECT_EQ(serve_drafted(missed, s, wrong, 3, iterations), want);
@@ -262,7 +234,7 @@ TEST_F(EngineTest,
 
 TEST_F(EngineTest, DraftTreesKeepSeededSamplingExact) {
   std::vector<RequestSpec> s = specs({kPrompts[0], kPrompts[1]}, 20);
-  for (RequestSpec &r : s) {
+  for (RequestSpec& r : s) {
     r.temperature = 0.9f;
     r.top_k = 40;
     r.seed = 1234 + r.id;
@@ -275,9 +247,7 @@ TEST_F(EngineTest, DraftTreesKeepSeededSamplingExact) {
   EXPECT_GT(e.stats().accepted_tokens, 0);
 }
 
-TEST_F(
-    EngineTest,
-    LatencyCriticalArrivalBehind32BatchRequestsGetsItsFirstTokenWithinTwoIterations) {
+TEST_F(EngineTest, LatencyCriticalArrivalBehind32BatchRequestsGetsItsFirstTokenWithinTwoIterations) {
   EngineOptions o;
   o.scheduler.max_num_seqs = 32;
   o.scheduler.max_num_batched_tokens = 512;
@@ -287,8 +257,7 @@ TEST_F(
   for (uint64_t i = 1; i <= 32; ++i) {
     RequestSpec r;
     r.id = i;
-    r.prompt =
-        encode(kPrompts[i % kPrompts.size()] + " (" + std::to_string(i) + ")");
+    r.prompt = encode(kPrompts[i % kPrompts.size()] + " (" + std::to_string(i) + ")");
     r.max_tokens = 200;
     r.ignore_eos = true;
     r.slo = static_cast<uint8_t>(Slo::kBatch);
@@ -296,9 +265,8 @@ TEST_F(
     batch.push_back(r);
   }
   e.step({.arrivals = batch});
-  for (int i = 0; i < 3; ++i)
-    e.step({});
-  ASSERT_EQ(e.stats().running, 32); // every slot taken by batch work, decoding
+  for (int i = 0; i < 3; ++i) e.step({});
+  ASSERT_EQ(e.stats().running, 32);  // every slot taken by batch work, decoding
 
   RequestSpec lc;
   lc.id = 100;
@@ -310,12 +278,11 @@ TEST_F(
   bool first = false;
   for (StepInput in{.arrivals = {lc}}; !first && iterations < 10; in = {}) {
     ++iterations;
-    for (const TokenEvent &ev : e.step(in).events)
-      first |= ev.id == 100 && !ev.tokens.empty();
+    for (const TokenEvent& ev : e.step(in).events) first |= ev.id == 100 && !ev.tokens.empty();
   }
   EXPECT_TRUE(first);
   EXPECT_LE(iterations, 2);
-  EXPECT_EQ(e.stats().preemptions, 1); // one batch request gave up its slot
+  EXPECT_EQ(e.stats().preemptions, 1);  // one batch request gave up its slot
 }
 
 TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {
@@ -325,23 +292,17 @@ TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {
   std::vector<int32_t> got;
   StepInput in{.arrivals = s};
   while (true) {
-    for (const TokenEvent &ev : e.step(in).events)
-      got.insert(got.end(), ev.tokens.begin(), ev.tokens.end());
-    if (!e.has_work())
-      break;
+    for (const TokenEvent& ev : e.step(in).events) got.insert(got.end(), ev.tokens.begin(), ev.tokens.end());
+    if (!e.has_work()) break;
     in = {};
-    in.drafts = {{.id = 1,
-                  .tokens = {want[got.size()]},
-                  .parents = {0}}, // parent not earlier
-                 {.id = 1, .tokens = {-5}, .parents = {-1}},   // not a token
-                 {.id = 1, .tokens = {1, 2}, .parents = {-1}}, // sizes differ
-                 {.id = 77,
-                  .tokens = {want[got.size()]},
-                  .parents = {-1}}}; // no such request
+    in.drafts = {{.id = 1, .tokens = {want[got.size()]}, .parents = {0}},     // parent not earlier
+                 {.id = 1, .tokens = {-5}, .parents = {-1}},                  // not a token
+                 {.id = 1, .tokens = {1, 2}, .parents = {-1}},                // sizes differ
+                 {.id = 77, .tokens = {want[got.size()]}, .parents = {-1}}};  // no such request
   }
   EXPECT_EQ(got, want);
   EXPECT_EQ(e.stats().draft_tokens, 0);
 }
 
-} // namespace
-} // namespace weft::serving
+}  // namespace
+}  // namespace weft::serving

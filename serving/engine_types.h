@@ -1,7 +1,6 @@
-// What travels between the serving front end and the engine actor: one
-// iteration's input (arrivals, requests to finish) and output (per-request
-// tokens and finishes, engine figures). Plain values with MessagePack schemas,
-// so the engine may live in another process.
+// What travels between the serving front end and the engine actor: one iteration's input
+// (arrivals, requests to finish) and output (per-request tokens and finishes, engine figures).
+// Plain values with MessagePack schemas, so the engine may live in another process.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +16,7 @@ struct RequestSpec {
   uint64_t id = 0;
   std::vector<int32_t> prompt;
   int max_tokens = 256;
-  std::vector<int32_t>
-      stop_token_ids; // end of generation (EOS, end of turn), unless ignore_eos
+  std::vector<int32_t> stop_token_ids;  // end of generation (EOS, end of turn), unless ignore_eos
   bool ignore_eos = false;
   // Sampling (llm::SamplingParams).
   float temperature = 0.0f;
@@ -28,25 +26,16 @@ struct RequestSpec {
   float repeat_penalty = 1.0f;
   int repeat_last_n = 64;
   uint64_t seed = 0;
-  int top_logprobs = -1; // -1: no log-probabilities; 0..20: the chosen token's
-                         // and this many alternatives
-  uint8_t slo = 1;       // weft::Slo
-  int64_t ttft_ns = 0;   // targets; 0: the class default
+  int top_logprobs = -1;  // -1: no log-probabilities; 0..20: the chosen token's and this many alternatives
+  uint8_t slo = 1;        // weft::Slo
+  int64_t ttft_ns = 0;    // targets; 0: the class default
   int64_t tpot_ns = 0;
-  int64_t arrival_ns = 0; // steady clock
-  MSGPACK_DEFINE(id, prompt, max_tokens, stop_token_ids, ignore_eos,
-                 temperature, top_k, top_p, min_p, repeat_penalty,
-                 repeat_last_n, seed, top_logprobs, slo, ttft_ns, tpot_ns,
-                 arrival_ns)
+  int64_t arrival_ns = 0;  // steady clock
+  MSGPACK_DEFINE(id, prompt, max_tokens, stop_token_ids, ignore_eos, temperature, top_k, top_p, min_p, repeat_penalty,
+                 repeat_last_n, seed, top_logprobs, slo, ttft_ns, tpot_ns, arrival_ns)
 };
 
-enum class Finish : uint8_t {
-  kNone = 0,
-  kStop = 1,
-  kLength = 2,
-  kAborted = 3,
-  kError = 4
-};
+enum class Finish : uint8_t { kNone = 0, kStop = 1, kLength = 2, kAborted = 3, kError = 4 };
 
 struct TopLogprob {
   int32_t token = 0;
@@ -57,17 +46,15 @@ struct TopLogprob {
 // One request's news from one iteration.
 struct TokenEvent {
   uint64_t id = 0;
-  std::vector<int32_t> tokens;              // new tokens, in order
-  std::vector<float> logprobs;              // per token, when asked
-  std::vector<std::vector<TopLogprob>> top; // per token, when asked
-  uint8_t finish = 0;                       // Finish
-  std::string error;                        // with kError
+  std::vector<int32_t> tokens;               // new tokens, in order
+  std::vector<float> logprobs;               // per token, when asked
+  std::vector<std::vector<TopLogprob>> top;  // per token, when asked
+  uint8_t finish = 0;                        // Finish
+  std::string error;                         // with kError
   int prompt_tokens = 0;
-  int drafted = 0;  // speculated tokens verified this iteration
-  int accepted = 0; // of which accepted (tokens has accepted + 1 entries, fewer
-                    // when it finished)
-  MSGPACK_DEFINE(id, tokens, logprobs, top, finish, error, prompt_tokens,
-                 drafted, accepted)
+  int drafted = 0;   // speculated tokens verified this iteration
+  int accepted = 0;  // of which accepted (then `tokens` has accepted + 1, fewer if it finished)
+  MSGPACK_DEFINE(id, tokens, logprobs, top, finish, error, prompt_tokens, drafted, accepted)
 };
 
 struct EngineStats {
@@ -75,18 +62,17 @@ struct EngineStats {
   int waiting = 0;
   int kv_blocks_used = 0;
   int kv_blocks_total = 0;
-  int64_t preemptions = 0;            // since start
-  int64_t prompt_tokens_computed = 0; // since start, recomputation included
-  int64_t draft_tokens = 0;           // since start: speculated tokens verified
-  int64_t accepted_tokens = 0;        // since start: of which accepted
-  MSGPACK_DEFINE(running, waiting, kv_blocks_used, kv_blocks_total, preemptions,
-                 prompt_tokens_computed, draft_tokens, accepted_tokens)
+  int64_t preemptions = 0;             // since start
+  int64_t prompt_tokens_computed = 0;  // since start, recomputation included
+  int64_t draft_tokens = 0;            // since start: speculated tokens verified
+  int64_t accepted_tokens = 0;         // since start: of which accepted
+  MSGPACK_DEFINE(running, waiting, kv_blocks_used, kv_blocks_total, preemptions, prompt_tokens_computed, draft_tokens,
+                 accepted_tokens)
 };
 
-// A speculated continuation of one decoding request, as a speculator proposes
-// it: a token tree whose node i follows node parents[i] (< i), or the request's
-// last known token when -1. Nodes come best first: when the iteration's budget
-// is short, a prefix of them is verified.
+// A speculated continuation of one decoding request, as a speculator proposes it: a token tree
+// whose node i follows node parents[i] (< i), or the request's last known token when -1. Nodes come
+// best first: when the iteration's budget is short, a prefix of them is verified.
 struct DraftTree {
   uint64_t id = 0;
   std::vector<int32_t> tokens;
@@ -96,12 +82,10 @@ struct DraftTree {
 
 struct StepInput {
   std::vector<RequestSpec> arrivals;
-  std::vector<uint64_t>
-      finish; // ended by the front end (stop string, disconnect): free them
-  // Verified beside each request's next decode in one pass with tree attention:
-  // the request samples its next token as usual and keeps going down the tree
-  // while a child holds the token it sampled, so the tokens are exactly those
-  // decoding without the tree would give, several per iteration.
+  std::vector<uint64_t> finish;  // ended by the front end (stop string, disconnect): free them
+  // Verified beside each request's next decode in one pass with tree attention: the request samples
+  // its next token as usual and keeps going down the tree while a child holds the token it sampled,
+  // so the tokens are exactly those decoding without the tree would give, several per iteration.
   std::vector<DraftTree> drafts;
   MSGPACK_DEFINE(arrivals, finish, drafts)
 };
@@ -109,9 +93,9 @@ struct StepInput {
 struct StepOutput {
   std::vector<TokenEvent> events;
   EngineStats stats;
-  int tokens = 0;  // tokens computed in this iteration
-  uint8_t slo = 1; // the most urgent class computed
+  int tokens = 0;   // tokens computed in this iteration
+  uint8_t slo = 1;  // the most urgent class computed
   MSGPACK_DEFINE(events, stats, tokens, slo)
 };
 
-} // namespace weft::serving
+}  // namespace weft::serving

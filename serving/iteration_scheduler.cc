@@ -7,59 +7,48 @@ namespace weft::serving {
 namespace {
 
 struct Entry {
-  const SeqView *s;
-  int rank;         // effective class: 0 most urgent
-  bool prefill;     // needs more than one token
-  int64_t deadline; // when its next token is due
+  const SeqView* s;
+  int rank;          // effective class: 0 most urgent
+  bool prefill;      // needs more than one token
+  int64_t deadline;  // when its next token is due
   bool planned = false;
   bool preempted = false;
 };
 
-int blocks_for(int tokens, int block_tokens) {
-  return (tokens + block_tokens - 1) / block_tokens;
-}
+int blocks_for(int tokens, int block_tokens) { return (tokens + block_tokens - 1) / block_tokens; }
 
-} // namespace
+}  // namespace
 
-Plan plan_iteration(const std::vector<SeqView> &seqs, int free_blocks,
-                    int64_t now_ns, const SchedulerOptions &o) {
+Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t now_ns, const SchedulerOptions& o) {
   std::vector<Entry> order;
   order.reserve(seqs.size());
   int running = 0;
-  for (const SeqView &s : seqs) {
-    if (s.known <= s.computed)
-      continue; // nothing to compute (should not happen for live requests)
-    const SloTargets &d = o.default_targets[static_cast<size_t>(s.slo)];
+  for (const SeqView& s : seqs) {
+    if (s.known <= s.computed) continue;  // nothing to compute (should not happen for live requests)
+    const SloTargets& d = o.default_targets[static_cast<size_t>(s.slo)];
     int rank = static_cast<int>(s.slo);
     const int64_t since = s.last_token_ns != 0 ? s.last_token_ns : s.arrival_ns;
     const bool aged = s.slo == Slo::kBatch && now_ns - since > o.batch_aging_ns;
-    if (aged)
-      rank = static_cast<int>(Slo::kStandard);
-    int64_t deadline =
-        s.last_token_ns == 0
-            ? s.arrival_ns + (s.ttft_ns > 0 ? s.ttft_ns : d.ttft_ns)
-            : s.last_token_ns + (s.tpot_ns > 0 ? s.tpot_ns : d.tpot_ns);
-    if (aged)
-      deadline = std::min(
-          deadline, since + o.batch_aging_ns); // overdue among standard work
+    if (aged) rank = static_cast<int>(Slo::kStandard);
+    int64_t deadline = s.last_token_ns == 0 ? s.arrival_ns + (s.ttft_ns > 0 ? s.ttft_ns : d.ttft_ns)
+                                            : s.last_token_ns + (s.tpot_ns > 0 ? s.tpot_ns : d.tpot_ns);
+    if (aged) deadline = std::min(deadline, since + o.batch_aging_ns);  // overdue among standard work
     order.push_back({&s, rank, s.known - s.computed > 1, deadline});
     running += s.running ? 1 : 0;
   }
-  std::stable_sort(
-      order.begin(), order.end(), [](const Entry &a, const Entry &b) {
-        return std::tie(a.rank, a.prefill, a.deadline, a.s->arrival_ns) <
-               std::tie(b.rank, b.prefill, b.deadline, b.s->arrival_ns);
-      });
+  std::stable_sort(order.begin(), order.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.rank, a.prefill, a.deadline, a.s->arrival_ns) <
+           std::tie(b.rank, b.prefill, b.deadline, b.s->arrival_ns);
+  });
 
   Plan plan;
   int budget = o.max_num_batched_tokens;
-  // Preempts the least urgent running request after position `i` (of rank >
-  // `min_rank` when given); false when there is none.
+  // Preempts the least urgent running request after position `i` (of rank > `min_rank` when
+  // given); false when there is none.
   auto preempt_after = [&](size_t i, int min_rank) {
     for (size_t j = order.size(); j-- > i + 1;) {
-      Entry &v = order[j];
-      if (!v.s->running || v.preempted || v.rank <= min_rank)
-        continue;
+      Entry& v = order[j];
+      if (!v.s->running || v.preempted || v.rank <= min_rank) continue;
       v.preempted = true;
       free_blocks += v.s->held_blocks;
       --running;
@@ -70,26 +59,20 @@ Plan plan_iteration(const std::vector<SeqView> &seqs, int free_blocks,
   };
 
   for (size_t i = 0; i < order.size() && budget > 0; ++i) {
-    Entry &e = order[i];
-    if (e.preempted)
-      continue;
-    const SeqView &s = *e.s;
-    if (!s.running && running >= o.max_num_seqs && !preempt_after(i, e.rank))
-      continue;
+    Entry& e = order[i];
+    if (e.preempted) continue;
+    const SeqView& s = *e.s;
+    if (!s.running && running >= o.max_num_seqs && !preempt_after(i, e.rank)) continue;
     int count = std::min(s.known - s.computed, budget);
     int held = s.running ? s.held_blocks : 0;
-    auto need = [&] {
-      return std::max(0, blocks_for(s.computed + count, o.block_tokens) - held);
-    };
-    // A running request may push out any later one; a waiting one only a less
-    // urgent class.
+    auto need = [&] { return std::max(0, blocks_for(s.computed + count, o.block_tokens) - held); };
+    // A running request may push out any later one; a waiting one only a less urgent class.
     while (need() > free_blocks && preempt_after(i, s.running ? -1 : e.rank)) {
     }
     if (need() > free_blocks) {
-      count =
-          std::min(count, (free_blocks + held) * o.block_tokens - s.computed);
+      count = std::min(count, (free_blocks + held) * o.block_tokens - s.computed);
       if (count <= 0) {
-        if (s.running) { // it cannot even decode: it makes room for the others
+        if (s.running) {  // it cannot even decode: it makes room for the others
           e.preempted = true;
           free_blocks += s.held_blocks;
           --running;
@@ -100,20 +83,14 @@ Plan plan_iteration(const std::vector<SeqView> &seqs, int free_blocks,
     }
     free_blocks -= need();
     budget -= count;
-    if (!s.running)
-      ++running;
+    if (!s.running) ++running;
     e.planned = true;
     int draft = 0;
     if (s.draft > 0 && s.running && s.known - s.computed == 1) {
-      const int held_after =
-          std::max(held, blocks_for(s.computed + count, o.block_tokens));
-      draft = std::min(
-          {s.draft, budget,
-           (held_after + free_blocks) * o.block_tokens - (s.computed + count)});
+      const int held_after = std::max(held, blocks_for(s.computed + count, o.block_tokens));
+      draft = std::min({s.draft, budget, (held_after + free_blocks) * o.block_tokens - (s.computed + count)});
       draft = std::max(draft, 0);
-      free_blocks -=
-          std::max(0, blocks_for(s.computed + count + draft, o.block_tokens) -
-                          held_after);
+      free_blocks -= std::max(0, blocks_for(s.computed + count + draft, o.block_tokens) - held_after);
       budget -= draft;
     }
     plan.items.push_back({s.id, s.computed, count, draft});
@@ -123,4 +100,4 @@ Plan plan_iteration(const std::vector<SeqView> &seqs, int free_blocks,
   return plan;
 }
 
-} // namespace weft::serving
+}  // namespace weft::serving

@@ -1,26 +1,21 @@
-// What each serving iteration computes: continuous batching under a token
-// budget, ordered by urgency, with admission by free KV blocks and preemption
-// by recompute.
+// What each serving iteration computes: continuous batching under a token budget, ordered by
+// urgency, with admission by free KV blocks and preemption by recompute.
 //
 //   SchedulerOptions o{.max_num_seqs = 64, .max_num_batched_tokens = 512};
 //   Plan p = plan_iteration(seqs, kv.free_blocks(), now_ns(), o);
-//   // p.preempted: free their KV, they start again from token 0; p.items:
-//   compute these tokens
+//   // p.preempted: free their KV, they start again from token 0; p.items: compute these tokens
 //
-// Order: by SLO class (batch work that waited longer than `batch_aging_ns`
-// counts as standard, so it is never starved), then decodes before prefills,
-// then earliest deadline — the request's TTFT target from its arrival while its
-// first token is pending, its TPOT target from its last token after that. Going
-// down that order, each request gets the tokens it still needs (a decode: one;
-// a prefill: a chunk, as much as the budget has left) while the iteration's
-// budget and the KV blocks last. When blocks run out, the least urgent running
-// request is preempted (its KV freed; it waits and later recomputes everything
-// it knew). A waiting request of a more urgent class than some running one may
-// preempt it for a sequence slot too. A decoding request that offers a
-// speculation tree (SeqView::draft) gets its tree's first nodes verified beside
-// its decode with whatever budget and free blocks are left at its turn; drafts
-// never preempt anyone. Pure function: no clocks, no cache; tests drive it with
-// made-up states.
+// Order: by SLO class (batch work that waited longer than `batch_aging_ns` counts as standard, so
+// it is never starved), then decodes before prefills, then earliest deadline — the request's TTFT
+// target from its arrival while its first token is pending, its TPOT target from its last token
+// after that. Going down that order, each request gets the tokens it still needs (a decode: one; a
+// prefill: a chunk, as much as the budget has left) while the iteration's budget and the KV blocks
+// last. When blocks run out, the least urgent running request is preempted (its KV freed; it waits
+// and later recomputes everything it knew). A waiting request of a more urgent class than some
+// running one may preempt it for a sequence slot too. A decoding request that offers a speculation
+// tree (SeqView::draft) gets its tree's first nodes verified beside its decode with whatever budget
+// and free blocks are left at its turn; drafts never preempt anyone. Pure function: no clocks, no
+// cache; tests drive it with made-up states.
 #pragma once
 
 #include <array>
@@ -37,12 +32,11 @@ struct SloTargets {
 };
 
 struct SchedulerOptions {
-  int max_num_seqs = 64;            // requests holding KV at once
-  int max_num_batched_tokens = 512; // tokens computed per iteration
-  int block_tokens = 16;            // KV block size, as in the cache
+  int max_num_seqs = 64;             // requests holding KV at once
+  int max_num_batched_tokens = 512;  // tokens computed per iteration
+  int block_tokens = 16;             // KV block size, as in the cache
   int64_t batch_aging_ns = 5'000'000'000;
-  // Targets of requests that name none, per class (latency-critical, standard,
-  // batch).
+  // Targets of requests that name none, per class (latency-critical, standard, batch).
   std::array<SloTargets, kNumSloClasses> default_targets = {{
       {250'000'000, 50'000'000},
       {2'000'000'000, 200'000'000},
@@ -55,32 +49,29 @@ struct SeqView {
   uint64_t id = 0;
   Slo slo = Slo::kStandard;
   int64_t arrival_ns = 0;
-  int64_t ttft_ns = 0;       // 0: the class default
-  int64_t tpot_ns = 0;       // 0: the class default
-  int64_t last_token_ns = 0; // when its last token was produced; 0: none yet
-  int known = 0;             // tokens known: prompt and generated
-  int computed = 0;          // tokens whose KV is committed
-  int held_blocks = 0;       // KV blocks it holds
-  bool running = false;      // holds a KV sequence
-  int draft =
-      0; // speculated tokens offered for verification with its next decode
+  int64_t ttft_ns = 0;        // 0: the class default
+  int64_t tpot_ns = 0;        // 0: the class default
+  int64_t last_token_ns = 0;  // when its last token was produced; 0: none yet
+  int known = 0;              // tokens known: prompt and generated
+  int computed = 0;           // tokens whose KV is committed
+  int held_blocks = 0;        // KV blocks it holds
+  bool running = false;       // holds a KV sequence
+  int draft = 0;              // speculated tokens offered for verification with its next decode
 };
 
 struct Plan {
   struct Item {
     uint64_t id = 0;
-    int begin = 0; // compute known tokens [begin, begin + count)
+    int begin = 0;  // compute known tokens [begin, begin + count)
     int count = 0;
-    int draft =
-        0; // then verify the first `draft` tokens of its speculation tree
+    int draft = 0;  // then verify the first `draft` tokens of its speculation tree
   };
-  std::vector<Item> items;         // in urgency order
-  std::vector<uint64_t> preempted; // lose their KV first; they recompute later
-  Slo slo = Slo::kBatch;           // the most urgent class among the items
+  std::vector<Item> items;          // in urgency order
+  std::vector<uint64_t> preempted;  // lose their KV first; they recompute later
+  Slo slo = Slo::kBatch;            // the most urgent class among the items
   int tokens = 0;
 };
 
-Plan plan_iteration(const std::vector<SeqView> &seqs, int free_blocks,
-                    int64_t now_ns, const SchedulerOptions &o);
+Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t now_ns, const SchedulerOptions& o);
 
-} // namespace weft::serving
+}  // namespace weft::serving

@@ -1,5 +1,4 @@
-// plan_iteration on made-up request states: budgets, order, admission,
-// preemption, aging.
+// plan_iteration on made-up request states: budgets, order, admission, preemption, aging.
 #include "serving/iteration_scheduler.h"
 
 #include <gtest/gtest.h>
@@ -19,24 +18,22 @@ SeqView decoding(uint64_t id, Slo slo, int known, int64_t last_ns = 100 * kMs) {
           .held_blocks = (known + 15) / 16,
           .running = true};
 }
-SeqView waiting(uint64_t id, Slo slo, int prompt,
-                int64_t arrival_ns = 200 * kMs) {
+SeqView waiting(uint64_t id, Slo slo, int prompt, int64_t arrival_ns = 200 * kMs) {
   return {.id = id, .slo = slo, .arrival_ns = arrival_ns, .known = prompt};
 }
 
 TEST(IterationScheduler, DecodesFirstThenChunkedPrefillUnderTheBudget) {
   SchedulerOptions o{.max_num_seqs = 8, .max_num_batched_tokens = 64};
-  std::vector<SeqView> s = {waiting(1, Slo::kStandard, 100),
-                            decoding(2, Slo::kStandard, 20),
+  std::vector<SeqView> s = {waiting(1, Slo::kStandard, 100), decoding(2, Slo::kStandard, 20),
                             decoding(3, Slo::kStandard, 40)};
   Plan p = plan_iteration(s, 100, 300 * kMs, o);
   ASSERT_EQ(p.items.size(), 3u);
   EXPECT_EQ(p.items[0].count + p.items[1].count,
-            2); // both decodes, one token each
+            2);  // both decodes, one token each
   EXPECT_EQ(p.items[2].id, 1u);
   EXPECT_EQ(p.items[2].begin, 0);
   EXPECT_EQ(p.items[2].count,
-            62); // the rest of the budget: a chunk of the prompt
+            62);  // the rest of the budget: a chunk of the prompt
   EXPECT_EQ(p.tokens, 64);
   EXPECT_TRUE(p.preempted.empty());
 }
@@ -44,15 +41,14 @@ TEST(IterationScheduler, DecodesFirstThenChunkedPrefillUnderTheBudget) {
 TEST(IterationScheduler, LatencyCriticalArrivalPreemptsBatchWorkForASlot) {
   SchedulerOptions o{.max_num_seqs = 32, .max_num_batched_tokens = 512};
   std::vector<SeqView> s;
-  for (uint64_t i = 1; i <= 32; ++i)
-    s.push_back(decoding(i, Slo::kBatch, 50, 290 * kMs));
+  for (uint64_t i = 1; i <= 32; ++i) s.push_back(decoding(i, Slo::kBatch, 50, 290 * kMs));
   s.push_back(waiting(99, Slo::kLatencyCritical, 30, 295 * kMs));
   Plan p = plan_iteration(s, 1000, 300 * kMs, o);
   ASSERT_FALSE(p.items.empty());
   EXPECT_EQ(p.items[0].id,
-            99u); // most urgent first, whole prompt this iteration
+            99u);  // most urgent first, whole prompt this iteration
   EXPECT_EQ(p.items[0].count, 30);
-  EXPECT_EQ(p.preempted.size(), 1u); // one batch request gave up its slot
+  EXPECT_EQ(p.preempted.size(), 1u);  // one batch request gave up its slot
   EXPECT_EQ(p.slo, Slo::kLatencyCritical);
   EXPECT_EQ(static_cast<int>(p.items.size()), 32);
 }
@@ -60,14 +56,12 @@ TEST(IterationScheduler, LatencyCriticalArrivalPreemptsBatchWorkForASlot) {
 TEST(IterationScheduler, KvExhaustionPreemptsTheLeastUrgent) {
   SchedulerOptions o{.max_num_seqs = 8, .max_num_batched_tokens = 64};
   // Each decode at a block boundary needs a new block; only one is free.
-  std::vector<SeqView> s = {decoding(1, Slo::kStandard, 33, 10 * kMs),
-                            decoding(2, Slo::kBatch, 33, 20 * kMs),
+  std::vector<SeqView> s = {decoding(1, Slo::kStandard, 33, 10 * kMs), decoding(2, Slo::kBatch, 33, 20 * kMs),
                             decoding(3, Slo::kStandard, 33, 30 * kMs)};
-  for (auto &v : s)
-    v.held_blocks = 2; // 32 tokens committed: token 33 needs a third block
+  for (auto& v : s) v.held_blocks = 2;  // 32 tokens committed: token 33 needs a third block
   Plan p = plan_iteration(s, 1, 50 * kMs, o);
   ASSERT_EQ(p.preempted.size(), 1u);
-  EXPECT_EQ(p.preempted[0], 2u); // the batch request
+  EXPECT_EQ(p.preempted[0], 2u);  // the batch request
   ASSERT_EQ(p.items.size(), 2u);
   EXPECT_EQ(p.items[0].id, 1u);
   EXPECT_EQ(p.items[1].id, 3u);
@@ -75,27 +69,21 @@ TEST(IterationScheduler, KvExhaustionPreemptsTheLeastUrgent) {
 
 TEST(IterationScheduler, WaitingRequestsAreAdmittedByFreeBlocks) {
   SchedulerOptions o{.max_num_seqs = 8, .max_num_batched_tokens = 512};
-  std::vector<SeqView> s = {waiting(1, Slo::kStandard, 40, 1),
-                            waiting(2, Slo::kStandard, 40, 2)};
-  Plan p = plan_iteration(
-      s, 4, 10,
-      o); // 4 blocks: one prompt of 40 tokens fits, the other only in part
+  std::vector<SeqView> s = {waiting(1, Slo::kStandard, 40, 1), waiting(2, Slo::kStandard, 40, 2)};
+  Plan p = plan_iteration(s, 4, 10,
+                          o);  // 4 blocks: one prompt of 40 tokens fits, the other only in part
   ASSERT_EQ(p.items.size(), 2u);
   EXPECT_EQ(p.items[0].count, 40);
   EXPECT_EQ(p.items[1].count,
-            16); // a chunk that fits the one block left after the first
-  EXPECT_TRUE(
-      p.preempted.empty()); // an equal class never pushes out a running request
+            16);                     // a chunk that fits the one block left after the first
+  EXPECT_TRUE(p.preempted.empty());  // an equal class never pushes out a running request
 }
 
 TEST(IterationScheduler, BatchWorkAgesIntoStandard) {
-  SchedulerOptions o{.max_num_seqs = 1,
-                     .max_num_batched_tokens = 512,
-                     .batch_aging_ns = 1000 * kMs};
-  std::vector<SeqView> s = {waiting(1, Slo::kBatch, 10, 0),
-                            waiting(2, Slo::kStandard, 10, 1500 * kMs)};
+  SchedulerOptions o{.max_num_seqs = 1, .max_num_batched_tokens = 512, .batch_aging_ns = 1000 * kMs};
+  std::vector<SeqView> s = {waiting(1, Slo::kBatch, 10, 0), waiting(2, Slo::kStandard, 10, 1500 * kMs)};
   Plan p = plan_iteration(s, 100, 2000 * kMs,
-                          o); // the batch request waited 2 s > 1 s
+                          o);  // the batch request waited 2 s > 1 s
   ASSERT_EQ(p.items.size(), 1u);
   EXPECT_EQ(p.items[0].id, 1u);
   Plan fresh = plan_iteration(s, 100, 500 * kMs, o);
@@ -105,19 +93,18 @@ TEST(IterationScheduler, BatchWorkAgesIntoStandard) {
 
 TEST(IterationScheduler, DraftTreesUseWhatIsLeftAndNeverPreempt) {
   SchedulerOptions o{.max_num_seqs = 8, .max_num_batched_tokens = 12};
-  std::vector<SeqView> s = {decoding(1, Slo::kStandard, 20, 10 * kMs),
-                            decoding(2, Slo::kStandard, 20, 20 * kMs),
+  std::vector<SeqView> s = {decoding(1, Slo::kStandard, 20, 10 * kMs), decoding(2, Slo::kStandard, 20, 20 * kMs),
                             waiting(3, Slo::kBatch, 40)};
   s[0].draft = 6;
   s[1].draft = 6;
   Plan p = plan_iteration(s, 100, 50 * kMs, o);
   ASSERT_EQ(p.items.size(),
-            2u); // the budget is spent on both decodes and their trees
+            2u);  // the budget is spent on both decodes and their trees
   EXPECT_EQ(p.items[0].draft, 6);
-  EXPECT_EQ(p.items[1].draft, 4); // cut to the budget left: 12 - 1 - 6 - 1
+  EXPECT_EQ(p.items[1].draft, 4);  // cut to the budget left: 12 - 1 - 6 - 1
   EXPECT_EQ(p.tokens, 12);
-  // Blocks: none is free, so each tree is cut to the slots its request already
-  // holds (2 and 3 blocks), and nobody is preempted for a tree.
+  // Blocks: none is free, so each tree is cut to the slots its request already holds (2 and 3
+  // blocks), and nobody is preempted for a tree.
   s[0].draft = 20;
   s[1].draft = 20;
   s[1].known = 33;
@@ -128,16 +115,15 @@ TEST(IterationScheduler, DraftTreesUseWhatIsLeftAndNeverPreempt) {
   EXPECT_TRUE(tight.preempted.empty());
   ASSERT_GE(tight.items.size(), 2u);
   EXPECT_EQ(tight.items[0].draft,
-            32 - 20); // slots 20..31 after the decode token at 19
+            32 - 20);  // slots 20..31 after the decode token at 19
   EXPECT_EQ(tight.items[1].draft, 48 - 33);
   // A prefilling request offers no verifiable tree.
   s[2].draft = 5;
   Plan prefill = plan_iteration(s, 100, 50 * kMs, o);
-  for (const Plan::Item &item : prefill.items) {
-    if (item.id == 3u)
-      EXPECT_EQ(item.draft, 0);
+  for (const Plan::Item& item : prefill.items) {
+    if (item.id == 3u) EXPECT_EQ(item.draft, 0);
   }
 }
 
-} // namespace
-} // namespace weft::serving
+}  // namespace
+}  // namespace weft::serving
