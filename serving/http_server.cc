@@ -133,11 +133,12 @@ class Session : public std::enable_shared_from_this<Session> {
                           true);
       }
     }
+    // A GET route answers HEAD too (headers only); other methods get a 405 naming what it allows.
     auto only = [&](http::verb v) {
-      if (method == v) return true;
-      send_error(http::status::method_not_allowed,
-                 {405, fmt::format("{} takes {}", path, std::string(http::to_string(v))), "invalid_request_error", "", ""},
-                 true);
+      if (method == v || (v == http::verb::get && method == http::verb::head)) return true;
+      const char* allow = v == http::verb::get ? "GET, HEAD" : "POST";
+      const ApiError e{405, fmt::format("{} takes {}", path, allow), "invalid_request_error", "", ""};
+      send_text(http::status::method_not_allowed, "application/json", error_body(e), true, allow);
       return false;
     };
     if (path == "/v1/completions" || path == "/v1/chat/completions") {
@@ -175,6 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
     logprobs_ = r.logprobs;
     text_.clear();
     tokens_.clear();
+    text_offset_ = 0;
     head_ = {};
     head_.chat = chat;
     head_.model = server_.service.model_name();
@@ -193,16 +195,24 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // While generating, a read that ends means the client went away: cancel its request.
+  // Bytes that arrive meanwhile (a pipelined request) are kept for the next read, up to the size of
+  // one request.
   void watch_for_disconnect() {
     watching_ = true;
-    stream_.async_read_some(net::buffer(probe_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    stream_.async_read_some(net::buffer(probe_), [self = shared_from_this()](beast::error_code ec, size_t n) {
       self->watching_ = false;
+      if (n > 0) {
+        if (self->buffer_.size() + n > self->server_.options.max_header_bytes + self->server_.options.max_body_bytes) {
+          return self->abandon();
+        }
+        self->buffer_.commit(net::buffer_copy(self->buffer_.prepare(n), net::buffer(self->probe_, n)));
+      }
       if (!self->generating_) {
         if (std::exchange(self->resume_, false)) self->read_request();
         return;
       }
       if (ec) return self->abandon();
-      self->watch_for_disconnect();  // bytes of a pipelined request: ignored while generating
+      self->watch_for_disconnect();
     });
   }
 
@@ -215,7 +225,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     start_stream();
     if (!text.empty() || !tokens.empty()) {
-      queue_chunk(chunk_event(head_, text, tokens, logprobs_, false, nullptr, include_usage_));
+      queue_chunk(chunk_event(head_, text, tokens, logprobs_, false, nullptr, include_usage_, text_offset_));
+      if (logprobs_) text_offset_ += logprobs_text_length(tokens);
     }
   }
 
@@ -302,15 +313,20 @@ class Session : public std::enable_shared_from_this<Session> {
     send_text(status, "application/json", error_body(e), keep_alive);
   }
 
-  void send_text(http::status status, const char* type, std::string body, bool keep_alive = true) {
+  // `allow`: the Allow header of a 405. A response to HEAD keeps its headers (Content-Length
+  // included) and drops its body.
+  void send_text(http::status status, const char* type, std::string body, bool keep_alive = true,
+                 const char* allow = nullptr) {
     auto res = std::make_shared<http::response<http::string_body>>(status, req_.version() ? req_.version() : 11);
     res->set(http::field::server, "weft");
     res->set(http::field::content_type, type);
     if (status == http::status::unauthorized) res->set(http::field::www_authenticate, "Bearer");
+    if (allow != nullptr) res->set(http::field::allow, allow);
     const bool keep = keep_alive && req_.keep_alive() && !server_.stopping.load();
     res->keep_alive(keep);
     res->body() = std::move(body);
     res->prepare_payload();
+    if (req_.method() == http::verb::head) res->body().clear();
     stream_.expires_after(server_.options.write_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
       if (ec) return self->close();
@@ -352,6 +368,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ResponseHead head_;
   std::string text_;
   std::vector<TokenInfo> tokens_;
+  size_t text_offset_ = 0;  // logprobs' characters streamed so far
   std::deque<std::string> out_;
   char probe_[512];
 };

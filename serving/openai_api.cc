@@ -1,5 +1,6 @@
 #include "serving/openai_api.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -14,34 +15,50 @@ using nlohmann::json;
 ApiError bad(std::string param, std::string message) { return {400, std::move(message), "invalid_request_error", std::move(param), ""}; }
 
 // Reads an optional number in [lo, hi]; null or absent keeps `out`.
-std::optional<ApiError> number(const json& j, const char* key, double lo, double hi, float& out) {
+std::optional<ApiError> number(const json& j, const char* key, double lo, double hi, double& out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (!it->is_number()) return bad(key, fmt::format("'{}' must be a number", key));
   const double v = it->get<double>();
   if (!std::isfinite(v) || v < lo || v > hi) return bad(key, fmt::format("'{}' must be between {} and {}", key, lo, hi));
+  out = v;
+  return std::nullopt;
+}
+
+std::optional<ApiError> number(const json& j, const char* key, double lo, double hi, float& out) {
+  double v = out;
+  if (auto e = number(j, key, lo, hi, v)) return e;
   out = static_cast<float>(v);
   return std::nullopt;
 }
 
+// Reads an optional integer in [lo, hi]; a float with no fraction (5.0, 1e3) counts as one.
 std::optional<ApiError> integer(const json& j, const char* key, long long lo, long long hi, long long& out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer()) {
-    if (it->is_number_float()) {
-      const double d = it->get<double>();
-      if (std::isfinite(d) && d == std::floor(d) && d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) {
-        out = static_cast<long long>(d);
-        return std::nullopt;
-      }
+  auto out_of_range = [&] { return bad(key, fmt::format("'{}' must be between {} and {}", key, lo, hi)); };
+  long long v = 0;
+  if (it->is_number_unsigned()) {
+    if (it->get<unsigned long long>() > static_cast<unsigned long long>(std::numeric_limits<long long>::max())) {
+      return out_of_range();
     }
+    v = static_cast<long long>(it->get<unsigned long long>());
+  } else if (it->is_number_integer()) {
+    v = it->get<long long>();
+  } else if (it->is_number_float() && std::isfinite(it->get<double>()) &&
+             it->get<double>() == std::floor(it->get<double>())) {
+    // Doubles are exact up to 2^53. Beyond, the number written may not be the one read (an integer
+    // literal past the 64-bit range is read as a double too, -2^63 - 1 as -2^63): refused.
+    const double d = it->get<double>();
+    if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) return out_of_range();
+    if (std::fabs(d) > 0x1p53) {
+      return bad(key, fmt::format("'{}' must be an integer (written without a fraction or exponent)", key));
+    }
+    v = static_cast<long long>(d);
+  } else {
     return bad(key, fmt::format("'{}' must be an integer", key));
   }
-  if (it->is_number_unsigned() && it->get<unsigned long long>() > static_cast<unsigned long long>(hi)) {
-    return bad(key, fmt::format("'{}' must be between {} and {}", key, lo, hi));
-  }
-  const long long v = it->get<long long>();
-  if (v < lo || v > hi) return bad(key, fmt::format("'{}' must be between {} and {}", key, lo, hi));
+  if (v < lo || v > hi) return out_of_range();
   out = v;
   return std::nullopt;
 }
@@ -74,10 +91,15 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<llm::ChatMessa
       content = c->get<std::string>();
     } else if (c->is_array()) {
       for (const json& part : *c) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+        // Read without json::value, which throws on a "type" that is not a string.
+        const bool is_object = part.is_object();
+        const auto type = is_object ? part.find("type") : part.end();
+        const auto text = is_object ? part.find("text") : part.end();
+        if (!is_object || type == part.end() || !type->is_string() || *type != "text" || text == part.end() ||
+            !text->is_string()) {
           return bad("messages", "content parts must be {\"type\": \"text\", \"text\": \"...\"}");
         }
-        content += part["text"].get<std::string>();
+        content += text->get<std::string>();
       }
     } else {
       return bad("messages", "'content' must be a string or a list of text parts");
@@ -90,9 +112,11 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<llm::ChatMessa
 std::optional<ApiError> parse_priority(const json& j, RequestSpec& spec) {
   auto it = j.find("priority");
   if (it == j.end() || it->is_null()) return std::nullopt;
-  if (it->is_number_integer()) {
-    const long long v = it->get<long long>();
-    if (v < 0 || v > 2) return bad("priority", "'priority' must be 0 (latency-critical), 1 (standard) or 2 (batch)");
+  if (it->is_number()) {
+    long long v = 0;
+    if (integer(j, "priority", 0, 2, v)) {
+      return bad("priority", "'priority' must be 0 (latency-critical), 1 (standard) or 2 (batch)");
+    }
     spec.slo = static_cast<uint8_t>(v);
     return std::nullopt;
   }
@@ -125,7 +149,14 @@ json bytes_of(const std::string& s) {
 // Token text as JSON can carry it: invalid UTF-8 (a token holding part of a character) replaced.
 std::string printable(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
 
-json logprobs_json(const std::vector<TokenInfo>& tokens, bool chat) {
+// Characters (code points) of the text as JSON carries it.
+size_t characters(const std::string& s) {
+  const std::string p = json::parse(printable(s)).get<std::string>();
+  return static_cast<size_t>(std::count_if(p.begin(), p.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+// `offset`: characters of completion text before the first of `tokens` (completions only).
+json logprobs_json(const std::vector<TokenInfo>& tokens, bool chat, size_t offset) {
   auto text = [](const std::string& s) { return json::parse(printable(s)); };
   if (chat) {
     json content = json::array();
@@ -143,6 +174,8 @@ json logprobs_json(const std::vector<TokenInfo>& tokens, bool chat) {
     json top = json::object();
     for (const auto& [s, lp] : t.top) top[json(text(s)).get<std::string>()] = lp;
     tops.push_back(top);
+    offsets.push_back(offset);
+    offset += characters(t.text);
   }
   return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
@@ -159,8 +192,10 @@ std::string error_body(const ApiError& e) {
   return dump({{"error", err}});
 }
 
-std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool chat, const std::string& served_model,
-                                                 int context_length) {
+namespace {
+
+std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, const std::string& served_model,
+                                              int context_length) {
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded()) return bad("", "the body is not valid JSON");
   if (!j.is_object()) return bad("", "the body must be a JSON object");
@@ -200,13 +235,17 @@ std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool cha
   if (auto e = integer(j, "n", 1, 1, n)) return ApiError{400, "only n = 1 is supported", "invalid_request_error", "n", ""};
   long long max_tokens = chat ? std::max(1, context_length) : 16;
   const long long cap = std::max(1, context_length);
-  const char* max_key = j.contains("max_completion_tokens") && !j["max_completion_tokens"].is_null() ? "max_completion_tokens" : "max_tokens";
-  if (auto e = integer(j, max_key, 1, std::numeric_limits<long long>::max(), max_tokens)) return *e;
+  // Both are checked; max_completion_tokens, when not null, is the one that counts.
+  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+    if (auto e = integer(j, key, 1, std::numeric_limits<long long>::max(), max_tokens)) return *e;
+  }
   spec.max_tokens = static_cast<int>(std::min(max_tokens, cap));
   if (auto e = number(j, "temperature", 0, 2, spec.temperature)) return *e;
-  spec.top_p = 1.0f;
-  if (auto e = number(j, "top_p", 0, 1, spec.top_p)) return *e;
-  if (spec.top_p <= 0) return bad("top_p", "'top_p' must be greater than 0");
+  double top_p = 1;
+  if (auto e = number(j, "top_p", 0, 1, top_p)) return *e;
+  if (top_p <= 0) return bad("top_p", "'top_p' must be greater than 0");
+  // Checked as sent: a top_p too small for a float is still above 0.
+  spec.top_p = std::max(static_cast<float>(top_p), std::numeric_limits<float>::denorm_min());
   long long top_k = 0;
   if (auto e = integer(j, "top_k", -1, 1 << 30, top_k)) return *e;
   spec.top_k = top_k < 0 ? 0 : static_cast<int>(top_k);
@@ -238,7 +277,9 @@ std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool cha
   if (auto e = boolean(j, "stream", out.stream)) return *e;
   if (auto so = j.find("stream_options"); so != j.end() && !so->is_null()) {
     if (!so->is_object()) return bad("stream_options", "'stream_options' must be an object");
-    if (auto e = boolean(*so, "include_usage", out.include_usage)) return *e;
+    if (boolean(*so, "include_usage", out.include_usage)) {
+      return bad("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
+    }
   }
   if (auto e = boolean(j, "ignore_eos", spec.ignore_eos)) return *e;
   if (chat) {
@@ -264,10 +305,23 @@ std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool cha
   return out;
 }
 
+}  // namespace
+
+std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool chat, const std::string& served_model,
+                                                 int context_length) {
+  // The checks above read JSON only as what they have tested it to be; should one slip, the
+  // request is still refused, not the server brought down.
+  try {
+    return parse_body(body, chat, served_model, context_length);
+  } catch (const json::exception& e) {
+    return bad("", fmt::format("the request cannot be read: {}", e.what()));
+  }
+}
+
 std::string response_body(const ResponseHead& h, const std::string& text, const std::vector<TokenInfo>& tokens,
                           bool logprobs, const std::string& finish_reason, const Usage& usage) {
   json choice = {{"index", 0}, {"finish_reason", finish_reason}};
-  choice["logprobs"] = logprobs ? logprobs_json(tokens, h.chat) : json(nullptr);
+  choice["logprobs"] = logprobs ? logprobs_json(tokens, h.chat, 0) : json(nullptr);
   if (h.chat) {
     choice["message"] = {{"role", "assistant"}, {"content", text}};
   } else {
@@ -283,9 +337,9 @@ std::string response_body(const ResponseHead& h, const std::string& text, const 
 }
 
 std::string chunk_event(const ResponseHead& h, const std::string& text, const std::vector<TokenInfo>& tokens,
-                        bool logprobs, bool role, const char* finish_reason, bool include_usage) {
+                        bool logprobs, bool role, const char* finish_reason, bool include_usage, size_t text_offset) {
   json choice = {{"index", 0}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
-  choice["logprobs"] = logprobs && !tokens.empty() ? logprobs_json(tokens, h.chat) : json(nullptr);
+  choice["logprobs"] = logprobs && !tokens.empty() ? logprobs_json(tokens, h.chat, text_offset) : json(nullptr);
   if (h.chat) {
     json delta = json::object();
     if (role) delta["role"] = "assistant";
@@ -301,6 +355,12 @@ std::string chunk_event(const ResponseHead& h, const std::string& text, const st
                {"choices", json::array({choice})}};
   if (include_usage) body["usage"] = nullptr;
   return "data: " + dump(body) + "\n\n";
+}
+
+size_t logprobs_text_length(const std::vector<TokenInfo>& tokens) {
+  size_t n = 0;
+  for (const TokenInfo& t : tokens) n += characters(t.text);
+  return n;
 }
 
 std::string usage_event(const ResponseHead& h, const Usage& usage) {

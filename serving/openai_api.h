@@ -9,6 +9,7 @@
 // mistake is an ApiError naming the parameter, in OpenAI's error format.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -52,8 +53,12 @@ struct ResponseHead {
 std::string response_body(const ResponseHead& h, const std::string& text, const std::vector<TokenInfo>& tokens,
                           bool logprobs, const std::string& finish_reason, const Usage& usage);
 // One SSE event ("data: {...}\n\n"). `role`: the chat's first chunk announces the assistant.
+// `text_offset`: what logprobs_text_length counted for the tokens of the chunks before this one
+// (completions' logprobs.text_offset counts characters from the start of the completion).
 std::string chunk_event(const ResponseHead& h, const std::string& text, const std::vector<TokenInfo>& tokens,
-                        bool logprobs, bool role, const char* finish_reason, bool include_usage);
+                        bool logprobs, bool role, const char* finish_reason, bool include_usage,
+                        size_t text_offset = 0);
+size_t logprobs_text_length(const std::vector<TokenInfo>& tokens);
 std::string usage_event(const ResponseHead& h, const Usage& usage);
 std::string models_body(const std::string& model, long long created);
 

@@ -58,11 +58,17 @@ TEST(OpenAiApi, MistakesNameTheirParameter) {
   EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":1e300})").param, "max_tokens");
   EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":123456789012345678901234567890})").param, "max_tokens");
   EXPECT_EQ(error_of(R"({"prompt":"x","temperature":3})").param, "temperature");
+  // max_completion_tokens takes the place of max_tokens, which must still be valid.
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":0,"max_completion_tokens":5})").param, "max_tokens");
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":5,"max_completion_tokens":0})").param, "max_completion_tokens");
+  auto both = parse_request(R"({"prompt":"x","max_tokens":5,"max_completion_tokens":7})", false, "m", 2048);
+  EXPECT_EQ(std::get<ApiRequest>(both).generation.spec.max_tokens, 7);
   EXPECT_EQ(error_of(R"({"prompt":"x","n":2})").param, "n");
   EXPECT_EQ(error_of(R"({"prompt":"x","stop":[1]})").param, "stop");
   EXPECT_EQ(error_of(R"({"prompt":"x","priority":"urgent"})").param, "priority");
   EXPECT_EQ(error_of(R"({"prompt":"x","stream":"yes"})").param, "stream");
   EXPECT_EQ(error_of(R"({"prompt":"x","logprobs":21})").param, "logprobs");
+  EXPECT_EQ(error_of(R"({"prompt":"x","stream_options":{"include_usage":1}})").param, "stream_options.include_usage");
   EXPECT_EQ(error_of(R"({"messages":[]})", true).param, "messages");
   EXPECT_EQ(error_of(R"({"messages":[{"role":"robot","content":"x"}]})", true).param, "messages");
   EXPECT_EQ(error_of(R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})", true).param, "top_logprobs");
@@ -70,6 +76,59 @@ TEST(OpenAiApi, MistakesNameTheirParameter) {
   EXPECT_EQ(e.status, 404);
   EXPECT_EQ(e.code, "model_not_found");
   EXPECT_EQ(error_of("{\"prompt\":\"\xff\xfe\"}").status, 400);  // invalid UTF-8
+}
+
+TEST(OpenAiApi, ContentPartsOfAnyShapeAreRefusedNotThrown) {
+  // A "type" that is not a string once threw out of the parser (and took the server down).
+  for (const char* part : {R"({"type":5,"text":"x"})", R"({"type":null,"text":"x"})", R"({"type":["text"],"text":"x"})",
+                           R"({"type":"text","text":5})", R"({"type":"text"})", R"("x")", R"(null)"}) {
+    const std::string body = std::string(R"({"messages":[{"role":"user","content":[)") + part + "]}]}";
+    ApiError e = error_of(body, true);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, "messages") << body;
+  }
+}
+
+TEST(OpenAiApi, IntegersWrittenAsFloatsAreCheckedAgainstTheirRange) {
+  auto parsed = [](const std::string& body) { return std::get<ApiRequest>(parse_request(body, false, "m", 2048)); };
+  EXPECT_EQ(parsed(R"({"prompt":"x","max_tokens":5.0})").generation.spec.max_tokens, 5);
+  EXPECT_EQ(parsed(R"({"prompt":"x","seed":-9223372036854775808})").generation.spec.seed, 1ull << 63);
+  EXPECT_EQ(parsed(R"({"prompt":"x","seed":9007199254740992.0})").generation.spec.seed, 1ull << 53);
+  // Past the 64-bit range an integer is read as a double, -2^63 - 1 as -2^63: refused, not rounded.
+  EXPECT_EQ(error_of(R"({"prompt":"x","seed":-9223372036854775809})").param, "seed");
+  EXPECT_EQ(error_of(R"({"prompt":"x","seed":-9223372036854775808.0})").param, "seed");
+  EXPECT_EQ(error_of(R"({"prompt":"x","seed":9007199254740994.0})").param, "seed");
+  // 2^63 as a double is one past the largest long long: refused, not converted.
+  EXPECT_EQ(error_of(R"({"prompt":"x","seed":9223372036854775808.0})").param, "seed");
+  EXPECT_EQ(error_of(R"({"prompt":"x","seed":9223372036854775808})").param, "seed");
+  EXPECT_EQ(error_of(R"({"prompt":"x","seed":1e19})").param, "seed");
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":0.0})").message,
+            "'max_tokens' must be between 1 and 9223372036854775807");
+  EXPECT_EQ(error_of(R"({"prompt":"x","max_tokens":1.5})").message, "'max_tokens' must be an integer");
+  // priority takes integers the way every other integer parameter does.
+  EXPECT_EQ(parsed(R"({"prompt":"x","priority":2.0})").generation.spec.slo, 2);
+  EXPECT_EQ(error_of(R"({"prompt":"x","priority":1.5})").param, "priority");
+  EXPECT_EQ(error_of(R"({"prompt":"x","priority":3})").param, "priority");
+  EXPECT_EQ(error_of(R"({"prompt":"x","priority":true})").param, "priority");
+}
+
+TEST(OpenAiApi, TopPIsCheckedAsSent) {
+  // 5e-324 is above 0 as a double and 0 as a float: accepted, kept above 0.
+  auto r = parse_request(R"({"prompt":"x","top_p":5e-324})", false, "m", 2048);
+  ASSERT_TRUE(std::holds_alternative<ApiRequest>(r));
+  EXPECT_GT(std::get<ApiRequest>(r).generation.spec.top_p, 0.0f);
+  EXPECT_EQ(error_of(R"({"prompt":"x","top_p":0})").param, "top_p");
+  EXPECT_EQ(error_of(R"({"prompt":"x","top_p":-0.0})").param, "top_p");
+}
+
+TEST(OpenAiApi, CompletionLogprobsCountTextOffsets) {
+  const std::vector<TokenInfo> tokens = {{"Hé", -0.1f, {}}, {"llo", -0.2f, {}}, {"!", -0.3f, {}}};
+  json body = json::parse(response_body({"cmpl-1", "m", 1, false}, "Héllo!", tokens, true, "length", {1, 3}));
+  EXPECT_EQ(body["choices"][0]["logprobs"]["text_offset"], json::array({0, 2, 5}));  // characters, not bytes
+  EXPECT_EQ(logprobs_text_length(tokens), 6u);
+  // Streamed, each chunk goes on from the characters before it.
+  std::string ev = chunk_event({"cmpl-1", "m", 1, false}, "!", {tokens[2]}, true, false, nullptr, false, 5);
+  EXPECT_EQ(json::parse(ev.substr(6))["choices"][0]["logprobs"]["text_offset"], json::array({5}));
 }
 
 TEST(OpenAiApi, ErrorAndChunkFormats) {
