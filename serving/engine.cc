@@ -46,6 +46,14 @@ Engine::Engine(std::shared_ptr<const llm::LlamaModel> model, const EngineOptions
       options_(options),
       kv_(model_->make_cache(options.kv_cache_tokens, options.scheduler.block_tokens)) {}
 
+std::vector<uint64_t> Engine::decoding() const {
+  std::vector<uint64_t> out;
+  for (const auto& [id, r] : requests_) {
+    if (r.seq >= 0 && static_cast<int>(r.tokens.size()) - r.computed == 1) out.push_back(id);
+  }
+  return out;
+}
+
 EngineStats Engine::stats() const {
   EngineStats s;
   for (const auto& [id, r] : requests_) (r.seq >= 0 ? s.running : s.waiting)++;

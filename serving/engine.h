@@ -44,6 +44,8 @@ class Engine {
 
   StepOutput step(const StepInput& input);
   bool has_work() const { return !requests_.empty(); }
+  // Requests whose next iteration is a decode (which may verify a draft tree), by id.
+  std::vector<uint64_t> decoding() const;
   EngineStats stats() const;
   const llm::KvCache& cache() const { return kv_; }
 

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "serving/suffix_speculator.h"
+
 namespace weft::serving {
 
 EngineActor::EngineActor(const EngineConfig& c) {
@@ -23,6 +25,12 @@ EngineActor::EngineActor(const EngineConfig& c) {
   eo.scheduler.max_num_seqs = c.max_num_seqs;
   eo.scheduler.max_num_batched_tokens = c.max_num_batched_tokens;
   engine_ = std::make_unique<Engine>(model_, eo);
+  if (c.speculate == "suffix") {
+    speculation_ = std::make_unique<SpeculativeDecoding>(std::make_unique<SuffixSpeculator>(),
+                                                         SpeculationOptions{.max_nodes = c.speculate_max_nodes});
+  } else if (c.speculate != "off") {
+    throw Error("unknown speculation '" + c.speculate + "' (suffix or off)");
+  }
 }
 
 EngineActor::~EngineActor() = default;
@@ -33,7 +41,11 @@ EngineInfo EngineActor::info() const {
 
 StepOutput EngineActor::step(StepInput input, uint8_t slo) {
   team_->set_priority(static_cast<Slo>(std::min<int>(slo, kNumSloClasses - 1)));
-  return engine_->step(input);
+  if (!speculation_) return engine_->step(input);
+  speculation_->prepare(*engine_, input);
+  StepOutput out = engine_->step(input);
+  speculation_->observe(input, out);
+  return out;
 }
 
 std::unique_ptr<EngineActor> open_engine(EngineConfig config) { return std::make_unique<EngineActor>(config); }

@@ -1,5 +1,6 @@
 // The engine as an actor: it loads the model (computing on the runtime's workers through a
-// weft::ParallelTeam), owns the KV cache, and runs one iteration per `step` call. Every argument
+// weft::ParallelTeam), owns the KV cache, and runs one iteration per `step` call, with the
+// speculator's trees for the decoding requests when speculation is on. Every argument
 // and result is a plain value (engine_types.h), so the actor could live in any process.
 #pragma once
 
@@ -8,6 +9,7 @@
 
 #include "serving/engine.h"
 #include "serving/engine_types.h"
+#include "serving/speculative_decoding.h"
 #include "weft/weft.h"
 
 namespace weft::serving {
@@ -19,8 +21,11 @@ struct EngineConfig {
   int max_num_seqs = 64;
   int max_num_batched_tokens = 512;
   int max_waiting = 1024;
-  bool progress = false;  // load progress on stderr
-  MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress)
+  bool progress = false;          // load progress on stderr
+  std::string speculate = "off";  // "suffix": SuffixDecoding (suffix_speculator.h); "off"
+  int speculate_max_nodes = 16;   // tree nodes per request and iteration at most
+  MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress,
+                 speculate, speculate_max_nodes)
 };
 
 struct EngineInfo {
@@ -43,6 +48,7 @@ class EngineActor {
   std::shared_ptr<ParallelTeam> team_;
   std::shared_ptr<const llm::LlamaModel> model_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<SpeculativeDecoding> speculation_;  // null: off
 };
 
 std::unique_ptr<EngineActor> open_engine(EngineConfig config);

@@ -9,6 +9,8 @@
 
 #include "llm/generator.h"
 #include "llm/tokenizer.h"
+#include "serving/speculative_decoding.h"
+#include "serving/suffix_speculator.h"
 #include "weft/detail/runnable.h"
 
 namespace weft::serving {
@@ -283,6 +285,42 @@ TEST_F(EngineTest, LatencyCriticalArrivalBehind32BatchRequestsGetsItsFirstTokenW
   EXPECT_TRUE(first);
   EXPECT_LE(iterations, 2);
   EXPECT_EQ(e.stats().preemptions, 1);  // one batch request gave up its slot
+}
+
+TEST_F(EngineTest, SuffixDecodingGivesTheSameTokensInFewerIterations) {
+  std::vector<std::string> prompts = kPrompts;
+  const std::string verse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, ";
+  prompts.push_back(verse + "life is but a dream. " + verse + "life is but a dream. " + verse);
+  prompts.push_back("1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3,");
+  std::vector<RequestSpec> s = specs(prompts, 32);
+  // `iterations`: those in which the repetitive requests (the last two) got tokens.
+  auto run = [&](bool speculate, int& iterations, int64_t& accepted) {
+    Engine e(model_, {.kv_cache_tokens = 4096});
+    SpeculativeDecoding spec(std::make_unique<SuffixSpeculator>(), {});
+    std::map<uint64_t, std::vector<int32_t>> out;
+    StepInput in{.arrivals = s};
+    iterations = 0;
+    for (;;) {
+      if (speculate) spec.prepare(e, in);
+      StepOutput o = e.step(in);
+      if (speculate) spec.observe(in, o);
+      for (const TokenEvent& ev : o.events) {
+        out[ev.id].insert(out[ev.id].end(), ev.tokens.begin(), ev.tokens.end());
+        if (ev.id + 2 > s.size() && !ev.tokens.empty()) ++iterations;
+      }
+      if (!e.has_work()) break;
+      in = {};
+    }
+    accepted = e.stats().accepted_tokens;
+    return out;
+  };
+  int plain_iterations = 0, iterations = 0;
+  int64_t accepted = 0;
+  const auto want = run(false, plain_iterations, accepted);
+  for (const RequestSpec& r : s) EXPECT_EQ(want.at(r.id), alone(r.prompt, 32)) << "request " << r.id;
+  EXPECT_EQ(run(true, iterations, accepted), want);
+  EXPECT_GT(accepted, 16);
+  EXPECT_LT(iterations, plain_iterations);
 }
 
 TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {

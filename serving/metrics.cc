@@ -68,6 +68,9 @@ std::string Metrics::render(const std::string& model) const {
   gauge("weft_kv_cache_blocks_total", "KV cache blocks in all.", engine_.kv_blocks_total);
   counter("weft_num_preemptions_total", "Requests preempted (KV freed, recomputed later).",
           static_cast<double>(engine_.preemptions));
+  counter("weft_spec_draft_tokens_total", "Speculated tokens verified.", static_cast<double>(engine_.draft_tokens));
+  counter("weft_spec_accepted_tokens_total", "Speculated tokens accepted.",
+          static_cast<double>(engine_.accepted_tokens));
   counter("weft_prompt_tokens_total", "Prompt tokens of finished requests.", static_cast<double>(prompt_tokens_));
   counter("weft_generation_tokens_total", "Generated tokens.", static_cast<double>(generation_tokens_));
   o += "# HELP weft_request_success_total Finished requests by SLO class and finish reason.\n";

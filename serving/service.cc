@@ -91,7 +91,8 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
                   eo.scheduler.max_num_seqs,
                   eo.scheduler.max_num_batched_tokens,
                   eo.max_waiting,
-                  options.progress};
+                  options.progress,
+                  options.speculate};
   s->actors_ = std::make_unique<Actors>();
   try {
     s->actors_->engine = actor<EngineActor>(open_engine).priority(Slo::kLatencyCritical).remote(ec);
@@ -288,7 +289,8 @@ void Service::loop() {
     }
     StepOutput out;
     try {
-      out = get(actors_->engine.task(&EngineActor::step).priority(slo).remote(std::move(input), static_cast<uint8_t>(slo)));
+      out = get(
+          actors_->engine.task(&EngineActor::step).priority(slo).remote(std::move(input), static_cast<uint8_t>(slo)));
     } catch (const std::exception& ex) {
       // The engine failed as a whole: every request in it ends with the cause.
       std::lock_guard<std::mutex> lock(mu_);

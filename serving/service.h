@@ -51,6 +51,7 @@ struct ServiceOptions {
   EngineOptions engine;
   int max_waiting = 1024;         // requests accepted and not finished beyond this: kResourceExhausted
   bool progress = false;          // print load progress on stderr
+  std::string speculate = "off";  // "suffix" or "off" (EngineConfig)
 };
 
 struct TokenInfo {
@@ -62,8 +63,8 @@ struct TokenInfo {
 // What a request asks for, before tokenizing.
 struct GenerationRequest {
   bool chat = false;
-  std::string prompt;                     // completions
-  std::vector<llm::ChatMessage> messages; // chat
+  std::string prompt;                      // completions
+  std::vector<llm::ChatMessage> messages;  // chat
   std::vector<std::string> stop;
   RequestSpec spec;  // everything but id, prompt, stop_token_ids and arrival, which the service fills
 };

@@ -24,6 +24,8 @@ constexpr const char* kHelp =
     "  --kv-cache-memory MIB       KV cache size in MiB (default 256)\n"
     "  --max-waiting N             requests in flight before 429 (default 1024)\n"
     "  --served-model-name NAME    the model's name in the API (default: the file's name)\n"
+    "  --speculate suffix|off      speculative decoding: SuffixDecoding over prompts and earlier outputs\n"
+    "                              (output unchanged, several tokens per step when text repeats; default off)\n"
     "  --api-key KEY               require 'Authorization: Bearer KEY' on /v1/* (or $WEFT_API_KEY)\n";
 
 Status run(const Args& a) {
@@ -36,12 +38,16 @@ Status run(const Args& a) {
   WEFT_ASSIGN_OR_RETURN(int max_waiting, a.get_int("max-waiting", 1024));
   if (port < 0 || port > 65535) return Status::invalid_argument("--port must be 0..65535");
   if (max_seqs < 1 || max_tokens < 1 || kv_mib < 1 || max_waiting < 1 || threads < 0) {
-    return Status::invalid_argument("--max-num-seqs, --max-num-batched-tokens, --kv-cache-memory and --max-waiting must be >= 1");
+    return Status::invalid_argument(
+        "--max-num-seqs, --max-num-batched-tokens, --kv-cache-memory and --max-waiting must be >= 1");
   }
   WEFT_RETURN_IF_ERROR(weft::init({.num_workers = threads}));
   serving::ServiceOptions so;
   so.model_path = path;
   so.served_model_name = a.get("served-model-name", "");
+  so.speculate = a.get("speculate", "off");
+  if (so.speculate != "suffix" && so.speculate != "off")
+    return Status::invalid_argument("--speculate takes suffix or off");
   so.progress = true;
   so.max_waiting = max_waiting;
   so.engine.scheduler.max_num_seqs = max_seqs;
@@ -85,7 +91,7 @@ Status run(const Args& a) {
 int serve_command(int argc, char** argv) {
   auto a = Args::parse(argc, argv,
                        {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
-                        "max-waiting", "served-model-name", "api-key"},
+                        "speculate", "max-waiting", "served-model-name", "api-key"},
                        {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
