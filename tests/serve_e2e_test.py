@@ -193,5 +193,26 @@ class SmallCacheTest(unittest.TestCase):
             self.assertEqual(s.stop(), 0)
 
 
+class SuffixSpeculationTest(unittest.TestCase):
+    def test_speculation_keeps_greedy_output_and_accepts_repeated_text(self):
+        s = Server("--speculate", "suffix")
+        try:
+            verse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, "
+            prompts = [verse + "life is but a dream. " + verse + "life is but a dream. " + verse] + PROMPTS[:3]
+
+            def one(p):
+                return s.client.completions.create(model=s.model, prompt=p, max_tokens=32,
+                                                   temperature=0).choices[0].text
+            with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+                got = list(pool.map(one, prompts))
+            for p, text in zip(prompts, got):
+                self.assertEqual(text, generate_alone(p, 32), p)
+            m = s.metrics()
+            self.assertGreater(m["weft_spec_accepted_tokens_total"], 0)
+            self.assertLessEqual(m["weft_spec_accepted_tokens_total"], m["weft_spec_draft_tokens_total"])
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
