@@ -129,7 +129,9 @@ def summarize(label, load, results, duration):
 
 async def run_load(url, model, label, prompts, concurrency=None, rate=None, seed=0):
     timeout = aiohttp.ClientTimeout(total=3600)
-    connector = aiohttp.TCPConnector(limit=0)
+    # A connection per request: llama-server closes idle keep-alive connections, which a reused
+    # connection would see as a failed request.
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         start = time.perf_counter()
         if concurrency:
