@@ -163,7 +163,7 @@ StepOutput Engine::step(const StepInput& input) {
                      r.last_token_ns, static_cast<int>(r.tokens.size()), r.computed, held, r.seq >= 0,
                      d == drafts.end() ? 0 : static_cast<int>(d->second->tokens.size())});
   }
-  const Plan plan = plan_iteration(views, kv_.free_blocks(), detail::now_ns(), options_.scheduler);
+  const Plan plan = plan_iteration(views, kv_.free_blocks(), detail::now_ns(), options_.scheduler, &cost_);
   for (uint64_t id : plan.preempted) {
     release(requests_.at(id));
     ++preemptions_;
@@ -207,7 +207,9 @@ StepOutput Engine::step(const StepInput& input) {
   out.tokens = static_cast<int>(batch.tokens.size());
   out.slo = static_cast<uint8_t>(plan.slo);
   if (!batch.tokens.empty()) {
+    const int64_t start_ns = detail::now_ns();
     Result<std::vector<float>> logits = model_->forward(batch, kv_);
+    cost_.observe(static_cast<int>(batch.tokens.size()), detail::now_ns() - start_ns);
     if (!logits.ok()) {
       // Nothing was committed; the requests of this pass fail with the cause, the others go on.
       for (const Plan::Item& item : plan.items) {

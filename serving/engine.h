@@ -48,6 +48,7 @@ class Engine {
   std::vector<uint64_t> decoding() const;
   EngineStats stats() const;
   const llm::KvCache& cache() const { return kv_; }
+  const StepCost& step_cost() const { return cost_; }
 
  private:
   struct Request {
@@ -72,6 +73,7 @@ class Engine {
   std::map<uint64_t, Request> requests_;  // live requests by id (ids grow with arrival)
   int64_t preemptions_ = 0;
   int64_t prompt_tokens_computed_ = 0;
+  StepCost cost_;  // learnt from every forward pass
   int64_t draft_tokens_ = 0;
   int64_t accepted_tokens_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "serving/iteration_scheduler.h"
 
 #include <algorithm>
+#include <limits>
 #include <tuple>
 
 namespace weft::serving {
@@ -19,7 +20,8 @@ int blocks_for(int tokens, int block_tokens) { return (tokens + block_tokens - 1
 
 }  // namespace
 
-Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t now_ns, const SchedulerOptions& o) {
+Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t now_ns, const SchedulerOptions& o,
+                    const StepCost* cost) {
   std::vector<Entry> order;
   order.reserve(seqs.size());
   int running = 0;
@@ -43,6 +45,18 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
 
   Plan plan;
   int budget = o.max_num_batched_tokens;
+  int decodes_left = 0;  // decoding requests not planned yet: a draft leaves each a token
+  int64_t tightest_tpot = std::numeric_limits<int64_t>::max();
+  for (const Entry& e : order) {
+    if (!e.s->running || e.prefill) continue;
+    ++decodes_left;
+    const int64_t target = e.s->tpot_ns > 0 ? e.s->tpot_ns : o.default_targets[static_cast<size_t>(e.s->slo)].tpot_ns;
+    tightest_tpot = std::min(tightest_tpot, target);
+  }
+  if (cost != nullptr && decodes_left > 0) {
+    const int fit = cost->tokens_within(tightest_tpot);
+    if (fit >= 0) budget = std::min(budget, std::max(fit, decodes_left + o.min_prefill_tokens));
+  }
   // Preempts the least urgent running request after position `i` (of rank > `min_rank` when
   // given); false when there is none.
   auto preempt_after = [&](size_t i, int min_rank) {
@@ -60,6 +74,7 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
 
   for (size_t i = 0; i < order.size() && budget > 0; ++i) {
     Entry& e = order[i];
+    if (e.s->running && !e.prefill) --decodes_left;
     if (e.preempted) continue;
     const SeqView& s = *e.s;
     if (!s.running && running >= o.max_num_seqs && !preempt_after(i, e.rank)) continue;
@@ -88,7 +103,8 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
     int draft = 0;
     if (s.draft > 0 && s.running && s.known - s.computed == 1) {
       const int held_after = std::max(held, blocks_for(s.computed + count, o.block_tokens));
-      draft = std::min({s.draft, budget, (held_after + free_blocks) * o.block_tokens - (s.computed + count)});
+      draft = std::min(
+          {s.draft, budget - decodes_left, (held_after + free_blocks) * o.block_tokens - (s.computed + count)});
       draft = std::max(draft, 0);
       free_blocks -= std::max(0, blocks_for(s.computed + count + draft, o.block_tokens) - held_after);
       budget -= draft;

@@ -13,15 +13,20 @@
 // last. When blocks run out, the least urgent running request is preempted (its KV freed; it waits
 // and later recomputes everything it knew). A waiting request of a more urgent class than some
 // running one may preempt it for a sequence slot too. A decoding request that offers a speculation
-// tree (SeqView::draft) gets its tree's first nodes verified beside its decode with whatever budget
-// and free blocks are left at its turn; drafts never preempt anyone. Pure function: no clocks, no
-// cache; tests drive it with made-up states.
+// tree (SeqView::draft) gets its tree's first nodes verified beside its decode with what the budget
+// and free blocks have left at its turn, after a token for every later decode; drafts never
+// preempt anyone. The budget is `max_num_batched_tokens`, and, while requests decode and the step
+// cost is known, no more than an iteration can take and still give each of them its next token
+// within the tightest of their TPOT targets (prefill then goes in smaller chunks; its throughput is
+// the same once iterations are a few dozen tokens). Pure function: no clocks, no cache; tests drive
+// it with made-up states.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <vector>
 
+#include "serving/step_cost.h"
 #include "weft/options.h"
 
 namespace weft::serving {
@@ -36,6 +41,9 @@ struct SchedulerOptions {
   int max_num_batched_tokens = 512;  // tokens computed per iteration
   int block_tokens = 16;             // KV block size, as in the cache
   int64_t batch_aging_ns = 5'000'000'000;
+  // With requests decoding and the step cost known, an iteration takes no more tokens than fit in
+  // the tightest TPOT target among them, but always room for this many prefill tokens.
+  int min_prefill_tokens = 32;
   // Targets of requests that name none, per class (latency-critical, standard, batch).
   std::array<SloTargets, kNumSloClasses> default_targets = {{
       {250'000'000, 50'000'000},
@@ -72,6 +80,8 @@ struct Plan {
   int tokens = 0;
 };
 
-Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t now_ns, const SchedulerOptions& o);
+// `cost`: what iterations cost on this machine (null: unknown, the budget alone limits them).
+Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t now_ns, const SchedulerOptions& o,
+                    const StepCost* cost = nullptr);
 
 }  // namespace weft::serving

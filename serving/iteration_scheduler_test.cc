@@ -125,5 +125,37 @@ TEST(IterationScheduler, DraftTreesUseWhatIsLeftAndNeverPreempt) {
   }
 }
 
+TEST(StepCost, FitsFixedAndPerTokenCosts) {
+  StepCost c;
+  EXPECT_EQ(c.tokens_within(1'000'000'000), -1);  // unknown at first
+  for (int i = 0; i < 200; ++i) {
+    const int tokens = 1 + (i * 37) % 512;
+    c.observe(tokens, 10'000'000 + 2'000'000LL * tokens);  // 10 ms + 2 ms a token
+  }
+  EXPECT_NEAR(c.per_token_ns(), 2e6, 1e3);
+  EXPECT_NEAR(c.fixed_ns(), 1e7, 1e5);
+  EXPECT_EQ(c.tokens_within(200 * kMs), 95);
+  EXPECT_EQ(c.tokens_within(5 * kMs), 0);
+}
+
+TEST(IterationScheduler, WhileRequestsDecodeAnIterationFitsTheTightestTpotTarget) {
+  StepCost cost;
+  for (int i = 0; i < 50; ++i) cost.observe(1 + i * 10, 10'000'000 + 2'000'000LL * (1 + i * 10));
+  SchedulerOptions o{.max_num_seqs = 64, .max_num_batched_tokens = 512};
+  std::vector<SeqView> s;
+  for (uint64_t i = 1; i <= 16; ++i) s.push_back(decoding(i, Slo::kStandard, 40, 290 * kMs));
+  s.push_back(waiting(99, Slo::kStandard, 400));
+  Plan p = plan_iteration(s, 1000, 300 * kMs, o, &cost);
+  EXPECT_EQ(p.tokens, 95);                   // (200 ms standard TPOT - 10 ms) / 2 ms
+  EXPECT_EQ(p.items.back().count, 95 - 16);  // the prompt's chunk
+  // A latency-critical decode (50 ms) leaves only the guaranteed prefill room.
+  s[0].slo = Slo::kLatencyCritical;
+  p = plan_iteration(s, 1000, 300 * kMs, o, &cost);
+  EXPECT_EQ(p.tokens, 16 + o.min_prefill_tokens);
+  // No decodes: the whole budget goes to prefill; unknown cost: the budget alone.
+  EXPECT_EQ(plan_iteration({waiting(99, Slo::kStandard, 600)}, 1000, 0, o, &cost).tokens, 512);
+  EXPECT_EQ(plan_iteration(s, 1000, 300 * kMs, o).tokens, 16 + 400);
+}
+
 }  // namespace
 }  // namespace weft::serving
