@@ -1,5 +1,6 @@
 """weft serve end to end: the real default model behind real sockets, driven by the official
 openai client and by raw HTTP. Usage: serve_e2e_test.py PATH/TO/weft"""
+import asyncio
 import concurrent.futures
 import json
 import re
@@ -147,6 +148,31 @@ class ServeTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(self.s.metrics()["weft_kv_cache_blocks_used"], 0)
         self.assertEqual(self.s.metrics()["weft_num_requests_running"], 0)
+
+    def test_256_concurrent_streams_without_a_thread_each(self):
+        async def all_streams():
+            client = openai.AsyncOpenAI(base_url=self.s.url + "/v1", api_key="none", max_retries=0, timeout=600)
+
+            async def one(i):
+                stream = await client.completions.create(model=self.s.model, prompt=PROMPTS[i % len(PROMPTS)],
+                                                         max_tokens=4, stream=True, extra_body={"ignore_eos": True},
+                                                         stream_options={"include_usage": True})
+                usage = None
+                async for chunk in stream:
+                    usage = chunk.usage or usage
+                return usage.completion_tokens
+
+            tasks = [asyncio.create_task(one(i)) for i in range(256)]
+            # While they are all open, the server's threads stay few: one for I/O, the runtime's.
+            await asyncio.sleep(1.0)
+            with open(f"/proc/{self.s.proc.pid}/status") as f:
+                threads = int(re.search(r"^Threads:\s+(\d+)", f.read(), re.M).group(1))
+            results = await asyncio.gather(*tasks)
+            await client.close()
+            return threads, results
+        threads, results = asyncio.run(all_streams())
+        self.assertEqual(results, [4] * 256)
+        self.assertLess(threads, 32)
 
     def test_hostile_input_gets_errors_never_a_crash(self):
         def post(body, path="/v1/completions"):
