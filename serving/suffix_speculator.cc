@@ -40,8 +40,9 @@ void SuffixSpeculator::extend(uint64_t id, std::span<const int32_t> tokens) {
 
 void SuffixSpeculator::finish(uint64_t id) { requests_.erase(id); }  // its response stays cached
 
-Proposal SuffixSpeculator::from(const SuffixTree& tree, std::span<const int32_t> context, int max_nodes) const {
-  const SuffixTree::Match m = tree.match(context);
+Proposal SuffixSpeculator::from(const SuffixTree& tree, int seq, std::span<const int32_t> context,
+                                int max_nodes) const {
+  const SuffixTree::Match m = tree.match(context, seq);
   if (m.length == 0) return {};
   const int adaptive =
       static_cast<int>(std::floor(options_.max_spec_factor * static_cast<float>(m.length) + options_.max_spec_offset));
@@ -54,9 +55,9 @@ Proposal SuffixSpeculator::propose(uint64_t id, int max_nodes) {
   const Request& r = it->second;
   const size_t keep = std::min(r.tokens.size(), static_cast<size_t>(options_.max_depth));
   const std::span<const int32_t> context(r.tokens.data() + r.tokens.size() - keep, keep);
-  Proposal local = from(*r.local, context, max_nodes);
+  Proposal local = from(*r.local, r.local_seq, context, max_nodes);
   if (options_.max_cached_requests <= 0) return local;
-  Proposal global = from(global_, context, max_nodes);
+  Proposal global = from(global_, r.global_seq, context, max_nodes);
   return global.score > local.score ? global : local;
 }
 

@@ -47,7 +47,8 @@ class SuffixSpeculator final : public Speculator {
     int global_seq = -1;
     std::vector<int32_t> tokens;  // prompt and output: the context
   };
-  Proposal from(const SuffixTree& tree, std::span<const int32_t> context, int max_nodes) const;
+  // `seq`: the request's own sequence in `tree` (its suffixes' nodes are known), or -1.
+  Proposal from(const SuffixTree& tree, int seq, std::span<const int32_t> context, int max_nodes) const;
 
   SuffixOptions options_;
   SuffixTree global_;

@@ -121,14 +121,19 @@ void SuffixTree::remove_sequence(int seq) {
   free_seqs_.push_back(seq);
 }
 
-SuffixTree::Match SuffixTree::match(std::span<const int32_t> context) const {
+SuffixTree::Match SuffixTree::match(std::span<const int32_t> context, int seq) const {
+  const std::vector<int32_t>* known = seq >= 0 ? &seqs_[static_cast<size_t>(seq)].active : nullptr;
   // Suffixes that occur with a continuation are closed under shortening (a suffix of such a
   // suffix occurs at the same place, followed by the same token), so the longest one is found by
   // bisection on its length.
   auto walk = [&](int len) -> int32_t {
     int32_t node = 0;
-    for (size_t k = context.size() - static_cast<size_t>(len); k < context.size() && node >= 0; ++k) {
-      node = child(node, context[k]);
+    if (known != nullptr && static_cast<size_t>(len) <= known->size()) {
+      node = (*known)[static_cast<size_t>(len - 1)];
+    } else {
+      for (size_t k = context.size() - static_cast<size_t>(len); k < context.size() && node >= 0; ++k) {
+        node = child(node, context[k]);
+      }
     }
     return node >= 0 && !nodes_[static_cast<size_t>(node)].children.empty() ? node : -1;
   };

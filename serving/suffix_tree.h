@@ -51,8 +51,10 @@ class SuffixTree {
     int32_t node = 0;  // the root when nothing matched
     int length = 0;
   };
-  // The longest suffix of `context` (at most max_depth tokens) that is a path of the tree.
-  Match match(std::span<const int32_t> context) const;
+  // The longest suffix of `context` (at most max_depth - 1 tokens) that is a path of the tree with
+  // a continuation. `seq`, when given, is a sequence of this tree whose tokens end as `context`
+  // does: its suffixes' nodes are known, so those lengths need no walk from the root.
+  Match match(std::span<const int32_t> context, int seq = -1) const;
   // The likeliest continuation tree below `m`, best first.
   Proposal propose(const Match& m, int max_nodes, float min_prob) const;
 

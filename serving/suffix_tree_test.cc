@@ -67,6 +67,15 @@ TEST(SuffixTree, CountsEverySubstringUpToTheDepthAndForgetsRemovedSequences) {
     }
   };
   check(seqs);
+  // Matching a sequence's own end through its known suffix nodes finds what walking finds.
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    for (size_t cut = 1; cut <= 6; ++cut) {
+      const Tokens context(seqs[i].begin() + static_cast<long>(cut), seqs[i].end());
+      const SuffixTree::Match walked = t.match(context), known = t.match(context, ids[i]);
+      EXPECT_EQ(walked.length, known.length);
+      EXPECT_EQ(walked.node, known.node);
+    }
+  }
   t.remove_sequence(ids[1]);
   t.remove_sequence(ids[4]);
   check({seqs[0], seqs[2], seqs[3], seqs[5]});
