@@ -37,49 +37,59 @@ int32_t SuffixTree::child_or_add(int32_t node, int32_t token) {
     c = static_cast<int32_t>(nodes_.size());
     nodes_.emplace_back();
   }
-  Node& n = nodes_[static_cast<size_t>(c)];
-  std::vector<int32_t>& siblings = nodes_[static_cast<size_t>(node)].children;
-  n.token = token;
-  n.count = 0;
-  n.parent = node;
-  n.rank = static_cast<int32_t>(siblings.size());
-  n.children.clear();
-  siblings.push_back(c);  // count 0: last is its place
+  nodes_[static_cast<size_t>(c)] = Node{.token = token, .count = 0, .parent = node};
+  insert_before(c, -1);  // count 0: last is its place
   it->second = c;
   return c;
 }
 
-void SuffixTree::increment(int32_t c) {
+void SuffixTree::unlink(int32_t c) {
   Node& n = nodes_[static_cast<size_t>(c)];
-  ++n.count;
-  std::vector<int32_t>& siblings = nodes_[static_cast<size_t>(n.parent)].children;
-  while (n.rank > 0) {
-    Node& before = nodes_[static_cast<size_t>(siblings[static_cast<size_t>(n.rank - 1)])];
-    if (before.count >= n.count) break;
-    std::swap(siblings[static_cast<size_t>(n.rank - 1)], siblings[static_cast<size_t>(n.rank)]);
-    ++before.rank;
-    --n.rank;
+  Node& p = nodes_[static_cast<size_t>(n.parent)];
+  (n.prev >= 0 ? nodes_[static_cast<size_t>(n.prev)].next : p.first_child) = n.next;
+  (n.next >= 0 ? nodes_[static_cast<size_t>(n.next)].prev : p.last_child) = n.prev;
+  n.prev = n.next = -1;
+}
+
+void SuffixTree::insert_before(int32_t c, int32_t before) {
+  Node& n = nodes_[static_cast<size_t>(c)];
+  Node& p = nodes_[static_cast<size_t>(n.parent)];
+  n.next = before;
+  n.prev = before >= 0 ? nodes_[static_cast<size_t>(before)].prev : p.last_child;
+  (n.prev >= 0 ? nodes_[static_cast<size_t>(n.prev)].next : p.first_child) = c;
+  (before >= 0 ? nodes_[static_cast<size_t>(before)].prev : p.last_child) = c;
+}
+
+void SuffixTree::increment(int32_t c) {
+  const int32_t count = ++nodes_[static_cast<size_t>(c)].count;
+  int32_t before = nodes_[static_cast<size_t>(c)].prev;
+  if (before < 0 || nodes_[static_cast<size_t>(before)].count >= count) return;
+  while (nodes_[static_cast<size_t>(before)].prev >= 0 &&
+         nodes_[static_cast<size_t>(nodes_[static_cast<size_t>(before)].prev)].count < count) {
+    before = nodes_[static_cast<size_t>(before)].prev;
   }
+  unlink(c);
+  insert_before(c, before);
 }
 
 void SuffixTree::decrement(int32_t c) {
-  Node& n = nodes_[static_cast<size_t>(c)];
-  --n.count;
-  std::vector<int32_t>& siblings = nodes_[static_cast<size_t>(n.parent)].children;
-  while (static_cast<size_t>(n.rank) + 1 < siblings.size()) {
-    Node& after = nodes_[static_cast<size_t>(siblings[static_cast<size_t>(n.rank + 1)])];
-    if (after.count <= n.count) break;
-    std::swap(siblings[static_cast<size_t>(n.rank + 1)], siblings[static_cast<size_t>(n.rank)]);
-    --after.rank;
-    ++n.rank;
-  }
-  if (n.count == 0) {  // last among its siblings now, and childless: its children counted no more than it
-    siblings.pop_back();
+  const int32_t count = --nodes_[static_cast<size_t>(c)].count;
+  if (count == 0) {  // childless now: its children counted no more than it
+    unlink(c);
+    Node& n = nodes_[static_cast<size_t>(c)];
     edges_.erase(key(n.parent, n.token));
-    n.parent = -1;
-    n.children.clear();
+    n = Node{};
     free_.push_back(c);
+    return;
   }
+  int32_t after = nodes_[static_cast<size_t>(c)].next;
+  if (after < 0 || nodes_[static_cast<size_t>(after)].count <= count) return;
+  while (nodes_[static_cast<size_t>(after)].next >= 0 &&
+         nodes_[static_cast<size_t>(nodes_[static_cast<size_t>(after)].next)].count > count) {
+    after = nodes_[static_cast<size_t>(after)].next;
+  }
+  unlink(c);
+  insert_before(c, nodes_[static_cast<size_t>(after)].next);
 }
 
 void SuffixTree::append(int seq, std::span<const int32_t> tokens) {
@@ -135,7 +145,7 @@ SuffixTree::Match SuffixTree::match(std::span<const int32_t> context, int seq) c
         node = child(node, context[k]);
       }
     }
-    return node >= 0 && !nodes_[static_cast<size_t>(node)].children.empty() ? node : -1;
+    return node >= 0 && nodes_[static_cast<size_t>(node)].first_child >= 0 ? node : -1;
   };
   int lo = 0, hi = std::min<int>(static_cast<int>(context.size()), max_depth_ - 1);
   Match best;
@@ -156,7 +166,7 @@ Proposal SuffixTree::propose(const Match& m, int max_nodes, float min_prob) cons
   Proposal p;
   p.match_length = m.length;
   const Node& root = nodes_[static_cast<size_t>(m.node)];
-  if (max_nodes <= 0 || root.children.empty() || root.count == 0) return p;
+  if (max_nodes <= 0 || root.first_child < 0 || root.count == 0) return p;
   // Candidates: a node, its path probability, its parent in the output and the parent's path
   // probability. A popped node brings in its best child and its next sibling, so every candidate
   // is in the queue before anything less likely than it is taken.
@@ -172,7 +182,7 @@ Proposal SuffixTree::propose(const Match& m, int max_nodes, float min_prob) cons
     return parent_prob * static_cast<float>(n.count) / static_cast<float>(nodes_[static_cast<size_t>(n.parent)].count);
   };
   std::priority_queue<Candidate> queue;
-  const int32_t first = root.children.front();
+  const int32_t first = root.first_child;
   queue.push({prob_of(first, 1.0f), first, -1, 1.0f});
   while (!queue.empty() && static_cast<int>(p.tokens.size()) < max_nodes) {
     const Candidate c = queue.top();
@@ -184,12 +194,11 @@ Proposal SuffixTree::propose(const Match& m, int max_nodes, float min_prob) cons
     p.parents.push_back(c.out_parent);
     p.probs.push_back(c.prob);
     p.score += c.prob;
-    const std::vector<int32_t>& siblings = nodes_[static_cast<size_t>(n.parent)].children;
-    if (static_cast<size_t>(n.rank) + 1 < siblings.size()) {
-      const int32_t next = siblings[static_cast<size_t>(n.rank + 1)];
+    if (n.next >= 0) {
+      const int32_t next = n.next;
       queue.push({prob_of(next, c.parent_prob), next, c.out_parent, c.parent_prob});
     }
-    if (!n.children.empty()) queue.push({prob_of(n.children.front(), c.prob), n.children.front(), index, c.prob});
+    if (n.first_child >= 0) queue.push({prob_of(n.first_child, c.prob), n.first_child, index, c.prob});
   }
   return p;
 }

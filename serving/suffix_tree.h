@@ -67,8 +67,12 @@ class SuffixTree {
     int32_t token = -1;
     int32_t count = 0;
     int32_t parent = -1;
-    int32_t rank = 0;               // index in the parent's children
-    std::vector<int32_t> children;  // by count, highest first
+    // Children form a list by count, highest first: no allocation per node, and a count change
+    // moves a child past its neighbours in O(1) each.
+    int32_t first_child = -1;
+    int32_t last_child = -1;
+    int32_t prev = -1;  // siblings
+    int32_t next = -1;
   };
   struct Sequence {
     bool live = false;
@@ -79,6 +83,8 @@ class SuffixTree {
   int32_t child_or_add(int32_t node, int32_t token);
   void increment(int32_t node);
   void decrement(int32_t node);  // removes the node when it reaches zero (it has no children then)
+  void unlink(int32_t node);
+  void insert_before(int32_t node, int32_t before);  // before == -1: at the end
   static uint64_t key(int32_t node, int32_t token) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(node)) << 32) | static_cast<uint32_t>(token);
   }
