@@ -323,6 +323,31 @@ TEST_F(EngineTest, SuffixDecodingGivesTheSameTokensInFewerIterations) {
   EXPECT_LT(iterations, plain_iterations);
 }
 
+TEST_F(EngineTest, ARequestMayTurnSpeculationOff) {
+  const std::string verse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, ";
+  std::vector<RequestSpec> s =
+      specs({verse + "life is but a dream. " + verse, verse + "life is but a dream. " + verse}, 16);
+  s[0].speculate = 0;
+  Engine e(model_, {.kv_cache_tokens = 4096});
+  SpeculativeDecoding spec(std::make_unique<SuffixSpeculator>(), {});
+  std::map<uint64_t, int> drafted;
+  std::map<uint64_t, std::vector<int32_t>> out;
+  for (StepInput in{.arrivals = s};; in = {}) {
+    spec.prepare(e, in);
+    StepOutput o = e.step(in);
+    spec.observe(in, o);
+    for (const TokenEvent& ev : o.events) {
+      drafted[ev.id] += ev.drafted;
+      out[ev.id].insert(out[ev.id].end(), ev.tokens.begin(), ev.tokens.end());
+    }
+    if (!e.has_work()) break;
+  }
+  EXPECT_EQ(drafted[1], 0);
+  EXPECT_GT(drafted[2], 0);
+  EXPECT_EQ(out[1], alone(s[0].prompt, 16));
+  EXPECT_EQ(out[2], out[1]);
+}
+
 TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {
   std::vector<RequestSpec> s = specs({kPrompts[0]}, 6);
   const std::vector<int32_t> want = alone(s[0].prompt, 6);

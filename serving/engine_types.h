@@ -31,8 +31,9 @@ struct RequestSpec {
   int64_t ttft_ns = 0;    // targets; 0: the class default
   int64_t tpot_ns = 0;
   int64_t arrival_ns = 0;  // steady clock
+  int speculate = -1;      // speculated tokens per iteration at most: -1 the server's setting, 0 none
   MSGPACK_DEFINE(id, prompt, max_tokens, stop_token_ids, ignore_eos, temperature, top_k, top_p, min_p, repeat_penalty,
-                 repeat_last_n, seed, top_logprobs, slo, ttft_ns, tpot_ns, arrival_ns)
+                 repeat_last_n, seed, top_logprobs, slo, ttft_ns, tpot_ns, arrival_ns, speculate)
 };
 
 enum class Finish : uint8_t { kNone = 0, kStop = 1, kLength = 2, kAborted = 3, kError = 4 };

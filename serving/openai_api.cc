@@ -12,7 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-ApiError bad(std::string param, std::string message) { return {400, std::move(message), "invalid_request_error", std::move(param), ""}; }
+ApiError bad(std::string param, std::string message) {
+  return {400, std::move(message), "invalid_request_error", std::move(param), ""};
+}
 
 // Reads an optional number in [lo, hi]; null or absent keeps `out`.
 std::optional<ApiError> number(const json& j, const char* key, double lo, double hi, double& out) {
@@ -20,7 +22,8 @@ std::optional<ApiError> number(const json& j, const char* key, double lo, double
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (!it->is_number()) return bad(key, fmt::format("'{}' must be a number", key));
   const double v = it->get<double>();
-  if (!std::isfinite(v) || v < lo || v > hi) return bad(key, fmt::format("'{}' must be between {} and {}", key, lo, hi));
+  if (!std::isfinite(v) || v < lo || v > hi)
+    return bad(key, fmt::format("'{}' must be between {} and {}", key, lo, hi));
   out = v;
   return std::nullopt;
 }
@@ -163,7 +166,8 @@ json logprobs_json(const std::vector<TokenInfo>& tokens, bool chat, size_t offse
     for (const TokenInfo& t : tokens) {
       json top = json::array();
       for (const auto& [s, lp] : t.top) top.push_back({{"token", text(s)}, {"logprob", lp}, {"bytes", bytes_of(s)}});
-      content.push_back({{"token", text(t.text)}, {"logprob", t.logprob}, {"bytes", bytes_of(t.text)}, {"top_logprobs", top}});
+      content.push_back(
+          {{"token", text(t.text)}, {"logprob", t.logprob}, {"bytes", bytes_of(t.text)}, {"top_logprobs", top}});
     }
     return {{"content", content}};
   }
@@ -208,8 +212,10 @@ std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, 
   if (auto m = j.find("model"); m != j.end() && !m->is_null()) {
     if (!m->is_string()) return bad("model", "'model' must be a string");
     if (m->get<std::string>() != served_model) {
-      return ApiError{404, fmt::format("The model '{}' does not exist; this server serves '{}'", m->get<std::string>(), served_model),
-                      "invalid_request_error", "model", "model_not_found"};
+      return ApiError{
+          404,
+          fmt::format("The model '{}' does not exist; this server serves '{}'", m->get<std::string>(), served_model),
+          "invalid_request_error", "model", "model_not_found"};
     }
   }
   if (chat) {
@@ -232,7 +238,8 @@ std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, 
     }
   }
   long long n = 1;
-  if (auto e = integer(j, "n", 1, 1, n)) return ApiError{400, "only n = 1 is supported", "invalid_request_error", "n", ""};
+  if (auto e = integer(j, "n", 1, 1, n))
+    return ApiError{400, "only n = 1 is supported", "invalid_request_error", "n", ""};
   long long max_tokens = chat ? std::max(1, context_length) : 16;
   const long long cap = std::max(1, context_length);
   // Both are checked; max_completion_tokens, when not null, is the one that counts.
@@ -257,7 +264,8 @@ std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, 
     if (v != 0) return bad(key, fmt::format("'{}' is not supported (use repetition_penalty)", key));
   }
   long long seed = 0;
-  if (auto e = integer(j, "seed", std::numeric_limits<long long>::min(), std::numeric_limits<long long>::max(), seed)) return *e;
+  if (auto e = integer(j, "seed", std::numeric_limits<long long>::min(), std::numeric_limits<long long>::max(), seed))
+    return *e;
   spec.seed = static_cast<uint64_t>(seed);
   if (auto s = j.find("stop"); s != j.end() && !s->is_null()) {
     if (s->is_string()) {
@@ -302,6 +310,18 @@ std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, 
   if (auto e = number(j, "tpot_ms", 0, 3.6e6, tpot)) return *e;
   spec.ttft_ns = static_cast<int64_t>(ttft * 1e6);
   spec.tpot_ns = static_cast<int64_t>(tpot * 1e6);
+  // Speculative decoding for this request: false turns it off, a number caps its tree's size.
+  if (auto s = j.find("speculate"); s != j.end() && !s->is_null()) {
+    if (s->is_boolean()) {
+      spec.speculate = s->get<bool>() ? -1 : 0;
+    } else {
+      long long nodes = -1;
+      if (auto e = integer(j, "speculate", 0, 64, nodes)) {
+        return bad("speculate", "'speculate' must be a boolean or an integer from 0 to 64");
+      }
+      spec.speculate = static_cast<int>(nodes);
+    }
+  }
   return out;
 }
 

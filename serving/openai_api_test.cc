@@ -19,7 +19,7 @@ ApiError error_of(const std::string& body, bool chat = false) {
 TEST(OpenAiApi, ParsesACompletionRequest) {
   auto r = parse_request(R"({"model":"m","prompt":"hi","max_tokens":5,"temperature":0.5,"top_p":0.9,"top_k":40,
       "min_p":0.05,"seed":7,"stop":["\n","."],"stream":true,"stream_options":{"include_usage":true},
-      "logprobs":2,"priority":"batch","ttft_ms":500})",
+      "logprobs":2,"priority":"batch","ttft_ms":500,"speculate":5})",
                          false, "m", 2048);
   ASSERT_TRUE(std::holds_alternative<ApiRequest>(r));
   const ApiRequest& a = std::get<ApiRequest>(r);
@@ -32,6 +32,15 @@ TEST(OpenAiApi, ParsesACompletionRequest) {
   EXPECT_EQ(a.generation.spec.top_logprobs, 2);
   EXPECT_EQ(a.generation.spec.slo, 2);
   EXPECT_EQ(a.generation.spec.ttft_ns, 500'000'000);
+  EXPECT_EQ(a.generation.spec.speculate, 5);
+  auto off = parse_request(R"({"prompt":"hi","speculate":false})", false, "m", 2048);
+  ASSERT_TRUE(std::holds_alternative<ApiRequest>(off));
+  EXPECT_EQ(std::get<ApiRequest>(off).generation.spec.speculate, 0);
+  for (const char* bad : {R"({"prompt":"hi","speculate":65})", R"({"prompt":"hi","speculate":"yes"})"}) {
+    auto e = parse_request(bad, false, "m", 2048);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(e)) << bad;
+    EXPECT_EQ(std::get<ApiError>(e).param, "speculate");
+  }
 }
 
 TEST(OpenAiApi, ParsesAChatRequest) {
@@ -149,7 +158,8 @@ TEST(OpenAiApi, ErrorAndChunkFormats) {
   json u = json::parse(usage_event(h, {3, 4}).substr(6));
   EXPECT_EQ(u["usage"]["total_tokens"], 7);
   EXPECT_TRUE(u["choices"].empty());
-  json body = json::parse(response_body({"cmpl-1", "m", 1, false}, "text", {{"a", -0.5f, {{"a", -0.5f}}}}, true, "length", {1, 1}));
+  json body = json::parse(
+      response_body({"cmpl-1", "m", 1, false}, "text", {{"a", -0.5f, {{"a", -0.5f}}}}, true, "length", {1, 1}));
   EXPECT_EQ(body["choices"][0]["text"], "text");
   EXPECT_EQ(body["choices"][0]["logprobs"]["token_logprobs"][0], -0.5);
 }

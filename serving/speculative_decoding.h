@@ -11,9 +11,11 @@
 // Trees shrink as the batch grows: verification on a CPU is compute-bound once several requests
 // decode together, so a speculated token must then be likely to pay for itself. With at most
 // `full_batch` requests decoding, each gets `max_nodes`; beyond, `max_nodes * full_batch / n`
-// nodes and only those at least `busy_min_prob` likely.
+// nodes and only those at least `busy_min_prob` likely. A request may ask for fewer nodes, or none
+// (RequestSpec::speculate).
 #pragma once
 
+#include <map>
 #include <memory>
 
 #include "serving/engine.h"
@@ -37,6 +39,7 @@ class SpeculativeDecoding {
  private:
   std::unique_ptr<Speculator> speculator_;
   SpeculationOptions options_;
+  std::map<uint64_t, int> limits_;  // requests that asked for a smaller tree (RequestSpec::speculate)
 };
 
 }  // namespace weft::serving
