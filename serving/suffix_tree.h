@@ -21,8 +21,9 @@
 
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
+
+#include "absl/container/flat_hash_map.h"
 
 namespace weft::serving {
 
@@ -92,7 +93,7 @@ class SuffixTree {
   int max_depth_;
   std::vector<Node> nodes_;  // nodes_[0] is the root
   std::vector<int32_t> free_;
-  std::unordered_map<uint64_t, int32_t> edges_;  // (node, token) -> child
+  absl::flat_hash_map<uint64_t, int32_t> edges_;  // (node, token) -> child
   std::vector<Sequence> seqs_;
   std::vector<int> free_seqs_;
 };
