@@ -106,10 +106,11 @@ double run_direct(const Args& a, const std::vector<std::vector<int32_t>>& ids,
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-class Counter final : public RequestSink {
+// Collects one request's text; counts down `left` when it finishes with all its tokens.
+class Collector final : public RequestSink {
  public:
-  Counter(std::mutex& mu, std::condition_variable& cv, int& left, std::string& text)
-      : mu_(mu), cv_(cv), left_(left), text_(text) {}
+  Collector(std::mutex& mu, std::condition_variable& cv, int& left, std::string& text, int max_tokens)
+      : mu_(mu), cv_(cv), left_(left), text_(text), max_tokens_(max_tokens) {}
   void on_delta(std::string text, std::vector<TokenInfo>) override { text_ += text; }
   void on_finish(std::string reason, Usage usage, std::string error, int) override {
     if (reason == "error") die("service: " + error);
@@ -123,9 +124,7 @@ class Counter final : public RequestSink {
   std::condition_variable& cv_;
   int& left_;
   std::string& text_;
-
- public:
-  int max_tokens_ = 0;
+  const int max_tokens_;
 };
 
 // The runtime path: the same requests through a Service on the running runtime.
@@ -146,9 +145,7 @@ double run_service(const Args& a, const std::vector<std::string>& texts, std::ve
     GenerationRequest r;
     r.prompt = texts[i];
     r.spec = spec_for(a.max_tokens);
-    auto sink = std::make_shared<Counter>(mu, cv, left, outputs[i]);
-    sink->max_tokens_ = a.max_tokens;
-    auto id = (*service)->submit(std::move(r), sink);
+    auto id = (*service)->submit(std::move(r), std::make_shared<Collector>(mu, cv, left, outputs[i], a.max_tokens));
     if (!id.ok()) die(id.status().to_string());
   }
   {
