@@ -63,6 +63,7 @@ EngineStats Engine::stats() const {
   s.preemptions = preemptions_;
   s.prompt_tokens_computed = prompt_tokens_computed_;
   s.draft_tokens = draft_tokens_;
+  s.draft_steps = draft_steps_;
   s.accepted_tokens = accepted_tokens_;
   return s;
 }
@@ -253,6 +254,7 @@ StepOutput Engine::step(const StepInput& input) {
       row += 1 + static_cast<size_t>(s.nodes);
       e.accepted = static_cast<int>(branch.size()) - 1;
       draft_tokens_ += s.nodes;
+      draft_steps_ += s.nodes > 0 ? 1 : 0;
       accepted_tokens_ += e.accepted;
       if (done) {
         const uint64_t id = r.spec.id;

@@ -75,6 +75,7 @@ class Engine {
   int64_t prompt_tokens_computed_ = 0;
   StepCost cost_;  // learnt from every forward pass
   int64_t draft_tokens_ = 0;
+  int64_t draft_steps_ = 0;
   int64_t accepted_tokens_ = 0;
 };
 

@@ -67,8 +67,9 @@ struct EngineStats {
   int64_t prompt_tokens_computed = 0;  // since start, recomputation included
   int64_t draft_tokens = 0;            // since start: speculated tokens verified
   int64_t accepted_tokens = 0;         // since start: of which accepted
+  int64_t draft_steps = 0;             // since start: decodes that verified a tree
   MSGPACK_DEFINE(running, waiting, kv_blocks_used, kv_blocks_total, preemptions, prompt_tokens_computed, draft_tokens,
-                 accepted_tokens)
+                 accepted_tokens, draft_steps)
 };
 
 // A speculated continuation of one decoding request, as a speculator proposes it: a token tree

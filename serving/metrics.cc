@@ -69,6 +69,9 @@ std::string Metrics::render(const std::string& model) const {
   counter("weft_num_preemptions_total", "Requests preempted (KV freed, recomputed later).",
           static_cast<double>(engine_.preemptions));
   counter("weft_spec_draft_tokens_total", "Speculated tokens verified.", static_cast<double>(engine_.draft_tokens));
+  counter("weft_spec_verify_steps_total",
+          "Decodes that verified a speculated tree (mean accepted length = accepted tokens / these).",
+          static_cast<double>(engine_.draft_steps));
   counter("weft_spec_accepted_tokens_total", "Speculated tokens accepted.",
           static_cast<double>(engine_.accepted_tokens));
   counter("weft_prompt_tokens_total", "Prompt tokens of finished requests.", static_cast<double>(prompt_tokens_));

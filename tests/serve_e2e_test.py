@@ -236,6 +236,7 @@ class SuffixSpeculationTest(unittest.TestCase):
             m = s.metrics()
             self.assertGreater(m["weft_spec_accepted_tokens_total"], 0)
             self.assertLessEqual(m["weft_spec_accepted_tokens_total"], m["weft_spec_draft_tokens_total"])
+            self.assertGreater(m["weft_spec_verify_steps_total"], 0)
         finally:
             self.assertEqual(s.stop(), 0)
 
