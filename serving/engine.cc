@@ -49,7 +49,7 @@ Engine::Engine(std::shared_ptr<const llm::LlamaModel> model, const EngineOptions
 std::vector<uint64_t> Engine::decoding() const {
   std::vector<uint64_t> out;
   for (const auto& [id, r] : requests_) {
-    if (r.seq >= 0 && static_cast<int>(r.tokens.size()) - r.computed == 1) out.push_back(id);
+    if (r.decoding()) out.push_back(id);
   }
   return out;
 }
@@ -104,7 +104,7 @@ void Engine::release(Request& r) {
 }
 
 bool Engine::valid_draft(const Request& r, const DraftTree& d) const {
-  if (r.seq < 0 || static_cast<int>(r.tokens.size()) - r.computed != 1) return false;  // not decoding
+  if (!r.decoding()) return false;
   if (d.tokens.empty() || d.tokens.size() != d.parents.size()) return false;
   const int context = model_->config().context_length;
   if (context > 0 && r.tokens.size() + d.tokens.size() >= static_cast<size_t>(context)) return false;

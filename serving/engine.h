@@ -59,6 +59,8 @@ class Engine {
     int computed = 0;
     int seq = -1;  // KV sequence while running
     int64_t last_token_ns = 0;
+    // Holds KV and has only its last known token to compute: the next iteration is a decode.
+    bool decoding() const { return seq >= 0 && static_cast<int>(tokens.size()) - computed == 1; }
   };
   Status admit(const RequestSpec& spec);
   void release(Request& r);

@@ -44,7 +44,7 @@ StepOutput EngineActor::step(StepInput input, uint8_t slo) {
   if (!speculation_) return engine_->step(input);
   speculation_->prepare(*engine_, input);
   StepOutput out = engine_->step(input);
-  speculation_->observe(input, out);
+  speculation_->observe(out);
   return out;
 }
 

@@ -95,6 +95,27 @@ class EngineTest : public ::testing::Test {
     }
     return out;
   }
+  struct Served {
+    std::map<uint64_t, std::vector<int32_t>> tokens;
+    std::map<uint64_t, int> drafted;           // speculated tokens verified, per request
+    std::map<uint64_t, int> token_iterations;  // iterations that gave the request tokens
+  };
+  // Runs every spec, all arriving at once, with `spec`'s trees when given.
+  static Served serve_speculating(Engine& e, const std::vector<RequestSpec>& specs, SpeculativeDecoding* spec) {
+    Served out;
+    for (StepInput in{.arrivals = specs};; in = {}) {
+      if (spec != nullptr) spec->prepare(e, in);
+      const StepOutput o = e.step(in);
+      if (spec != nullptr) spec->observe(o);
+      for (const TokenEvent& ev : o.events) {
+        EXPECT_NE(ev.finish, static_cast<uint8_t>(Finish::kError)) << ev.error;
+        out.tokens[ev.id].insert(out.tokens[ev.id].end(), ev.tokens.begin(), ev.tokens.end());
+        out.drafted[ev.id] += ev.drafted;
+        out.token_iterations[ev.id] += ev.tokens.empty() ? 0 : 1;
+      }
+      if (!e.has_work()) return out;
+    }
+  }
   static std::vector<RequestSpec> specs(const std::vector<std::string>& prompts, int max_tokens) {
     std::vector<RequestSpec> v;
     for (size_t i = 0; i < prompts.size(); ++i) {
@@ -111,6 +132,8 @@ class EngineTest : public ::testing::Test {
   static inline std::shared_ptr<const llm::LlamaModel> model_;
   static inline llm::Tokenizer* tokenizer_ = nullptr;
 };
+
+const std::string kVerse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, ";
 
 const std::vector<std::string> kPrompts = {
     "The capital of France is",
@@ -290,63 +313,33 @@ TEST_F(EngineTest, LatencyCriticalArrivalBehind32BatchRequestsGetsItsFirstTokenW
 
 TEST_F(EngineTest, SuffixDecodingGivesTheSameTokensInFewerIterations) {
   std::vector<std::string> prompts = kPrompts;
-  const std::string verse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, ";
-  prompts.push_back(verse + "life is but a dream. " + verse + "life is but a dream. " + verse);
+  prompts.push_back(kVerse + "life is but a dream. " + kVerse + "life is but a dream. " + kVerse);
   prompts.push_back("1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3,");
   std::vector<RequestSpec> s = specs(prompts, 32);
-  // `iterations`: those in which the repetitive requests (the last two) got tokens.
-  auto run = [&](bool speculate, int& iterations, int64_t& accepted) {
-    Engine e(model_, {.kv_cache_tokens = 4096});
-    SpeculativeDecoding spec(std::make_unique<SuffixSpeculator>(), {});
-    std::map<uint64_t, std::vector<int32_t>> out;
-    StepInput in{.arrivals = s};
-    iterations = 0;
-    for (;;) {
-      if (speculate) spec.prepare(e, in);
-      StepOutput o = e.step(in);
-      if (speculate) spec.observe(in, o);
-      for (const TokenEvent& ev : o.events) {
-        out[ev.id].insert(out[ev.id].end(), ev.tokens.begin(), ev.tokens.end());
-        if (ev.id + 2 > s.size() && !ev.tokens.empty()) ++iterations;
-      }
-      if (!e.has_work()) break;
-      in = {};
-    }
-    accepted = e.stats().accepted_tokens;
-    return out;
-  };
-  int plain_iterations = 0, iterations = 0;
-  int64_t accepted = 0;
-  const auto want = run(false, plain_iterations, accepted);
-  for (const RequestSpec& r : s) EXPECT_EQ(want.at(r.id), alone(r.prompt, 32)) << "request " << r.id;
-  EXPECT_EQ(run(true, iterations, accepted), want);
-  EXPECT_GT(accepted, 16);
-  EXPECT_LT(iterations, plain_iterations);
+  // Iterations in which the repetitive requests (the last two) got tokens.
+  auto repetitive_iterations = [&](const Served& r) { return r.token_iterations.at(7) + r.token_iterations.at(8); };
+  Engine plain(model_, {.kv_cache_tokens = 4096});
+  const Served want = serve_speculating(plain, s, nullptr);
+  for (const RequestSpec& r : s) EXPECT_EQ(want.tokens.at(r.id), alone(r.prompt, 32)) << "request " << r.id;
+  Engine e(model_, {.kv_cache_tokens = 4096});
+  SpeculativeDecoding spec(std::make_unique<SuffixSpeculator>(), {});
+  const Served got = serve_speculating(e, s, &spec);
+  EXPECT_EQ(got.tokens, want.tokens);
+  EXPECT_GT(e.stats().accepted_tokens, 16);
+  EXPECT_LT(repetitive_iterations(got), repetitive_iterations(want));
 }
 
 TEST_F(EngineTest, ARequestMayTurnSpeculationOff) {
-  const std::string verse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, ";
   std::vector<RequestSpec> s =
-      specs({verse + "life is but a dream. " + verse, verse + "life is but a dream. " + verse}, 16);
+      specs({kVerse + "life is but a dream. " + kVerse, kVerse + "life is but a dream. " + kVerse}, 16);
   s[0].speculate = 0;
   Engine e(model_, {.kv_cache_tokens = 4096});
   SpeculativeDecoding spec(std::make_unique<SuffixSpeculator>(), {});
-  std::map<uint64_t, int> drafted;
-  std::map<uint64_t, std::vector<int32_t>> out;
-  for (StepInput in{.arrivals = s};; in = {}) {
-    spec.prepare(e, in);
-    StepOutput o = e.step(in);
-    spec.observe(in, o);
-    for (const TokenEvent& ev : o.events) {
-      drafted[ev.id] += ev.drafted;
-      out[ev.id].insert(out[ev.id].end(), ev.tokens.begin(), ev.tokens.end());
-    }
-    if (!e.has_work()) break;
-  }
-  EXPECT_EQ(drafted[1], 0);
-  EXPECT_GT(drafted[2], 0);
-  EXPECT_EQ(out[1], alone(s[0].prompt, 16));
-  EXPECT_EQ(out[2], out[1]);
+  const Served got = serve_speculating(e, s, &spec);
+  EXPECT_EQ(got.drafted.at(1), 0);
+  EXPECT_GT(got.drafted.at(2), 0);
+  EXPECT_EQ(got.tokens.at(1), alone(s[0].prompt, 16));
+  EXPECT_EQ(got.tokens.at(2), got.tokens.at(1));
 }
 
 TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {

@@ -37,8 +37,7 @@ void SpeculativeDecoding::prepare(const Engine& engine, StepInput& input) {
   }
 }
 
-void SpeculativeDecoding::observe(const StepInput& input, const StepOutput& output) {
-  (void)input;
+void SpeculativeDecoding::observe(const StepOutput& output) {
   for (const TokenEvent& e : output.events) {
     if (!e.tokens.empty()) speculator_->extend(e.id, e.tokens);
     if (e.finish != 0) {

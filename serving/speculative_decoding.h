@@ -6,7 +6,7 @@
 //   SpeculativeDecoding spec(std::make_unique<SuffixSpeculator>(), {.max_nodes = 16});
 //   spec.prepare(engine, input);              // registers arrivals, adds trees
 //   StepOutput out = engine.step(input);
-//   spec.observe(input, out);                 // accepted tokens and finishes
+//   spec.observe(out);                        // accepted tokens and finishes
 //
 // Trees shrink as the batch grows: verification on a CPU is compute-bound once several requests
 // decode together, so a speculated token must then be likely to pay for itself. With at most
@@ -34,7 +34,7 @@ class SpeculativeDecoding {
   SpeculativeDecoding(std::unique_ptr<Speculator> speculator, const SpeculationOptions& options);
 
   void prepare(const Engine& engine, StepInput& input);
-  void observe(const StepInput& input, const StepOutput& output);
+  void observe(const StepOutput& output);
 
  private:
   std::unique_ptr<Speculator> speculator_;

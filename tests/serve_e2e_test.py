@@ -12,32 +12,17 @@ import unittest
 import urllib.request
 
 import openai
+from weft_server import WeftServer
 
 WEFT = sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft"
 
 
-class Server:
+class Server(WeftServer):
     def __init__(self, *args):
-        self.proc = subprocess.Popen([WEFT, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"http://[\d.]+:(\d+)/", line)
-        if not m:
-            raise RuntimeError("weft serve did not start: " + line + self.proc.stderr.read())
-        self.port = int(m.group(1))
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(WEFT, *args)
         self.client = openai.OpenAI(base_url=self.url + "/v1", api_key=args[args.index("--api-key") + 1]
                                     if "--api-key" in args else "none", max_retries=0, timeout=120)
         self.model = self.client.models.list().data[0].id
-
-    def metrics(self):
-        text = urllib.request.urlopen(self.url + "/metrics").read().decode()
-        out = {}
-        for line in text.splitlines():
-            m = re.match(r"^(\w+)\{[^}]*\} (\S+)$", line)
-            if m and m.group(1) not in out:
-                out[m.group(1)] = float(m.group(2))
-        return out
 
     def raw(self, data, read=True):
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
@@ -54,10 +39,6 @@ class Server:
                     break
                 chunks.append(b)
             return b"".join(chunks)
-
-    def stop(self):
-        self.proc.terminate()
-        return self.proc.wait(timeout=60)
 
 
 def generate_alone(prompt, max_tokens, *flags):

@@ -14,7 +14,6 @@ max_tokens (or sets one where none is given): the request stays exactly as valid
 was generated, and the parsing of the uncapped value has already been tested by then."""
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -29,6 +28,9 @@ except ImportError:  # scripts/setup installs it; without it the test is skipped
     schemathesis = None
 hook = schemathesis.hook if schemathesis else lambda f: f
 check = schemathesis.check if schemathesis else lambda f: f
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when loaded as schemathesis' hooks
+from weft_server import WeftServer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = os.path.join(ROOT, "serving", "openapi.json")
@@ -193,30 +195,10 @@ class EveryOperationSucceedsSometimes:
 
 # ---- the test -----------------------------------------------------------------------------------
 
-class Server:
-    def __init__(self, weft, *args):
-        self.proc = subprocess.Popen([weft, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"http://[\d.]+:(\d+)/", line)
-        if not m:
-            raise RuntimeError("weft serve did not start: " + line + self.proc.stderr.read())
-        self.url = f"http://127.0.0.1:{m.group(1)}"
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=60)
-        finally:
-            self.stderr = self.proc.stderr.read()
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-
-
 class ServeFuzzTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s = Server(WEFT, "--api-key", API_KEY, "--max-num-seqs", "8", "--kv-cache-memory", "64")
+        cls.s = WeftServer(WEFT, "--api-key", API_KEY, "--max-num-seqs", "8", "--kv-cache-memory", "64")
 
     @classmethod
     def tearDownClass(cls):

@@ -7,13 +7,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 import urllib.parse
 import urllib.request
+
+from weft_server import WeftServer  # noqa: E402
 
 WEFT = sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -44,33 +45,18 @@ new MutationObserver(records => {
 """
 
 
-class Server:
+class Server(WeftServer):
     def __init__(self):
-        self.proc = subprocess.Popen([WEFT, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"http://[\d.]+:(\d+)/", line)
-        if not m:
-            raise RuntimeError("weft serve did not start: " + line + self.proc.stderr.read())
-        self.url = f"http://127.0.0.1:{m.group(1)}"
+        super().__init__(WEFT)
 
     def metrics(self):
-        out = {}
-        for line in urllib.request.urlopen(self.url + "/metrics", timeout=WAIT).read().decode().splitlines():
-            m = re.match(r"^(\w+)\{[^}]*\} (\S+)$", line)
-            if m:
-                out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
-        return out
+        return super().metrics(summed=True, timeout=WAIT)
 
     def chat(self, body):
         req = urllib.request.Request(self.url + "/v1/chat/completions", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=WAIT) as r:
             return json.loads(r.read())
-
-    def stop(self):
-        self.proc.terminate()
-        return self.proc.wait(timeout=60)
 
 
 def browser():
