@@ -2,10 +2,11 @@
 //
 // Each token names its sequence (a KV cache sequence), its position (for rotary embeddings) and
 // its parent: the index of the batch token it follows, or -1 when it follows the sequence's
-// committed tokens. A token attends to its sequence's committed tokens, then to its ancestors in
-// the batch, then to itself. A prefill chunk or a decode step is a chain (each token's parent is
+// committed tokens — or, with `pending_parent`, a pending KV slot an earlier pass wrote (a tree
+// grown over several passes). A token attends to its sequence's committed tokens, then to its
+// ancestors, then to itself. A prefill chunk or a decode step is a chain (each token's parent is
 // the one before it); a speculation tree gives siblings the same parent. Within a batch, a
-// sequence's tokens take its pending KV slots in order of appearance.
+// sequence's tokens take the pending KV slots after those it already has, in order of appearance.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,9 @@ struct BatchToken {
   int32_t parent = -1;
   bool logits = false;  // return this token's next-token logits
   SumLayout layout = SumLayout::kAuto;
+  // With parent -1: the pending KV slot (counted from the sequence's first pending slot) this
+  // token follows; -1: the committed tokens.
+  int32_t pending_parent = -1;
 };
 
 struct Batch {

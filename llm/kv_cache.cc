@@ -30,7 +30,7 @@ int KvCache::add_sequence() {
     id = static_cast<int>(seqs_.size());
     seqs_.emplace_back();
   }
-  seqs_[id] = Sequence{true, 0, {}};
+  seqs_[id] = Sequence{true, 0, {}, {}};
   return id;
 }
 
@@ -38,12 +38,13 @@ void KvCache::remove_sequence(int seq) {
   shrink_to(seq, 0);
   seqs_[seq].live = false;
   seqs_[seq].committed = 0;
+  seqs_[seq].pending.clear();
   free_seqs_.push_back(seq);
 }
 
 Status KvCache::reserve(int seq, int n) {
   Sequence& s = seqs_[seq];
-  const int want_slots = s.committed + n;
+  const int want_slots = s.committed + static_cast<int>(s.pending.size()) + n;
   const int want_blocks = (want_slots + block_tokens_ - 1) / block_tokens_;
   const int extra = want_blocks - static_cast<int>(s.blocks.size());
   if (extra <= 0) return Status::ok();
@@ -58,11 +59,29 @@ Status KvCache::reserve(int seq, int n) {
   return Status::ok();
 }
 
-void KvCache::commit(int seq, int n) { seqs_[seq].committed += n; }
+int KvCache::add_pending(int seq, int32_t parent) {
+  Sequence& s = seqs_[seq];
+  s.pending.push_back(parent);
+  return static_cast<int>(s.pending.size()) - 1;
+}
+
+void KvCache::drop_pending(int seq, int n) {
+  Sequence& s = seqs_[seq];
+  if (n < static_cast<int>(s.pending.size())) s.pending.resize(static_cast<size_t>(std::max(0, n)));
+}
+
+void KvCache::commit(int seq, int n) {
+  Sequence& s = seqs_[seq];
+  s.committed += n;
+  const size_t gone = std::min(s.pending.size(), static_cast<size_t>(std::max(0, n)));
+  s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(gone));
+  for (int32_t& parent : s.pending)
+    parent = parent < static_cast<int32_t>(gone) ? -1 : parent - static_cast<int32_t>(gone);
+}
 
 Status KvCache::keep_branch(int seq, std::span<const int> branch) {
   Sequence& s = seqs_[seq];
-  const int pending = capacity(seq) - s.committed;
+  const int pending = static_cast<int>(s.pending.size());
   for (size_t k = 0; k < branch.size(); ++k) {
     if (branch[k] < static_cast<int>(k) || branch[k] >= pending) {
       return Status::invalid_argument(
@@ -70,6 +89,11 @@ Status KvCache::keep_branch(int seq, std::span<const int> branch) {
     }
     if (k > 0 && branch[k] <= branch[k - 1]) {
       return Status::invalid_argument("keep_branch: a branch visits pending slots in increasing order");
+    }
+    const int32_t parent = s.pending[static_cast<size_t>(branch[k])];
+    if (parent != (k == 0 ? -1 : branch[k - 1])) {
+      return Status::invalid_argument(
+          fmt::format("keep_branch: pending slot {} follows {}, not the branch's previous slot", branch[k], parent));
     }
   }
   // Slots only move toward the front (branch[k] >= k, increasing), so copying in order never
@@ -85,6 +109,7 @@ Status KvCache::keep_branch(int seq, std::span<const int> branch) {
     }
   }
   s.committed += static_cast<int>(branch.size());
+  s.pending.clear();
   shrink_to(seq, s.committed);
   return Status::ok();
 }
@@ -92,6 +117,7 @@ Status KvCache::keep_branch(int seq, std::span<const int> branch) {
 void KvCache::truncate(int seq, int n) {
   Sequence& s = seqs_[seq];
   s.committed = std::min(s.committed, std::max(0, n));
+  s.pending.clear();
   shrink_to(seq, s.committed);
 }
 

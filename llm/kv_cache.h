@@ -3,10 +3,12 @@
 // Per layer, keys and values live in one pool of fixed-size blocks of `block_tokens` slots each;
 // every sequence has a block table mapping its logical slots to blocks, grown on demand and
 // returned to the free list when the sequence shrinks or ends. A sequence's slots are its
-// *committed* tokens [0, committed) followed by *pending* slots written by the tokens of the
-// batch being computed. After a forward pass the caller either commits pending slots in order
-// (prefill, plain decoding) or keeps one branch of a token tree (speculative verification),
-// which moves the chosen slots to the committed end and drops the rest.
+// *committed* tokens [0, committed) followed by *pending* slots written by forward passes. Each
+// pending slot records its parent: an earlier pending slot, or the committed tokens (-1), so the
+// pending slots form a token tree that may grow over several passes (a draft model expanding a
+// speculation tree level by level). The caller then either commits pending slots in order
+// (prefill, plain decoding) or keeps one branch of the tree (speculative verification), which
+// moves the chosen slots to the committed end and drops the rest.
 //
 // Not thread-safe: one engine thread owns a cache; forward passes may read and write disjoint
 // slots from worker threads.
@@ -37,13 +39,23 @@ class KvCache {
   int add_sequence();
   void remove_sequence(int seq);
 
+  bool live(int seq) const { return seq >= 0 && static_cast<size_t>(seq) < seqs_.size() && seqs_[seq].live; }
   int committed(int seq) const { return seqs_[seq].committed; }
+  int pending(int seq) const { return static_cast<int>(seqs_[seq].pending.size()); }
+  // Parent of pending slot `k` (counted from the first pending slot): an earlier pending slot, or
+  // -1 when it follows the committed tokens.
+  int32_t pending_parent(int seq, int k) const { return seqs_[seq].pending[static_cast<size_t>(k)]; }
   // Slots the sequence can hold without allocating.
   int capacity(int seq) const { return static_cast<int>(seqs_[seq].blocks.size()) * block_tokens_; }
 
-  // Ensures `n` pending slots after the committed ones. kResourceExhausted when the pool is full
-  // (nothing is allocated then).
+  // Ensures room for `n` more slots after the committed and pending ones. kResourceExhausted when
+  // the pool is full (nothing is allocated then).
   Status reserve(int seq, int n);
+  // Takes the next slot (reserved) as a pending slot following pending slot `parent`, or the
+  // committed tokens when -1; returns its index counted from the first pending slot.
+  int add_pending(int seq, int32_t parent);
+  // Forgets pending slots from `n` on.
+  void drop_pending(int seq, int n = 0);
 
   Type type() const { return type_; }
   // Slot storage; use the accessor of the cache's type.
@@ -52,12 +64,14 @@ class KvCache {
   uint16_t* key_f16(int layer, int seq, int slot) { return static_cast<uint16_t*>(slot_ptr(keys_, layer, seq, slot)); }
   uint16_t* value_f16(int layer, int seq, int slot) { return static_cast<uint16_t*>(slot_ptr(values_, layer, seq, slot)); }
 
-  // The first `n` pending slots become committed.
+  // The `n` slots after the committed ones become committed (the first `n` pending slots, a chain;
+  // later pending slots stay pending, their parents re-counted).
   void commit(int seq, int n);
-  // The pending slots `branch` (indices counted from the first pending slot) become the next
-  // committed tokens, in that order; other pending slots are dropped.
+  // The pending slots `branch` (indices counted from the first pending slot), a path down the
+  // pending tree from its root, become the next committed tokens, in that order; other pending
+  // slots are dropped.
   Status keep_branch(int seq, std::span<const int> branch);
-  // Forgets committed tokens from `n` on and frees blocks no longer needed.
+  // Forgets committed tokens from `n` on, and every pending slot, and frees blocks no longer needed.
   void truncate(int seq, int n);
 
   int free_blocks() const { return static_cast<int>(free_.size()); }
@@ -68,6 +82,7 @@ class KvCache {
   struct Sequence {
     bool live = false;
     int committed = 0;
+    std::vector<int32_t> pending;  // parent of each pending slot
     std::vector<int> blocks;
   };
   void* slot_ptr(std::vector<uint8_t>& pool, int layer, int seq, int slot) {

@@ -47,18 +47,46 @@ TEST(KvCache, KeepBranchMovesTheChosenSlotsInOrder) {
   fill(kv, s, 1, 11);
   kv.commit(s, 2);
   ASSERT_TRUE(kv.reserve(s, 6).is_ok());
+  // The tree 0 -> {1 -> {2, 4 -> 5}, 3}.
+  for (int32_t parent : {-1, 0, 1, 0, 1, 4}) kv.add_pending(s, parent);
   for (int k = 0; k < 6; ++k) fill(kv, s, 2 + k, 100.0f + k);
-  ASSERT_TRUE(kv.keep_branch(s, std::vector<int>{1, 4, 5}).is_ok());
-  EXPECT_EQ(kv.committed(s), 5);
+  EXPECT_EQ(kv.keep_branch(s, std::vector<int>{0, 3, 5}).code(), StatusCode::kInvalidArgument);  // not a path
+  EXPECT_EQ(kv.keep_branch(s, std::vector<int>{1, 4, 5}).code(), StatusCode::kInvalidArgument);  // not from the root
+  ASSERT_TRUE(kv.keep_branch(s, std::vector<int>{0, 1, 4, 5}).is_ok());
+  EXPECT_EQ(kv.committed(s), 6);
+  EXPECT_EQ(kv.pending(s), 0);
   EXPECT_EQ(kv.key(0, s, 1)[0], 11);
-  EXPECT_EQ(kv.key(0, s, 2)[0], 101);
-  EXPECT_EQ(kv.key(1, s, 3)[2], 105);
-  EXPECT_EQ(kv.value(1, s, 4)[1], -106);
-  EXPECT_EQ(kv.capacity(s), 8);  // 5 tokens keep two blocks
+  EXPECT_EQ(kv.key(0, s, 2)[0], 100);
+  EXPECT_EQ(kv.key(0, s, 3)[0], 101);
+  EXPECT_EQ(kv.key(1, s, 4)[2], 105);
+  EXPECT_EQ(kv.value(1, s, 5)[1], -106);
+  EXPECT_EQ(kv.capacity(s), 8);  // 6 tokens keep two blocks
 
-  EXPECT_EQ(kv.keep_branch(s, std::vector<int>{2, 1}).code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE(kv.reserve(s, 2).is_ok());
-  EXPECT_EQ(kv.keep_branch(s, std::vector<int>{5}).code(), StatusCode::kInvalidArgument);
+  kv.add_pending(s, -1);
+  kv.add_pending(s, 0);
+  EXPECT_EQ(kv.keep_branch(s, std::vector<int>{1, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv.keep_branch(s, std::vector<int>{2}).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(KvCache, PendingTreesGrowOverSeveralPassesAndCommitInChains) {
+  KvCache kv = small();
+  int s = kv.add_sequence();
+  ASSERT_TRUE(kv.reserve(s, 3).is_ok());
+  for (int32_t parent : {-1, 0, 1}) kv.add_pending(s, parent);  // a chain
+  ASSERT_TRUE(kv.reserve(s, 2).is_ok());
+  kv.add_pending(s, 2);  // a later pass grows the tree below slot 2 ...
+  kv.add_pending(s, 2);
+  EXPECT_EQ(kv.capacity(s), 8);  // room for 5 slots
+  kv.commit(s, 3);               // ... the chain is committed, its children now follow it
+  EXPECT_EQ(kv.committed(s), 3);
+  ASSERT_EQ(kv.pending(s), 2);
+  EXPECT_EQ(kv.pending_parent(s, 0), -1);
+  EXPECT_EQ(kv.pending_parent(s, 1), -1);
+  kv.drop_pending(s, 1);
+  EXPECT_EQ(kv.pending(s), 1);
+  kv.truncate(s, 3);
+  EXPECT_EQ(kv.pending(s), 0);
 }
 
 TEST(KvCache, SequenceIdsAreReused) {

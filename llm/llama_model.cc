@@ -128,7 +128,6 @@ void LlamaModel::attend(Pass& p, KvCache& kv, int layer, int i, int kh, int thre
 }
 
 Status LlamaModel::validate(const Batch& batch, const KvCache& kv) const {
-  (void)kv;
   for (size_t i = 0; i < batch.tokens.size(); ++i) {
     const BatchToken& t = batch.tokens[i];
     if (t.token < 0 || t.token >= config_.vocab) {
@@ -140,6 +139,13 @@ Status LlamaModel::validate(const Batch& batch, const KvCache& kv) const {
         (t.parent >= 0 && batch.tokens[static_cast<size_t>(t.parent)].seq != t.seq)) {
       return Status::invalid_argument(
           fmt::format("batch token {}: parent {} must be an earlier token of the same sequence, or -1", i, t.parent));
+    }
+    if (t.seq < 0 || !kv.live(t.seq))
+      return Status::invalid_argument(fmt::format("batch token {}: no sequence {}", i, t.seq));
+    if (t.pending_parent < -1 || t.pending_parent >= kv.pending(t.seq) || (t.pending_parent >= 0 && t.parent >= 0)) {
+      return Status::invalid_argument(fmt::format(
+          "batch token {}: pending parent {} must be -1 or, for a token without a batch parent, a pending slot (0..{})",
+          i, t.pending_parent, kv.pending(t.seq) - 1));
     }
   }
   return Status::ok();
@@ -172,12 +178,28 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   Pass& p = *pass;
   p.batch = &batch;
   p.n = n;
-  // Pending KV slot of every batch token: its sequence's committed count plus its rank there.
+  // KV slot of every batch token: the next pending slot of its sequence, in order of appearance.
   std::unordered_map<int32_t, int> per_seq;
-  p.slot.resize(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p.slot[i] = per_seq[batch.tokens[i].seq]++;
+  for (int i = 0; i < n; ++i) per_seq[batch.tokens[i].seq]++;
   for (const auto& [seq, count] : per_seq) WEFT_RETURN_IF_ERROR(kv.reserve(seq, count));
-  for (int i = 0; i < n; ++i) p.slot[i] += kv.committed(batch.tokens[i].seq);
+  // A pass that fails leaves no pending slots behind.
+  struct Undo {
+    KvCache& kv;
+    std::unordered_map<int32_t, int> pending;
+    bool done = false;
+    ~Undo() {
+      if (!done) {
+        for (const auto& [seq, count] : pending) kv.drop_pending(seq, count);
+      }
+    }
+  } undo{kv, {}};
+  for (const auto& [seq, count] : per_seq) undo.pending[seq] = kv.pending(seq);
+  p.slot.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const BatchToken& t = batch.tokens[i];
+    const int32_t parent = t.parent >= 0 ? p.slot[t.parent] - kv.committed(t.seq) : t.pending_parent;
+    p.slot[i] = kv.committed(t.seq) + kv.add_pending(t.seq, parent);
+  }
   p.lanes8.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     const SumLayout layout = batch.tokens[i].layout;
@@ -188,9 +210,10 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   for (int i = 0; i < n; ++i) {
     std::vector<int>& vis = p.visible[static_cast<size_t>(i)];
     vis.clear();
-    const int committed = kv.committed(batch.tokens[i].seq);
+    const int seq = batch.tokens[i].seq;
+    const int committed = kv.committed(seq);
     for (int s = 0; s < committed; ++s) vis.push_back(s);
-    for (int a = i; a >= 0; a = batch.tokens[a].parent) vis.push_back(p.slot[a]);
+    for (int32_t k = p.slot[i] - committed; k >= 0; k = kv.pending_parent(seq, k)) vis.push_back(committed + k);
     std::reverse(vis.begin() + committed, vis.end());
   }
   p.threads.resize(static_cast<size_t>(team.size()));
@@ -290,6 +313,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   const int64_t m = static_cast<int64_t>(out_in.size()) / d;
   std::vector<float> logits(static_cast<size_t>(m) * c.vocab);
   if (m > 0) WEFT_RETURN_IF_ERROR(cpu::matmul(weights_.output, out_in.data(), m, logits.data(), mm_));
+  undo.done = true;
   return logits;
 }
 

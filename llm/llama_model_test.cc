@@ -64,6 +64,40 @@ TEST(LlamaModel, TreeVerificationMatchesEachPath) {
   expect_close(after->data(), chain_logits(*m, {1, 2, 3, 4, 5, 6, 9}).data(), static_cast<size_t>(vocab));
 }
 
+TEST(LlamaModel, TreesGrowOverSeveralPasses) {
+  auto m = tiny();
+  const int vocab = m->config().vocab;
+  KvCache kv = m->make_cache(128);
+  int seq = kv.add_sequence();
+  Batch prompt;
+  prompt.add_chain(seq, 0, {1, 2, 3});
+  ASSERT_TRUE(m->forward(prompt, kv).ok());
+  kv.commit(seq, 3);
+  // Pass 1 writes 4 -> {5, 7}; pass 2 grows 6 below 5 and 9 below 7, as a draft model expands a
+  // speculation tree level by level.
+  Batch level1;
+  level1.tokens = {{4, seq, 3, -1, true}, {5, seq, 4, 0, true}, {7, seq, 4, 0, true}};
+  ASSERT_TRUE(m->forward(level1, kv).ok());
+  Batch level2;
+  level2.tokens = {{6, seq, 5, -1, true, SumLayout::kAuto, /*pending_parent=*/1},
+                   {9, seq, 5, -1, true, SumLayout::kAuto, /*pending_parent=*/2}};
+  auto got = m->forward(level2, kv);
+  ASSERT_TRUE(got.ok()) << got.status();
+  expect_close(&(*got)[0], chain_logits(*m, {1, 2, 3, 4, 5, 6}).data(), static_cast<size_t>(vocab));
+  expect_close(&(*got)[static_cast<size_t>(vocab)], chain_logits(*m, {1, 2, 3, 4, 7, 9}).data(),
+               static_cast<size_t>(vocab));
+  EXPECT_EQ(kv.pending(seq), 5);
+  Batch stale;  // a pending parent that does not exist
+  stale.tokens = {{6, seq, 5, -1, true, SumLayout::kAuto, 5}};
+  EXPECT_EQ(m->forward(stale, kv).status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(kv.keep_branch(seq, std::vector<int>{0, 2, 4}).is_ok());  // 4 -> 7 -> 9
+  Batch next;
+  next.add_chain(seq, 6, {8});
+  auto after = m->forward(next, kv);
+  ASSERT_TRUE(after.ok());
+  expect_close(after->data(), chain_logits(*m, {1, 2, 3, 4, 7, 9, 8}).data(), static_cast<size_t>(vocab));
+}
+
 TEST(LlamaModel, BatchedSequencesMatchEachAlone) {
   auto m = tiny();
   const int vocab = m->config().vocab;

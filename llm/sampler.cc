@@ -27,6 +27,28 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
 double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+  if (const int32_t top = prepare(logits, history); top >= 0) return top;
+  double r = uniform();
+  for (size_t i = 0; i < probs_.size(); ++i) {
+    if (r < probs_[i]) return candidates_[i].id;
+    r -= probs_[i];
+  }
+  return candidates_.back().id;
+}
+
+void Sampler::distribution(std::span<const float> logits, std::span<const int32_t> history, TokenDistribution& out) {
+  out.ids.clear();
+  out.probs.clear();
+  if (const int32_t top = prepare(logits, history); top >= 0) {
+    out.ids.push_back(top);
+    out.probs.push_back(1.0);
+    return;
+  }
+  for (const Candidate& c : candidates_) out.ids.push_back(c.id);
+  out.probs.assign(probs_.begin(), probs_.end());
+}
+
+int32_t Sampler::prepare(std::span<const float> logits, std::span<const int32_t> history) {
   const int vocab = static_cast<int>(logits.size());
   candidates_.resize(static_cast<size_t>(vocab));
   for (int i = 0; i < vocab; ++i) candidates_[i] = {i, logits[i]};
@@ -82,12 +104,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     candidates_.resize(n);
   }
   softmax(params_.temperature);
-  double r = uniform();
-  for (size_t i = 0; i < probs_.size(); ++i) {
-    if (r < probs_[i]) return candidates_[i].id;
-    r -= probs_[i];
-  }
-  return candidates_.back().id;
+  return -1;
 }
 
 }  // namespace weft::llm

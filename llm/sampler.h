@@ -34,19 +34,33 @@ struct SamplingParams {
   Status validate() const;
 };
 
+// The tokens a sampler may draw and their probabilities (summing to 1), likeliest first.
+struct TokenDistribution {
+  std::vector<int32_t> ids;
+  std::vector<double> probs;
+};
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
 
   // `logits` is one row of the vocabulary; `history` the sequence so far (prompt and output).
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+  // The distribution `sample` draws from (greedy: the top token alone), without drawing.
+  void distribution(std::span<const float> logits, std::span<const int32_t> history, TokenDistribution& out);
+  // The next number of this sampler's random stream, in [0, 1).
+  double uniform();
+
+  const SamplingParams& params() const { return params_; }
 
  private:
   struct Candidate {
     int32_t id;
     float logit;
   };
-  double uniform();  // in [0, 1)
+  // Fills candidates_ and probs_ with what survives the penalty and filters; greedy: returns the
+  // top token's id (candidates_ and probs_ are then not filled), else -1.
+  int32_t prepare(std::span<const float> logits, std::span<const int32_t> history);
 
   SamplingParams params_;
   std::mt19937_64 rng_;

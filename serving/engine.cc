@@ -108,17 +108,28 @@ bool Engine::valid_draft(const Request& r, const DraftTree& d) const {
   if (d.tokens.empty() || d.tokens.size() != d.parents.size()) return false;
   const int context = model_->config().context_length;
   if (context > 0 && r.tokens.size() + d.tokens.size() >= static_cast<size_t>(context)) return false;
+  const int vocab = model_->config().vocab;
   for (size_t j = 0; j < d.tokens.size(); ++j) {
-    if (d.tokens[j] < 0 || d.tokens[j] >= model_->config().vocab) return false;
+    if (d.tokens[j] < 0 || d.tokens[j] >= vocab) return false;
     if (d.parents[j] < -1 || d.parents[j] >= static_cast<int32_t>(j)) return false;
+  }
+  if (!d.drawn_from.empty()) {
+    if (d.drawn_from.size() != d.tokens.size()) return false;
+    for (int32_t k : d.drawn_from) {
+      if (k < -1 || k >= static_cast<int32_t>(d.dists.size())) return false;
+    }
+  }
+  for (const DraftDist& q : d.dists) {
+    if (q.ids.size() != q.probs.size()) return false;
+    for (size_t i = 0; i < q.ids.size(); ++i) {
+      if (q.ids[i] < 0 || q.ids[i] >= vocab || !(q.probs[i] >= 0.0f) || !std::isfinite(q.probs[i])) return false;
+    }
   }
   return true;
 }
 
-bool Engine::advance(Request& r, const float* logits, TokenEvent& e) {
+bool Engine::advance(Request& r, int32_t next, std::span<const float> row, TokenEvent& e) {
   const llm::ModelConfig& c = model_->config();
-  const std::span<const float> row(logits, static_cast<size_t>(c.vocab));
-  const int32_t next = r.sampler.sample(row, r.tokens);
   r.tokens.push_back(next);
   r.last_token_ns = detail::now_ns();
   e.tokens.push_back(next);
@@ -238,18 +249,22 @@ StepOutput Engine::step(const StepInput& input) {
       // Sample at the decode token, then walk down the tree while a child holds the sampled token.
       std::vector<int> branch = {0};  // pending slots to keep: the decode token's, then accepted nodes'
       int node = -1;
-      bool done = advance(r, logits->data() + row * vocab, e);
-      while (!done && s.draft != nullptr) {
+      bool done = false;
+      for (;;) {
+        const std::span<const float> at(logits->data() + (row + static_cast<size_t>(node + 1)) * vocab, vocab);
+        const int32_t next = s.draft == nullptr ? r.sampler.sample(at, r.tokens)
+                                                : verify_.next(r.sampler, at, r.tokens, *s.draft, s.nodes, node);
+        done = advance(r, next, at, e);
+        if (done || s.draft == nullptr) break;
         int child = -1;
         for (int j = node + 1; j < s.nodes && child < 0; ++j) {
-          if (s.draft->parents[static_cast<size_t>(j)] == node &&
-              s.draft->tokens[static_cast<size_t>(j)] == r.tokens.back())
+          if (s.draft->parents[static_cast<size_t>(j)] == node && s.draft->tokens[static_cast<size_t>(j)] == next) {
             child = j;
+          }
         }
         if (child < 0) break;
         node = child;
         branch.push_back(1 + child);
-        done = advance(r, logits->data() + (row + 1 + static_cast<size_t>(child)) * vocab, e);
       }
       row += 1 + static_cast<size_t>(s.nodes);
       e.accepted = static_cast<int>(branch.size()) - 1;

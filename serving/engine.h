@@ -29,6 +29,7 @@
 #include "llm/sampler.h"
 #include "serving/engine_types.h"
 #include "serving/iteration_scheduler.h"
+#include "serving/speculative_sampling.h"
 
 namespace weft::serving {
 
@@ -64,8 +65,8 @@ class Engine {
   };
   Status admit(const RequestSpec& spec);
   void release(Request& r);
-  // Samples the next token of `r` from `logits`; fills its event; true when `r` is done.
-  bool advance(Request& r, const float* logits, TokenEvent& event);
+  // Appends `next`, sampled from the logits `row`, to `r`; fills its event; true when `r` is done.
+  bool advance(Request& r, int32_t next, std::span<const float> row, TokenEvent& event);
   // A tree the engine can verify for `r`: `r` is decoding, ids in the vocabulary, parents earlier.
   bool valid_draft(const Request& r, const DraftTree& d) const;
 
@@ -76,6 +77,7 @@ class Engine {
   int64_t preemptions_ = 0;
   int64_t prompt_tokens_computed_ = 0;
   StepCost cost_;  // learnt from every forward pass
+  SpeculativeSampler verify_;
   int64_t draft_tokens_ = 0;
   int64_t draft_steps_ = 0;
   int64_t accepted_tokens_ = 0;

@@ -72,14 +72,29 @@ struct EngineStats {
                  accepted_tokens, draft_steps)
 };
 
+// A draft model's distribution over next tokens, sparse: tokens and their probabilities.
+struct DraftDist {
+  std::vector<int32_t> ids;
+  std::vector<float> probs;
+  MSGPACK_DEFINE(ids, probs)
+};
+
 // A speculated continuation of one decoding request, as a speculator proposes it: a token tree
 // whose node i follows node parents[i] (< i), or the request's last known token when -1. Nodes come
 // best first: when the iteration's budget is short, a prefix of them is verified.
+//
+// `drawn_from` says how each node was chosen: -1 deterministically (a suffix match, a draft
+// model's top tokens), or the index in `dists` of the distribution it was sampled from; children
+// of one node that name the same distribution were drawn from it without replacement, in node
+// order. Sampled nodes let a sampling request accept a draft token with probability
+// min(1, p/q) (speculative_sampling.h); empty `drawn_from`: every node deterministic.
 struct DraftTree {
   uint64_t id = 0;
   std::vector<int32_t> tokens;
   std::vector<int32_t> parents;
-  MSGPACK_DEFINE(id, tokens, parents)
+  std::vector<int32_t> drawn_from;
+  std::vector<DraftDist> dists;
+  MSGPACK_DEFINE(id, tokens, parents, drawn_from, dists)
 };
 
 struct StepInput {
