@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < requests; ++r) {
     const std::vector<int32_t> prompt = text(200), output = text(tokens);
     const auto t0 = std::chrono::steady_clock::now();
-    spec.start(static_cast<uint64_t>(r), prompt);
+    spec.start(static_cast<uint64_t>(r), prompt, {});
     for (int32_t t : output) {
       nodes += static_cast<int64_t>(spec.propose(static_cast<uint64_t>(r), 16).tokens.size());
       ++proposals;

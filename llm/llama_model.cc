@@ -27,6 +27,11 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const M
     return Status::invalid_argument(fmt::format("this CPU cannot run {} kernels", cpu::isa_name(options.isa)));
   }
   WEFT_ASSIGN_OR_RETURN(m->config_, ModelConfig::from_gguf(m->file_));
+  if (options.layers < 0 || options.layers > m->config_.n_layers) {
+    return Status::invalid_argument(
+        fmt::format("cannot keep {} layers of a model with {}", options.layers, m->config_.n_layers));
+  }
+  if (options.layers > 0) m->config_.n_layers = options.layers;
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
   m->team_ = options.parallel;
   if (!m->team_) m->team_ = std::make_shared<cpu::ThreadTeam>(options.threads);

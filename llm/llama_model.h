@@ -48,6 +48,9 @@ struct ModelOptions {
   // Instruction set of the fast kernels (capped by what the CPU has); results are identical for
   // every choice, only speed differs.
   kernels::cpu::Isa isa = kernels::cpu::best_isa();
+  // Only the first `layers` decoder layers, then the final norm and output head: an early-exit
+  // copy of the model (a draft for self-speculation). 0: every layer.
+  int layers = 0;
   // Called during load with the fraction done (0..1), e.g. for a progress line; may be empty.
   std::function<void(double fraction)> on_progress;
 };

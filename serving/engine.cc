@@ -9,9 +9,7 @@
 #include "weft/detail/runnable.h"
 
 namespace weft::serving {
-namespace {
-
-llm::SamplingParams sampling_of(const RequestSpec& s) {
+llm::SamplingParams sampling_params(const RequestSpec& s) {
   return {.temperature = s.temperature,
           .top_k = s.top_k,
           .top_p = s.top_p,
@@ -20,6 +18,8 @@ llm::SamplingParams sampling_of(const RequestSpec& s) {
           .repeat_last_n = s.repeat_last_n,
           .seed = s.seed};
 }
+
+namespace {
 
 // log-softmax of the chosen token and the `k` most likely ones.
 void log_probs(std::span<const float> logits, int32_t chosen, int k, TokenEvent& e) {
@@ -87,7 +87,7 @@ Status Engine::admit(const RequestSpec& spec) {
   }
   if (spec.max_tokens < 1) return Status::invalid_argument("max_tokens must be >= 1");
   if (spec.slo >= kNumSloClasses) return Status::invalid_argument("unknown SLO class");
-  const llm::SamplingParams sp = sampling_of(spec);
+  const llm::SamplingParams sp = sampling_params(spec);
   WEFT_RETURN_IF_ERROR(sp.validate());
   int waiting = 0;
   for (const auto& [id, r] : requests_) waiting += r.seq < 0 ? 1 : 0;

@@ -33,6 +33,9 @@
 
 namespace weft::serving {
 
+// The sampling a request asked for.
+llm::SamplingParams sampling_params(const RequestSpec& spec);
+
 struct EngineOptions {
   SchedulerOptions scheduler;
   int kv_cache_tokens = 16384;  // KV cache size in tokens, across requests

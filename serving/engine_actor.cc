@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "serving/draft_model_speculator.h"
+#include "serving/merged_speculator.h"
 #include "serving/suffix_speculator.h"
 
 namespace weft::serving {
@@ -25,11 +27,40 @@ EngineActor::EngineActor(const EngineConfig& c) {
   eo.scheduler.max_num_seqs = c.max_num_seqs;
   eo.scheduler.max_num_batched_tokens = c.max_num_batched_tokens;
   engine_ = std::make_unique<Engine>(model_, eo);
-  if (c.speculate == "suffix") {
-    speculation_ = std::make_unique<SpeculativeDecoding>(std::make_unique<SuffixSpeculator>(),
-                                                         SpeculationOptions{.max_nodes = c.speculate_max_nodes});
-  } else if (c.speculate != "off") {
-    throw Error("unknown speculation '" + c.speculate + "' (suffix or off)");
+  const SpeculationConfig& s = c.speculation;
+  std::unique_ptr<Speculator> draft;
+  if (s.method == "draft" || s.method == "merged") {
+    if (s.draft_model.empty() && s.draft_layers == 0) {
+      throw Error("draft speculation needs a draft model or a number of the target's layers to keep");
+    }
+    llm::ModelOptions dmo;
+    dmo.parallel = team_;
+    dmo.layers = s.draft_layers;
+    auto d = llm::LlamaModel::load(s.draft_model.empty() ? c.model_path : s.draft_model, dmo);
+    if (!d.ok()) throw Error("draft model: " + d.status().to_string());
+    if ((*d)->config().vocab != model_->config().vocab) {
+      throw Error("the draft model's vocabulary (" + std::to_string((*d)->config().vocab) +
+                  " tokens) is not the target's (" + std::to_string(model_->config().vocab) + ")");
+    }
+    draft_ = std::shared_ptr<const llm::LlamaModel>(std::move(*d));
+    DraftModelOptions o;
+    o.kv_cache_tokens = c.kv_cache_tokens;
+    if (!s.expansion.empty()) o.expansion = s.expansion;
+    draft = std::make_unique<DraftModelSpeculator>(draft_, o);
+  }
+  std::unique_ptr<Speculator> speculator;
+  if (s.method == "suffix") {
+    speculator = std::make_unique<SuffixSpeculator>();
+  } else if (s.method == "draft") {
+    speculator = std::move(draft);
+  } else if (s.method == "merged") {
+    speculator = std::make_unique<MergedSpeculator>(std::make_unique<SuffixSpeculator>(), std::move(draft));
+  } else if (s.method != "off") {
+    throw Error("unknown speculation '" + s.method + "' (suffix, draft, merged or off)");
+  }
+  if (speculator) {
+    speculation_ =
+        std::make_unique<SpeculativeDecoding>(std::move(speculator), SpeculationOptions{.max_nodes = s.max_nodes});
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "serving/engine.h"
 #include "serving/engine_types.h"
@@ -13,6 +14,17 @@
 #include "weft/weft.h"
 
 namespace weft::serving {
+
+// Which speculator proposes trees, and its knobs (weft serve --speculate ...).
+struct SpeculationConfig {
+  std::string method = "off";  // "suffix" (suffix_speculator.h), "draft" (draft_model_speculator.h),
+                               // "merged" (both in one tree, merged_speculator.h) or "off"
+  int max_nodes = 16;          // tree nodes per request and iteration at most
+  std::string draft_model;     // the draft's GGUF (same vocabulary); empty: the target's own file
+  int draft_layers = 0;        // the draft keeps its first layers only; 0: all
+  std::vector<int> expansion;  // the draft's children per node by depth; empty: DraftModelOptions' default
+  MSGPACK_DEFINE(method, max_nodes, draft_model, draft_layers, expansion)
+};
 
 struct EngineConfig {
   std::string model_path;
@@ -22,10 +34,9 @@ struct EngineConfig {
   int max_num_batched_tokens = 512;
   int max_waiting = 1024;
   bool progress = false;          // load progress on stderr
-  std::string speculate = "off";  // "suffix": SuffixDecoding (suffix_speculator.h); "off"
-  int speculate_max_nodes = 16;   // tree nodes per request and iteration at most
+  SpeculationConfig speculation;
   MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress,
-                 speculate, speculate_max_nodes)
+                 speculation)
 };
 
 struct EngineInfo {
@@ -48,6 +59,7 @@ class EngineActor {
   std::shared_ptr<ParallelTeam> team_;
   std::shared_ptr<const llm::LlamaModel> model_;
   std::unique_ptr<Engine> engine_;
+  std::shared_ptr<const llm::LlamaModel> draft_;      // the draft model, when one speculates
   std::unique_ptr<SpeculativeDecoding> speculation_;  // null: off
 };
 

@@ -39,6 +39,7 @@
 #include "llm/text_stream.h"
 #include "llm/tokenizer.h"
 #include "serving/engine.h"
+#include "serving/engine_actor.h"
 #include "serving/metrics.h"
 #include "weft/weft.h"
 
@@ -51,7 +52,7 @@ struct ServiceOptions {
   EngineOptions engine;
   int max_waiting = 1024;         // requests accepted and not finished beyond this: kResourceExhausted
   bool progress = false;          // print load progress on stderr
-  std::string speculate = "off";  // "suffix" or "off" (EngineConfig)
+  SpeculationConfig speculation;  // off by default
 };
 
 struct TokenInfo {

@@ -9,7 +9,7 @@ SpeculativeDecoding::SpeculativeDecoding(std::unique_ptr<Speculator> speculator,
 
 void SpeculativeDecoding::prepare(const Engine& engine, StepInput& input) {
   for (const RequestSpec& r : input.arrivals) {
-    speculator_->start(r.id, r.prompt);
+    speculator_->start(r.id, r.prompt, sampling_params(r));
     if (r.speculate >= 0) limits_[r.id] = r.speculate;
   }
   for (uint64_t id : input.finish) {
@@ -22,18 +22,25 @@ void SpeculativeDecoding::prepare(const Engine& engine, StepInput& input) {
   const bool busy = n > options_.full_batch;
   const int nodes = busy ? options_.max_nodes * options_.full_batch / n : options_.max_nodes;
   if (nodes <= 0) return;
+  std::vector<Speculator::Ask> asks;
   for (uint64_t id : decoding) {
     auto limit = limits_.find(id);
     const int budget = limit == limits_.end() ? nodes : std::min(nodes, limit->second);
-    if (budget <= 0) continue;
-    Proposal p = speculator_->propose(id, budget);
-    if (busy) {  // keep the likely prefix (nodes come best first, parents before children)
+    if (budget > 0) asks.push_back({id, budget});
+  }
+  std::vector<Proposal> proposals = speculator_->propose_all(asks);
+  for (size_t i = 0; i < proposals.size() && i < asks.size(); ++i) {
+    Proposal& p = proposals[i];
+    if (p.tokens.size() > static_cast<size_t>(asks[i].max_nodes)) p.truncate(static_cast<size_t>(asks[i].max_nodes));
+    if (busy) {  // keep the likely prefix (parents come before children)
       size_t keep = 0;
       while (keep < p.probs.size() && p.probs[keep] >= options_.busy_min_prob) ++keep;
-      p.tokens.resize(keep);
-      p.parents.resize(keep);
+      p.truncate(keep);
     }
-    if (!p.tokens.empty()) input.drafts.push_back({id, std::move(p.tokens), std::move(p.parents)});
+    if (!p.tokens.empty()) {
+      input.drafts.push_back(
+          {asks[i].id, std::move(p.tokens), std::move(p.parents), std::move(p.drawn_from), std::move(p.dists)});
+    }
   }
 }
 

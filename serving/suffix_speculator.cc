@@ -7,7 +7,7 @@ namespace weft::serving {
 
 SuffixSpeculator::SuffixSpeculator(const SuffixOptions& options) : options_(options), global_(options.max_depth) {}
 
-void SuffixSpeculator::start(uint64_t id, std::span<const int32_t> prompt) {
+void SuffixSpeculator::start(uint64_t id, std::span<const int32_t> prompt, const llm::SamplingParams&) {
   finish(id);
   Request r;
   r.local = std::make_unique<SuffixTree>(options_.max_depth);

@@ -31,7 +31,7 @@ class SuffixSpeculator final : public Speculator {
  public:
   explicit SuffixSpeculator(const SuffixOptions& options = {});
 
-  void start(uint64_t id, std::span<const int32_t> prompt) override;
+  void start(uint64_t id, std::span<const int32_t> prompt, const llm::SamplingParams& sampling) override;
   void extend(uint64_t id, std::span<const int32_t> tokens) override;
   void finish(uint64_t id) override;
   Proposal propose(uint64_t id, int max_nodes) override;

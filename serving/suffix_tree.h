@@ -24,18 +24,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "serving/proposal.h"
 
 namespace weft::serving {
-
-// A token tree as speculators return it: node i follows parents[i] (< i), or the context when -1.
-// Nodes best first (parents always before children).
-struct Proposal {
-  std::vector<int32_t> tokens;
-  std::vector<int32_t> parents;
-  std::vector<float> probs;  // path probability of each node
-  float score = 0;           // sum of probs: expected accepted tokens
-  int match_length = 0;      // context tokens matched
-};
 
 class SuffixTree {
  public:

@@ -137,7 +137,7 @@ TEST(SuffixSpeculator, ProposesWhatTheRequestRepeatsAndCachesResponsesFirstInFir
   Tokens prompt = {1, 2};
   prompt.insert(prompt.end(), phrase.begin(), phrase.end());
   prompt.push_back(3);
-  s.start(1, prompt);
+  s.start(1, prompt, {});
   s.extend(1, Tokens{10, 11, 12});  // the request starts repeating the phrase
   Proposal p = s.propose(1, 100);
   ASSERT_FALSE(p.tokens.empty());
@@ -152,16 +152,16 @@ TEST(SuffixSpeculator, ProposesWhatTheRequestRepeatsAndCachesResponsesFirstInFir
   s.finish(1);
 
   // Another request gets request 1's response from the global tree.
-  s.start(2, Tokens{5, 6});
+  s.start(2, Tokens{5, 6}, {});
   s.extend(2, Tokens{13, 14, 15});
   p = s.propose(2, 100);
   ASSERT_FALSE(p.tokens.empty());
   EXPECT_EQ(p.tokens[0], 16);
-  s.start(3, Tokens{7});
-  s.start(4, Tokens{8});  // two more responses: request 1's and request 2's are evicted
+  s.start(3, Tokens{7}, {});
+  s.start(4, Tokens{8}, {});  // two more responses: request 1's and request 2's are evicted
   EXPECT_EQ(s.cached_responses(), 2u);
   s.finish(2);
-  s.start(5, Tokens{13, 14, 15});
+  s.start(5, Tokens{13, 14, 15}, {});
   EXPECT_TRUE(s.propose(5, 100).tokens.empty());   // nothing cached continues 13 14 15 any more
   EXPECT_TRUE(s.propose(99, 100).tokens.empty());  // unknown request
 }

@@ -1,5 +1,6 @@
 #include "apps/weft/serve_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -24,8 +25,14 @@ constexpr const char* kHelp =
     "  --kv-cache-memory MIB       KV cache size in MiB (default 256)\n"
     "  --max-waiting N             requests in flight before 429 (default 1024)\n"
     "  --served-model-name NAME    the model's name in the API (default: the file's name)\n"
-    "  --speculate suffix|off      speculative decoding: SuffixDecoding over prompts and earlier outputs\n"
-    "                              (output unchanged, several tokens per step when text repeats; default off)\n"
+    "  --speculate METHOD          speculative decoding, output unchanged (default off):\n"
+    "                                suffix  SuffixDecoding over prompts and earlier outputs\n"
+    "                                draft   a draft model's token trees (--draft-model, --draft-layers)\n"
+    "                                merged  both in one tree\n"
+    "  --speculate-max-nodes N     tree nodes per request and step at most (default 16)\n"
+    "  --draft-model PATH          the draft's GGUF, same vocabulary (default: the model itself)\n"
+    "  --draft-layers N            the draft keeps its first N layers (the model's own: self-speculation)\n"
+    "  --draft-expansion LIST      the draft's children per node by depth (default 1,1,3,1,1,1,1,1)\n"
     "  --api-key KEY               require 'Authorization: Bearer KEY' on /v1/* (or $WEFT_API_KEY)\n";
 
 Status run(const Args& a) {
@@ -45,9 +52,35 @@ Status run(const Args& a) {
   serving::ServiceOptions so;
   so.model_path = path;
   so.served_model_name = a.get("served-model-name", "");
-  so.speculate = a.get("speculate", "off");
-  if (so.speculate != "suffix" && so.speculate != "off")
-    return Status::invalid_argument("--speculate takes suffix or off");
+  serving::SpeculationConfig& spec = so.speculation;
+  spec.method = a.get("speculate", "off");
+  if (spec.method != "suffix" && spec.method != "draft" && spec.method != "merged" && spec.method != "off") {
+    return Status::invalid_argument("--speculate takes suffix, draft, merged or off");
+  }
+  WEFT_ASSIGN_OR_RETURN(spec.max_nodes, a.get_int("speculate-max-nodes", 16));
+  WEFT_ASSIGN_OR_RETURN(spec.draft_layers, a.get_int("draft-layers", 0));
+  if (spec.max_nodes < 1 || spec.max_nodes > 64) return Status::invalid_argument("--speculate-max-nodes must be 1..64");
+  if (spec.draft_layers < 0) return Status::invalid_argument("--draft-layers must be >= 0");
+  if (a.has("draft-model")) {
+    WEFT_ASSIGN_OR_RETURN(spec.draft_model, resolve_model_path(a.get("draft-model", "")));
+  }
+  if (a.has("draft-expansion")) {
+    const std::string list = a.get("draft-expansion", "");
+    for (size_t at = 0; at <= list.size();) {
+      const size_t comma = std::min(list.find(',', at), list.size());
+      const std::string item = list.substr(at, comma - at);
+      char* end = nullptr;
+      const long width = std::strtol(item.c_str(), &end, 10);
+      if (item.empty() || *end != '\0' || width < 1 || width > 16 || spec.expansion.size() >= 16) {
+        return Status::invalid_argument("--draft-expansion takes up to 16 widths of 1..16, comma-separated (1,1,3,1)");
+      }
+      spec.expansion.push_back(static_cast<int>(width));
+      at = comma + 1;
+    }
+  }
+  if ((spec.method == "draft" || spec.method == "merged") && spec.draft_model.empty() && spec.draft_layers == 0) {
+    return Status::invalid_argument("--speculate " + spec.method + " needs --draft-model PATH or --draft-layers N");
+  }
   so.progress = true;
   so.max_waiting = max_waiting;
   so.engine.scheduler.max_num_seqs = max_seqs;
@@ -91,7 +124,8 @@ Status run(const Args& a) {
 int serve_command(int argc, char** argv) {
   auto a = Args::parse(argc, argv,
                        {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
-                        "speculate", "max-waiting", "served-model-name", "api-key"},
+                        "speculate", "speculate-max-nodes", "draft-model", "draft-layers", "draft-expansion",
+                        "max-waiting", "served-model-name", "api-key"},
                        {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
