@@ -55,6 +55,90 @@ void GgufWriter::add_int32_array(std::string_view key, const std::vector<int32_t
   ++n_kv_;
 }
 
+namespace {
+
+// The payload of one value of scalar type `t`, from the fields GgufValue widens it into.
+void put_scalar(std::string& out, GgufType t, uint64_t u, int64_t i, double f) {
+  switch (t) {
+    case GgufType::kUint8:
+      GgufWriter::put<uint8_t>(out, static_cast<uint8_t>(u));
+      break;
+    case GgufType::kInt8:
+      GgufWriter::put<int8_t>(out, static_cast<int8_t>(i));
+      break;
+    case GgufType::kUint16:
+      GgufWriter::put<uint16_t>(out, static_cast<uint16_t>(u));
+      break;
+    case GgufType::kInt16:
+      GgufWriter::put<int16_t>(out, static_cast<int16_t>(i));
+      break;
+    case GgufType::kUint32:
+      GgufWriter::put<uint32_t>(out, static_cast<uint32_t>(u));
+      break;
+    case GgufType::kInt32:
+      GgufWriter::put<int32_t>(out, static_cast<int32_t>(i));
+      break;
+    case GgufType::kUint64:
+      GgufWriter::put<uint64_t>(out, u);
+      break;
+    case GgufType::kInt64:
+      GgufWriter::put<int64_t>(out, i);
+      break;
+    case GgufType::kFloat32:
+      GgufWriter::put<float>(out, static_cast<float>(f));
+      break;
+    case GgufType::kFloat64:
+      GgufWriter::put<double>(out, f);
+      break;
+    case GgufType::kBool:
+      GgufWriter::put<uint8_t>(out, u != 0 ? 1 : 0);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+void GgufWriter::put_value(std::string& out, const GgufValue& v) {
+  put<uint32_t>(out, static_cast<uint32_t>(v.type));
+  if (v.type == GgufType::kString) {
+    put_string(out, v.str);
+    return;
+  }
+  if (v.type != GgufType::kArray) {
+    put_scalar(out, v.type, v.type == GgufType::kBool ? (v.b ? 1 : 0) : v.u, v.i, v.f);
+    return;
+  }
+  put<uint32_t>(out, static_cast<uint32_t>(v.elem_type));
+  put<uint64_t>(out, v.size());
+  switch (v.elem_type) {
+    case GgufType::kString:
+      for (std::string_view s : v.strings) put_string(out, s);
+      break;
+    case GgufType::kArray:
+      for (const GgufValue& a : v.arrays) {
+        std::string inner;
+        put_value(inner, a);
+        out.append(inner, 4, std::string::npos);  // elements of an array carry no type of their own
+      }
+      break;
+    case GgufType::kFloat32:
+    case GgufType::kFloat64:
+      for (double x : v.numbers) put_scalar(out, v.elem_type, 0, 0, x);
+      break;
+    default:
+      for (int64_t x : v.integers) put_scalar(out, v.elem_type, static_cast<uint64_t>(x), x, 0);
+      break;
+  }
+}
+
+void GgufWriter::add_value(std::string_view key, const GgufValue& v) {
+  put_string(kv_, key);
+  put_value(kv_, v);
+  ++n_kv_;
+}
+
 void GgufWriter::add_raw(std::string_view key, std::string_view encoded) {
   put_string(kv_, key);
   kv_.append(encoded);

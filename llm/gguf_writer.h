@@ -39,6 +39,8 @@ class GgufWriter {
   void add_string_array(std::string_view key, const std::vector<std::string>& v);
   void add_float32_array(std::string_view key, const std::vector<float>& v);
   void add_int32_array(std::string_view key, const std::vector<int32_t>& v);
+  // Any value as a GgufFile read it (copying metadata from one file to another).
+  void add_value(std::string_view key, const GgufValue& v);
   // Appends a key with an already-encoded value (type + payload), for malformed-file tests.
   void add_raw(std::string_view key, std::string_view encoded_type_and_value);
 
@@ -51,6 +53,8 @@ class GgufWriter {
 
   // Encoders for building values by hand.
   static void put_string(std::string& out, std::string_view s);
+  // Type and payload of `v`.
+  static void put_value(std::string& out, const GgufValue& v);
   template <class T>
   static void put(std::string& out, T v) {
     out.append(reinterpret_cast<const char*>(&v), sizeof v);

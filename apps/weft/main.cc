@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "apps/weft/convert_command.h"
 #include "apps/weft/llm_commands.h"
 #include "apps/weft/serve_command.h"
 
@@ -18,6 +19,7 @@ constexpr const char* kUsage =
     "  generate   complete a prompt with a GGUF model, streaming the text (weft generate --help)\n"
     "  chat       chat with a model using its chat template\n"
     "  serve      the OpenAI-compatible server (weft serve --help)\n"
+    "  convert    rewrite a model's weights in another type (weft convert --help)\n"
     "  version    print weft's version\n";
 
 }  // namespace
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
   if (command == "generate") return weft::cli::generate_command(argc - 2, argv + 2);
   if (command == "chat") return weft::cli::chat_command(argc - 2, argv + 2);
   if (command == "serve") return weft::cli::serve_command(argc - 2, argv + 2);
+  if (command == "convert") return weft::cli::convert_command(argc - 2, argv + 2);
   if (command == "version") {
     std::printf("weft 0.1.0\n");
     return 0;
