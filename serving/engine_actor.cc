@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "weft/detail/runnable.h"
+
 #include "serving/draft_model_speculator.h"
 #include "serving/merged_speculator.h"
 #include "serving/suffix_speculator.h"
@@ -73,9 +75,14 @@ EngineInfo EngineActor::info() const {
 StepOutput EngineActor::step(StepInput input, uint8_t slo) {
   team_->set_priority(static_cast<Slo>(std::min<int>(slo, kNumSloClasses - 1)));
   if (!speculation_) return engine_->step(input);
+  const int64_t start = detail::now_ns();
   speculation_->prepare(*engine_, input);
+  speculate_ns_ += detail::now_ns() - start;
   StepOutput out = engine_->step(input);
+  const int64_t observed = detail::now_ns();
   speculation_->observe(out);
+  speculate_ns_ += detail::now_ns() - observed;
+  out.stats.speculate_ns = speculate_ns_;
   return out;
 }
 

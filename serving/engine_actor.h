@@ -61,6 +61,7 @@ class EngineActor {
   std::unique_ptr<Engine> engine_;
   std::shared_ptr<const llm::LlamaModel> draft_;      // the draft model, when one speculates
   std::unique_ptr<SpeculativeDecoding> speculation_;  // null: off
+  int64_t speculate_ns_ = 0;
 };
 
 std::unique_ptr<EngineActor> open_engine(EngineConfig config);

@@ -68,8 +68,9 @@ struct EngineStats {
   int64_t draft_tokens = 0;            // since start: speculated tokens verified
   int64_t accepted_tokens = 0;         // since start: of which accepted
   int64_t draft_steps = 0;             // since start: decodes that verified a tree
+  int64_t speculate_ns = 0;            // since start: time spent proposing trees (draft models' passes included)
   MSGPACK_DEFINE(running, waiting, kv_blocks_used, kv_blocks_total, preemptions, prompt_tokens_computed, draft_tokens,
-                 accepted_tokens, draft_steps)
+                 accepted_tokens, draft_steps, speculate_ns)
 };
 
 // A draft model's distribution over next tokens, sparse: tokens and their probabilities.

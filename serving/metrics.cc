@@ -74,6 +74,13 @@ std::string Metrics::render(const std::string& model) const {
           static_cast<double>(engine_.draft_steps));
   counter("weft_spec_accepted_tokens_total", "Speculated tokens accepted.",
           static_cast<double>(engine_.accepted_tokens));
+  counter("weft_spec_seconds_total", "Time spent proposing speculated trees (draft models' passes included).",
+          static_cast<double>(engine_.speculate_ns) * 1e-9);
+  gauge("weft_spec_acceptance_rate", "Speculated tokens accepted over those verified, since start (0..1).",
+        engine_.draft_tokens > 0 ? static_cast<double>(engine_.accepted_tokens) / engine_.draft_tokens : 0.0);
+  gauge("weft_spec_mean_accepted_length",
+        "Tokens a decode with a speculated tree produced on average, since start (1 + accepted / verify steps).",
+        engine_.draft_steps > 0 ? 1.0 + static_cast<double>(engine_.accepted_tokens) / engine_.draft_steps : 0.0);
   counter("weft_prompt_tokens_total", "Prompt tokens of finished requests.", static_cast<double>(prompt_tokens_));
   counter("weft_generation_tokens_total", "Generated tokens.", static_cast<double>(generation_tokens_));
   o += "# HELP weft_request_success_total Finished requests by SLO class and finish reason.\n";

@@ -3,10 +3,12 @@ openai client and by raw HTTP. Usage: serve_e2e_test.py PATH/TO/weft"""
 import asyncio
 import concurrent.futures
 import json
+import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.request
@@ -41,8 +43,8 @@ class Server(WeftServer):
             return b"".join(chunks)
 
 
-def generate_alone(prompt, max_tokens, *flags):
-    out = subprocess.run([WEFT, "generate", "--model", "default", "--max-tokens", str(max_tokens), *flags, prompt],
+def generate_alone(prompt, max_tokens, *flags, model="default"):
+    out = subprocess.run([WEFT, "generate", "--model", model, "--max-tokens", str(max_tokens), *flags, prompt],
                          capture_output=True, text=True, check=True).stdout
     return out[:-1] if out.endswith("\n") else out
 
@@ -220,6 +222,42 @@ class SuffixSpeculationTest(unittest.TestCase):
             self.assertGreater(m["weft_spec_verify_steps_total"], 0)
         finally:
             self.assertEqual(s.stop(), 0)
+
+
+class DraftSpeculationTest(unittest.TestCase):
+    def test_a_q8_0_copy_served_with_the_q4_1_file_as_its_draft(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            q8 = os.path.join(tmp, "model.Q8_0.gguf")
+            subprocess.run([WEFT, "convert", "--type", "q8_0", "--out", q8], check=True, capture_output=True)
+            s = Server("--model", q8, "--speculate", "merged", "--draft-model", "default",
+                       "--draft-expansion", "1,1,2,1")
+            try:
+                def one(p):
+                    return s.client.completions.create(model=s.model, prompt=p, max_tokens=24,
+                                                       temperature=0).choices[0].text
+                with concurrent.futures.ThreadPoolExecutor(3) as pool:
+                    got = list(pool.map(one, PROMPTS[:3]))
+                for p, text in zip(PROMPTS[:3], got):
+                    self.assertEqual(text, generate_alone(p, 24, model=q8), p)
+                # Sampling requests take the draft's sampled children with min(1, p/q).
+                sampled = s.client.completions.create(model=s.model, prompt=PROMPTS[0], max_tokens=24, temperature=0.8,
+                                                      seed=7, extra_body={"ignore_eos": True})
+                self.assertEqual(sampled.usage.completion_tokens, 24)
+                m = s.metrics()
+                self.assertGreater(m["weft_spec_accepted_tokens_total"], 0)
+                self.assertGreater(m["weft_spec_mean_accepted_length"], 1.0)
+                self.assertGreater(m["weft_spec_seconds_total"], 0)
+                self.assertLessEqual(m["weft_spec_acceptance_rate"], 1.0)
+            finally:
+                self.assertEqual(s.stop(), 0)
+
+    def test_bad_speculation_flags_are_refused(self):
+        for flags in (["--speculate", "draft"], ["--speculate", "sideways"],
+                      ["--speculate", "draft", "--draft-layers", "2", "--draft-expansion", "1,,2"],
+                      ["--speculate", "draft", "--draft-layers", "99"]):
+            r = subprocess.run([WEFT, "serve", "--port", "0", *flags], capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(r.returncode, 0, flags)
+            self.assertIn("draft" if "99" not in flags else "layers", r.stderr, flags)
 
 
 if __name__ == "__main__":
