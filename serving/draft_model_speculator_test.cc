@@ -16,6 +16,9 @@
 namespace weft::serving {
 namespace {
 
+// Every node verified, whatever it costs: these tests are about the trees, not the policy.
+const SpeculationOptions kEveryNode{.cold_min_prob = 0, .by_cost = false};
+
 std::shared_ptr<const llm::LlamaModel> tiny(unsigned seed, int layers = 0) {
   auto f = llm::GgufFile::from_bytes(llm::testing::tiny_model_bytes({.layers = 3, .seed = seed}));
   EXPECT_TRUE(f.ok()) << f.status();
@@ -71,7 +74,7 @@ TEST(DraftModelSpeculator, TheTargetAsItsOwnDraftIsAcceptedAndChangesNothing) {
   auto draft =
       std::make_unique<DraftModelSpeculator>(target, DraftModelOptions{.expansion = {1, 1, 1, 1}, .min_prob = 0});
   DraftModelSpeculator* d = draft.get();
-  SpeculativeDecoding spec(std::move(draft), {});
+  SpeculativeDecoding spec(std::move(draft), kEveryNode);
   const Served got = serve(target, specs, &spec);
   EXPECT_EQ(got.tokens, plain.tokens);
   EXPECT_GT(got.stats.accepted_tokens, got.stats.draft_tokens * 9 / 10);
@@ -91,7 +94,7 @@ TEST(DraftModelSpeculator, EarlyExitAndWiderTreesKeepGreedyOutput) {
   const Served plain = serve(target, specs, nullptr);
   SpeculativeDecoding spec(std::make_unique<DraftModelSpeculator>(
                                tiny(11, /*layers=*/1), DraftModelOptions{.expansion = {3, 2, 1}, .min_prob = 0}),
-                           {});
+                           kEveryNode);
   const Served got = serve(target, specs, &spec);
   EXPECT_EQ(got.tokens, plain.tokens);
   EXPECT_GT(got.stats.draft_tokens, 0);
@@ -102,7 +105,7 @@ TEST(DraftModelSpeculator, SampledTreesAreAcceptedWhenTheDraftAgrees) {
   auto target = tiny(11);
   const auto specs = requests(3, 40, /*temperature=*/0.8f);
   auto draft = std::make_unique<DraftModelSpeculator>(target, DraftModelOptions{.expansion = {2, 1, 1}, .min_prob = 0});
-  SpeculativeDecoding spec(std::move(draft), {});
+  SpeculativeDecoding spec(std::move(draft), kEveryNode);
   const Served got = serve(target, specs, &spec);
   for (const RequestSpec& s : specs) EXPECT_EQ(got.tokens.at(s.id).size(), 40u);
   // The draft's distribution is the target's: min(1, p/q) accepts nearly every first child.

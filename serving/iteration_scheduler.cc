@@ -45,7 +45,7 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
 
   Plan plan;
   int budget = o.max_num_batched_tokens;
-  int decodes_left = 0;  // decoding requests not planned yet: a draft leaves each a token
+  int decodes_left = 0;  // decoding requests
   int64_t tightest_tpot = std::numeric_limits<int64_t>::max();
   for (const Entry& e : order) {
     if (!e.s->running || e.prefill) continue;
@@ -72,9 +72,14 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
     return false;
   };
 
+  struct Speculating {
+    size_t item;  // in plan.items
+    const SeqView* s;
+    int held_after;  // blocks it holds with its decode token
+  };
+  std::vector<Speculating> speculating;
   for (size_t i = 0; i < order.size() && budget > 0; ++i) {
     Entry& e = order[i];
-    if (e.s->running && !e.prefill) --decodes_left;
     if (e.preempted) continue;
     const SeqView& s = *e.s;
     if (!s.running && running >= o.max_num_seqs && !preempt_after(i, e.rank)) continue;
@@ -100,18 +105,24 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
     budget -= count;
     if (!s.running) ++running;
     e.planned = true;
-    int draft = 0;
     if (s.draft > 0 && s.running && s.known - s.computed == 1) {
-      const int held_after = std::max(held, blocks_for(s.computed + count, o.block_tokens));
-      draft = std::min(
-          {s.draft, budget - decodes_left, (held_after + free_blocks) * o.block_tokens - (s.computed + count)});
-      draft = std::max(draft, 0);
-      free_blocks -= std::max(0, blocks_for(s.computed + count + draft, o.block_tokens) - held_after);
-      budget -= draft;
+      speculating.push_back({plan.items.size(), &s, std::max(held, blocks_for(s.computed + count, o.block_tokens))});
     }
-    plan.items.push_back({s.id, s.computed, count, draft});
-    plan.tokens += count + draft;
+    plan.items.push_back({s.id, s.computed, count, 0});
+    plan.tokens += count;
     plan.slo = std::min(plan.slo, s.slo);
+  }
+  // Trees take what decodes and prefill chunks left of the budget and the free KV blocks, in the
+  // same order: speculation never delays anyone's first token.
+  for (const Speculating& t : speculating) {
+    Plan::Item& item = plan.items[t.item];
+    const int end = t.s->computed + item.count;
+    const int draft = std::max(0, std::min({t.s->draft, budget, (t.held_after + free_blocks) * o.block_tokens - end}));
+    if (draft == 0) continue;
+    free_blocks -= std::max(0, blocks_for(end + draft, o.block_tokens) - t.held_after);
+    budget -= draft;
+    item.draft = draft;
+    plan.tokens += draft;
   }
   return plan;
 }

@@ -14,12 +14,12 @@
 // and later recomputes everything it knew). A waiting request of a more urgent class than some
 // running one may preempt it for a sequence slot too. A decoding request that offers a speculation
 // tree (SeqView::draft) gets its tree's first nodes verified beside its decode with what the budget
-// and free blocks have left at its turn, after a token for every later decode; drafts never
-// preempt anyone. The budget is `max_num_batched_tokens`, and, while requests decode and the step
-// cost is known, no more than an iteration can take and still give each of them its next token
-// within the tightest of their TPOT targets (prefill then goes in smaller chunks; its throughput is
-// the same once iterations are a few dozen tokens). Pure function: no clocks, no cache; tests drive
-// it with made-up states.
+// and free blocks have left once every planned decode and prefill chunk has its share (in the same
+// order): speculation never delays anyone's first token, and never preempts anyone. The budget is
+// `max_num_batched_tokens`, and, while requests decode and the step cost is known, no more than an iteration can take
+// and still give each of them its next token within the tightest of their TPOT targets (prefill then goes in smaller
+// chunks; its throughput is the same once iterations are a few dozen tokens). Pure function: no clocks, no cache; tests
+// drive it with made-up states.
 #pragma once
 
 #include <array>

@@ -91,18 +91,25 @@ TEST(IterationScheduler, BatchWorkAgesIntoStandard) {
   EXPECT_EQ(fresh.items[0].id, 2u);
 }
 
-TEST(IterationScheduler, DraftTreesUseWhatIsLeftAndNeverPreempt) {
+TEST(IterationScheduler, DraftTreesUseWhatPrefillLeavesAndNeverPreempt) {
   SchedulerOptions o{.max_num_seqs = 8, .max_num_batched_tokens = 12};
   std::vector<SeqView> s = {decoding(1, Slo::kStandard, 20, 10 * kMs), decoding(2, Slo::kStandard, 20, 20 * kMs),
                             waiting(3, Slo::kBatch, 40)};
   s[0].draft = 6;
   s[1].draft = 6;
+  // A waiting prompt comes first: its chunk takes what the decodes leave, the trees nothing.
   Plan p = plan_iteration(s, 100, 50 * kMs, o);
-  ASSERT_EQ(p.items.size(),
-            2u);  // the budget is spent on both decodes and their trees
-  EXPECT_EQ(p.items[0].draft, 6);
-  EXPECT_EQ(p.items[1].draft, 4);  // cut to the budget left: 12 - 1 - 6 - 1
-  EXPECT_EQ(p.tokens, 12);
+  ASSERT_EQ(p.items.size(), 3u);
+  EXPECT_EQ(p.items[0].draft, 0);
+  EXPECT_EQ(p.items[1].draft, 0);
+  EXPECT_EQ(p.items[2].count, 10);
+  // With nothing to prefill, the trees take the rest, in order.
+  const std::vector<SeqView> decodes(s.begin(), s.begin() + 2);
+  Plan q = plan_iteration(decodes, 100, 50 * kMs, o);
+  ASSERT_EQ(q.items.size(), 2u);
+  EXPECT_EQ(q.items[0].draft, 6);
+  EXPECT_EQ(q.items[1].draft, 4);  // cut to the budget left: 12 - 1 - 1 - 6
+  EXPECT_EQ(q.tokens, 12);
   // Blocks: none is free, so each tree is cut to the slots its request already holds (2 and 3
   // blocks), and nobody is preempted for a tree.
   s[0].draft = 20;

@@ -8,15 +8,23 @@
 //   StepOutput out = engine.step(input);
 //   spec.observe(out);                        // accepted tokens and finishes
 //
-// Trees shrink as the batch grows: verification on a CPU is compute-bound once several requests
-// decode together, so a speculated token must then be likely to pay for itself. With at most
-// `full_batch` requests decoding, each gets `max_nodes`; beyond, `max_nodes * full_batch / n`
-// nodes and only those at least `busy_min_prob` likely. A request may ask for fewer nodes, or none
-// (RequestSpec::speculate).
+// Which nodes are worth verifying is decided by what they cost on this machine. A verified node
+// costs the engine's measured time per batch token (StepCost) and is worth its probability of
+// being accepted; an iteration that computes tokens in C ns and produces T tokens on average runs
+// at T/C, and a node of probability p raises that only when p > per_token x T / C. So nodes are
+// taken across all decoding requests best first (each request's in its tree's order, so a tree
+// stays a prefix of itself) while they pass that test: one request decoding alone gets long trees
+// when its text repeats, a large batch — where the fixed cost is already shared and verification
+// is compute-bound — only nodes that are nearly sure, and none once speculation cannot pay. The
+// speculators' probabilities are calibrated online: the accepted tokens over the sum of the
+// verified nodes' probabilities (exponentially weighted) scales every estimate. Until the engine
+// has measured its step cost, only nodes at least `cold_min_prob` likely are taken. A request may
+// ask for fewer nodes, or none (RequestSpec::speculate).
 #pragma once
 
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "serving/engine.h"
 #include "serving/speculator.h"
@@ -24,9 +32,10 @@
 namespace weft::serving {
 
 struct SpeculationOptions {
-  int max_nodes = 16;
-  int full_batch = 4;
-  float busy_min_prob = 0.5f;
+  int max_nodes = 16;          // per request and iteration
+  float cold_min_prob = 0.5f;  // before the step cost is known
+  bool by_cost = true;         // false: every node at least cold_min_prob likely, whatever it costs
+  double calibration_weight = 0.05;
 };
 
 class SpeculativeDecoding {
@@ -36,10 +45,16 @@ class SpeculativeDecoding {
   void prepare(const Engine& engine, StepInput& input);
   void observe(const StepOutput& output);
 
+  // Accepted tokens per unit of predicted probability (1: the speculator's estimates are right).
+  double calibration() const { return (accepted_ + 1.0) / (predicted_ + 1.0); }
+
  private:
   std::unique_ptr<Speculator> speculator_;
   SpeculationOptions options_;
   std::map<uint64_t, int> limits_;  // requests that asked for a smaller tree (RequestSpec::speculate)
+  // Per request with a tree in flight: the speculator's expected accepted tokens for each prefix.
+  std::map<uint64_t, std::vector<double>> predicted_prefix_;
+  double predicted_ = 0, accepted_ = 0;  // exponentially weighted sums
 };
 
 }  // namespace weft::serving

@@ -91,7 +91,9 @@ class SpeculationIdentityTest : public ::testing::Test {
     std::map<uint64_t, std::vector<int32_t>> out;
     Engine e(model_, {.kv_cache_tokens = 4096});
     std::unique_ptr<SpeculativeDecoding> spec;
-    if (make) spec = std::make_unique<SpeculativeDecoding>(make(), SpeculationOptions{});
+    // Every proposed node verified, whatever it costs: the more trees, the more the test checks.
+    if (make)
+      spec = std::make_unique<SpeculativeDecoding>(make(), SpeculationOptions{.cold_min_prob = 0, .by_cost = false});
     auto serve = [&](const std::vector<RequestSpec>& specs) {
       for (StepInput in{.arrivals = specs};; in = {}) {
         if (spec) spec->prepare(e, in);
