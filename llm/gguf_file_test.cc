@@ -90,6 +90,20 @@ TEST(GgufFile, RoundTripsEveryValueType) {
   EXPECT_EQ(f->tensor("missing"), nullptr);
 }
 
+TEST(GgufFile, EveryValueCopiesIntoAWriterByteForByte) {
+  const std::string bytes = sample_file();
+  Result<GgufFile> f = GgufFile::from_bytes(bytes);
+  ASSERT_TRUE(f.ok()) << f.status();
+  GgufWriter copy;
+  for (const auto& [key, value] : f->metadata()) copy.add_value(key, value);
+  for (const GgufTensor& t : f->tensors()) {
+    ASSERT_TRUE(copy.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims),
+                                std::string(reinterpret_cast<const char*>(t.data), t.nbytes))
+                    .is_ok());
+  }
+  EXPECT_EQ(copy.bytes(), bytes);
+}
+
 TEST(GgufFile, TypedLookupsExplainMistakes) {
   Result<GgufFile> f = GgufFile::from_bytes(sample_file());
   ASSERT_TRUE(f.ok());

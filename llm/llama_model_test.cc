@@ -32,15 +32,20 @@ std::vector<float> chain_logits(const LlamaModel& m, const std::vector<int32_t>&
   return *m.forward(b, kv);
 }
 
+// Computes and commits the prompt 1, 2, 3 in `seq`.
+void commit_prompt(const LlamaModel& m, KvCache& kv, int seq) {
+  Batch prompt;
+  prompt.add_chain(seq, 0, {1, 2, 3});
+  ASSERT_TRUE(m.forward(prompt, kv).ok());
+  kv.commit(seq, 3);
+}
+
 TEST(LlamaModel, TreeVerificationMatchesEachPath) {
   auto m = tiny();
   const int vocab = m->config().vocab;
   KvCache kv = m->make_cache(128);
-  int seq = kv.add_sequence();
-  Batch prompt;
-  prompt.add_chain(seq, 0, {1, 2, 3});
-  ASSERT_TRUE(m->forward(prompt, kv).ok());
-  kv.commit(seq, 3);
+  const int seq = kv.add_sequence();
+  ASSERT_NO_FATAL_FAILURE(commit_prompt(*m, kv, seq));
   // Tree after the prompt:   4 ─┬─ 5 ── 6
   //                              └─ 7
   //                          8 (a second root)
@@ -68,11 +73,8 @@ TEST(LlamaModel, TreesGrowOverSeveralPasses) {
   auto m = tiny();
   const int vocab = m->config().vocab;
   KvCache kv = m->make_cache(128);
-  int seq = kv.add_sequence();
-  Batch prompt;
-  prompt.add_chain(seq, 0, {1, 2, 3});
-  ASSERT_TRUE(m->forward(prompt, kv).ok());
-  kv.commit(seq, 3);
+  const int seq = kv.add_sequence();
+  ASSERT_NO_FATAL_FAILURE(commit_prompt(*m, kv, seq));
   // Pass 1 writes 4 -> {5, 7}; pass 2 grows 6 below 5 and 9 below 7, as a draft model expands a
   // speculation tree level by level.
   Batch level1;

@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 
+#include "llm/default_model_for_test.h"
 #include "llm/generator.h"
 #include "llm/tokenizer.h"
 #include "serving/speculative_decoding.h"
@@ -19,14 +19,13 @@ namespace {
 class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string path = std::string(WEFT_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-    if (!std::filesystem::exists(path)) return;
-    auto m = llm::LlamaModel::load(path, {.threads = 2});
-    ASSERT_TRUE(m.ok()) << m.status();
-    model_ = std::shared_ptr<const llm::LlamaModel>(std::move(*m));
-    auto t = llm::Tokenizer::from_gguf(model_->file());
-    ASSERT_TRUE(t.ok());
-    tokenizer_ = new llm::Tokenizer(std::move(*t));
+    llm::testing::DefaultModel d = llm::testing::load_default_model({.threads = 2});
+    model_ = d.model;
+    tokenizer_ = d.tokenizer;
+  }
+  static void TearDownTestSuite() {
+    model_.reset();
+    tokenizer_.reset();
   }
   void SetUp() override {
     if (!model_) GTEST_SKIP() << "run scripts/setup to fetch the default model";
@@ -130,7 +129,7 @@ class EngineTest : public ::testing::Test {
   }
 
   static inline std::shared_ptr<const llm::LlamaModel> model_;
-  static inline llm::Tokenizer* tokenizer_ = nullptr;
+  static inline std::shared_ptr<const llm::Tokenizer> tokenizer_;
 };
 
 const std::string kVerse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, ";

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <queue>
 
+#include "weft/detail/runnable.h"
+
 namespace weft::serving {
 
 SpeculativeDecoding::SpeculativeDecoding(std::unique_ptr<Speculator> speculator, const SpeculationOptions& options)
@@ -20,22 +22,38 @@ void SpeculativeDecoding::prepare(const Engine& engine, StepInput& input) {
   }
   const std::vector<uint64_t> decoding = engine.decoding();
   if (decoding.empty()) return;
+  if (idle_ >= 4 && idle_ % options_.probe_every != 0) {  // speculation has not paid lately
+    ++idle_;
+    return;
+  }
+  // About as many nodes as recent iterations took per request, and a few more to grow into.
+  const int usual = taken_per_request_ < 0 ? options_.max_nodes : static_cast<int>(1.5 * taken_per_request_) + 2;
   std::vector<Speculator::Ask> asks;
   for (uint64_t id : decoding) {
     auto limit = limits_.find(id);
-    const int budget = limit == limits_.end() ? options_.max_nodes : std::min(options_.max_nodes, limit->second);
+    const int cap = limit == limits_.end() ? options_.max_nodes : std::min(options_.max_nodes, limit->second);
+    const int budget = std::min(cap, usual);
     if (budget > 0) asks.push_back({id, budget});
   }
   if (asks.empty()) return;
+  const int64_t start = detail::now_ns();
   std::vector<Proposal> proposals = speculator_->propose_all(asks);
   proposals.resize(asks.size());
+  size_t proposed = 0;
+  for (const Proposal& p : proposals) proposed += p.tokens.size();
+  if (proposed > 0) {
+    const double w = 0.2;
+    const double per_node = static_cast<double>(detail::now_ns() - start) / static_cast<double>(proposed);
+    propose_ns_per_node_ = propose_ns_per_node_ == 0 ? per_node : (1 - w) * propose_ns_per_node_ + w * per_node;
+  }
 
   // Nodes across requests, best first, while each raises the expected tokens per unit of time.
   const StepCost& cost = engine.step_cost();
-  const double per_token = options_.by_cost && cost.known() ? cost.per_token_ns() : -1;
-  const bool cold = per_token <= 0;
+  const double verify_per_token = options_.by_cost && cost.known() ? cost.per_token_ns() : -1;
+  const bool cold = verify_per_token <= 0;
+  const double per_token = verify_per_token + propose_ns_per_node_;  // a node's cost: verifying and proposing it
   double tokens = static_cast<double>(decoding.size());  // T: expected tokens of the iteration
-  double time = cold ? 0 : cost.fixed_ns() + per_token * tokens;
+  double time = cold ? 0 : cost.fixed_ns() + verify_per_token * tokens;
   const double scale = std::min(2.0, calibration());
   std::vector<size_t> taken(asks.size(), 0);
   auto prob = [&](size_t r, size_t j) { return std::min(1.0, scale * proposals[r].probs[j]); };
@@ -56,6 +74,11 @@ void SpeculativeDecoding::prepare(const Engine& engine, StepInput& input) {
     time += per_token;
     if (++taken[r] < proposals[r].tokens.size()) next.push(r);
   }
+  size_t total = 0;
+  for (size_t t : taken) total += t;
+  const double per_request = static_cast<double>(total) / static_cast<double>(asks.size());
+  taken_per_request_ = taken_per_request_ < 0 ? per_request : 0.8 * taken_per_request_ + 0.2 * per_request;
+  idle_ = total == 0 ? idle_ + 1 : 0;
   for (size_t r = 0; r < asks.size(); ++r) {
     Proposal& p = proposals[r];
     p.truncate(taken[r]);

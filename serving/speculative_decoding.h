@@ -17,9 +17,13 @@
 // when its text repeats, a large batch — where the fixed cost is already shared and verification
 // is compute-bound — only nodes that are nearly sure, and none once speculation cannot pay. The
 // speculators' probabilities are calibrated online: the accepted tokens over the sum of the
-// verified nodes' probabilities (exponentially weighted) scales every estimate. Until the engine
-// has measured its step cost, only nodes at least `cold_min_prob` likely are taken. A request may
-// ask for fewer nodes, or none (RequestSpec::speculate).
+// verified nodes' probabilities (exponentially weighted) scales every estimate. Proposing costs
+// too (a draft model's forward passes): the speculator's measured time per proposed node is added
+// to each node's cost, each request is asked for about as many nodes as recent iterations took
+// (so a draft expands no deeper than pays), and when several iterations in a row take nothing the
+// speculator is asked only every `probe_every` iterations, to notice when speculation pays again.
+// Until the engine has measured its step cost, only nodes at least `cold_min_prob` likely are
+// taken. A request may ask for fewer nodes, or none (RequestSpec::speculate).
 #pragma once
 
 #include <map>
@@ -36,6 +40,7 @@ struct SpeculationOptions {
   float cold_min_prob = 0.5f;  // before the step cost is known
   bool by_cost = true;         // false: every node at least cold_min_prob likely, whatever it costs
   double calibration_weight = 0.05;
+  int probe_every = 16;
 };
 
 class SpeculativeDecoding {
@@ -55,6 +60,9 @@ class SpeculativeDecoding {
   // Per request with a tree in flight: the speculator's expected accepted tokens for each prefix.
   std::map<uint64_t, std::vector<double>> predicted_prefix_;
   double predicted_ = 0, accepted_ = 0;  // exponentially weighted sums
+  double taken_per_request_ = -1;        // nodes an iteration took per request asked (EMA; -1: none yet)
+  double propose_ns_per_node_ = 0;       // the speculator's time per proposed node (EMA)
+  int idle_ = 0;                         // iterations in a row that took no node
 };
 
 }  // namespace weft::serving

@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <filesystem>
+#include <functional>
 #include <map>
 
-#include "llm/tokenizer.h"
+#include "llm/default_model_for_test.h"
 #include "serving/draft_model_speculator.h"
 #include "serving/engine.h"
 #include "serving/merged_speculator.h"
@@ -59,20 +59,15 @@ std::vector<std::string> prompts() {
 class SpeculationIdentityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string path = std::string(WEFT_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-    if (!std::filesystem::exists(path)) return;
-    auto m = llm::LlamaModel::load(path, {.threads = 2});
-    ASSERT_TRUE(m.ok()) << m.status();
-    model_ = std::shared_ptr<const llm::LlamaModel>(std::move(*m));
-    auto d = llm::LlamaModel::load(path, {.threads = 2, .layers = kDraftLayers});
-    ASSERT_TRUE(d.ok()) << d.status();
-    draft_ = std::shared_ptr<const llm::LlamaModel>(std::move(*d));
-    auto t = llm::Tokenizer::from_gguf(model_->file());
-    ASSERT_TRUE(t.ok());
+    const llm::testing::DefaultModel target = llm::testing::load_default_model({.threads = 2});
+    if (!target.model) return;
+    model_ = target.model;
+    draft_ = llm::testing::load_default_model({.threads = 2, .layers = kDraftLayers}).model;
+    ASSERT_TRUE(draft_);
     for (const std::string& p : prompts()) {
       RequestSpec s;
       s.id = specs_.size() + 1;
-      s.prompt = *t->encode(p);
+      s.prompt = *target.tokenizer->encode(p);
       s.max_tokens = kMaxTokens;
       specs_.push_back(s);
     }
