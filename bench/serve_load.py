@@ -63,6 +63,18 @@ def sample_prompts(n, seed, max_prompt_chars, max_output):
     return pairs[:n]
 
 
+async def sse_messages(resp):
+    """The JSON messages of a server-sent event stream, as they arrive ([DONE] ends it)."""
+    buffer = b""
+    async for chunk in resp.content.iter_any():
+        buffer += chunk
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+                    yield json.loads(line[5:])
+
+
 async def one_request(session, url, model, prompt, max_tokens):
     body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
             "stream": True, "stream_options": {"include_usage": True}}
@@ -72,25 +84,14 @@ async def one_request(session, url, model, prompt, max_tokens):
         async with session.post(url + "/v1/completions", json=body) as resp:
             if resp.status != 200:
                 return {"error": f"HTTP {resp.status}: {(await resp.text())[:200]}"}
-            buffer = b""
-            async for chunk in resp.content.iter_any():
-                buffer += chunk
-                while b"\n\n" in buffer:
-                    event, buffer = buffer.split(b"\n\n", 1)
-                    for line in event.split(b"\n"):
-                        if not line.startswith(b"data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == b"[DONE]":
-                            continue
-                        msg = json.loads(data)
-                        if msg.get("error"):
-                            error = str(msg["error"])
-                        for choice in msg.get("choices") or []:
-                            if choice.get("text"):
-                                stamps.append(time.perf_counter())
-                        if msg.get("usage"):
-                            tokens = msg["usage"].get("completion_tokens")
+            async for msg in sse_messages(resp):
+                if msg.get("error"):
+                    error = str(msg["error"])
+                for choice in msg.get("choices") or []:
+                    if choice.get("text"):
+                        stamps.append(time.perf_counter())
+                if msg.get("usage"):
+                    tokens = msg["usage"].get("completion_tokens")
     except (aiohttp.ClientError, asyncio.TimeoutError) as e:
         error = repr(e)
     end = time.perf_counter()

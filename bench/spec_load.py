@@ -26,7 +26,7 @@ import urllib.request
 
 import aiohttp
 
-from serve_load import percentile
+from serve_load import percentile, sse_messages
 from spec_workloads import sessions
 
 
@@ -39,24 +39,16 @@ async def one_turn(http, url, model, messages, max_tokens):
         async with http.post(url + "/v1/chat/completions", json=body) as resp:
             if resp.status != 200:
                 return {"error": f"HTTP {resp.status}: {(await resp.text())[:200]}"}
-            buffer = b""
-            async for chunk in resp.content.iter_any():
-                buffer += chunk
-                while b"\n\n" in buffer:
-                    event, buffer = buffer.split(b"\n\n", 1)
-                    for line in event.split(b"\n"):
-                        if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
-                            continue
-                        msg = json.loads(line[5:])
-                        if msg.get("error"):
-                            error = str(msg["error"])
-                        for choice in msg.get("choices") or []:
-                            text = (choice.get("delta") or {}).get("content")
-                            if text:
-                                stamps.append(time.perf_counter())
-                                parts.append(text)
-                        if msg.get("usage"):
-                            tokens = msg["usage"].get("completion_tokens")
+            async for msg in sse_messages(resp):
+                if msg.get("error"):
+                    error = str(msg["error"])
+                for choice in msg.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        stamps.append(time.perf_counter())
+                        parts.append(text)
+                if msg.get("usage"):
+                    tokens = msg["usage"].get("completion_tokens")
     except (aiohttp.ClientError, asyncio.TimeoutError) as e:
         error = repr(e)
     if error:
