@@ -75,29 +75,40 @@ async def sse_messages(resp):
                     yield json.loads(line[5:])
 
 
-async def one_request(session, url, model, prompt, max_tokens):
-    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
-            "stream": True, "stream_options": {"include_usage": True}}
+async def streamed(session, url, path, body, text_of):
+    """POSTs a streaming request; {"start", "end", "stamps" (arrival of each text chunk), "text",
+    "tokens" (the usage's completion tokens)} or {"error"}. `text_of(choice)` is a chunk's text."""
     start = time.perf_counter()
-    stamps, tokens, error = [], None, None
+    stamps, parts, tokens, error = [], [], None, None
     try:
-        async with session.post(url + "/v1/completions", json=body) as resp:
+        async with session.post(url + path, json=body) as resp:
             if resp.status != 200:
                 return {"error": f"HTTP {resp.status}: {(await resp.text())[:200]}"}
             async for msg in sse_messages(resp):
                 if msg.get("error"):
                     error = str(msg["error"])
                 for choice in msg.get("choices") or []:
-                    if choice.get("text"):
+                    text = text_of(choice)
+                    if text:
                         stamps.append(time.perf_counter())
+                        parts.append(text)
                 if msg.get("usage"):
                     tokens = msg["usage"].get("completion_tokens")
     except (aiohttp.ClientError, asyncio.TimeoutError) as e:
         error = repr(e)
-    end = time.perf_counter()
-    if error or not stamps:
-        return {"error": error or "no text streamed"}
-    return {"start": start, "end": end, "stamps": stamps, "tokens": tokens if tokens else len(stamps)}
+    if error:
+        return {"error": error}
+    return {"start": start, "end": time.perf_counter(), "stamps": stamps, "text": "".join(parts),
+            "tokens": tokens if tokens is not None else len(stamps)}
+
+
+async def one_request(session, url, model, prompt, max_tokens):
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
+            "stream": True, "stream_options": {"include_usage": True}}
+    r = await streamed(session, url, "/v1/completions", body, lambda choice: choice.get("text"))
+    if "error" not in r and not r["stamps"]:
+        return {"error": "no text streamed"}
+    return r
 
 
 def percentile(values, p):

@@ -26,35 +26,15 @@ import urllib.request
 
 import aiohttp
 
-from serve_load import percentile, sse_messages
+from serve_load import percentile, streamed
 from spec_workloads import sessions
 
 
 async def one_turn(http, url, model, messages, max_tokens):
     body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
             "stream_options": {"include_usage": True}}
-    start = time.perf_counter()
-    stamps, parts, tokens, error = [], [], None, None
-    try:
-        async with http.post(url + "/v1/chat/completions", json=body) as resp:
-            if resp.status != 200:
-                return {"error": f"HTTP {resp.status}: {(await resp.text())[:200]}"}
-            async for msg in sse_messages(resp):
-                if msg.get("error"):
-                    error = str(msg["error"])
-                for choice in msg.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        stamps.append(time.perf_counter())
-                        parts.append(text)
-                if msg.get("usage"):
-                    tokens = msg["usage"].get("completion_tokens")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-        error = repr(e)
-    if error:
-        return {"error": error}
-    return {"start": start, "end": time.perf_counter(), "stamps": stamps, "text": "".join(parts),
-            "tokens": tokens if tokens is not None else len(stamps)}
+    return await streamed(http, url, "/v1/chat/completions", body,
+                          lambda choice: (choice.get("delta") or {}).get("content"))
 
 
 async def run_session(http, url, model, turns):
