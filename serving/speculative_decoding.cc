@@ -78,7 +78,7 @@ void SpeculativeDecoding::prepare(const Engine& engine, StepInput& input) {
   for (size_t t : taken) total += t;
   const double per_request = static_cast<double>(total) / static_cast<double>(asks.size());
   taken_per_request_ = taken_per_request_ < 0 ? per_request : 0.8 * taken_per_request_ + 0.2 * per_request;
-  idle_ = total == 0 ? idle_ + 1 : 0;
+  if (proposed > 0) idle_ = total == 0 ? idle_ + 1 : 0;  // proposals, and none paid
   for (size_t r = 0; r < asks.size(); ++r) {
     Proposal& p = proposals[r];
     p.truncate(taken[r]);

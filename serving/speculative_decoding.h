@@ -20,8 +20,9 @@
 // verified nodes' probabilities (exponentially weighted) scales every estimate. Proposing costs
 // too (a draft model's forward passes): the speculator's measured time per proposed node is added
 // to each node's cost, each request is asked for about as many nodes as recent iterations took
-// (so a draft expands no deeper than pays), and when several iterations in a row take nothing the
-// speculator is asked only every `probe_every` iterations, to notice when speculation pays again.
+// (so a draft expands no deeper than pays), and when several iterations in a row have proposals
+// but none pays, the speculator is asked only every `probe_every` iterations, to notice when
+// speculation pays again.
 // Until the engine has measured its step cost, only nodes at least `cold_min_prob` likely are
 // taken. A request may ask for fewer nodes, or none (RequestSpec::speculate).
 #pragma once
