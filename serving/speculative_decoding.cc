@@ -52,7 +52,7 @@ void SpeculativeDecoding::prepare(const Engine& engine, StepInput& input) {
   const double verify_per_token = options_.by_cost && cost.known() ? cost.per_token_ns() : -1;
   const bool cold = verify_per_token <= 0;
   const double per_token = verify_per_token + propose_ns_per_node_;  // a node's cost: verifying and proposing it
-  double tokens = static_cast<double>(decoding.size());  // T: expected tokens of the iteration
+  double tokens = static_cast<double>(decoding.size());              // T: expected tokens of the iteration
   double time = cold ? 0 : cost.fixed_ns() + verify_per_token * tokens;
   const double scale = std::min(2.0, calibration());
   std::vector<size_t> taken(asks.size(), 0);
