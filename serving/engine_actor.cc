@@ -61,8 +61,9 @@ EngineActor::EngineActor(const EngineConfig& c) {
     throw Error("unknown speculation '" + s.method + "' (suffix, draft, merged or off)");
   }
   if (speculator) {
-    speculation_ =
-        std::make_unique<SpeculativeDecoding>(std::move(speculator), SpeculationOptions{.max_nodes = s.max_nodes});
+    speculation_ = std::make_unique<SpeculativeDecoding>(
+        std::move(speculator),
+        SpeculationOptions{.max_nodes = s.max_nodes, .cold_min_prob = s.by_cost ? 0.5f : 0.0f, .by_cost = s.by_cost});
   }
 }
 

@@ -23,7 +23,8 @@ struct SpeculationConfig {
   std::string draft_model;     // the draft's GGUF (same vocabulary); empty: the target's own file
   int draft_layers = 0;        // the draft keeps its first layers only; 0: all
   std::vector<int> expansion;  // the draft's children per node by depth; empty: DraftModelOptions' default
-  MSGPACK_DEFINE(method, max_nodes, draft_model, draft_layers, expansion)
+  bool by_cost = true;         // verify the nodes that pay on this machine; false: every proposed node
+  MSGPACK_DEFINE(method, max_nodes, draft_model, draft_layers, expansion, by_cost)
 };
 
 struct EngineConfig {
@@ -33,7 +34,7 @@ struct EngineConfig {
   int max_num_seqs = 64;
   int max_num_batched_tokens = 512;
   int max_waiting = 1024;
-  bool progress = false;          // load progress on stderr
+  bool progress = false;  // load progress on stderr
   SpeculationConfig speculation;
   MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress,
                  speculation)

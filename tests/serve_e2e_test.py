@@ -204,7 +204,8 @@ class SmallCacheTest(unittest.TestCase):
 
 class SuffixSpeculationTest(unittest.TestCase):
     def test_speculation_keeps_greedy_output_and_accepts_repeated_text(self):
-        s = Server("--speculate", "suffix")
+        # Every proposed node verified: the test is about the machinery, not about what pays here.
+        s = Server("--speculate", "suffix", "--speculate-policy", "every")
         try:
             verse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, "
             prompts = [verse + "life is but a dream. " + verse + "life is but a dream. " + verse] + PROMPTS[:3]
@@ -230,7 +231,7 @@ class DraftSpeculationTest(unittest.TestCase):
             q8 = os.path.join(tmp, "model.Q8_0.gguf")
             subprocess.run([WEFT, "convert", "--type", "q8_0", "--out", q8], check=True, capture_output=True)
             s = Server("--model", q8, "--speculate", "merged", "--draft-model", "default",
-                       "--draft-expansion", "1,1,2,1")
+                       "--draft-expansion", "1,1,2,1", "--speculate-policy", "every")
             try:
                 def one(p):
                     return s.client.completions.create(model=s.model, prompt=p, max_tokens=24,

@@ -30,6 +30,8 @@ constexpr const char* kHelp =
     "                                draft   a draft model's token trees (--draft-model, --draft-layers)\n"
     "                                merged  both in one tree\n"
     "  --speculate-max-nodes N     tree nodes per request and step at most (default 16)\n"
+    "  --speculate-policy P        cost: verify the nodes that pay for themselves on this machine\n"
+    "                              (default); every: every proposed node (cheap verification)\n"
     "  --draft-model PATH          the draft's GGUF, same vocabulary (default: the model itself)\n"
     "  --draft-layers N            the draft keeps its first N layers (the model's own: self-speculation)\n"
     "  --draft-expansion LIST      the draft's children per node by depth (default 1,1,3,1,1,1,1,1)\n"
@@ -58,6 +60,9 @@ Status run(const Args& a) {
     return Status::invalid_argument("--speculate takes suffix, draft, merged or off");
   }
   WEFT_ASSIGN_OR_RETURN(spec.max_nodes, a.get_int("speculate-max-nodes", 16));
+  const std::string policy = a.get("speculate-policy", "cost");
+  if (policy != "cost" && policy != "every") return Status::invalid_argument("--speculate-policy takes cost or every");
+  spec.by_cost = policy == "cost";
   WEFT_ASSIGN_OR_RETURN(spec.draft_layers, a.get_int("draft-layers", 0));
   if (spec.max_nodes < 1 || spec.max_nodes > 64) return Status::invalid_argument("--speculate-max-nodes must be 1..64");
   if (spec.draft_layers < 0) return Status::invalid_argument("--draft-layers must be >= 0");
@@ -124,8 +129,8 @@ Status run(const Args& a) {
 int serve_command(int argc, char** argv) {
   auto a = Args::parse(argc, argv,
                        {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
-                        "speculate", "speculate-max-nodes", "draft-model", "draft-layers", "draft-expansion",
-                        "max-waiting", "served-model-name", "api-key"},
+                        "speculate", "speculate-max-nodes", "speculate-policy", "draft-model", "draft-layers",
+                        "draft-expansion", "max-waiting", "served-model-name", "api-key"},
                        {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
