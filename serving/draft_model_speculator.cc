@@ -70,8 +70,8 @@ void DraftModelSpeculator::expand(Request& r, Proposal& p, int node, float node_
   const llm::SamplingParams& sp = r.sampler.params();
   if (sp.temperature == 0.0f) {
     // The draft's top tokens, each with its probability at temperature 1.
-    std::vector<int32_t> top(static_cast<size_t>(n));
-    std::vector<int32_t> ids(logits.size());
+    std::vector<int32_t>& ids = ids_;
+    ids.resize(logits.size());
     std::iota(ids.begin(), ids.end(), 0);
     std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), [&](int32_t a, int32_t b) {
       return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||

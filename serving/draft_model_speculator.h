@@ -77,7 +77,7 @@ class DraftModelSpeculator final : public Speculator {
   std::map<uint64_t, Request> requests_;
   int64_t tokens_computed_ = 0;
   llm::TokenDistribution dist_;  // scratch
-  std::vector<int32_t> history_;
+  std::vector<int32_t> history_, ids_;
 };
 
 }  // namespace weft::serving
