@@ -21,6 +21,21 @@ void weighted_sum_f16(const uint16_t* const* v, const uint16_t* p, int n, int di
   }
 }
 
+int64_t int8_dot_probe(int64_t iterations, int32_t* sink) {
+  uint8_t u[32];
+  int8_t v[32];
+  for (int i = 0; i < 32; ++i) u[i] = static_cast<uint8_t>(i * 7), v[i] = static_cast<int8_t>(i * 5 - 80);
+  int32_t acc[8] = {};
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int l = 0; l < 8; ++l) {
+      for (int k = 0; k < 4; ++k) acc[l] += u[4 * l + k] * v[4 * l + k];
+    }
+    u[it % 32] ^= 1;
+  }
+  for (int l = 0; l < 8; ++l) *sink += acc[l];
+  return iterations * 32;
+}
+
 }  // namespace
 
 const FastKernels kPortableKernels = {
@@ -35,6 +50,9 @@ const FastKernels kPortableKernels = {
     weighted_sum_f16,
     nullptr,
     nullptr,
+    nullptr,
+    nullptr,
+    int8_dot_probe,
     softmax_exp,
     swiglu,
     quantize_q8_k,

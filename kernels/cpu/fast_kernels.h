@@ -37,6 +37,19 @@ struct FastKernels {
   // of group g < groups. Null in tables without packed kernels.
   void (*dot_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, int64_t n, float* y);
   void (*dot_packed4_q8_0)(const uint8_t* packed, int64_t groups, const BlockQ8_0* x, int64_t n, float* y);
+  // Those products for m activation rows at once: row t of x starts t * ldx blocks after x, its
+  // outputs at y + t * ldy. Every output is the bits dot_packed4_* gives for that row alone; the
+  // kernel loads each weight block once for several rows (register tiling over tokens). Null in
+  // tables without them (the caller then loops over rows).
+  void (*matmul_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, int64_t ldx, int64_t m,
+                              int64_t n, float* y, int64_t ldy);
+  void (*matmul_packed4_q8_0)(const uint8_t* packed, int64_t groups, const BlockQ8_0* x, int64_t ldx, int64_t m,
+                              int64_t n, float* y, int64_t ldy);
+  // The instruction set's integer-dot primitive (u8 x s8 products summed into int32 lanes) run
+  // back to back on independent registers for `iterations` rounds; returns the multiply-adds
+  // done (the result feeds `sink` so nothing is optimised away). Benchmarks time it for the
+  // machine's compute bound.
+  int64_t (*int8_dot_probe)(int64_t iterations, int32_t* sink);
   // softmax_exp and swiglu of fast_math.h.
   double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
   void (*swiglu)(const float* g, const float* u, float* out, int64_t n);

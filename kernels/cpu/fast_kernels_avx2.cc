@@ -1,6 +1,9 @@
 // The fast kernels for AVX2 + FMA + F16C (compiled with those flags only; see CMakeLists.txt).
 #include <immintrin.h>
 
+#include <type_traits>
+#include <vector>
+
 namespace weft::kernels::cpu {
 namespace {
 // Pairs of u8 x s8 products to int16 (cannot saturate here: |u| <= 128, |s| <= 127, and
@@ -72,9 +75,169 @@ void dot_packed4_q8_0_avx2(const uint8_t* p, int64_t groups, const BlockQ8_0* x,
   }
 }
 
+// ---- the same products for several activation rows (tokens) at once ----------------------
+// A tile is two rows of a packed group and up to four tokens: each weight block is loaded and
+// unpacked once for all of them, and their 2 x T accumulators stay in registers (16 ymm
+// registers hold that and the temporaries; four rows at once would spill). Each (row, token)
+// chain is the one dot_packed4_* above computes, so the bits are the same; only the loop order
+// differs. Activation scales are converted to float once per call, not once per row.
+
+constexpr int kMaxTileTokens = 4;
+
+inline __m256i broadcast16(const int8_t* p) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Lanes 0..3 of `d4` spread over eight lanes as (d4[k] x 4, d4[k + 1] x 4).
+inline __m256 spread_pair(__m128 d4, int k) {
+  return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4), _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
+}
+
+// Converted scales: d[t * nb + b] = x[t * ldx + b].d as float (and s for Q8_1).
+struct TileScales {
+  std::vector<float> d, s;
+  template <class Block>
+  void convert(const Block* x, int64_t ldx, int64_t m, int64_t nb) {
+    d.resize(static_cast<size_t>(m * nb));
+    if constexpr (std::is_same_v<Block, BlockQ8_1>) s.resize(d.size());
+    for (int64_t t = 0; t < m; ++t) {
+      for (int64_t b = 0; b < nb; ++b) {
+        d[t * nb + b] = h2f(x[t * ldx + b].d);
+        if constexpr (std::is_same_v<Block, BlockQ8_1>) s[t * nb + b] = h2f(x[t * ldx + b].s);
+      }
+    }
+  }
+};
+
+// Rows 2k and 2k+1 of a Q4_1 group (k = pair), T tokens: writes hsum8 of each row's lanes to
+// y[t * ldy + 2k + {0, 1}] (the m_w * s_x term is added after both pairs).
+template <int T>
+void q4_1_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_1* x, int64_t ldx, const float* xd, float* y,
+                    int64_t ldy) {
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  __m256 lo[T], hi[T];
+  #pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm256_setzero_ps();
+  const uint8_t* blk = p;
+  for (int64_t b = 0; b < nb; ++b, blk += 80) {
+    const __m256 dw = spread_pair(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk))), 2 * pair);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * pair));
+    const __m256i wlo = _mm256_and_si256(q, mask), whi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_1& xb = x[t * ldx + b];
+      const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(xd + t * nb + b));
+      lo[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum_u8s8(wlo, broadcast16(xb.qs))), lo[t]);
+      hi[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum_u8s8(whi, broadcast16(xb.qs + 16))), hi[t]);
+    }
+  }
+  #pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) _mm_storel_pi(reinterpret_cast<__m64*>(y + t * ldy + 2 * pair), finish_pair(lo[t], hi[t]));
+}
+
+// y[t * ldy + 0..3] += the m_w * s_x chains of a Q4_1 group, T of them interleaved.
+template <int T>
+void q4_1_add_mins(const uint8_t* p, int64_t nb, const float* xs, float* y, int64_t ldy) {
+  __m128 summs[T];
+  #pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) summs[t] = _mm_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, p += 80) {
+    const __m128 mw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) summs[t] = _mm_fmadd_ps(mw, _mm_broadcast_ss(xs + t * nb + b), summs[t]);
+  }
+  #pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) _mm_storeu_ps(y + t * ldy, _mm_add_ps(_mm_loadu_ps(y + t * ldy), summs[t]));
+}
+
+template <int T>
+void q4_1_group_tile(const uint8_t* p, int64_t nb, const BlockQ8_1* x, int64_t ldx, const TileScales& sc, int64_t t0,
+                     float* y, int64_t ldy) {
+  q4_1_pair_tile<T>(p, nb, 0, x, ldx, sc.d.data() + t0 * nb, y, ldy);
+  q4_1_pair_tile<T>(p, nb, 1, x, ldx, sc.d.data() + t0 * nb, y, ldy);
+  q4_1_add_mins<T>(p, nb, sc.s.data() + t0 * nb, y, ldy);
+}
+
+// Rows 2k and 2k+1 of a Q8_0 group, one accumulator per row and token (the portable layout).
+template <int T>
+void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, int64_t ldx, const float* xd, float* y,
+                    int64_t ldy) {
+  __m256 acc[T][2];
+  #pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  const uint8_t* blk = p;
+  for (int64_t b = 0; b < nb; ++b, blk += 136) {
+    const __m128 dw4 = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk)));
+    const __m256 dw = spread_pair(dw4, 2 * pair);  // (d_2k x 4, d_2k+1 x 4)
+    const __m256 dw0 = _mm256_permute2f128_ps(dw, dw, 0x00), dw1 = _mm256_permute2f128_ps(dw, dw, 0x11);
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 8 + 64 * pair));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 40 + 64 * pair));
+    const __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t * ldx + b].qs));
+      const __m256 xdt = _mm256_broadcast_ss(xd + t * nb + b);
+      // isum_s8s8(w, xq), with |w| computed once per block
+      const __m256i s0 = isum_u8s8(a0, _mm256_sign_epi8(xq, w0)), s1 = isum_u8s8(a1, _mm256_sign_epi8(xq, w1));
+      acc[t][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, xdt), _mm256_cvtepi32_ps(s0), acc[t][0]);
+      acc[t][1] = _mm256_fmadd_ps(_mm256_mul_ps(dw1, xdt), _mm256_cvtepi32_ps(s1), acc[t][1]);
+    }
+  }
+  #pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) {
+    y[t * ldy + 2 * pair] = hsum8(acc[t][0]);
+    y[t * ldy + 2 * pair + 1] = hsum8(acc[t][1]);
+  }
+}
+
+template <int T>
+void q8_0_group_tile(const uint8_t* p, int64_t nb, const BlockQ8_0* x, int64_t ldx, const TileScales& sc, int64_t t0,
+                     float* y, int64_t ldy) {
+  q8_0_pair_tile<T>(p, nb, 0, x, ldx, sc.d.data() + t0 * nb, y, ldy);
+  q8_0_pair_tile<T>(p, nb, 1, x, ldx, sc.d.data() + t0 * nb, y, ldy);
+}
+
+// Groups outermost, so a group's weights stay in L1 while every token passes over them.
+template <class Block, size_t kGroupBlockBytes, template <int> class Tile>
+void matmul_packed4_avx2(const uint8_t* p, int64_t groups, const Block* x, int64_t ldx, int64_t m, int64_t n, float* y,
+                         int64_t ldy) {
+  const int64_t nb = n / 32;
+  thread_local TileScales scales;
+  scales.convert(x, ldx, m, nb);
+  for (int64_t g = 0; g < groups; ++g, p += nb * kGroupBlockBytes) {
+    int64_t t = 0;
+    for (; t + kMaxTileTokens <= m; t += kMaxTileTokens) {
+      Tile<kMaxTileTokens>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+    }
+    switch (m - t) {
+      case 3: Tile<3>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy); break;
+      case 2: Tile<2>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy); break;
+      case 1: Tile<1>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy); break;
+      default: break;
+    }
+  }
+}
+
+template <int T>
+struct Q4_1Tile {
+  static void run(const uint8_t* p, int64_t nb, const BlockQ8_1* x, int64_t ldx, const TileScales& sc, int64_t t0,
+                  float* y, int64_t ldy) {
+    q4_1_group_tile<T>(p, nb, x, ldx, sc, t0, y, ldy);
+  }
+};
+template <int T>
+struct Q8_0Tile {
+  static void run(const uint8_t* p, int64_t nb, const BlockQ8_0* x, int64_t ldx, const TileScales& sc, int64_t t0,
+                  float* y, int64_t ldy) {
+    q8_0_group_tile<T>(p, nb, x, ldx, sc, t0, y, ldy);
+  }
+};
+
 }  // namespace
 }  // namespace weft::kernels::cpu
 
 namespace weft::kernels::cpu::detail {
-const FastKernels kAvx2Kernels = WEFT_X86_KERNEL_TABLE(Isa::kAvx2, dot_packed4_q4_1_avx2, dot_packed4_q8_0_avx2);
+const FastKernels kAvx2Kernels = WEFT_X86_KERNEL_TABLE(Isa::kAvx2, dot_packed4_q4_1_avx2, dot_packed4_q8_0_avx2,
+                                                      (matmul_packed4_avx2<BlockQ8_1, 80, Q4_1Tile>),
+                                                      (matmul_packed4_avx2<BlockQ8_0, 136, Q8_0Tile>));
 }  // namespace weft::kernels::cpu::detail

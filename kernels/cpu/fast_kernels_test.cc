@@ -129,6 +129,37 @@ TEST_P(FastKernelsTest, PackedDotProductsAreIdentical) {
   if (tested == 0) GTEST_SKIP() << "no packed kernels in this table";
 }
 
+// Every tile edge: 1..17 tokens (whole tiles and each remainder), three groups of rows, and
+// activation and output strides wider than the rows (as when a kernel sees part of a batch).
+TEST_P(FastKernelsTest, MultiTokenPackedProductsAreIdentical) {
+  const int64_t n = 320, rows = 12, blocks = n / 32, ldx = blocks + 3, ldy = rows + 5, max_tokens = 17;
+  std::vector<BlockQ8_0> x0(static_cast<size_t>(max_tokens * ldx));
+  std::vector<BlockQ8_1> x1(x0.size());
+  for (int64_t t = 0; t < max_tokens; ++t) {
+    auto x = activations(n);
+    portable().quantize_q8_0(x.data(), n, &x0[t * ldx]);
+    portable().quantize_q8_1(x.data(), n, &x1[t * ldx]);
+  }
+  int tested = 0;
+  auto check = [&](TensorType type, int block_bytes, int scales, auto dot_rows, auto matmul, const auto& x) {
+    if (matmul == nullptr) return;
+    auto w = weights(rows, n, block_bytes, scales);
+    const WeightView view{type, n, rows, static_cast<size_t>(block_bytes * blocks), w.data()};
+    const auto packed = pack_rows4(view);
+    for (int64_t m = 1; m <= max_tokens; ++m) {
+      std::vector<float> want(static_cast<size_t>(m * ldy), -1.0f), got(want);
+      for (int64_t t = 0; t < m; ++t) dot_rows(w.data(), view.row_bytes, rows, &x[t * ldx], n, &want[t * ldy]);
+      matmul(packed.data(), rows / 4, x.data(), ldx, m, n, got.data(), ldy);
+      SCOPED_TRACE(::testing::Message() << tensor_type_info(type).name << ", " << m << " tokens");
+      expect_same_bits(want.data(), got.data(), want.size());  // the gaps between rows stay untouched
+    }
+    ++tested;
+  };
+  check(TensorType::kQ4_1, 20, 2, portable().dot_rows_q4_1, simd().matmul_packed4_q4_1, x1);
+  check(TensorType::kQ8_0, 34, 1, portable().dot_rows_q8_0, simd().matmul_packed4_q8_0, x0);
+  if (tested == 0) GTEST_SKIP() << "no multi-token packed kernels in this table";
+}
+
 TEST_P(FastKernelsTest, Fp16DotProductsAreIdenticalForEveryLength) {
   for (int64_t n : {1, 7, 8, 31, 32, 33, 64, 100, 517}) {
     auto a = halves(n), b = halves(n);

@@ -358,13 +358,34 @@ void dot_rows_k_x86(const uint8_t* w, size_t rb, int64_t rows, const BlockQ8_K* 
   for (int64_t r = 0; r < rows; ++r) y[r] = Dot(w + static_cast<size_t>(r) * rb, x, n);
 }
 
-#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0)                           \
-  FastKernels {                                                                               \
-    isa_value, quantize_q8_0_x86, quantize_q8_1_x86,                                          \
-        dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,                                  \
-        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>,                                  \
-        dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, dot_f16_x86, dot_f16_8lane_x86,  \
-        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, softmax_exp_x86, swiglu_x86,          \
+// 8 independent accumulators, so the primitive's throughput, not its latency, is measured.
+int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
+  __m256i acc[8], u[4];
+  __m256i s = _mm256_set1_epi8(-5);
+  for (int k = 0; k < 8; ++k) acc[k] = _mm256_setzero_si256();
+  for (int k = 0; k < 4; ++k) u[k] = _mm256_set1_epi8(static_cast<char>(3 + k));
+  for (int64_t it = 0; it < iterations; ++it) {
+    // Opaque inputs, so no product is hoisted or shared: every round computes all eight.
+    __asm__ volatile("" : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(s));
+    for (int k = 0; k < 4; ++k) {
+      acc[2 * k] = _mm256_add_epi32(acc[2 * k], isum_u8s8(u[k], s));
+      acc[2 * k + 1] = _mm256_add_epi32(acc[2 * k + 1], isum_u8s8(s, u[k]));
+    }
+  }
+  __m256i total = acc[0];
+  for (int k = 1; k < 8; ++k) total = _mm256_add_epi32(total, acc[k]);
+  *sink += _mm256_extract_epi32(total, 0);
+  return iterations * 8 * 32;
+}
+
+#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0) \
+  FastKernels {                                                                                   \
+    isa_value, quantize_q8_0_x86, quantize_q8_1_x86,                                              \
+        dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,                                      \
+        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>,                                      \
+        dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, dot_f16_x86, dot_f16_8lane_x86,      \
+        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0,           \
+        int8_dot_probe_x86, softmax_exp_x86, swiglu_x86,                                          \
         quantize_q8_k, dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>,                      \
         dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>, dot_rows_k_x86<dot_q6_k_x86>          \
   }

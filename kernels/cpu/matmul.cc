@@ -48,14 +48,26 @@ Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y
   return status;
 }
 
-template <class Block, class Dot, class DotPacked>
+// Tokens per pass of a multi-token kernel over a chunk of rows: their quantized activations
+// (at most ~55 KB for this model's widest rows) stay in L2 while the chunk's weights stream by.
+constexpr int64_t kTokenBlock = 32;
+
+template <class Block, class Dot, class DotPacked, class MatmulPacked>
 void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, const MatmulContext& ctx, Dot dot_rows,
-                   DotPacked dot_packed) {
+                   DotPacked dot_packed, MatmulPacked matmul_packed) {
   const int64_t blocks = w.cols / tensor_type_info(w.type).block_elems;
   const bool packed = w.packed != nullptr && dot_packed != nullptr;
+  const bool tiled = packed && matmul_packed != nullptr && m > 1;
   const size_t group_bytes = packed_group_bytes(w);
   // Chunks are whole groups of four rows: the grain is a multiple of four.
   for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
+    if (tiled) {
+      for (int64_t i0 = 0; i0 < m; i0 += kTokenBlock) {
+        matmul_packed(w.packed + static_cast<size_t>(r0 / 4) * group_bytes, (r1 - r0) / 4, q + i0 * blocks, blocks,
+                      std::min(kTokenBlock, m - i0), w.cols, y + i0 * w.rows + r0, w.rows);
+      }
+      return;
+    }
     for (int64_t i = 0; i < m; ++i) {
       if (packed) {
         dot_packed(w.packed + static_cast<size_t>(r0 / 4) * group_bytes, (r1 - r0) / 4, q + i * blocks, w.cols,
@@ -68,6 +80,9 @@ void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, con
 }
 
 constexpr void (*kNoPackedQ8_0)(const uint8_t*, int64_t, const BlockQ8_0*, int64_t, float*) = nullptr;
+template <class Block>
+constexpr void (*kNoMatmulPacked)(const uint8_t*, int64_t, const Block*, int64_t, int64_t, int64_t, float*, int64_t) =
+    nullptr;
 
 }  // namespace
 
@@ -134,22 +149,22 @@ Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulConte
   constexpr void (*kNoPackedQ8_K)(const uint8_t*, int64_t, const BlockQ8_K*, int64_t, float*) = nullptr;
   switch (w.type) {
     case TensorType::kQ4_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K);
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>);
       break;
     case TensorType::kQ5_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K);
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>);
       break;
     case TensorType::kQ6_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K);
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>);
       break;
     case TensorType::kQ4_1:
-      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1);
+      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1, k.matmul_packed4_q4_1);
       break;
     case TensorType::kQ4_0:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0);
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0, kNoMatmulPacked<BlockQ8_0>);
       break;
     default:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0);
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0, k.matmul_packed4_q8_0);
       break;
   }
   return Status::ok();
