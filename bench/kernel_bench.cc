@@ -104,10 +104,15 @@ int main(int argc, char** argv) {
   const std::string isa_json = "\"" + std::string(isa_name(isa)) + "\"";
   const double peak1 = int8_peak(k, 1);
   const double peak_all = int8_peak(k, threads);
-  weft::bench::JsonLine{"int8_dot_peak", "GMAC/s", peak1 / 1e9, "", std::nullopt, true,
-                        {{"isa", isa_json}, {"threads", "1"}}}
+  weft::bench::JsonLine{
+      "int8_dot_peak", "GMAC/s", peak1 / 1e9, "", std::nullopt, true, {{"isa", isa_json}, {"threads", "1"}}}
       .print();
-  weft::bench::JsonLine{"int8_dot_peak", "GMAC/s", peak_all / 1e9, "", std::nullopt, true,
+  weft::bench::JsonLine{"int8_dot_peak",
+                        "GMAC/s",
+                        peak_all / 1e9,
+                        "",
+                        std::nullopt,
+                        true,
                         {{"isa", isa_json}, {"threads", std::to_string(threads)}}}
       .print();
 
@@ -132,9 +137,14 @@ int main(int argc, char** argv) {
         if (!matmul(w, in, y.data(), ctx).is_ok()) std::abort();
         return rows * cols * m;
       });
-      weft::bench::JsonLine{std::string("matmul_") + std::string(tensor_type_info(type).name) + "_m" + std::to_string(m),
-                            "GMAC/s", macs / 1e9, "int8_dot_peak", peak1 / 1e9, true,
-                            {{"isa", isa_json}, {"threads", "1"}, {"packed", w.packed != nullptr ? "true" : "false"}}}
+      weft::bench::JsonLine{
+          std::string("matmul_") + std::string(tensor_type_info(type).name) + "_m" + std::to_string(m),
+          "GMAC/s",
+          macs / 1e9,
+          "int8_dot_peak",
+          peak1 / 1e9,
+          true,
+          {{"isa", isa_json}, {"threads", "1"}, {"packed", w.packed != nullptr ? "true" : "false"}}}
           .print();
     }
   }

@@ -90,7 +90,8 @@ inline __m256i broadcast16(const int8_t* p) {
 
 // Lanes 0..3 of `d4` spread over eight lanes as (d4[k] x 4, d4[k + 1] x 4).
 inline __m256 spread_pair(__m128 d4, int k) {
-  return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4), _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
+  return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4),
+                                  _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
 }
 
 // Converted scales: d[t * nb + b] = x[t * ldx + b].d as float (and s for Q8_1).
@@ -116,14 +117,14 @@ void q4_1_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_1* x, 
                     int64_t ldy) {
   const __m256i mask = _mm256_set1_epi8(0x0F);
   __m256 lo[T], hi[T];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm256_setzero_ps();
   const uint8_t* blk = p;
   for (int64_t b = 0; b < nb; ++b, blk += 80) {
     const __m256 dw = spread_pair(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk))), 2 * pair);
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * pair));
     const __m256i wlo = _mm256_and_si256(q, mask), whi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
       const BlockQ8_1& xb = x[t * ldx + b];
       const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(xd + t * nb + b));
@@ -131,22 +132,23 @@ void q4_1_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_1* x, 
       hi[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum_u8s8(whi, broadcast16(xb.qs + 16))), hi[t]);
     }
   }
-  #pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) _mm_storel_pi(reinterpret_cast<__m64*>(y + t * ldy + 2 * pair), finish_pair(lo[t], hi[t]));
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t)
+    _mm_storel_pi(reinterpret_cast<__m64*>(y + t * ldy + 2 * pair), finish_pair(lo[t], hi[t]));
 }
 
 // y[t * ldy + 0..3] += the m_w * s_x chains of a Q4_1 group, T of them interleaved.
 template <int T>
 void q4_1_add_mins(const uint8_t* p, int64_t nb, const float* xs, float* y, int64_t ldy) {
   __m128 summs[T];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < T; ++t) summs[t] = _mm_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, p += 80) {
     const __m128 mw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < T; ++t) summs[t] = _mm_fmadd_ps(mw, _mm_broadcast_ss(xs + t * nb + b), summs[t]);
   }
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < T; ++t) _mm_storeu_ps(y + t * ldy, _mm_add_ps(_mm_loadu_ps(y + t * ldy), summs[t]));
 }
 
@@ -163,7 +165,7 @@ template <int T>
 void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, int64_t ldx, const float* xd, float* y,
                     int64_t ldy) {
   __m256 acc[T][2];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   const uint8_t* blk = p;
   for (int64_t b = 0; b < nb; ++b, blk += 136) {
@@ -173,7 +175,7 @@ void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, 
     const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 8 + 64 * pair));
     const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 40 + 64 * pair));
     const __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
       const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t * ldx + b].qs));
       const __m256 xdt = _mm256_broadcast_ss(xd + t * nb + b);
@@ -183,7 +185,7 @@ void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, 
       acc[t][1] = _mm256_fmadd_ps(_mm256_mul_ps(dw1, xdt), _mm256_cvtepi32_ps(s1), acc[t][1]);
     }
   }
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < T; ++t) {
     y[t * ldy + 2 * pair] = hsum8(acc[t][0]);
     y[t * ldy + 2 * pair + 1] = hsum8(acc[t][1]);
@@ -210,10 +212,17 @@ void matmul_packed4_avx2(const uint8_t* p, int64_t groups, const Block* x, int64
       Tile<kMaxTileTokens>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
     }
     switch (m - t) {
-      case 3: Tile<3>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy); break;
-      case 2: Tile<2>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy); break;
-      case 1: Tile<1>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy); break;
-      default: break;
+      case 3:
+        Tile<3>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+        break;
+      case 2:
+        Tile<2>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+        break;
+      case 1:
+        Tile<1>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -238,6 +247,6 @@ struct Q8_0Tile {
 
 namespace weft::kernels::cpu::detail {
 const FastKernels kAvx2Kernels = WEFT_X86_KERNEL_TABLE(Isa::kAvx2, dot_packed4_q4_1_avx2, dot_packed4_q8_0_avx2,
-                                                      (matmul_packed4_avx2<BlockQ8_1, 80, Q4_1Tile>),
-                                                      (matmul_packed4_avx2<BlockQ8_0, 136, Q8_0Tile>));
+                                                       (matmul_packed4_avx2<BlockQ8_1, 80, Q4_1Tile>),
+                                                       (matmul_packed4_avx2<BlockQ8_0, 136, Q8_0Tile>));
 }  // namespace weft::kernels::cpu::detail

@@ -84,5 +84,6 @@ void dot_packed4_q8_0(const uint8_t* p, int64_t groups, const BlockQ8_0* x, int6
 }  // namespace weft::kernels::cpu
 
 namespace weft::kernels::cpu::detail {
-const FastKernels kAvx512Kernels = WEFT_X86_KERNEL_TABLE(Isa::kAvx512, dot_packed4_q4_1, dot_packed4_q8_0, nullptr, nullptr);
+const FastKernels kAvx512Kernels =
+    WEFT_X86_KERNEL_TABLE(Isa::kAvx512, dot_packed4_q4_1, dot_packed4_q8_0, nullptr, nullptr);
 }  // namespace weft::kernels::cpu::detail

@@ -378,16 +378,14 @@ int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
   return iterations * 8 * 32;
 }
 
-#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0) \
-  FastKernels {                                                                                   \
-    isa_value, quantize_q8_0_x86, quantize_q8_1_x86,                                              \
-        dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,                                      \
-        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>,                                      \
-        dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, dot_f16_x86, dot_f16_8lane_x86,      \
-        weighted_sum_f16_x86, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0,           \
-        int8_dot_probe_x86, softmax_exp_x86, swiglu_x86,                                          \
-        quantize_q8_k, dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>,                      \
-        dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>, dot_rows_k_x86<dot_q6_k_x86>          \
+#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0)                \
+  FastKernels {                                                                                                   \
+    isa_value, quantize_q8_0_x86, quantize_q8_1_x86, dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,         \
+        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>, dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, \
+        dot_f16_x86, dot_f16_8lane_x86, weighted_sum_f16_x86, packed_q4_1, packed_q8_0, mm_packed_q4_1,           \
+        mm_packed_q8_0, int8_dot_probe_x86, softmax_exp_x86, swiglu_x86, quantize_q8_k,                           \
+        dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>, dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>,          \
+        dot_rows_k_x86<dot_q6_k_x86>                                                                              \
   }
 
 }  // namespace

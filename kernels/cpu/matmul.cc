@@ -81,8 +81,8 @@ void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, con
 
 constexpr void (*kNoPackedQ8_0)(const uint8_t*, int64_t, const BlockQ8_0*, int64_t, float*) = nullptr;
 template <class Block>
-constexpr void (*kNoMatmulPacked)(const uint8_t*, int64_t, const Block*, int64_t, int64_t, int64_t, float*, int64_t) =
-    nullptr;
+constexpr void (*kNoMatmulPacked)(const uint8_t*, int64_t, const Block*, int64_t, int64_t, int64_t, float*,
+                                  int64_t) = nullptr;
 
 }  // namespace
 
