@@ -126,10 +126,9 @@ void LlamaModel::attend(Pass& p, KvCache& kv, int layer, int i, int kh, int thre
     t.keys16[j] = kv.key_f16(layer, seq, visible[j]) + kh * hd;
     t.values16[j] = kv.value_f16(layer, seq, visible[j]) + kh * hd;
   }
-  for (int head = kh * group; head < (kh + 1) * group; ++head) {
-    cpu::attention_f16(*mm_.kernels, &p.q[i * qd + head * hd], t.keys16.data(), t.values16.data(), n, hd, scale,
-                       p.lanes8[static_cast<size_t>(i)] != 0, t.attention, &p.attn[i * qd + head * hd]);
-  }
+  const size_t first = static_cast<size_t>(i) * qd + static_cast<size_t>(kh) * group * hd;
+  cpu::attention_f16(*mm_.kernels, &p.q[first], group, t.keys16.data(), t.values16.data(), n, hd, scale,
+                     p.lanes8[static_cast<size_t>(i)] != 0, t.attention, &p.attn[first]);
 }
 
 Status LlamaModel::validate(const Batch& batch, const KvCache& kv) const {

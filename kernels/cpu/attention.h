@@ -18,8 +18,12 @@ struct AttentionScratch {
   std::vector<float> score, prob;
 };
 
-// out[0..dim) = softmax(q . keys[j] * scale) . values[j] over j < n (n >= 1).
-void attention_f16(const FastKernels& k, const float* q, const uint16_t* const* keys, const uint16_t* const* values,
-                   int n, int dim, float scale, bool lanes8, AttentionScratch& scratch, float* out);
+// For each of `heads` query heads h sharing these keys and values (a grouped-query attention
+// group; q and out hold the heads one after another, dim values each):
+// out[h][0..dim) = softmax(q[h] . keys[j] * scale) . values[j] over j < n (n >= 1). Each key row
+// is read once for all the heads.
+void attention_f16(const FastKernels& k, const float* q, int heads, const uint16_t* const* keys,
+                   const uint16_t* const* values, int n, int dim, float scale, bool lanes8, AttentionScratch& scratch,
+                   float* out);
 
 }  // namespace weft::kernels::cpu

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "kernels/cpu/half.h"
 
 namespace weft::kernels::cpu {
 namespace detail {
@@ -19,6 +20,18 @@ void weighted_sum_f16(const uint16_t* const* v, const uint16_t* p, int n, int di
     for (int j = 0; j < n; ++j) column[j] = v[j][d];
     out[d] = lanes8 ? dot_f16_8lane(column.data(), p, n) : dot_f16(column.data(), p, n);
   }
+}
+
+void scores_f16(const uint16_t* const* keys, const uint16_t* q16, int h, int n, int dim, float scale, bool lanes8,
+                float* out) {
+  auto dot = lanes8 ? dot_f16_8lane : dot_f16;
+  for (int k = 0; k < h; ++k) {
+    for (int j = 0; j < n; ++j) out[k * n + j] = dot(keys[j], q16 + k * dim, dim) * scale;
+  }
+}
+
+void scale_to_f16(const float* x, float s, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_fp16(x[i] * s);
 }
 
 int64_t int8_dot_probe(int64_t iterations, int32_t* sink) {
@@ -48,6 +61,8 @@ const FastKernels kPortableKernels = {
     dot_f16,
     dot_f16_8lane,
     weighted_sum_f16,
+    scores_f16,
+    scale_to_f16,
     nullptr,
     nullptr,
     nullptr,

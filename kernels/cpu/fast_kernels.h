@@ -33,6 +33,14 @@ struct FastKernels {
   // (lanes8 false) or dot_f16_8lane (lanes8 true) over the column v[0..n)[d]: attention's
   // probability-weighted sum of value rows.
   void (*weighted_sum_f16)(const uint16_t* const* v, const uint16_t* p, int n, int dim, bool lanes8, float* out);
+  // Attention scores of h query heads (q16: h rows of dim fp16 values) against n key rows:
+  // out[k * n + j] = dot(keys[j], query k) * scale, each dot organised as dot_f16 (lanes8 false)
+  // or dot_f16_8lane (lanes8 true). The heads of a grouped-query attention group share their
+  // keys, so each key row is converted once for all of them.
+  void (*scores_f16)(const uint16_t* const* keys, const uint16_t* q16, int h, int n, int dim, float scale, bool lanes8,
+                     float* out);
+  // out[i] = fp16(x[i] * s), rounded to nearest even (half.h's fp32_to_fp16, NaN included).
+  void (*scale_to_f16)(const float* x, float s, int64_t n, uint16_t* out);
   // The same products over weights packed by pack_rows4 (packed_weights.h): y[4g + k] for row k
   // of group g < groups. Null in tables without packed kernels.
   void (*dot_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, int64_t n, float* y);

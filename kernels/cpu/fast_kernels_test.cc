@@ -189,6 +189,54 @@ TEST_P(FastKernelsTest, WeightedSumsAreIdentical) {
   }
 }
 
+TEST_P(FastKernelsTest, AttentionScoresAreIdentical) {
+  // 64: this model's heads; 40: a partial 32-value round; 12: the fallback (not whole chunks);
+  // 9 heads: more than the kernel keeps at once.
+  for (int dim : {64, 40, 12}) {
+    for (int heads : {1, 3, 9}) {
+      const int n = 37;
+      std::vector<std::vector<uint16_t>> rows;
+      std::vector<const uint16_t*> keys;
+      for (int j = 0; j < n; ++j) rows.push_back(halves(dim));
+      for (auto& r : rows) keys.push_back(r.data());
+      auto q = halves(static_cast<int64_t>(heads) * dim);
+      for (bool lanes8 : {false, true}) {
+        std::vector<float> a(static_cast<size_t>(heads * n)), b(a.size());
+        portable().scores_f16(keys.data(), q.data(), heads, n, dim, 0.125f, lanes8, a.data());
+        simd().scores_f16(keys.data(), q.data(), heads, n, dim, 0.125f, lanes8, b.data());
+        SCOPED_TRACE(::testing::Message() << "dim " << dim << " heads " << heads << " lanes8 " << lanes8);
+        expect_same_bits(a.data(), b.data(), a.size());
+        // And each is the dot product it names: head h's score for key j at h * n + j.
+        const int h = heads - 1, j = 5;
+        auto dot = lanes8 ? dot_f16_8lane : dot_f16;
+        EXPECT_EQ(std::bit_cast<uint32_t>(a[h * n + j]),
+                  std::bit_cast<uint32_t>(dot(keys[j], &q[h * dim], dim) * 0.125f));
+      }
+    }
+  }
+}
+
+TEST_P(FastKernelsTest, HalfConversionIsIdentical) {
+  std::vector<float> x;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int i = 0; i < 300; ++i) x.push_back(normal(rng_));
+  // Ties, subnormals, overflow, infinities, signed zeros and NaNs with payloads.
+  for (uint32_t bits :
+       {0x3F801000u, 0x3F803000u, 0x33000000u, 0x33000001u, 0x387FC000u, 0x38800000u, 0x477FEFFFu, 0x477FF000u,
+        0x7F800000u, 0xFF800000u, 0x80000000u, 0x00000000u, 0x7FC00000u, 0xFFC00001u, 0x7F800001u, 0x7FBFFFFFu}) {
+    x.push_back(std::bit_cast<float>(bits));
+  }
+  for (float s : {1.0f, 0.37f}) {
+    std::vector<uint16_t> a(x.size()), b(x.size());
+    portable().scale_to_f16(x.data(), s, static_cast<int64_t>(x.size()), a.data());
+    simd().scale_to_f16(x.data(), s, static_cast<int64_t>(x.size()), b.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(a[i], b[i]) << "value " << x[i] << " (bits " << std::bit_cast<uint32_t>(x[i]) << ") scale " << s;
+      ASSERT_EQ(a[i], fp32_to_fp16(x[i] * s));
+    }
+  }
+}
+
 TEST_P(FastKernelsTest, SoftmaxExponentialsAreIdentical) {
   std::normal_distribution<float> normal(0.0f, 4.0f);
   for (int64_t n : {1, 8, 13, 64, 300}) {

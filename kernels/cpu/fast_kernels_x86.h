@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kernels/cpu/fast_kernels.h"
+#include "kernels/cpu/half.h"
 #include "kernels/cpu/kquant_layout.h"
 
 namespace weft::kernels::cpu {
@@ -232,6 +233,72 @@ void weighted_sum_f16_x86(const uint16_t* const* v, const uint16_t* p, int n, in
   }
 }
 
+// Scores of up to kMaxScoreHeads heads: each key row is converted to fp32 once, then every head's
+// dot product runs over it with the lane structure of dot_f16_x86 or dot_f16_8lane_x86.
+constexpr int kMaxScoreHeads = 8;
+constexpr int kMaxScoreDim = 256;
+
+void scores_f16_x86(const uint16_t* const* keys, const uint16_t* q16, int h, int n, int dim, float scale, bool lanes8,
+                    float* out) {
+  if (dim % 8 != 0 || dim > kMaxScoreDim || h > kMaxScoreHeads) {
+    for (int k = 0; k < h; ++k) {
+      for (int j = 0; j < n; ++j) {
+        out[k * n + j] = (lanes8 ? dot_f16_8lane_x86 : dot_f16_x86)(keys[j], q16 + k * dim, dim) * scale;
+      }
+    }
+    return;
+  }
+  const int chunks = dim / 8;
+  alignas(32) float q[kMaxScoreHeads][kMaxScoreDim];
+  for (int k = 0; k < h; ++k) {
+    for (int c = 0; c < chunks; ++c) _mm256_store_ps(q[k] + 8 * c, load_f16x8(q16 + k * dim + 8 * c));
+  }
+  const int padded = (chunks + 3) / 4 * 4;  // dot_f16 pads to whole 32-value rounds with zeros
+  for (int j = 0; j < n; ++j) {
+    __m256 key[kMaxScoreDim / 8];
+    for (int c = 0; c < chunks; ++c) key[c] = load_f16x8(keys[j] + 8 * c);
+    for (int k = 0; k < h; ++k) {
+      float dot;
+      if (lanes8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int c = 0; c < chunks; ++c) acc = _mm256_fmadd_ps(key[c], _mm256_load_ps(q[k] + 8 * c), acc);
+        dot = hsum8(acc);
+      } else {
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int c = 0; c < chunks; ++c) acc[c % 4] = _mm256_fmadd_ps(key[c], _mm256_load_ps(q[k] + 8 * c), acc[c % 4]);
+        for (int c = chunks; c < padded; ++c) acc[c % 4] = _mm256_add_ps(acc[c % 4], _mm256_setzero_ps());
+        const __m256 s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+        t = _mm_hadd_ps(t, t);
+        t = _mm_hadd_ps(t, t);
+        dot = _mm_cvtss_f32(t);
+      }
+      out[k * n + j] = dot * scale;
+    }
+  }
+}
+
+// F16C rounds to nearest even as fp32_to_fp16 does; only NaN payloads differ, so NaN lanes take
+// that function's quiet NaN (sign | 0x7E00).
+void scale_to_f16_x86(const float* x, float s, int64_t n, uint16_t* out) {
+  const __m256 sv = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sv);
+    __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    if (_mm256_movemask_ps(nan) != 0) {
+      const __m128i nan16 = _mm_packs_epi32(_mm256_castsi256_si128(_mm256_castps_si256(nan)),
+                                            _mm256_extractf128_si256(_mm256_castps_si256(nan), 1));
+      const __m128i canonical =
+          _mm_or_si128(_mm_and_si128(h, _mm_set1_epi16(static_cast<short>(0x8000))), _mm_set1_epi16(0x7E00));
+      h = _mm_blendv_epi8(h, canonical, nan16);
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+  for (; i < n; ++i) out[i] = fp32_to_fp16(x[i] * s);
+}
+
 // ---- exp approximation and softmax --------------------------------------------------------
 
 // fast_math.cc's exp_approx on 8 lanes; lanes outside its fast range take the scalar code.
@@ -378,14 +445,14 @@ int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
   return iterations * 8 * 32;
 }
 
-#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0)                \
-  FastKernels {                                                                                                   \
-    isa_value, quantize_q8_0_x86, quantize_q8_1_x86, dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,         \
-        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>, dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, \
-        dot_f16_x86, dot_f16_8lane_x86, weighted_sum_f16_x86, packed_q4_1, packed_q8_0, mm_packed_q4_1,           \
-        mm_packed_q8_0, int8_dot_probe_x86, softmax_exp_x86, swiglu_x86, quantize_q8_k,                           \
-        dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>, dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>,          \
-        dot_rows_k_x86<dot_q6_k_x86>                                                                              \
+#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0)                   \
+  FastKernels {                                                                                                      \
+    isa_value, quantize_q8_0_x86, quantize_q8_1_x86, dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,            \
+        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>, dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>,    \
+        dot_f16_x86, dot_f16_8lane_x86, weighted_sum_f16_x86, scores_f16_x86, scale_to_f16_x86, packed_q4_1,         \
+        packed_q8_0, mm_packed_q4_1, mm_packed_q8_0, int8_dot_probe_x86, softmax_exp_x86, swiglu_x86, quantize_q8_k, \
+        dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>, dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>,             \
+        dot_rows_k_x86<dot_q6_k_x86>                                                                                 \
   }
 
 }  // namespace
