@@ -4,16 +4,21 @@
 //   llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa portable|avx2|avx512] [--only NAME]
 //
 // Workloads (the same token ids and shapes as the peer script; best of three each):
-//   prefill_512  one 512-token prompt as one batch, logits for the last token
-//   decode_b1    a 32-token prompt, then 64 single-token steps with logits
-//   decode_b8    8 sequences with 32-token prompts, then 32 steps of 8 tokens (one per sequence)
-// Decode lines also carry the memory-bandwidth bound: weight bytes read per step over the
-// measured memcpy bandwidth.
+//   prefill_{128,512,2048}  one prompt as one batch, logits for the last token
+//   decode_b1               a 32-token prompt, then 64 single-token steps with logits
+//   decode_b{4,8,16}        N sequences with 32-token prompts, then 32 steps of N tokens
+//   verify_tree32           one sequence with a 256-token context, then steps verifying a 32-token
+//                           tree (4 branches of 8, logits for every node; no peer equivalent)
+// Each line carries the machine's bound next to the figure: prefill and tree lines the compute
+// bound (the integer-dot peak of all threads, kernel_bench's probe, over the multiply-adds a
+// token costs), decode lines the memory bound (weight bytes read per step over the measured
+// memcpy bandwidth).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -94,6 +99,56 @@ double decode(const LlamaModel& m, int seqs, int prompt, int steps) {
   });
 }
 
+// Tokens per second of steps that each verify one 32-token tree (4 branches of 8 from the last
+// committed token) after a 256-token context; the tree's KV slots are dropped after each step.
+double verify_tree(const LlamaModel& m, int context = 256, int steps = 16) {
+  const int vocab = m.config().vocab;
+  return best(3, [&] {
+    KvCache kv = m.make_cache(context + 64);
+    const int seq = kv.add_sequence();
+    std::vector<int32_t> p(static_cast<size_t>(context));
+    for (int i = 0; i < context; ++i) p[i] = token(i, vocab);
+    Batch prompt;
+    prompt.add_chain(seq, 0, p);
+    run(m, prompt, kv);
+    kv.commit(seq, context);
+    Batch tree;
+    for (int branch = 0; branch < 4; ++branch) {
+      for (int depth = 0; depth < 8; ++depth) {
+        const int32_t parent = depth == 0 ? -1 : static_cast<int32_t>(tree.tokens.size()) - 1;
+        tree.tokens.push_back({token(context + branch * 8 + depth, vocab), seq, context + depth, parent, true});
+      }
+    }
+    const auto t = Clock::now();
+    for (int step = 0; step < steps; ++step) {
+      run(m, tree, kv);
+      kv.drop_pending(seq, static_cast<int>(tree.tokens.size()));
+    }
+    return static_cast<double>(tree.tokens.size()) * steps / seconds_since(t);
+  });
+}
+
+// Multiply-adds per second of the integer-dot primitive on `threads` threads at once.
+double int8_peak(const weft::kernels::cpu::FastKernels& k, int threads) {
+  std::vector<double> rates(static_cast<size_t>(threads));
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      int32_t sink = 0;
+      rates[i] = best(3, [&] {
+        const auto t = Clock::now();
+        int64_t macs = 0;
+        while (seconds_since(t) < 0.2) macs += k.int8_dot_probe(1 << 16, &sink);
+        return static_cast<double>(macs) / seconds_since(t);
+      });
+    });
+  }
+  for (auto& t : pool) t.join();
+  double total = 0;
+  for (double r : rates) total += r;
+  return total;
+}
+
 // Bytes per second of memcpy over a buffer far larger than the caches (bytes copied / time).
 double memcpy_bandwidth() {
   const size_t bytes = size_t{256} << 20;
@@ -145,12 +200,38 @@ int main(int argc, char** argv) {
     extra.insert(extra.begin(), common.begin(), common.end());
     JsonLine{bench, "tokens/s", value, "llama.cpp", weft::bench::peer(peers, bench + "_tokens_per_s"), true, extra}.print();
   };
-  auto want = [&](const char* bench) { return only.empty() || only == bench; };
-  if (want("prefill_512")) line("prefill_512", prefill(m, 512), {});
+  auto want = [&](const std::string& bench) { return only.empty() || only == bench; };
+  // Compute bound: the integer-dot peak over the multiply-adds of one token (every layer matrix;
+  // the output matrix only for tokens that ask for logits).
+  const double peak = int8_peak(weft::kernels::cpu::fast_kernels(options.isa), options.threads);
+  const double layer_macs = static_cast<double>(m.matrix_macs_per_token() - m.output_macs_per_token());
+  const double output_macs = static_cast<double>(m.output_macs_per_token());
+  auto compute_bound = [&](double tokens, double with_logits) {
+    return JsonLine::num(peak * tokens / (layer_macs * tokens + output_macs * with_logits));
+  };
+  const std::string peak_json = JsonLine::num(peak / 1e9);
+  for (int n : {128, 512, 2048}) {
+    const std::string name = "prefill_" + std::to_string(n);
+    if (want(name)) {
+      line(name, prefill(m, n),
+           {{"compute_bound_tokens_per_s", compute_bound(n, 1)}, {"int8_peak_gmac_per_s", peak_json}});
+    }
+  }
   // The bound for a decode step of b tokens: the step reads every weight once.
   auto bound = [&](int b) { return JsonLine::num(b * bandwidth / weight_bytes); };
   const std::string bw = JsonLine::num(bandwidth / 1e9);
-  if (want("decode_b1")) line("decode_b1", decode(m, 1, 32, 64), {{"bandwidth_bound_tokens_per_s", bound(1)}, {"memcpy_gb_per_s", bw}});
-  if (want("decode_b8")) line("decode_b8", decode(m, 8, 32, 32), {{"bandwidth_bound_tokens_per_s", bound(8)}, {"memcpy_gb_per_s", bw}});
+  for (int b : {1, 4, 8, 16}) {
+    const std::string name = "decode_b" + std::to_string(b);
+    if (want(name)) {
+      line(name, decode(m, b, 32, b == 1 ? 64 : 32),
+           {{"bandwidth_bound_tokens_per_s", bound(b)},
+            {"memcpy_gb_per_s", bw},
+            {"compute_bound_tokens_per_s", compute_bound(b, b)}});
+    }
+  }
+  if (want("verify_tree32")) {
+    line("verify_tree32", verify_tree(m),
+         {{"compute_bound_tokens_per_s", compute_bound(32, 32)}, {"int8_peak_gmac_per_s", peak_json}});
+  }
   return 0;
 }

@@ -77,6 +77,16 @@ size_t LlamaModel::matrix_bytes_per_step() const {
   return total;
 }
 
+int64_t LlamaModel::output_macs_per_token() const { return weights_.output.rows * weights_.output.cols; }
+
+int64_t LlamaModel::matrix_macs_per_token() const {
+  int64_t total = output_macs_per_token();
+  for (const LayerWeights& L : weights_.layers) {
+    for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) total += w->rows * w->cols;
+  }
+  return total;
+}
+
 struct LlamaModel::Pass {
   const Batch* batch = nullptr;
   int n = 0;

@@ -68,6 +68,10 @@ class LlamaModel {
   // Bytes of weight matrices one forward step reads (every layer's and the output matrix): with
   // decode steps memory-bound, memory bandwidth over this bounds steps per second.
   size_t matrix_bytes_per_step() const;
+  // Multiply-adds of one token's matrix products (every layer's and the output matrix), and of
+  // the output matrix alone (which only tokens asking for logits pay).
+  int64_t matrix_macs_per_token() const;
+  int64_t output_macs_per_token() const;
 
   // A cache sized for `max_tokens` tokens in total across sequences.
   KvCache make_cache(int max_tokens, int block_tokens = 16) const;

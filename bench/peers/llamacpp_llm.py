@@ -2,9 +2,9 @@
 
 Same workloads as bench/llm_bench.cc, through llama-cpp-python's low-level API (llama_decode on
 explicit batches, so no sampling or Python per-token work is timed beyond the call itself):
-  prefill_512:     one 512-token prompt in one batch, logits for the last token
-  decode_b1:       a 32-token prompt, then 64 single-token steps with logits
-  decode_b8:       8 sequences with 32-token prompts, then 32 steps of 8 tokens (one per sequence)
+  prefill_{128,512,2048}: one prompt in one batch, logits for the last token
+  decode_b1:              a 32-token prompt, then 64 single-token steps with logits
+  decode_b{4,8,16}:       N sequences with 32-token prompts, then 32 steps of N tokens
 Token ids follow the same formula as weft's bench. Each figure is the best of three repetitions.
 Prints one JSON object: {"prefill_512_tokens_per_s": ..., "decode_b1_tokens_per_s": ..., ...}.
 """
@@ -41,60 +41,62 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--threads", type=int, required=True)
-    ap.add_argument("--prompt-tokens", type=int, default=512)
     args = ap.parse_args()
 
     L.llama_backend_init()
     mparams = L.llama_model_default_params()
     model = L.llama_model_load_from_file(args.model.encode(), mparams)
     vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
-    cparams = L.llama_context_default_params()
-    cparams.n_ctx = 8192  # split evenly between the 8 sequences
-    cparams.n_batch = 512
-    cparams.n_ubatch = 512
-    cparams.n_seq_max = 8
-    cparams.n_threads = args.threads
-    cparams.n_threads_batch = args.threads
-    ctx = L.llama_init_from_model(model, cparams)
-    mem = L.llama_get_memory(ctx)
 
-    def best(fn, reps=3):
+    def context(seqs, n_ctx, n_batch):
+        cparams = L.llama_context_default_params()
+        cparams.n_ctx = n_ctx  # split evenly between the sequences
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = seqs
+        cparams.n_threads = args.threads
+        cparams.n_threads_batch = args.threads
+        return L.llama_init_from_model(model, cparams)
+
+    def best(ctx, fn, reps=3):
+        mem = L.llama_get_memory(ctx)
         out = []
         for _ in range(reps):
             L.llama_memory_clear(mem, True)
-            out.append(fn())
+            out.append(fn(ctx))
         return max(out)
 
-    n = args.prompt_tokens
+    def prefill(n):
+        def once(ctx):
+            items = [(token(i, vocab), i, 0, i == n - 1) for i in range(n)]
+            t = time.perf_counter()
+            decode(ctx, items)
+            return n / (time.perf_counter() - t)
 
-    def prefill():
-        items = [(token(i, vocab), i, 0, i == n - 1) for i in range(n)]
-        t = time.perf_counter()
-        decode(ctx, items)
-        return n / (time.perf_counter() - t)
+        return once
 
-    def decode_b1(prompt=32, steps=64):
-        decode(ctx, [(token(i, vocab), i, 0, i == prompt - 1) for i in range(prompt)])
-        t = time.perf_counter()
-        for s in range(steps):
-            decode(ctx, [(token(prompt + s, vocab), prompt + s, 0, True)])
-        return steps / (time.perf_counter() - t)
+    def decode_steps(seqs, prompt, steps):
+        def once(ctx):
+            decode(ctx, [(token(q * 1000 + i, vocab), i, q, i == prompt - 1) for q in range(seqs) for i in range(prompt)])
+            t = time.perf_counter()
+            for s in range(steps):
+                decode(ctx, [(token(q * 1000 + prompt + s, vocab), prompt + s, q, True) for q in range(seqs)])
+            return seqs * steps / (time.perf_counter() - t)
 
-    def decode_b8(seqs=8, prompt=32, steps=32):
-        decode(ctx, [(token(q * 1000 + i, vocab), i, q, i == prompt - 1) for q in range(seqs) for i in range(prompt)])
-        t = time.perf_counter()
-        for s in range(steps):
-            decode(ctx, [(token(q * 1000 + prompt + s, vocab), prompt + s, q, True) for q in range(seqs)])
-        return seqs * steps / (time.perf_counter() - t)
+        return once
 
-    result = {
-        "prefill_512_tokens_per_s": best(prefill),
-        "decode_b1_tokens_per_s": best(decode_b1),
-        "decode_b8_tokens_per_s": best(decode_b8),
-        "llama_cpp_python": L.__version__,
-        "system_info": L.llama_print_system_info().decode().strip(),
-    }
-    L.llama_free(ctx)
+    result = {}
+    for n in (128, 512, 2048):
+        ctx = context(1, n + 64, n)
+        result[f"prefill_{n}_tokens_per_s"] = best(ctx, prefill(n))
+        L.llama_free(ctx)
+    for seqs in (1, 4, 8, 16):
+        steps = 64 if seqs == 1 else 32
+        ctx = context(seqs, seqs * 128, 512)
+        result[f"decode_b{seqs}_tokens_per_s"] = best(ctx, decode_steps(seqs, 32, steps))
+        L.llama_free(ctx)
+    result["llama_cpp_python"] = L.__version__
+    result["system_info"] = L.llama_print_system_info().decode().strip()
     L.llama_model_free(model)
     print(json.dumps(result))
 
