@@ -74,6 +74,9 @@ const FastKernels kPortableKernels = {
     dot_rows<BlockQ8_K, dot_q4_k_q8_k>,
     dot_rows<BlockQ8_K, dot_q5_k_q8_k>,
     dot_rows<BlockQ8_K, dot_q6_k_q8_k>,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 }  // namespace detail

@@ -66,6 +66,15 @@ struct FastKernels {
   void (*dot_rows_q4_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t n, float* y);
   void (*dot_rows_q5_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t n, float* y);
   void (*dot_rows_q6_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t n, float* y);
+  // Those products for m activation rows at once (row t of x at x + t * ldx blocks, its outputs
+  // at y + t * ldy), each weight block unpacked once for several of them; the bits dot_rows_*
+  // gives each row alone. Null in tables without them.
+  void (*matmul_rows_q4_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t ldx, int64_t m,
+                           int64_t n, float* y, int64_t ldy);
+  void (*matmul_rows_q5_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t ldx, int64_t m,
+                           int64_t n, float* y, int64_t ldy);
+  void (*matmul_rows_q6_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t ldx, int64_t m,
+                           int64_t n, float* y, int64_t ldy);
 };
 
 // The table for `isa`, which must be supported (isa_supported); fast_kernels() is best_isa()'s.

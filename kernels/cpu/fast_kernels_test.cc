@@ -251,6 +251,50 @@ TEST_P(FastKernelsTest, SoftmaxExponentialsAreIdentical) {
   }
 }
 
+// K-quant weights for several tokens at once: 1..17 tokens, 5 rows, strides wider than the rows.
+TEST_P(FastKernelsTest, MultiTokenKQuantProductsAreIdentical) {
+  const int64_t n = 512, rows = 5, nb = n / 256, ldx = nb + 1, ldy = rows + 2, max_tokens = 17;
+  std::vector<BlockQ8_K> xk(static_cast<size_t>(max_tokens * ldx));
+  for (int64_t t = 0; t < max_tokens; ++t) {
+    auto x = activations(n);
+    portable().quantize_q8_k(x.data(), n, &xk[t * ldx]);
+  }
+  struct Type {
+    const char* name;
+    int block_bytes;
+    std::vector<int> half_offsets;  // fp16 scales inside a block
+    void (*FastKernels::*dot)(const uint8_t*, size_t, int64_t, const BlockQ8_K*, int64_t, float*);
+    void (*FastKernels::*matmul)(const uint8_t*, size_t, int64_t, const BlockQ8_K*, int64_t, int64_t, int64_t, float*,
+                                 int64_t);
+  };
+  int tested = 0;
+  for (const Type& t : {Type{"Q4_K", 144, {0, 2}, &FastKernels::dot_rows_q4_k, &FastKernels::matmul_rows_q4_k},
+                        Type{"Q5_K", 176, {0, 2}, &FastKernels::dot_rows_q5_k, &FastKernels::matmul_rows_q5_k},
+                        Type{"Q6_K", 210, {208}, &FastKernels::dot_rows_q6_k, &FastKernels::matmul_rows_q6_k}}) {
+    if (simd().*t.matmul == nullptr) continue;
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
+    std::vector<uint8_t> w(static_cast<size_t>(rows * nb * t.block_bytes));
+    for (auto& b : w) b = static_cast<uint8_t>(byte(rng_));
+    for (size_t off = 0; off < w.size(); off += static_cast<size_t>(t.block_bytes)) {
+      for (int o : t.half_offsets) {
+        const uint16_t h = fp32_to_fp16(scale(rng_));
+        std::memcpy(&w[off + static_cast<size_t>(o)], &h, 2);
+      }
+    }
+    const size_t rb = static_cast<size_t>(t.block_bytes * nb);
+    for (int64_t m = 1; m <= max_tokens; ++m) {
+      std::vector<float> want(static_cast<size_t>(m * ldy), -1.0f), got(want);
+      for (int64_t k = 0; k < m; ++k) (portable().*t.dot)(w.data(), rb, rows, &xk[k * ldx], n, &want[k * ldy]);
+      (simd().*t.matmul)(w.data(), rb, rows, xk.data(), ldx, m, n, got.data(), ldy);
+      SCOPED_TRACE(::testing::Message() << t.name << ", " << m << " tokens");
+      expect_same_bits(want.data(), got.data(), want.size());
+    }
+    ++tested;
+  }
+  if (tested == 0) GTEST_SKIP() << "no multi-token K-quant kernels in this table";
+}
+
 TEST_P(FastKernelsTest, KQuantDotProductsAreIdentical) {
   const int64_t n = 512, rows = 3;
   auto x = activations(n);

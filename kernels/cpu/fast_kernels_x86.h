@@ -425,6 +425,119 @@ void dot_rows_k_x86(const uint8_t* w, size_t rb, int64_t rows, const BlockQ8_K* 
   for (int64_t r = 0; r < rows; ++r) y[r] = Dot(w + static_cast<size_t>(r) * rb, x, n);
 }
 
+// ---- K-quants for several activation rows (tokens) at once --------------------------------
+// One weight row and up to four tokens: each 64-value group is unpacked, and each block's
+// scales and mins decoded, once for all the tokens; each token's integer sums and float chains
+// are dot_q45_k_x86's and dot_q6_k_x86's, so the bits are the same.
+
+template <int kBlockBytes, bool kFifthBit>
+struct Q45KTile {
+  template <int T>
+  static void run(const uint8_t* w, const BlockQ8_K* x, int64_t ldx, int64_t nb, float* y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    float sum[T], mins[T];
+    for (int t = 0; t < T; ++t) sum[t] = mins[t] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b, w += kBlockBytes) {
+      const uint8_t* scales = w + 4;
+      const uint8_t* q = w + (kFifthBit ? 48 : 16);
+      const __m256i hbits = kFifthBit ? load256(w + 16) : _mm256_setzero_si256();
+      uint8_t sc[8], mn[8];
+      for (int j = 0; j < 8; ++j) scale_min_k4(j, scales, &sc[j], &mn[j]);
+      __m256i acc[T];
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+      for (int g = 0; g < 4; ++g, q += 32) {
+        const __m256i qv = load256(q);
+        __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        if (kFifthBit) {
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g), one), 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g + 1), one), 4));
+        }
+        const __m256i slo = _mm256_set1_epi16(sc[2 * g]), shi = _mm256_set1_epi16(sc[2 * g + 1]);
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t) {
+          const int8_t* yq = x[t * ldx + b].qs + 64 * g;
+          acc[t] = _mm256_add_epi32(acc[t], _mm256_add_epi32(scaled_isum(lo, yq, slo), scaled_isum(hi, yq + 32, shi)));
+        }
+      }
+      const float dw = h2f(w), dmin = h2f(w + 2);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_K& xb = x[t * ldx + b];
+        int msum = 0;
+        for (int j = 0; j < 8; ++j) msum += mn[j] * (xb.bsums[2 * j] + xb.bsums[2 * j + 1]);
+        sum[t] = std::fma(dw * xb.d, static_cast<float>(hsum_i32(acc[t])), sum[t]);
+        mins[t] = std::fma(dmin * xb.d, static_cast<float>(msum), mins[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) y[t * ldy] = sum[t] - mins[t];
+  }
+};
+
+struct Q6KTile {
+  template <int T>
+  static void run(const uint8_t* w, const BlockQ8_K* x, int64_t ldx, int64_t nb, float* y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    float sum[T];
+    for (int t = 0; t < T; ++t) sum[t] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b, w += kQ6KBytes) {
+      const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+      __m256i acc[T];
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32), qh = load256(w + 128 + 32 * h);
+        const __m256i nibbles[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        for (int k = 0; k < 4; ++k) {
+          const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
+          const __m256i q = _mm256_or_si256(nibbles[k], high);
+          const __m256i scales =
+              _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]), _mm_set1_epi16(sc[8 * h + 2 * k]));
+#pragma GCC unroll 4
+          for (int t = 0; t < T; ++t) {
+            acc[t] = _mm256_add_epi32(acc[t], scaled_isum(q, x[t * ldx + b].qs + 128 * h + 32 * k, scales));
+          }
+        }
+      }
+      const float dw = h2f(w + 208);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_K& xb = x[t * ldx + b];
+        int offset = 0;
+        for (int j = 0; j < 16; ++j) offset += sc[j] * xb.bsums[j];
+        sum[t] = std::fma(dw * xb.d, static_cast<float>(hsum_i32(acc[t]) - 32 * offset), sum[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) y[t * ldy] = sum[t];
+  }
+};
+
+// Rows outermost, so a row's blocks stay in L1 while every token passes over them.
+template <class Tile>
+void matmul_rows_k_x86(const uint8_t* w, size_t rb, int64_t rows, const BlockQ8_K* x, int64_t ldx, int64_t m, int64_t n,
+                       float* y, int64_t ldy) {
+  const int64_t nb = n / 256;
+  for (int64_t r = 0; r < rows; ++r, w += rb) {
+    int64_t t = 0;
+    for (; t + 4 <= m; t += 4) Tile::template run<4>(w, x + t * ldx, ldx, nb, y + t * ldy + r, ldy);
+    switch (m - t) {
+      case 3:
+        Tile::template run<3>(w, x + t * ldx, ldx, nb, y + t * ldy + r, ldy);
+        break;
+      case 2:
+        Tile::template run<2>(w, x + t * ldx, ldx, nb, y + t * ldy + r, ldy);
+        break;
+      case 1:
+        Tile::template run<1>(w, x + t * ldx, ldx, nb, y + t * ldy + r, ldy);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 // 8 independent accumulators, so the primitive's throughput, not its latency, is measured.
 int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
   __m256i acc[8], u[4];
@@ -452,7 +565,8 @@ int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
         dot_f16_x86, dot_f16_8lane_x86, weighted_sum_f16_x86, scores_f16_x86, scale_to_f16_x86, packed_q4_1,         \
         packed_q8_0, mm_packed_q4_1, mm_packed_q8_0, int8_dot_probe_x86, softmax_exp_x86, swiglu_x86, quantize_q8_k, \
         dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>, dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>,             \
-        dot_rows_k_x86<dot_q6_k_x86>                                                                                 \
+        dot_rows_k_x86<dot_q6_k_x86>, matmul_rows_k_x86<Q45KTile<kQ4KBytes, false>>,                                 \
+        matmul_rows_k_x86<Q45KTile<kQ5KBytes, true>>, matmul_rows_k_x86<Q6KTile>                                     \
   }
 
 }  // namespace

@@ -52,19 +52,25 @@ Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y
 // (at most ~55 KB for this model's widest rows) stay in L2 while the chunk's weights stream by.
 constexpr int64_t kTokenBlock = 32;
 
-template <class Block, class Dot, class DotPacked, class MatmulPacked>
+template <class Block, class Dot, class DotPacked, class MatmulPacked, class MatmulRows>
 void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, const MatmulContext& ctx, Dot dot_rows,
-                   DotPacked dot_packed, MatmulPacked matmul_packed) {
+                   DotPacked dot_packed, MatmulPacked matmul_packed, MatmulRows matmul_rows) {
   const int64_t blocks = w.cols / tensor_type_info(w.type).block_elems;
   const bool packed = w.packed != nullptr && dot_packed != nullptr;
-  const bool tiled = packed && matmul_packed != nullptr && m > 1;
+  const bool tiled = packed ? matmul_packed != nullptr && m > 1 : matmul_rows != nullptr && m > 1;
   const size_t group_bytes = packed_group_bytes(w);
   // Chunks are whole groups of four rows: the grain is a multiple of four.
   for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
     if (tiled) {
       for (int64_t i0 = 0; i0 < m; i0 += kTokenBlock) {
-        matmul_packed(w.packed + static_cast<size_t>(r0 / 4) * group_bytes, (r1 - r0) / 4, q + i0 * blocks, blocks,
-                      std::min(kTokenBlock, m - i0), w.cols, y + i0 * w.rows + r0, w.rows);
+        const int64_t tokens = std::min(kTokenBlock, m - i0);
+        if (packed) {
+          matmul_packed(w.packed + static_cast<size_t>(r0 / 4) * group_bytes, (r1 - r0) / 4, q + i0 * blocks, blocks,
+                        tokens, w.cols, y + i0 * w.rows + r0, w.rows);
+        } else {
+          matmul_rows(w.row(r0), w.row_bytes, r1 - r0, q + i0 * blocks, blocks, tokens, w.cols, y + i0 * w.rows + r0,
+                      w.rows);
+        }
       }
       return;
     }
@@ -80,6 +86,9 @@ void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, con
 }
 
 constexpr void (*kNoPackedQ8_0)(const uint8_t*, int64_t, const BlockQ8_0*, int64_t, float*) = nullptr;
+template <class Block>
+constexpr void (*kNoMatmulRows)(const uint8_t*, size_t, int64_t, const Block*, int64_t, int64_t, int64_t, float*,
+                                int64_t) = nullptr;
 template <class Block>
 constexpr void (*kNoMatmulPacked)(const uint8_t*, int64_t, const Block*, int64_t, int64_t, int64_t, float*,
                                   int64_t) = nullptr;
@@ -149,22 +158,28 @@ Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulConte
   constexpr void (*kNoPackedQ8_K)(const uint8_t*, int64_t, const BlockQ8_K*, int64_t, float*) = nullptr;
   switch (w.type) {
     case TensorType::kQ4_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>);
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
+                    k.matmul_rows_q4_k);
       break;
     case TensorType::kQ5_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>);
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
+                    k.matmul_rows_q5_k);
       break;
     case TensorType::kQ6_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>);
+      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
+                    k.matmul_rows_q6_k);
       break;
     case TensorType::kQ4_1:
-      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1, k.matmul_packed4_q4_1);
+      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1, k.matmul_packed4_q4_1,
+                    kNoMatmulRows<BlockQ8_1>);
       break;
     case TensorType::kQ4_0:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0, kNoMatmulPacked<BlockQ8_0>);
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0, kNoMatmulPacked<BlockQ8_0>,
+                    kNoMatmulRows<BlockQ8_0>);
       break;
     default:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0, k.matmul_packed4_q8_0);
+      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0, k.matmul_packed4_q8_0,
+                    kNoMatmulRows<BlockQ8_0>);
       break;
   }
   return Status::ok();
