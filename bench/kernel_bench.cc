@@ -69,6 +69,14 @@ std::vector<uint8_t> random_weights(TensorType type, int64_t rows, int64_t cols,
   std::vector<uint8_t> w(static_cast<size_t>(rows * blocks) * info.block_bytes);
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  if (type == TensorType::kF16 || type == TensorType::kBF16) {  // finite values, not random bits
+    std::normal_distribution<float> normal(0.0f, 0.05f);
+    for (size_t i = 0; i + 1 < w.size(); i += 2) {
+      const uint16_t h = type == TensorType::kF16 ? fp32_to_fp16(normal(rng)) : fp32_to_bf16(normal(rng));
+      std::memcpy(&w[i], &h, 2);
+    }
+    return w;
+  }
   const int scales = type == TensorType::kQ8_0 ? 1 : 2;  // d (and m or dmin) lead every block
   for (size_t off = 0; off < w.size(); off += info.block_bytes) {
     for (int s = 0; s < scales; ++s) {
@@ -118,7 +126,8 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(7);
   const int64_t rows = 576, cols = 1536;  // the FFN down projection
-  for (TensorType type : {TensorType::kQ4_1, TensorType::kQ8_0, TensorType::kQ4_K}) {
+  for (TensorType type : {TensorType::kQ4_1, TensorType::kQ8_0, TensorType::kQ4_K, TensorType::kQ6_K, TensorType::kF16,
+                          TensorType::kBF16}) {
     auto bytes = random_weights(type, rows, cols, rng);
     WeightView w{type, cols, rows, bytes.size() / rows, bytes.data()};
     std::vector<uint8_t> packed;

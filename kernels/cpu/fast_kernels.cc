@@ -34,6 +34,19 @@ void scale_to_f16(const float* x, float s, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_fp16(x[i] * s);
 }
 
+void round_to_bf16(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
+}
+
+template <float (*Dot)(const uint16_t*, const uint16_t*, int64_t)>
+void matmul_rows_16bit(const uint8_t* w, size_t row_bytes, int64_t rows, const uint16_t* x, int64_t ldx, int64_t m,
+                       int64_t n, float* y, int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* row = reinterpret_cast<const uint16_t*>(w + static_cast<size_t>(r) * row_bytes);
+    for (int64_t t = 0; t < m; ++t) y[t * ldy + r] = Dot(row, x + t * ldx, n);
+  }
+}
+
 int64_t int8_dot_probe(int64_t iterations, int32_t* sink) {
   uint8_t u[32];
   int8_t v[32];
@@ -70,6 +83,9 @@ const FastKernels kPortableKernels = {
     int8_dot_probe,
     softmax_exp,
     swiglu,
+    round_to_bf16,
+    matmul_rows_16bit<dot_f16>,
+    matmul_rows_16bit<dot_bf16>,
     quantize_q8_k,
     dot_rows<BlockQ8_K, dot_q4_k_q8_k>,
     dot_rows<BlockQ8_K, dot_q5_k_q8_k>,

@@ -61,6 +61,14 @@ struct FastKernels {
   // softmax_exp and swiglu of fast_math.h.
   double (*softmax_exp)(const float* x, float max, float* y, int64_t n);
   void (*swiglu)(const float* g, const float* u, float* out, int64_t n);
+  // Float weights (F16, BF16): activations rounded to the weights' type (scale_to_f16 with s = 1,
+  // or round_to_bf16), then y[t * ldy + r] = dot_f16 / dot_bf16 (fast_math.h) of weight row r and
+  // activation row t (at x + t * ldx values), for r < rows and t < m; n values each.
+  void (*round_to_bf16)(const float* x, int64_t n, uint16_t* out);
+  void (*matmul_rows_f16)(const uint8_t* w, size_t row_bytes, int64_t rows, const uint16_t* x, int64_t ldx, int64_t m,
+                          int64_t n, float* y, int64_t ldy);
+  void (*matmul_rows_bf16)(const uint8_t* w, size_t row_bytes, int64_t rows, const uint16_t* x, int64_t ldx, int64_t m,
+                           int64_t n, float* y, int64_t ldy);
   // K-quants (kquant_math.h): Q8_K activations, rows as dot_rows_* above.
   void (*quantize_q8_k)(const float* x, int64_t n, BlockQ8_K* out);
   void (*dot_rows_q4_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t n, float* y);

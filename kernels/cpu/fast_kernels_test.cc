@@ -295,6 +295,44 @@ TEST_P(FastKernelsTest, MultiTokenKQuantProductsAreIdentical) {
   if (tested == 0) GTEST_SKIP() << "no multi-token K-quant kernels in this table";
 }
 
+// F16 and BF16 weights: 1..8 tokens, lengths with and without a partial 32-value round and one
+// that is not whole 8-value chunks, and bfloat16 rounding of every kind of value.
+TEST_P(FastKernelsTest, FloatWeightProductsAreIdentical) {
+  std::vector<float> special;
+  for (uint32_t bits : {0x3F808000u, 0x3F818000u, 0x7F800000u, 0xFF800000u, 0x80000000u, 0x7FC00000u, 0xFFC00001u,
+                        0x7F800001u, 0x7F7FFFFFu, 0x00000001u}) {
+    special.push_back(std::bit_cast<float>(bits));
+  }
+  for (int i = 0; i < 37; ++i) special.push_back(0.37f * static_cast<float>(i) - 5.0f);
+  std::vector<uint16_t> a(special.size()), b(special.size());
+  portable().round_to_bf16(special.data(), static_cast<int64_t>(special.size()), a.data());
+  simd().round_to_bf16(special.data(), static_cast<int64_t>(special.size()), b.data());
+  EXPECT_EQ(a, b);
+
+  const int64_t rows = 5, max_tokens = 8;
+  for (int64_t n : {64, 40, 12}) {
+    for (bool bf16 : {false, true}) {
+      const int64_t ldx = n + 3, ldy = rows + 2;
+      std::vector<uint16_t> w(static_cast<size_t>(rows * n)), x(static_cast<size_t>(max_tokens * ldx));
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (auto& v : w) v = bf16 ? fp32_to_bf16(normal(rng_)) : fp32_to_fp16(normal(rng_));
+      for (auto& v : x) v = bf16 ? fp32_to_bf16(normal(rng_)) : fp32_to_fp16(normal(rng_));
+      auto matmul = bf16 ? &FastKernels::matmul_rows_bf16 : &FastKernels::matmul_rows_f16;
+      for (int64_t m = 1; m <= max_tokens; ++m) {
+        std::vector<float> want(static_cast<size_t>(m * ldy), -1.0f), got(want);
+        (portable().*matmul)(reinterpret_cast<const uint8_t*>(w.data()), n * 2, rows, x.data(), ldx, m, n, want.data(),
+                             ldy);
+        (simd().*matmul)(reinterpret_cast<const uint8_t*>(w.data()), n * 2, rows, x.data(), ldx, m, n, got.data(), ldy);
+        SCOPED_TRACE(::testing::Message() << (bf16 ? "BF16" : "F16") << " n " << n << ", " << m << " tokens");
+        expect_same_bits(want.data(), got.data(), want.size());
+        // The portable table's sums are the dot products fast_math.h names.
+        const float dot = (bf16 ? dot_bf16 : dot_f16)(&w[2 * n], &x[(m - 1) * ldx], n);
+        EXPECT_EQ(std::bit_cast<uint32_t>(want[(m - 1) * ldy + 2]), std::bit_cast<uint32_t>(dot));
+      }
+    }
+  }
+}
+
 TEST_P(FastKernelsTest, KQuantDotProductsAreIdentical) {
   const int64_t n = 512, rows = 3;
   auto x = activations(n);

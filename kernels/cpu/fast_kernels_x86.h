@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/fast_kernels.h"
 #include "kernels/cpu/half.h"
@@ -538,6 +539,98 @@ void matmul_rows_k_x86(const uint8_t* w, size_t rb, int64_t rows, const BlockQ8_
   }
 }
 
+// ---- float weights (F16, BF16) ---------------------------------------------------------------
+
+// fp32_to_bf16 on eight lanes: round to nearest even, NaNs made quiet.
+void round_to_bf16_x86(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7fff)), odd), 16);
+    const __m256i abs = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
+    const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(64)), nan);
+    // 32-bit lanes to 16 bits in order (packus works within 128-bit halves; the permute joins them).
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
+}
+
+template <bool kBf16>
+inline __m256 widen8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if (kBf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return _mm256_cvtph_ps(h);
+}
+
+// One weight row and T tokens (activations already widened to fp32, exactly): each weight chunk
+// is widened once for all of them; every (row, token) sum is dot_f16's: element i in accumulator
+// (i % 32) / 8, lane i % 8, by fma in index order (no padding past n), then its final combination.
+template <bool kBf16>
+struct Float16Tile {
+  template <int T>
+  static void run(const uint16_t* w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy) {
+    __m256 acc[T][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      for (int k = 0; k < 4; ++k) acc[t][k] = _mm256_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const __m256 wv = widen8<kBf16>(w + i + 8 * k);
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t)
+          acc[t][k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + i + 8 * k), acc[t][k]);
+      }
+    }
+    for (int k = 0; i < n; i += 8, ++k) {
+      const __m256 wv = widen8<kBf16>(w + i);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) acc[t][k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + i), acc[t][k]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m256 s = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][2]), _mm256_add_ps(acc[t][1], acc[t][3]));
+      __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+      h = _mm_hadd_ps(h, h);
+      h = _mm_hadd_ps(h, h);
+      y[t * ldy] = _mm_cvtss_f32(h);
+    }
+  }
+};
+
+// Rows outermost (a row stays in L1 while the tokens pass), three tokens per tile (12
+// accumulators). Rows of values that are not whole 8-value chunks take the portable sums.
+template <bool kBf16>
+void matmul_rows_16bit_x86(const uint8_t* w, size_t rb, int64_t rows, const uint16_t* x, int64_t ldx, int64_t m,
+                           int64_t n, float* y, int64_t ldy) {
+  if (n % 8 != 0) {
+    auto dot = kBf16 ? dot_bf16 : dot_f16;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t t = 0; t < m; ++t)
+        y[t * ldy + r] = dot(reinterpret_cast<const uint16_t*>(w + r * rb), x + t * ldx, n);
+    }
+    return;
+  }
+  thread_local std::vector<float> wide;
+  wide.resize(static_cast<size_t>(m * n));
+  for (int64_t t = 0; t < m; ++t) {
+    for (int64_t i = 0; i < n; i += 8) _mm256_storeu_ps(&wide[t * n + i], widen8<kBf16>(x + t * ldx + i));
+  }
+  using Tile = Float16Tile<kBf16>;
+  for (int64_t r = 0; r < rows; ++r, w += rb) {
+    const auto* row = reinterpret_cast<const uint16_t*>(w);
+    int64_t t = 0;
+    for (; t + 3 <= m; t += 3) Tile::template run<3>(row, &wide[t * n], n, n, y + t * ldy + r, ldy);
+    if (m - t == 2) Tile::template run<2>(row, &wide[t * n], n, n, y + t * ldy + r, ldy);
+    if (m - t == 1) Tile::template run<1>(row, &wide[t * n], n, n, y + t * ldy + r, ldy);
+  }
+}
+
 // 8 independent accumulators, so the primitive's throughput, not its latency, is measured.
 int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
   __m256i acc[8], u[4];
@@ -558,15 +651,16 @@ int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
   return iterations * 8 * 32;
 }
 
-#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0)                   \
-  FastKernels {                                                                                                      \
-    isa_value, quantize_q8_0_x86, quantize_q8_1_x86, dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,            \
-        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>, dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>,    \
-        dot_f16_x86, dot_f16_8lane_x86, weighted_sum_f16_x86, scores_f16_x86, scale_to_f16_x86, packed_q4_1,         \
-        packed_q8_0, mm_packed_q4_1, mm_packed_q8_0, int8_dot_probe_x86, softmax_exp_x86, swiglu_x86, quantize_q8_k, \
-        dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>, dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>,             \
-        dot_rows_k_x86<dot_q6_k_x86>, matmul_rows_k_x86<Q45KTile<kQ4KBytes, false>>,                                 \
-        matmul_rows_k_x86<Q45KTile<kQ5KBytes, true>>, matmul_rows_k_x86<Q6KTile>                                     \
+#define WEFT_X86_KERNEL_TABLE(isa_value, packed_q4_1, packed_q8_0, mm_packed_q4_1, mm_packed_q8_0)                \
+  FastKernels {                                                                                                   \
+    isa_value, quantize_q8_0_x86, quantize_q8_1_x86, dot_rows_x86<BlockQ8_0, q4_0_rows<4>, q4_0_rows<1>>,         \
+        dot_rows_x86<BlockQ8_1, q4_1_rows<4>, q4_1_rows<1>>, dot_rows_x86<BlockQ8_0, q8_0_rows<4>, q8_0_rows<1>>, \
+        dot_f16_x86, dot_f16_8lane_x86, weighted_sum_f16_x86, scores_f16_x86, scale_to_f16_x86, packed_q4_1,      \
+        packed_q8_0, mm_packed_q4_1, mm_packed_q8_0, int8_dot_probe_x86, softmax_exp_x86, swiglu_x86,             \
+        round_to_bf16_x86, matmul_rows_16bit_x86<false>, matmul_rows_16bit_x86<true>, quantize_q8_k,              \
+        dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>, dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>,          \
+        dot_rows_k_x86<dot_q6_k_x86>, matmul_rows_k_x86<Q45KTile<kQ4KBytes, false>>,                              \
+        matmul_rows_k_x86<Q45KTile<kQ5KBytes, true>>, matmul_rows_k_x86<Q6KTile>                                  \
   }
 
 }  // namespace

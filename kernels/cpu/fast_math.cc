@@ -106,11 +106,14 @@ float dot_q8_0_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t n) {
   return hsum8(acc);
 }
 
-float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
+namespace {
+
+template <float (*Widen)(uint16_t)>
+float dot_16bit(const uint16_t* a, const uint16_t* b, int64_t n) {
   float acc[4][8] = {};
   for (int64_t i = 0; i < n; ++i) {
     float& lane = acc[(i % 32) / 8][i % 8];
-    lane = std::fma(fp16_to_fp32(a[i]), fp16_to_fp32(b[i]), lane);
+    lane = std::fma(Widen(a[i]), Widen(b[i]), lane);
   }
   for (int l = 0; l < 8; ++l) {
     acc[0][l] += acc[2][l];
@@ -122,6 +125,11 @@ float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
               t3 = acc[0][3] + acc[0][7];
   return (t0 + t1) + (t2 + t3);
 }
+
+}  // namespace
+
+float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n) { return dot_16bit<fp16_to_fp32>(a, b, n); }
+float dot_bf16(const uint16_t* a, const uint16_t* b, int64_t n) { return dot_16bit<bf16_to_fp32>(a, b, n); }
 
 float dot_f16_8lane(const uint16_t* a, const uint16_t* b, int64_t n) {
   float acc[8] = {};

@@ -39,6 +39,8 @@ float dot_q4_1_q8_1(const uint8_t* w, const BlockQ8_1* x, int64_t n);
 float dot_q8_0_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t n);
 // fp16 vectors; elements past n count as zero (n need not be a multiple of 32).
 float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n);
+// dot_f16's sum over bfloat16 vectors (each value widened to fp32 exactly).
+float dot_bf16(const uint16_t* a, const uint16_t* b, int64_t n);
 // The same product organised as llama.cpp's matrix-matrix kernel (tinyBLAS) does when several
 // tokens are evaluated together: one accumulator, element i in lane i % 8, then hsum8.
 float dot_f16_8lane(const uint16_t* a, const uint16_t* b, int64_t n);

@@ -57,6 +57,14 @@ inline uint16_t fp32_to_fp16(float f) {
   return static_cast<uint16_t>(sign | r);
 }
 
+// Round-to-nearest-even conversion to bfloat16; NaNs stay NaN (quiet).
+inline uint16_t fp32_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((bits >> 16) | 64);
+  return static_cast<uint16_t>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
 inline float bf16_to_fp32(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;
   float f;

@@ -85,6 +85,18 @@ void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, con
   });
 }
 
+// F16 and BF16 weights: chunks of rows, tokens in blocks of kTokenBlock.
+template <class MatmulRows>
+void matmul_float16(const WeightView& w, const uint16_t* x, int64_t m, float* y, const MatmulContext& ctx,
+                    MatmulRows matmul_rows) {
+  for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
+    for (int64_t i0 = 0; i0 < m; i0 += kTokenBlock) {
+      matmul_rows(w.row(r0), w.row_bytes, r1 - r0, x + i0 * w.cols, w.cols, std::min(kTokenBlock, m - i0), w.cols,
+                  y + i0 * w.rows + r0, w.rows);
+    }
+  });
+}
+
 constexpr void (*kNoPackedQ8_0)(const uint8_t*, int64_t, const BlockQ8_0*, int64_t, float*) = nullptr;
 template <class Block>
 constexpr void (*kNoMatmulRows)(const uint8_t*, size_t, int64_t, const Block*, int64_t, int64_t, int64_t, float*,
@@ -109,6 +121,8 @@ bool has_fast_matmul(TensorType t) {
     case TensorType::kQ4_K:
     case TensorType::kQ5_K:
     case TensorType::kQ6_K:
+    case TensorType::kF16:
+    case TensorType::kBF16:
       return true;
     default:
       return false;
@@ -119,7 +133,7 @@ void QuantizedRows::set(const float* x, int64_t m, int64_t cols) {
   x_ = x;
   m_ = m;
   cols_ = cols;
-  have_q8_0_ = have_q8_1_ = have_q8_k_ = false;
+  have_q8_0_ = have_q8_1_ = have_q8_k_ = have_f16_ = have_bf16_ = false;
 }
 
 template <class Block>
@@ -145,6 +159,22 @@ const BlockQ8_1* QuantizedRows::q8_1(const MatmulContext& ctx) {
 const BlockQ8_K* QuantizedRows::q8_k(const MatmulContext& ctx) {
   return quantized(q8_k_, have_q8_k_, 256, ctx.kernels->quantize_q8_k, ctx);
 }
+const uint16_t* QuantizedRows::f16(const MatmulContext& ctx) {
+  if (!have_f16_) {
+    f16_.resize(static_cast<size_t>(m_ * cols_));
+    ctx.kernels->scale_to_f16(x_, 1.0f, m_ * cols_, f16_.data());
+    have_f16_ = true;
+  }
+  return f16_.data();
+}
+const uint16_t* QuantizedRows::bf16(const MatmulContext& ctx) {
+  if (!have_bf16_) {
+    bf16_.resize(static_cast<size_t>(m_ * cols_));
+    ctx.kernels->round_to_bf16(x_, m_ * cols_, bf16_.data());
+    have_bf16_ = true;
+  }
+  return bf16_.data();
+}
 
 Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx) {
   if (x.cols() != w.cols) {
@@ -152,9 +182,14 @@ Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulConte
                                     " values, the weight rows " + std::to_string(w.cols));
   }
   if (!ctx.fast || !has_fast_matmul(w.type)) return matmul_reference(w, x.data(), x.rows(), y, ctx);
+  const FastKernels& k = *ctx.kernels;
+  if (w.type == TensorType::kF16 || w.type == TensorType::kBF16) {
+    const bool bf16 = w.type == TensorType::kBF16;
+    matmul_float16(w, bf16 ? x.bf16(ctx) : x.f16(ctx), x.rows(), y, ctx, bf16 ? k.matmul_rows_bf16 : k.matmul_rows_f16);
+    return Status::ok();
+  }
   const int64_t block = tensor_type_info(w.type).block_elems;
   if (w.cols % block != 0) return Status::invalid_argument("fast matmul needs rows of whole blocks");
-  const FastKernels& k = *ctx.kernels;
   constexpr void (*kNoPackedQ8_K)(const uint8_t*, int64_t, const BlockQ8_K*, int64_t, float*) = nullptr;
   switch (w.type) {
     case TensorType::kQ4_K:

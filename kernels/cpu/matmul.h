@@ -8,8 +8,10 @@
 //
 // Fast mode (fast_math.h, kquant_math.h) quantizes activations to Q8_1 for Q4_1 weights, to Q8_0
 // for Q4_0 and Q8_0 weights and to Q8_K for Q4_K, Q5_K and Q6_K, and takes integer dot products;
-// float weights (F32, F16, BF16), and reference mode, use float32 rows with double accumulation. Results do not depend on the thread count or
-// the instruction set. Not thread-safe: one QuantizedRows per caller.
+// for F16 and BF16 weights it rounds them to the weights' type and takes dot_f16-shaped float sums.
+// F32 weights, and reference mode, use float32 rows with double accumulation. Results do not depend
+// on the thread count, the instruction set or how many rows are multiplied at once. Not
+// thread-safe: one QuantizedRows per caller.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +48,8 @@ class QuantizedRows {
   const BlockQ8_0* q8_0(const MatmulContext& ctx);
   const BlockQ8_1* q8_1(const MatmulContext& ctx);
   const BlockQ8_K* q8_k(const MatmulContext& ctx);
+  const uint16_t* f16(const MatmulContext& ctx);   // rows rounded to fp16
+  const uint16_t* bf16(const MatmulContext& ctx);  // rows rounded to bfloat16
 
  private:
   template <class Block>
@@ -57,7 +61,8 @@ class QuantizedRows {
   std::vector<BlockQ8_0> q8_0_;
   std::vector<BlockQ8_1> q8_1_;
   std::vector<BlockQ8_K> q8_k_;
-  bool have_q8_0_ = false, have_q8_1_ = false, have_q8_k_ = false;
+  std::vector<uint16_t> f16_, bf16_;
+  bool have_q8_0_ = false, have_q8_1_ = false, have_q8_k_ = false, have_f16_ = false, have_bf16_ = false;
 };
 
 // y is [x.rows()][w.rows]. kInvalidArgument when x.cols() != w.cols, or when fast mode meets a

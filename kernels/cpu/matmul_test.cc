@@ -27,6 +27,16 @@ Matrix random_matrix(TensorType t, int64_t rows, int64_t cols, unsigned seed) {
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : m.bytes) b = static_cast<uint8_t>(byte(rng));
   std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+  if (t == TensorType::kF16 || t == TensorType::kBF16) {  // random finite values, not random bits
+    std::normal_distribution<float> normal(0.0f, 0.05f);
+    for (size_t i = 0; i + 1 < m.bytes.size(); i += 2) {
+      const float v = normal(rng);
+      const uint16_t h = t == TensorType::kF16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
+      std::memcpy(&m.bytes[i], &h, 2);
+    }
+    m.view = {t, cols, rows, static_cast<size_t>(cols * 2), m.bytes.data()};
+    return m;
+  }
   // Offsets of the fp16 scale (and min) fields in a block.
   std::vector<size_t> halves{0};
   if (t == TensorType::kQ4_1 || t == TensorType::kQ4_K || t == TensorType::kQ5_K) halves = {0, 2};
@@ -94,8 +104,9 @@ TEST_P(MatmulTest, FastIsCloseToReference) {
   EXPECT_LT(std::sqrt(err / norm), 0.02);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, MatmulTest, ::testing::Values(TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0, TensorType::kQ4_K,
-                                                           TensorType::kQ5_K, TensorType::kQ6_K),
+INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
+                         ::testing::Values(TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0, TensorType::kQ4_K,
+                                           TensorType::kQ5_K, TensorType::kQ6_K, TensorType::kF16, TensorType::kBF16),
                          [](const auto& param_info) { return std::string(tensor_type_info(param_info.param).name); });
 
 TEST(Matmul, RejectsMismatchedShapes) {

@@ -9,17 +9,6 @@
 #include "kernels/cpu/half.h"
 
 namespace weft::kernels::cpu {
-namespace {
-
-uint16_t fp32_to_bf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  if ((bits & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((bits >> 16) | 64);  // quiet NaN
-  return static_cast<uint16_t>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
-}
-
-}  // namespace
-
 Status quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
   switch (type) {
     case TensorType::kF32:
