@@ -41,6 +41,22 @@ inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(t);
 }
 
+// hsum8 of eight vectors at once: lane k of the result is hsum8(a[k]), summed in the same order.
+inline __m256 hsum8_x8(const __m256* a) {
+  __m256 t[4];  // t[i] = (l0+l4, l1+l5, l2+l6, l3+l7) of a[2i] | the same of a[2i+1]
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
+                         _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
+  }
+  // (l0+l4) + (l2+l6) and (l1+l5) + (l3+l7) of vectors (0, 2 | 1, 3) and (4, 6 | 5, 7)
+  const __m256 u0 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 u1 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 s = _mm256_hadd_ps(u0, u1);  // vectors 0, 2, 4, 6 | 1, 3, 5, 7
+  return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 // Signed x signed through the unsigned x signed primitive: |x| times y with x's sign.
 inline __m256i isum_s8s8(__m256i x, __m256i y) { return isum_u8s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
 
@@ -200,9 +216,37 @@ float dot_f16_8lane_x86(const uint16_t* a, const uint16_t* b, int64_t n) {
 // d at once, vectorised over d, then reduced in the portable order.
 constexpr int kMaxWeightedDim = 256;
 
+// With lanes8, eight columns at a time keep their eight partial sums in registers: value rows
+// j..j+7 go to partials 0..7, so nothing is stored until the column is done.
+void weighted_sum_f16_lanes8(const uint16_t* const* v, const uint16_t* p, int n, int dim, float* out) {
+  thread_local std::vector<float> pf;
+  pf.resize(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) pf[j] = h2f(p[j]);
+  for (int k = 0; k < dim / 8; ++k) {
+    __m256 acc[8];
+    for (int l = 0; l < 8; ++l) acc[l] = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+#pragma GCC unroll 8
+      for (int l = 0; l < 8; ++l) {
+        acc[l] = _mm256_fmadd_ps(load_f16x8(v[j + l] + 8 * k), _mm256_broadcast_ss(&pf[j + l]), acc[l]);
+      }
+    }
+    for (int l = 0; j < n; ++j, ++l)
+      acc[l] = _mm256_fmadd_ps(load_f16x8(v[j] + 8 * k), _mm256_broadcast_ss(&pf[j]), acc[l]);
+    const __m256 r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+                                   _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])));
+    _mm256_storeu_ps(out + 8 * k, r);
+  }
+}
+
 void weighted_sum_f16_x86(const uint16_t* const* v, const uint16_t* p, int n, int dim, bool lanes8, float* out) {
   if (dim % 8 != 0 || dim > kMaxWeightedDim) {
     detail::kPortableKernels.weighted_sum_f16(v, p, n, dim, lanes8, out);
+    return;
+  }
+  if (lanes8) {
+    weighted_sum_f16_lanes8(v, p, n, dim, out);
     return;
   }
   const int lanes = lanes8 ? 8 : 32;
@@ -255,7 +299,28 @@ void scores_f16_x86(const uint16_t* const* keys, const uint16_t* q16, int h, int
     for (int c = 0; c < chunks; ++c) _mm256_store_ps(q[k] + 8 * c, load_f16x8(q16 + k * dim + 8 * c));
   }
   const int padded = (chunks + 3) / 4 * 4;  // dot_f16 pads to whole 32-value rounds with zeros
-  for (int j = 0; j < n; ++j) {
+  int j = 0;
+  if (lanes8) {
+    // Eight keys at a time, widened once into L1 for all heads; their eight hsum8s in one go.
+    alignas(32) float wide[8][kMaxScoreDim];
+    const __m256 sv = _mm256_set1_ps(scale);
+    for (; j + 8 <= n; j += 8) {
+      for (int kk = 0; kk < 8; ++kk) {
+        for (int c = 0; c < chunks; ++c) _mm256_store_ps(wide[kk] + 8 * c, load_f16x8(keys[j + kk] + 8 * c));
+      }
+      for (int k = 0; k < h; ++k) {
+        __m256 acc[8];
+        for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_setzero_ps();
+        for (int c = 0; c < chunks; ++c) {
+          const __m256 qc = _mm256_load_ps(q[k] + 8 * c);
+#pragma GCC unroll 8
+          for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_fmadd_ps(_mm256_load_ps(wide[kk] + 8 * c), qc, acc[kk]);
+        }
+        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(hsum8_x8(acc), sv));
+      }
+    }
+  }
+  for (; j < n; ++j) {
     __m256 key[kMaxScoreDim / 8];
     for (int c = 0; c < chunks; ++c) key[c] = load_f16x8(keys[j] + 8 * c);
     for (int k = 0; k < h; ++k) {
