@@ -97,6 +97,17 @@ const FastKernels kPortableKernels = {
 
 }  // namespace detail
 
+void activation_scales(const BlockQ8_0* x, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b) out[b] = fp16_to_fp32(x[b].d);
+}
+
+void activation_scales(const BlockQ8_1* x, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    out[2 * b] = fp16_to_fp32(x[b].d);
+    out[2 * b + 1] = fp16_to_fp32(x[b].s);
+  }
+}
+
 const FastKernels& fast_kernels(Isa isa) {
   WEFT_CHECK(isa_supported(isa));
   switch (isa) {

@@ -46,13 +46,14 @@ struct FastKernels {
   void (*dot_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, int64_t n, float* y);
   void (*dot_packed4_q8_0)(const uint8_t* packed, int64_t groups, const BlockQ8_0* x, int64_t n, float* y);
   // Those products for m activation rows at once: row t of x starts t * ldx blocks after x, its
-  // outputs at y + t * ldy. Every output is the bits dot_packed4_* gives for that row alone; the
-  // kernel loads each weight block once for several rows (register tiling over tokens). Null in
-  // tables without them (the caller then loops over rows).
-  void (*matmul_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, int64_t ldx, int64_t m,
-                              int64_t n, float* y, int64_t ldy);
-  void (*matmul_packed4_q8_0)(const uint8_t* packed, int64_t groups, const BlockQ8_0* x, int64_t ldx, int64_t m,
-                              int64_t n, float* y, int64_t ldy);
+  // outputs at y + t * ldy; `scales` holds x's block scales widened to float (activation_scales),
+  // laid out as x. Every output is the bits dot_packed4_* gives for that row alone; the kernel
+  // loads each weight block once for several rows (register tiling over tokens). Null in tables
+  // without them (the caller then loops over rows).
+  void (*matmul_packed4_q4_1)(const uint8_t* packed, int64_t groups, const BlockQ8_1* x, const float* scales,
+                              int64_t ldx, int64_t m, int64_t n, float* y, int64_t ldy);
+  void (*matmul_packed4_q8_0)(const uint8_t* packed, int64_t groups, const BlockQ8_0* x, const float* scales,
+                              int64_t ldx, int64_t m, int64_t n, float* y, int64_t ldy);
   // The instruction set's integer-dot primitive (u8 x s8 products summed into int32 lanes) run
   // back to back on independent registers for `iterations` rounds; returns the multiply-adds
   // done (the result feeds `sink` so nothing is optimised away). Benchmarks time it for the
@@ -84,6 +85,11 @@ struct FastKernels {
   void (*matmul_rows_q6_k)(const uint8_t* w, size_t row_bytes, int64_t rows, const BlockQ8_K* x, int64_t ldx, int64_t m,
                            int64_t n, float* y, int64_t ldy);
 };
+
+// The block scales of `blocks` activation blocks widened to float, as the multi-token kernels read
+// them: d per block for Q8_0, (d, s) per block for Q8_1.
+void activation_scales(const BlockQ8_0* x, int64_t blocks, float* out);
+void activation_scales(const BlockQ8_1* x, int64_t blocks, float* out);
 
 // The table for `isa`, which must be supported (isa_supported); fast_kernels() is best_isa()'s.
 const FastKernels& fast_kernels(Isa isa);

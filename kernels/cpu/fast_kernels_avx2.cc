@@ -1,7 +1,6 @@
 // The fast kernels for AVX2 + FMA + F16C (compiled with those flags only; see CMakeLists.txt).
 #include <immintrin.h>
 
-#include <type_traits>
 #include <vector>
 
 namespace weft::kernels::cpu {
@@ -94,26 +93,11 @@ inline __m256 spread_pair(__m128 d4, int k) {
                                   _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
 }
 
-// Converted scales: d[t * nb + b] = x[t * ldx + b].d as float (and s for Q8_1).
-struct TileScales {
-  std::vector<float> d, s;
-  template <class Block>
-  void convert(const Block* x, int64_t ldx, int64_t m, int64_t nb) {
-    d.resize(static_cast<size_t>(m * nb));
-    if constexpr (std::is_same_v<Block, BlockQ8_1>) s.resize(d.size());
-    for (int64_t t = 0; t < m; ++t) {
-      for (int64_t b = 0; b < nb; ++b) {
-        d[t * nb + b] = h2f(x[t * ldx + b].d);
-        if constexpr (std::is_same_v<Block, BlockQ8_1>) s[t * nb + b] = h2f(x[t * ldx + b].s);
-      }
-    }
-  }
-};
-
 // Rows 2k and 2k+1 of a Q4_1 group (k = pair), T tokens: writes hsum8 of each row's lanes to
-// y[t * ldy + 2k + {0, 1}] (the m_w * s_x term is added after both pairs).
+// y[t * ldy + 2k + {0, 1}] (the m_w * s_x term is added after both pairs). `sc` holds the
+// tokens' (d, s) per block as floats, token t's at sc + t * 2 * ldx.
 template <int T>
-void q4_1_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_1* x, int64_t ldx, const float* xd, float* y,
+void q4_1_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_1* x, const float* sc, int64_t ldx, float* y,
                     int64_t ldy) {
   const __m256i mask = _mm256_set1_epi8(0x0F);
   __m256 lo[T], hi[T];
@@ -127,7 +111,7 @@ void q4_1_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_1* x, 
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
       const BlockQ8_1& xb = x[t * ldx + b];
-      const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(xd + t * nb + b));
+      const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(sc + 2 * (t * ldx + b)));
       lo[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum_u8s8(wlo, broadcast16(xb.qs))), lo[t]);
       hi[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum_u8s8(whi, broadcast16(xb.qs + 16))), hi[t]);
     }
@@ -137,32 +121,38 @@ void q4_1_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_1* x, 
     _mm_storel_pi(reinterpret_cast<__m64*>(y + t * ldy + 2 * pair), finish_pair(lo[t], hi[t]));
 }
 
-// y[t * ldy + 0..3] += the m_w * s_x chains of a Q4_1 group, T of them interleaved.
-template <int T>
-void q4_1_add_mins(const uint8_t* p, int64_t nb, const float* xs, float* y, int64_t ldy) {
-  __m128 summs[T];
+// y[t * ldy + 4g + 0..3] += the m_w * s_x chains of G consecutive Q4_1 groups (G x T chains
+// interleaved, so their fma latencies overlap).
+template <int G, int T>
+void q4_1_add_mins(const uint8_t* p, int64_t nb, const float* sc, int64_t ldx, float* y, int64_t ldy) {
+  __m128 summs[G][T];
+  for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) summs[t] = _mm_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b, p += 80) {
-    const __m128 mw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) summs[t] = _mm_fmadd_ps(mw, _mm_broadcast_ss(xs + t * nb + b), summs[t]);
+    for (int t = 0; t < T; ++t) summs[g][t] = _mm_setzero_ps();
   }
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 2
+    for (int g = 0; g < G; ++g) {
+      const __m128 mw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + (g * nb + b) * 80 + 8)));
 #pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) _mm_storeu_ps(y + t * ldy, _mm_add_ps(_mm_loadu_ps(y + t * ldy), summs[t]));
+      for (int t = 0; t < T; ++t) {
+        summs[g][t] = _mm_fmadd_ps(mw, _mm_broadcast_ss(sc + 2 * (t * ldx + b) + 1), summs[g][t]);
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      float* out = y + t * ldy + 4 * g;
+      _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), summs[g][t]));
+    }
+  }
 }
 
+// Rows 2k and 2k+1 of a Q8_0 group, one accumulator per row and token (the portable layout);
+// `sc` holds the tokens' d per block as floats, token t's at sc + t * ldx.
 template <int T>
-void q4_1_group_tile(const uint8_t* p, int64_t nb, const BlockQ8_1* x, int64_t ldx, const TileScales& sc, int64_t t0,
-                     float* y, int64_t ldy) {
-  q4_1_pair_tile<T>(p, nb, 0, x, ldx, sc.d.data() + t0 * nb, y, ldy);
-  q4_1_pair_tile<T>(p, nb, 1, x, ldx, sc.d.data() + t0 * nb, y, ldy);
-  q4_1_add_mins<T>(p, nb, sc.s.data() + t0 * nb, y, ldy);
-}
-
-// Rows 2k and 2k+1 of a Q8_0 group, one accumulator per row and token (the portable layout).
-template <int T>
-void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, int64_t ldx, const float* xd, float* y,
+void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, const float* sc, int64_t ldx, float* y,
                     int64_t ldy) {
   __m256 acc[T][2];
 #pragma GCC unroll 4
@@ -178,7 +168,7 @@ void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, 
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
       const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t * ldx + b].qs));
-      const __m256 xdt = _mm256_broadcast_ss(xd + t * nb + b);
+      const __m256 xdt = _mm256_broadcast_ss(sc + t * ldx + b);
       // isum_s8s8(w, xq), with |w| computed once per block
       const __m256i s0 = isum_u8s8(a0, _mm256_sign_epi8(xq, w0)), s1 = isum_u8s8(a1, _mm256_sign_epi8(xq, w1));
       acc[t][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, xdt), _mm256_cvtepi32_ps(s0), acc[t][0]);
@@ -192,61 +182,72 @@ void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, 
   }
 }
 
-template <int T>
-void q8_0_group_tile(const uint8_t* p, int64_t nb, const BlockQ8_0* x, int64_t ldx, const TileScales& sc, int64_t t0,
-                     float* y, int64_t ldy) {
-  q8_0_pair_tile<T>(p, nb, 0, x, ldx, sc.d.data() + t0 * nb, y, ldy);
-  q8_0_pair_tile<T>(p, nb, 1, x, ldx, sc.d.data() + t0 * nb, y, ldy);
-}
+// One Q4_1 group or a pair of them (G), T tokens.
+template <int G>
+struct Q4_1Tile {
+  static constexpr size_t kGroupBlockBytes = 80;
+  static constexpr int kScalesPerBlock = 2;
+  template <int T>
+  static void run(const uint8_t* p, int64_t nb, const BlockQ8_1* x, const float* sc, int64_t ldx, float* y,
+                  int64_t ldy) {
+    for (int g = 0; g < G; ++g) {
+      q4_1_pair_tile<T>(p + g * nb * 80, nb, 0, x, sc, ldx, y + 4 * g, ldy);
+      q4_1_pair_tile<T>(p + g * nb * 80, nb, 1, x, sc, ldx, y + 4 * g, ldy);
+    }
+    q4_1_add_mins<G, T>(p, nb, sc, ldx, y, ldy);
+  }
+};
+template <int G>
+struct Q8_0Tile {
+  static constexpr size_t kGroupBlockBytes = 136;
+  static constexpr int kScalesPerBlock = 1;
+  template <int T>
+  static void run(const uint8_t* p, int64_t nb, const BlockQ8_0* x, const float* sc, int64_t ldx, float* y,
+                  int64_t ldy) {
+    for (int g = 0; g < G; ++g) {
+      q8_0_pair_tile<T>(p + g * nb * 136, nb, 0, x, sc, ldx, y + 4 * g, ldy);
+      q8_0_pair_tile<T>(p + g * nb * 136, nb, 1, x, sc, ldx, y + 4 * g, ldy);
+    }
+  }
+};
 
-// Groups outermost, so a group's weights stay in L1 while every token passes over them.
-template <class Block, size_t kGroupBlockBytes, template <int> class Tile>
-void matmul_packed4_avx2(const uint8_t* p, int64_t groups, const Block* x, int64_t ldx, int64_t m, int64_t n, float* y,
-                         int64_t ldy) {
+// Groups outermost (two at a time), so their weights stay in L1 while every token passes.
+template <class Block, template <int> class Tile>
+void matmul_packed4_avx2(const uint8_t* p, int64_t groups, const Block* x, const float* scales, int64_t ldx, int64_t m,
+                         int64_t n, float* y, int64_t ldy) {
   const int64_t nb = n / 32;
-  thread_local TileScales scales;
-  scales.convert(x, ldx, m, nb);
-  for (int64_t g = 0; g < groups; ++g, p += nb * kGroupBlockBytes) {
+  auto tiles = [&](auto tile, const uint8_t* pg, float* yg) {
+    using T = decltype(tile);
+    constexpr int S = T::kScalesPerBlock;
     int64_t t = 0;
     for (; t + kMaxTileTokens <= m; t += kMaxTileTokens) {
-      Tile<kMaxTileTokens>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+      T::template run<kMaxTileTokens>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
     }
     switch (m - t) {
       case 3:
-        Tile<3>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+        T::template run<3>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
         break;
       case 2:
-        Tile<2>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+        T::template run<2>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
         break;
       case 1:
-        Tile<1>::run(p, nb, x + t * ldx, ldx, scales, t, y + t * ldy + 4 * g, ldy);
+        T::template run<1>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
         break;
       default:
         break;
     }
-  }
+  };
+  const size_t group_bytes = static_cast<size_t>(nb) * Tile<1>::kGroupBlockBytes;
+  int64_t g = 0;
+  for (; g + 2 <= groups; g += 2) tiles(Tile<2>{}, p + g * group_bytes, y + 4 * g);
+  if (g < groups) tiles(Tile<1>{}, p + g * group_bytes, y + 4 * g);
 }
-
-template <int T>
-struct Q4_1Tile {
-  static void run(const uint8_t* p, int64_t nb, const BlockQ8_1* x, int64_t ldx, const TileScales& sc, int64_t t0,
-                  float* y, int64_t ldy) {
-    q4_1_group_tile<T>(p, nb, x, ldx, sc, t0, y, ldy);
-  }
-};
-template <int T>
-struct Q8_0Tile {
-  static void run(const uint8_t* p, int64_t nb, const BlockQ8_0* x, int64_t ldx, const TileScales& sc, int64_t t0,
-                  float* y, int64_t ldy) {
-    q8_0_group_tile<T>(p, nb, x, ldx, sc, t0, y, ldy);
-  }
-};
 
 }  // namespace
 }  // namespace weft::kernels::cpu
 
 namespace weft::kernels::cpu::detail {
-const FastKernels kAvx2Kernels = WEFT_X86_KERNEL_TABLE(Isa::kAvx2, dot_packed4_q4_1_avx2, dot_packed4_q8_0_avx2,
-                                                       (matmul_packed4_avx2<BlockQ8_1, 80, Q4_1Tile>),
-                                                       (matmul_packed4_avx2<BlockQ8_0, 136, Q8_0Tile>));
+const FastKernels kAvx2Kernels =
+    WEFT_X86_KERNEL_TABLE(Isa::kAvx2, dot_packed4_q4_1_avx2, dot_packed4_q8_0_avx2,
+                          (matmul_packed4_avx2<BlockQ8_1, Q4_1Tile>), (matmul_packed4_avx2<BlockQ8_0, Q8_0Tile>));
 }  // namespace weft::kernels::cpu::detail

@@ -141,15 +141,18 @@ TEST_P(FastKernelsTest, MultiTokenPackedProductsAreIdentical) {
     portable().quantize_q8_1(x.data(), n, &x1[t * ldx]);
   }
   int tested = 0;
-  auto check = [&](TensorType type, int block_bytes, int scales, auto dot_rows, auto matmul, const auto& x) {
+  auto check = [&](TensorType type, int block_bytes, int scale_fields, auto dot_rows, auto matmul, const auto& x) {
     if (matmul == nullptr) return;
-    auto w = weights(rows, n, block_bytes, scales);
+    const int per_block = type == TensorType::kQ4_1 ? 2 : 1;
+    std::vector<float> scales(x.size() * per_block);
+    activation_scales(x.data(), static_cast<int64_t>(x.size()), scales.data());
+    auto w = weights(rows, n, block_bytes, scale_fields);
     const WeightView view{type, n, rows, static_cast<size_t>(block_bytes * blocks), w.data()};
     const auto packed = pack_rows4(view);
     for (int64_t m = 1; m <= max_tokens; ++m) {
       std::vector<float> want(static_cast<size_t>(m * ldy), -1.0f), got(want);
       for (int64_t t = 0; t < m; ++t) dot_rows(w.data(), view.row_bytes, rows, &x[t * ldx], n, &want[t * ldy]);
-      matmul(packed.data(), rows / 4, x.data(), ldx, m, n, got.data(), ldy);
+      matmul(packed.data(), rows / 4, x.data(), scales.data(), ldx, m, n, got.data(), ldy);
       SCOPED_TRACE(::testing::Message() << tensor_type_info(type).name << ", " << m << " tokens");
       expect_same_bits(want.data(), got.data(), want.size());  // the gaps between rows stay untouched
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <type_traits>
 
 #include "kernels/cpu/dequantize.h"
 #include "kernels/cpu/packed_weights.h"
@@ -53,8 +54,10 @@ Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y
 constexpr int64_t kTokenBlock = 32;
 
 template <class Block, class Dot, class DotPacked, class MatmulPacked, class MatmulRows>
-void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, const MatmulContext& ctx, Dot dot_rows,
-                   DotPacked dot_packed, MatmulPacked matmul_packed, MatmulRows matmul_rows) {
+void matmul_blocks(const WeightView& w, const Block* q, const float* scales, int64_t m, float* y,
+                   const MatmulContext& ctx, Dot dot_rows, DotPacked dot_packed, MatmulPacked matmul_packed,
+                   MatmulRows matmul_rows) {
+  const int64_t scales_per_block = std::is_same_v<Block, BlockQ8_1> ? 2 : 1;
   const int64_t blocks = w.cols / tensor_type_info(w.type).block_elems;
   const bool packed = w.packed != nullptr && dot_packed != nullptr;
   const bool tiled = packed ? matmul_packed != nullptr && m > 1 : matmul_rows != nullptr && m > 1;
@@ -65,8 +68,8 @@ void matmul_blocks(const WeightView& w, const Block* q, int64_t m, float* y, con
       for (int64_t i0 = 0; i0 < m; i0 += kTokenBlock) {
         const int64_t tokens = std::min(kTokenBlock, m - i0);
         if (packed) {
-          matmul_packed(w.packed + static_cast<size_t>(r0 / 4) * group_bytes, (r1 - r0) / 4, q + i0 * blocks, blocks,
-                        tokens, w.cols, y + i0 * w.rows + r0, w.rows);
+          matmul_packed(w.packed + static_cast<size_t>(r0 / 4) * group_bytes, (r1 - r0) / 4, q + i0 * blocks,
+                        scales + i0 * blocks * scales_per_block, blocks, tokens, w.cols, y + i0 * w.rows + r0, w.rows);
         } else {
           matmul_rows(w.row(r0), w.row_bytes, r1 - r0, q + i0 * blocks, blocks, tokens, w.cols, y + i0 * w.rows + r0,
                       w.rows);
@@ -102,8 +105,8 @@ template <class Block>
 constexpr void (*kNoMatmulRows)(const uint8_t*, size_t, int64_t, const Block*, int64_t, int64_t, int64_t, float*,
                                 int64_t) = nullptr;
 template <class Block>
-constexpr void (*kNoMatmulPacked)(const uint8_t*, int64_t, const Block*, int64_t, int64_t, int64_t, float*,
-                                  int64_t) = nullptr;
+constexpr void (*kNoMatmulPacked)(const uint8_t*, int64_t, const Block*, const float*, int64_t, int64_t, int64_t,
+                                  float*, int64_t) = nullptr;
 
 }  // namespace
 
@@ -151,13 +154,31 @@ const Block* QuantizedRows::quantized(std::vector<Block>& out, bool& have, int64
 }
 
 const BlockQ8_0* QuantizedRows::q8_0(const MatmulContext& ctx) {
-  return quantized(q8_0_, have_q8_0_, 32, ctx.kernels->quantize_q8_0, ctx);
+  if (!have_q8_0_) {
+    quantized(q8_0_, have_q8_0_, 32, ctx.kernels->quantize_q8_0, ctx);
+    q8_0_scales_.resize(q8_0_.size());
+    activation_scales(q8_0_.data(), static_cast<int64_t>(q8_0_.size()), q8_0_scales_.data());
+  }
+  return q8_0_.data();
 }
 const BlockQ8_1* QuantizedRows::q8_1(const MatmulContext& ctx) {
-  return quantized(q8_1_, have_q8_1_, 32, ctx.kernels->quantize_q8_1, ctx);
+  if (!have_q8_1_) {
+    quantized(q8_1_, have_q8_1_, 32, ctx.kernels->quantize_q8_1, ctx);
+    q8_1_scales_.resize(2 * q8_1_.size());
+    activation_scales(q8_1_.data(), static_cast<int64_t>(q8_1_.size()), q8_1_scales_.data());
+  }
+  return q8_1_.data();
 }
 const BlockQ8_K* QuantizedRows::q8_k(const MatmulContext& ctx) {
   return quantized(q8_k_, have_q8_k_, 256, ctx.kernels->quantize_q8_k, ctx);
+}
+const float* QuantizedRows::q8_0_scales(const MatmulContext& ctx) {
+  q8_0(ctx);
+  return q8_0_scales_.data();
+}
+const float* QuantizedRows::q8_1_scales(const MatmulContext& ctx) {
+  q8_1(ctx);
+  return q8_1_scales_.data();
 }
 const uint16_t* QuantizedRows::f16(const MatmulContext& ctx) {
   if (!have_f16_) {
@@ -193,28 +214,28 @@ Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulConte
   constexpr void (*kNoPackedQ8_K)(const uint8_t*, int64_t, const BlockQ8_K*, int64_t, float*) = nullptr;
   switch (w.type) {
     case TensorType::kQ4_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
-                    k.matmul_rows_q4_k);
+      matmul_blocks(w, x.q8_k(ctx), nullptr, x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K,
+                    kNoMatmulPacked<BlockQ8_K>, k.matmul_rows_q4_k);
       break;
     case TensorType::kQ5_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
-                    k.matmul_rows_q5_k);
+      matmul_blocks(w, x.q8_k(ctx), nullptr, x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K,
+                    kNoMatmulPacked<BlockQ8_K>, k.matmul_rows_q5_k);
       break;
     case TensorType::kQ6_K:
-      matmul_blocks(w, x.q8_k(ctx), x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
-                    k.matmul_rows_q6_k);
+      matmul_blocks(w, x.q8_k(ctx), nullptr, x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K,
+                    kNoMatmulPacked<BlockQ8_K>, k.matmul_rows_q6_k);
       break;
     case TensorType::kQ4_1:
-      matmul_blocks(w, x.q8_1(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1, k.matmul_packed4_q4_1,
-                    kNoMatmulRows<BlockQ8_1>);
+      matmul_blocks(w, x.q8_1(ctx), x.q8_1_scales(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1,
+                    k.matmul_packed4_q4_1, kNoMatmulRows<BlockQ8_1>);
       break;
     case TensorType::kQ4_0:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0, kNoMatmulPacked<BlockQ8_0>,
-                    kNoMatmulRows<BlockQ8_0>);
+      matmul_blocks(w, x.q8_0(ctx), x.q8_0_scales(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0,
+                    kNoMatmulPacked<BlockQ8_0>, kNoMatmulRows<BlockQ8_0>);
       break;
     default:
-      matmul_blocks(w, x.q8_0(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0, k.matmul_packed4_q8_0,
-                    kNoMatmulRows<BlockQ8_0>);
+      matmul_blocks(w, x.q8_0(ctx), x.q8_0_scales(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0,
+                    k.matmul_packed4_q8_0, kNoMatmulRows<BlockQ8_0>);
       break;
   }
   return Status::ok();

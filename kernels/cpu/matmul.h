@@ -48,6 +48,9 @@ class QuantizedRows {
   const BlockQ8_0* q8_0(const MatmulContext& ctx);
   const BlockQ8_1* q8_1(const MatmulContext& ctx);
   const BlockQ8_K* q8_k(const MatmulContext& ctx);
+  // The Q8_0 / Q8_1 blocks' scales as float (activation_scales in fast_kernels.h).
+  const float* q8_0_scales(const MatmulContext& ctx);
+  const float* q8_1_scales(const MatmulContext& ctx);
   const uint16_t* f16(const MatmulContext& ctx);   // rows rounded to fp16
   const uint16_t* bf16(const MatmulContext& ctx);  // rows rounded to bfloat16
 
@@ -62,6 +65,7 @@ class QuantizedRows {
   std::vector<BlockQ8_1> q8_1_;
   std::vector<BlockQ8_K> q8_k_;
   std::vector<uint16_t> f16_, bf16_;
+  std::vector<float> q8_0_scales_, q8_1_scales_;
   bool have_q8_0_ = false, have_q8_1_ = false, have_q8_k_ = false, have_f16_ = false, have_bf16_ = false;
 };
 
