@@ -87,6 +87,34 @@ TEST_P(MatmulTest, SameBitsForEveryThreadCountAndInstructionSet) {
   }
 }
 
+// A row's result does not depend on what it is multiplied with: the multi-token kernels give each
+// of 35 rows the bits it gets alone (more rows than one token block of the row chunks holds).
+TEST_P(MatmulTest, EachRowIsTheSameAloneOrInABatch) {
+  const int64_t rows = 44, cols = 512, m = 35;
+  Matrix w = random_matrix(GetParam(), rows, cols, 9);
+  auto x = random_rows(m, cols);
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (!isa_supported(isa)) continue;
+    ThreadTeam team(2);
+    WeightView view = w.view;
+    std::vector<uint8_t> packed;
+    if (uses_packed_weights(fast_kernels(isa), view)) {
+      packed = pack_rows4(view);
+      view.packed = packed.data();
+    }
+    const MatmulContext ctx{&team, &fast_kernels(isa), true};
+    std::vector<float> batch(static_cast<size_t>(m * rows)), alone(static_cast<size_t>(rows));
+    ASSERT_TRUE(matmul(view, x.data(), m, batch.data(), ctx).is_ok());
+    for (int64_t i = 0; i < m; ++i) {
+      ASSERT_TRUE(matmul(view, &x[i * cols], 1, alone.data(), ctx).is_ok());
+      for (int64_t r = 0; r < rows; ++r) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(alone[r]), std::bit_cast<uint32_t>(batch[i * rows + r]))
+            << isa_name(isa) << " token " << i << " row " << r;
+      }
+    }
+  }
+}
+
 TEST_P(MatmulTest, FastIsCloseToReference) {
   const int64_t rows = 64, cols = 512, m = 3;
   Matrix w = random_matrix(GetParam(), rows, cols, 5);
