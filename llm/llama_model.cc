@@ -264,9 +264,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
     norm_rows(L.attn_norm);
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wq, p.in, p.q.data(), mm_));
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wk, p.in, p.k.data(), mm_));
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.wv, p.in, p.v.data(), mm_));
+    WEFT_RETURN_IF_ERROR(cpu::matmul_fused({{&L.wq, p.q.data()}, {&L.wk, p.k.data()}, {&L.wv, p.v.data()}}, p.in, mm_));
     team.parallel_for(n, 4, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         float *qi = &p.q[i * qd], *ki = &p.k[i * kvd], *vi = &p.v[i * kvd];
@@ -301,8 +299,7 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
     for (size_t j = 0; j < p.h.size(); ++j) p.h[j] += p.proj[j];
 
     norm_rows(L.ffn_norm);
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_gate, p.in, p.gate.data(), mm_));
-    WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_up, p.in, p.up.data(), mm_));
+    WEFT_RETURN_IF_ERROR(cpu::matmul_fused({{&L.w_gate, p.gate.data()}, {&L.w_up, p.up.data()}}, p.in, mm_));
     const int64_t ffn = c.ffn_dim;
     team.parallel_for(n, 4, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <span>
 #include <type_traits>
 
 #include "kernels/cpu/dequantize.h"
@@ -53,17 +54,36 @@ Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y
 // (at most ~55 KB for this model's widest rows) stay in L2 while the chunk's weights stream by.
 constexpr int64_t kTokenBlock = 32;
 
+// Splits the rows of all `targets` (one row space, matrix after matrix) into chunks across the
+// team and runs `rows(target, r0, r1)` on each piece of a chunk that falls in one matrix. Chunks
+// are whole groups of four rows of every matrix: the grain and every matrix's row count are
+// multiples of four (fusable() checks the latter).
+template <class Rows>
+void for_target_rows(std::span<const MatmulTarget> targets, const MatmulContext& ctx, Rows&& rows) {
+  int64_t total = 0;
+  for (const MatmulTarget& t : targets) total += t.w->rows;
+  for_range(ctx, total, row_grain(ctx, total), [&](int64_t r0, int64_t r1, int) {
+    int64_t base = 0;
+    for (const MatmulTarget& t : targets) {
+      const int64_t a = std::max(r0, base), b = std::min(r1, base + t.w->rows);
+      if (a < b) rows(t, a - base, b - base);
+      base += t.w->rows;
+    }
+  });
+}
+
 template <class Block, class Dot, class DotPacked, class MatmulPacked, class MatmulRows>
-void matmul_blocks(const WeightView& w, const Block* q, const float* scales, int64_t m, float* y,
+void matmul_blocks(std::span<const MatmulTarget> targets, const Block* q, const float* scales, int64_t m,
                    const MatmulContext& ctx, Dot dot_rows, DotPacked dot_packed, MatmulPacked matmul_packed,
                    MatmulRows matmul_rows) {
   const int64_t scales_per_block = std::is_same_v<Block, BlockQ8_1> ? 2 : 1;
-  const int64_t blocks = w.cols / tensor_type_info(w.type).block_elems;
-  const bool packed = w.packed != nullptr && dot_packed != nullptr;
-  const bool tiled = packed ? matmul_packed != nullptr && m > 1 : matmul_rows != nullptr && m > 1;
-  const size_t group_bytes = packed_group_bytes(w);
-  // Chunks are whole groups of four rows: the grain is a multiple of four.
-  for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
+  for_target_rows(targets, ctx, [&](const MatmulTarget& t, int64_t r0, int64_t r1) {
+    const WeightView& w = *t.w;
+    float* y = t.y;
+    const int64_t blocks = w.cols / tensor_type_info(w.type).block_elems;
+    const bool packed = w.packed != nullptr && dot_packed != nullptr;
+    const bool tiled = packed ? matmul_packed != nullptr && m > 1 : matmul_rows != nullptr && m > 1;
+    const size_t group_bytes = packed_group_bytes(w);
     if (tiled) {
       for (int64_t i0 = 0; i0 < m; i0 += kTokenBlock) {
         const int64_t tokens = std::min(kTokenBlock, m - i0);
@@ -90,12 +110,13 @@ void matmul_blocks(const WeightView& w, const Block* q, const float* scales, int
 
 // F16 and BF16 weights: chunks of rows, tokens in blocks of kTokenBlock.
 template <class MatmulRows>
-void matmul_float16(const WeightView& w, const uint16_t* x, int64_t m, float* y, const MatmulContext& ctx,
+void matmul_float16(std::span<const MatmulTarget> targets, const uint16_t* x, int64_t m, const MatmulContext& ctx,
                     MatmulRows matmul_rows) {
-  for_range(ctx, w.rows, row_grain(ctx, w.rows), [&](int64_t r0, int64_t r1, int) {
+  for_target_rows(targets, ctx, [&](const MatmulTarget& t, int64_t r0, int64_t r1) {
+    const WeightView& w = *t.w;
     for (int64_t i0 = 0; i0 < m; i0 += kTokenBlock) {
       matmul_rows(w.row(r0), w.row_bytes, r1 - r0, x + i0 * w.cols, w.cols, std::min(kTokenBlock, m - i0), w.cols,
-                  y + i0 * w.rows + r0, w.rows);
+                  t.y + i0 * w.rows + r0, w.rows);
     }
   });
 }
@@ -197,48 +218,81 @@ const uint16_t* QuantizedRows::bf16(const MatmulContext& ctx) {
   return bf16_.data();
 }
 
-Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx) {
-  if (x.cols() != w.cols) {
-    return Status::invalid_argument("matmul: activation rows have " + std::to_string(x.cols()) +
-                                    " values, the weight rows " + std::to_string(w.cols));
-  }
-  if (!ctx.fast || !has_fast_matmul(w.type)) return matmul_reference(w, x.data(), x.rows(), y, ctx);
+namespace {
+
+// Fast-mode products of targets that share a type, a width and whether they are packed.
+Status matmul_fast(std::span<const MatmulTarget> targets, QuantizedRows& x, const MatmulContext& ctx) {
+  const WeightView& w = *targets[0].w;
   const FastKernels& k = *ctx.kernels;
   if (w.type == TensorType::kF16 || w.type == TensorType::kBF16) {
     const bool bf16 = w.type == TensorType::kBF16;
-    matmul_float16(w, bf16 ? x.bf16(ctx) : x.f16(ctx), x.rows(), y, ctx, bf16 ? k.matmul_rows_bf16 : k.matmul_rows_f16);
+    matmul_float16(targets, bf16 ? x.bf16(ctx) : x.f16(ctx), x.rows(), ctx,
+                   bf16 ? k.matmul_rows_bf16 : k.matmul_rows_f16);
     return Status::ok();
   }
   const int64_t block = tensor_type_info(w.type).block_elems;
   if (w.cols % block != 0) return Status::invalid_argument("fast matmul needs rows of whole blocks");
   constexpr void (*kNoPackedQ8_K)(const uint8_t*, int64_t, const BlockQ8_K*, int64_t, float*) = nullptr;
+  const int64_t m = x.rows();
   switch (w.type) {
     case TensorType::kQ4_K:
-      matmul_blocks(w, x.q8_k(ctx), nullptr, x.rows(), y, ctx, k.dot_rows_q4_k, kNoPackedQ8_K,
-                    kNoMatmulPacked<BlockQ8_K>, k.matmul_rows_q4_k);
+      matmul_blocks(targets, x.q8_k(ctx), nullptr, m, ctx, k.dot_rows_q4_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
+                    k.matmul_rows_q4_k);
       break;
     case TensorType::kQ5_K:
-      matmul_blocks(w, x.q8_k(ctx), nullptr, x.rows(), y, ctx, k.dot_rows_q5_k, kNoPackedQ8_K,
-                    kNoMatmulPacked<BlockQ8_K>, k.matmul_rows_q5_k);
+      matmul_blocks(targets, x.q8_k(ctx), nullptr, m, ctx, k.dot_rows_q5_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
+                    k.matmul_rows_q5_k);
       break;
     case TensorType::kQ6_K:
-      matmul_blocks(w, x.q8_k(ctx), nullptr, x.rows(), y, ctx, k.dot_rows_q6_k, kNoPackedQ8_K,
-                    kNoMatmulPacked<BlockQ8_K>, k.matmul_rows_q6_k);
+      matmul_blocks(targets, x.q8_k(ctx), nullptr, m, ctx, k.dot_rows_q6_k, kNoPackedQ8_K, kNoMatmulPacked<BlockQ8_K>,
+                    k.matmul_rows_q6_k);
       break;
     case TensorType::kQ4_1:
-      matmul_blocks(w, x.q8_1(ctx), x.q8_1_scales(ctx), x.rows(), y, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1,
+      matmul_blocks(targets, x.q8_1(ctx), x.q8_1_scales(ctx), m, ctx, k.dot_rows_q4_1, k.dot_packed4_q4_1,
                     k.matmul_packed4_q4_1, kNoMatmulRows<BlockQ8_1>);
       break;
     case TensorType::kQ4_0:
-      matmul_blocks(w, x.q8_0(ctx), x.q8_0_scales(ctx), x.rows(), y, ctx, k.dot_rows_q4_0, kNoPackedQ8_0,
+      matmul_blocks(targets, x.q8_0(ctx), x.q8_0_scales(ctx), m, ctx, k.dot_rows_q4_0, kNoPackedQ8_0,
                     kNoMatmulPacked<BlockQ8_0>, kNoMatmulRows<BlockQ8_0>);
       break;
     default:
-      matmul_blocks(w, x.q8_0(ctx), x.q8_0_scales(ctx), x.rows(), y, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0,
+      matmul_blocks(targets, x.q8_0(ctx), x.q8_0_scales(ctx), m, ctx, k.dot_rows_q8_0, k.dot_packed4_q8_0,
                     k.matmul_packed4_q8_0, kNoMatmulRows<BlockQ8_0>);
       break;
   }
   return Status::ok();
+}
+
+Status check_width(const WeightView& w, const QuantizedRows& x) {
+  if (x.cols() == w.cols) return Status::ok();
+  return Status::invalid_argument("matmul: activation rows have " + std::to_string(x.cols()) +
+                                  " values, the weight rows " + std::to_string(w.cols));
+}
+
+}  // namespace
+
+Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx) {
+  WEFT_RETURN_IF_ERROR(check_width(w, x));
+  if (!ctx.fast || !has_fast_matmul(w.type)) return matmul_reference(w, x.data(), x.rows(), y, ctx);
+  const MatmulTarget target{&w, y};
+  return matmul_fast({&target, 1}, x, ctx);
+}
+
+Status matmul_fused(std::initializer_list<MatmulTarget> targets, QuantizedRows& x, const MatmulContext& ctx) {
+  const std::span<const MatmulTarget> all(targets.begin(), targets.size());
+  if (all.empty()) return Status::ok();
+  const WeightView& first = *all[0].w;
+  bool fusable = ctx.fast && has_fast_matmul(first.type);
+  for (const MatmulTarget& t : all) {
+    WEFT_RETURN_IF_ERROR(check_width(*t.w, x));
+    fusable = fusable && t.w->type == first.type && t.w->rows % 4 == 0 &&
+              (t.w->packed == nullptr) == (first.packed == nullptr);
+  }
+  if (!fusable) {
+    for (const MatmulTarget& t : all) WEFT_RETURN_IF_ERROR(matmul(*t.w, x, t.y, ctx));
+    return Status::ok();
+  }
+  return matmul_fast(all, x, ctx);
 }
 
 Status matmul(const WeightView& w, const float* x, int64_t m, float* y, const MatmulContext& ctx) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "kernels/cpu/fast_kernels.h"
@@ -72,6 +73,18 @@ class QuantizedRows {
 // y is [x.rows()][w.rows]. kInvalidArgument when x.cols() != w.cols, or when fast mode meets a
 // row that is not whole 32-value blocks.
 Status matmul(const WeightView& w, QuantizedRows& x, float* y, const MatmulContext& ctx);
+
+// One matrix of a fused product and where its outputs go ([rows of x][w->rows]).
+struct MatmulTarget {
+  const WeightView* w;
+  float* y;
+};
+
+// Several matrices times the same activation rows (q, k and v; gate and up) as one parallel loop
+// over all their rows: one fork-join instead of one per matrix, the same results as a matmul
+// each. Matrices that cannot share a loop (different types, row counts not a multiple of four,
+// one packed and one not) are multiplied one after another.
+Status matmul_fused(std::initializer_list<MatmulTarget> targets, QuantizedRows& x, const MatmulContext& ctx);
 
 // Convenience for one-off products (tests, tools): y = matmul of m rows of x.
 Status matmul(const WeightView& w, const float* x, int64_t m, float* y, const MatmulContext& ctx);

@@ -115,6 +115,44 @@ TEST_P(MatmulTest, EachRowIsTheSameAloneOrInABatch) {
   }
 }
 
+// Matrices fused into one loop (three of different heights) give what each gives alone.
+TEST_P(MatmulTest, FusedEqualsSeparate) {
+  const int64_t cols = 512, m = 6;
+  Matrix a = random_matrix(GetParam(), 64, cols, 11), b = random_matrix(GetParam(), 20, cols, 12),
+         c = random_matrix(GetParam(), 36, cols, 13);
+  auto x = random_rows(m, cols);
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (!isa_supported(isa)) continue;
+    ThreadTeam team(2);
+    std::vector<std::vector<uint8_t>> packs;
+    std::vector<WeightView> views{a.view, b.view, c.view};
+    for (WeightView& v : views) {
+      if (uses_packed_weights(fast_kernels(isa), v)) {
+        packs.push_back(pack_rows4(v));
+        v.packed = packs.back().data();
+      }
+    }
+    const MatmulContext ctx{&team, &fast_kernels(isa), true};
+    QuantizedRows in;
+    in.set(x.data(), m, cols);
+    std::vector<std::vector<float>> fused(3), alone(3);
+    for (int i = 0; i < 3; ++i) {
+      fused[i].resize(static_cast<size_t>(m * views[i].rows));
+      alone[i].resize(fused[i].size());
+      ASSERT_TRUE(matmul(views[i], in, alone[i].data(), ctx).is_ok());
+    }
+    ASSERT_TRUE(matmul_fused({{&views[0], fused[0].data()}, {&views[1], fused[1].data()}, {&views[2], fused[2].data()}},
+                             in, ctx)
+                    .is_ok());
+    for (int i = 0; i < 3; ++i) {
+      for (size_t j = 0; j < fused[i].size(); ++j) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(alone[i][j]), std::bit_cast<uint32_t>(fused[i][j]))
+            << isa_name(isa) << " matrix " << i << " element " << j;
+      }
+    }
+  }
+}
+
 TEST_P(MatmulTest, FastIsCloseToReference) {
   const int64_t rows = 64, cols = 512, m = 3;
   Matrix w = random_matrix(GetParam(), rows, cols, 5);
