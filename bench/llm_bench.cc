@@ -7,6 +7,7 @@
 //   prefill_{128,512,2048}  one prompt as one batch, logits for the last token
 //   decode_b1               a 32-token prompt, then 64 single-token steps with logits
 //   decode_b{4,8,16}        N sequences with 32-token prompts, then 32 steps of N tokens
+//   decode_b1_ctx1024       a 1024-token prompt, then 32 single-token steps (attention-heavy)
 //   verify_tree32           one sequence with a 256-token context, then steps verifying a 32-token
 //                           tree (4 branches of 8, logits for every node; no peer equivalent)
 // Each line carries the machine's bound next to the figure: prefill and tree lines the compute
@@ -228,6 +229,12 @@ int main(int argc, char** argv) {
             {"memcpy_gb_per_s", bw},
             {"compute_bound_tokens_per_s", compute_bound(b, b)}});
     }
+  }
+  if (want("decode_b1_ctx1024")) {
+    line("decode_b1_ctx1024", decode(m, 1, 1024, 32),
+         {{"bandwidth_bound_tokens_per_s", bound(1)},
+          {"memcpy_gb_per_s", bw},
+          {"compute_bound_tokens_per_s", compute_bound(1, 1)}});
   }
   if (want("verify_tree32")) {
     line("verify_tree32", verify_tree(m),

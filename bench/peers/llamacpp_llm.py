@@ -5,6 +5,7 @@ explicit batches, so no sampling or Python per-token work is timed beyond the ca
   prefill_{128,512,2048}: one prompt in one batch, logits for the last token
   decode_b1:              a 32-token prompt, then 64 single-token steps with logits
   decode_b{4,8,16}:       N sequences with 32-token prompts, then 32 steps of N tokens
+  decode_b1_ctx1024:      a 1024-token prompt, then 32 single-token steps
 Token ids follow the same formula as weft's bench. Each figure is the best of three repetitions.
 Prints one JSON object: {"prefill_512_tokens_per_s": ..., "decode_b1_tokens_per_s": ..., ...}.
 """
@@ -95,6 +96,9 @@ def main():
         ctx = context(seqs, seqs * 128, 512)
         result[f"decode_b{seqs}_tokens_per_s"] = best(ctx, decode_steps(seqs, 32, steps))
         L.llama_free(ctx)
+    ctx = context(1, 1024 + 64, 1024)
+    result["decode_b1_ctx1024_tokens_per_s"] = best(ctx, decode_steps(1, 1024, 32))
+    L.llama_free(ctx)
     result["llama_cpp_python"] = L.__version__
     result["system_info"] = L.llama_print_system_info().decode().strip()
     L.llama_model_free(model)

@@ -57,6 +57,23 @@ inline __m256 hsum8_x8(const __m256* a) {
   return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+// dot_f16_x86's final reduction of eight vectors at once: lane k of the result is
+// ((s0+s4) + (s1+s5)) + ((s2+s6) + (s3+s7)) of s = a[k] (two _mm_hadd_ps after lo + hi).
+inline __m256 hadd_tree_x8(const __m256* a) {
+  __m256 t[4];  // t[i] = (s0+s4, s1+s5, s2+s6, s3+s7) of a[2i] | the same of a[2i+1]
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
+                         _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
+  }
+  // (s0+s4) + (s1+s5) and (s2+s6) + (s3+s7) of vectors (0, 2 | 1, 3) and (4, 6 | 5, 7)
+  const __m256 u0 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m256 u1 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m256 s = _mm256_hadd_ps(u0, u1);  // vectors 0, 2, 4, 6 | 1, 3, 5, 7
+  return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 // Signed x signed through the unsigned x signed primitive: |x| times y with x's sign.
 inline __m256i isum_s8s8(__m256i x, __m256i y) { return isum_u8s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
 
@@ -249,32 +266,34 @@ void weighted_sum_f16_x86(const uint16_t* const* v, const uint16_t* p, int n, in
     weighted_sum_f16_lanes8(v, p, n, dim, out);
     return;
   }
-  const int lanes = lanes8 ? 8 : 32;
-  const int nv = dim / 8;
-  alignas(32) float partial[32][kMaxWeightedDim];
-  for (int k = 0; k < lanes; ++k) std::memset(partial[k], 0, static_cast<size_t>(dim) * sizeof(float));
-  for (int j = 0; j < n; ++j) {
-    const __m256 pj = _mm256_set1_ps(h2f(p[j]));
-    float* acc = partial[j % lanes];
-    const uint16_t* vj = v[j];
-    for (int k = 0; k < nv; ++k) {
-      _mm256_store_ps(acc + 8 * k, _mm256_fmadd_ps(load_f16x8(vj + 8 * k), pj, _mm256_load_ps(acc + 8 * k)));
+  // 32 partial sums per column (j % 32), eight at a time in registers: pass q takes the rows with
+  // j % 32 in [8q, 8q + 8), each partial still summed in increasing j.
+  thread_local std::vector<float> pf;
+  pf.resize(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) pf[j] = h2f(p[j]);
+  for (int k = 0; k < dim / 8; ++k) {
+    __m256 P[32];
+    for (int q = 0; q < 4; ++q) {
+      __m256 acc[8];
+      for (int l = 0; l < 8; ++l) acc[l] = _mm256_setzero_ps();
+      int j0 = 8 * q;
+      for (; j0 + 8 <= n; j0 += 32) {
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; ++l) {
+          acc[l] = _mm256_fmadd_ps(load_f16x8(v[j0 + l] + 8 * k), _mm256_broadcast_ss(&pf[j0 + l]), acc[l]);
+        }
+      }
+      for (int l = 0; j0 + l < n && l < 8; ++l) {
+        acc[l] = _mm256_fmadd_ps(load_f16x8(v[j0 + l] + 8 * k), _mm256_broadcast_ss(&pf[j0 + l]), acc[l]);
+      }
+      for (int l = 0; l < 8; ++l) P[8 * q + l] = acc[l];
     }
-  }
-  for (int k = 0; k < nv; ++k) {
-    auto P = [&](int lane) { return _mm256_load_ps(partial[lane] + 8 * k); };
-    __m256 r;
-    if (lanes8) {
-      r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(P(0), P(4)), _mm256_add_ps(P(2), P(6))),
-                        _mm256_add_ps(_mm256_add_ps(P(1), P(5)), _mm256_add_ps(P(3), P(7))));
-    } else {
-      __m256 a[8];
-      for (int l = 0; l < 8; ++l) a[l] = _mm256_add_ps(_mm256_add_ps(P(l), P(16 + l)), _mm256_add_ps(P(8 + l), P(24 + l)));
-      __m256 t[4];
-      for (int l = 0; l < 4; ++l) t[l] = _mm256_add_ps(a[l], a[l + 4]);
-      r = _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]));
-    }
-    _mm256_storeu_ps(out + 8 * k, r);
+    __m256 a[8];
+    for (int l = 0; l < 8; ++l)
+      a[l] = _mm256_add_ps(_mm256_add_ps(P[l], P[16 + l]), _mm256_add_ps(P[8 + l], P[24 + l]));
+    __m256 t[4];
+    for (int l = 0; l < 4; ++l) t[l] = _mm256_add_ps(a[l], a[l + 4]);
+    _mm256_storeu_ps(out + 8 * k, _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3])));
   }
 }
 
@@ -317,6 +336,28 @@ void scores_f16_x86(const uint16_t* const* keys, const uint16_t* q16, int h, int
           for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_fmadd_ps(_mm256_load_ps(wide[kk] + 8 * c), qc, acc[kk]);
         }
         _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(hsum8_x8(acc), sv));
+      }
+    }
+  } else {
+    // dot_f16's layout: per key, four accumulators over 32-value rounds combined as
+    // (a0 + a2) + (a1 + a3); then eight keys' final sums reduced together.
+    alignas(32) float wide[8][kMaxScoreDim];
+    const __m256 sv = _mm256_set1_ps(scale);
+    for (; j + 8 <= n; j += 8) {
+      for (int kk = 0; kk < 8; ++kk) {
+        for (int c = 0; c < chunks; ++c) _mm256_store_ps(wide[kk] + 8 * c, load_f16x8(keys[j + kk] + 8 * c));
+      }
+      for (int k = 0; k < h; ++k) {
+        __m256 sum[8];
+        for (int kk = 0; kk < 8; ++kk) {
+          __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+          for (int c = 0; c < chunks; ++c) {
+            acc[c % 4] = _mm256_fmadd_ps(_mm256_load_ps(wide[kk] + 8 * c), _mm256_load_ps(q[k] + 8 * c), acc[c % 4]);
+          }
+          for (int c = chunks; c < padded; ++c) acc[c % 4] = _mm256_add_ps(acc[c % 4], _mm256_setzero_ps());
+          sum[kk] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        }
+        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(hadd_tree_x8(sum), sv));
       }
     }
   }
