@@ -2,6 +2,7 @@
 // (numbers measured by bench/peers/llamacpp_llm.py just before, passed in with --peer-json).
 //
 //   llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa portable|avx2|avx512] [--only NAME]
+//   llm_bench --list          the workload names, one per line
 //
 // Workloads (the same token ids and shapes as the peer script; best of three each):
 //   prefill_{128,512,2048}  one prompt as one batch, logits for the last token
@@ -165,12 +166,20 @@ double memcpy_bandwidth() {
 
 }  // namespace
 
+const std::vector<std::string> kWorkloads = {"prefill_128", "prefill_512",       "prefill_2048",
+                                             "decode_b1",   "decode_b4",         "decode_b8",
+                                             "decode_b16",  "decode_b1_ctx1024", "verify_tree32"};
+
 int main(int argc, char** argv) {
   std::string model_path, peer_json, only;
   weft::llm::ModelOptions options;
   options.threads = static_cast<int>(std::thread::hardware_concurrency());
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--list") {
+      for (const std::string& w : kWorkloads) std::printf("%s\n", w.c_str());
+      return 0;
+    }
     if (a == "--model" && i + 1 < argc) model_path = argv[++i];
     else if (a == "--peer-json" && i + 1 < argc) peer_json = argv[++i];
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
@@ -183,9 +192,15 @@ int main(int argc, char** argv) {
       }
       options.isa = *isa;
     } else {
-      std::fprintf(stderr, "usage: llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa NAME] [--only BENCH]\n");
+      std::fprintf(stderr,
+                   "usage: llm_bench --model PATH [--threads N] [--peer-json FILE] [--isa NAME] [--only BENCH]\n"
+                   "       llm_bench --list\n");
       return 2;
     }
+  }
+  if (!only.empty() && std::find(kWorkloads.begin(), kWorkloads.end(), only) == kWorkloads.end()) {
+    std::fprintf(stderr, "llm_bench: no workload %s (--list names them)\n", only.c_str());
+    return 2;
   }
   auto loaded = LlamaModel::load(model_path, options);
   must(loaded.status());

@@ -7,7 +7,9 @@ explicit batches, so no sampling or Python per-token work is timed beyond the ca
   decode_b{4,8,16}:       N sequences with 32-token prompts, then 32 steps of N tokens
   decode_b1_ctx1024:      a 1024-token prompt, then 32 single-token steps
 Token ids follow the same formula as weft's bench. Each figure is the best of three repetitions.
-Prints one JSON object: {"prefill_512_tokens_per_s": ..., "decode_b1_tokens_per_s": ..., ...}.
+Prints one JSON object: {"prefill_512_tokens_per_s": ..., "decode_b1_tokens_per_s": ..., ...};
+--only NAME measures one workload (scripts/bench llm alternates llama.cpp and weft workload by
+workload, so both see the same moment of a shared machine).
 """
 import argparse
 import json
@@ -42,7 +44,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--only", help="measure one workload (e.g. decode_b8), as llm_bench --only")
     args = ap.parse_args()
+
+    def want(name):
+        return args.only is None or args.only == name
 
     L.llama_backend_init()
     mparams = L.llama_model_default_params()
@@ -88,17 +94,20 @@ def main():
 
     result = {}
     for n in (128, 512, 2048):
-        ctx = context(1, n + 64, n)
-        result[f"prefill_{n}_tokens_per_s"] = best(ctx, prefill(n))
-        L.llama_free(ctx)
+        if want(f"prefill_{n}"):
+            ctx = context(1, n + 64, n)
+            result[f"prefill_{n}_tokens_per_s"] = best(ctx, prefill(n))
+            L.llama_free(ctx)
     for seqs in (1, 4, 8, 16):
-        steps = 64 if seqs == 1 else 32
-        ctx = context(seqs, seqs * 128, 512)
-        result[f"decode_b{seqs}_tokens_per_s"] = best(ctx, decode_steps(seqs, 32, steps))
+        if want(f"decode_b{seqs}"):
+            steps = 64 if seqs == 1 else 32
+            ctx = context(seqs, seqs * 128, 512)
+            result[f"decode_b{seqs}_tokens_per_s"] = best(ctx, decode_steps(seqs, 32, steps))
+            L.llama_free(ctx)
+    if want("decode_b1_ctx1024"):
+        ctx = context(1, 1024 + 64, 1024)
+        result["decode_b1_ctx1024_tokens_per_s"] = best(ctx, decode_steps(1, 1024, 32))
         L.llama_free(ctx)
-    ctx = context(1, 1024 + 64, 1024)
-    result["decode_b1_ctx1024_tokens_per_s"] = best(ctx, decode_steps(1, 1024, 32))
-    L.llama_free(ctx)
     result["llama_cpp_python"] = L.__version__
     result["system_info"] = L.llama_print_system_info().decode().strip()
     L.llama_model_free(model)
