@@ -182,65 +182,79 @@ void q8_0_pair_tile(const uint8_t* p, int64_t nb, int pair, const BlockQ8_0* x, 
   }
 }
 
-// One Q4_1 group or a pair of them (G), T tokens.
-template <int G>
-struct Q4_1Tile {
+// What the tile of each packed type does: its pair kernel, and what follows both pairs.
+struct Q4_1Kind {
+  using Block = BlockQ8_1;
   static constexpr size_t kGroupBlockBytes = 80;
   static constexpr int kScalesPerBlock = 2;
   template <int T>
-  static void run(const uint8_t* p, int64_t nb, const BlockQ8_1* x, const float* sc, int64_t ldx, float* y,
-                  int64_t ldy) {
-    for (int g = 0; g < G; ++g) {
-      q4_1_pair_tile<T>(p + g * nb * 80, nb, 0, x, sc, ldx, y + 4 * g, ldy);
-      q4_1_pair_tile<T>(p + g * nb * 80, nb, 1, x, sc, ldx, y + 4 * g, ldy);
-    }
+  static void pair(const uint8_t* p, int64_t nb, int k, const Block* x, const float* sc, int64_t ldx, float* y,
+                   int64_t ldy) {
+    q4_1_pair_tile<T>(p, nb, k, x, sc, ldx, y, ldy);
+  }
+  template <int G, int T>
+  static void finish(const uint8_t* p, int64_t nb, const float* sc, int64_t ldx, float* y, int64_t ldy) {
     q4_1_add_mins<G, T>(p, nb, sc, ldx, y, ldy);
   }
 };
-template <int G>
-struct Q8_0Tile {
+struct Q8_0Kind {
+  using Block = BlockQ8_0;
   static constexpr size_t kGroupBlockBytes = 136;
   static constexpr int kScalesPerBlock = 1;
   template <int T>
-  static void run(const uint8_t* p, int64_t nb, const BlockQ8_0* x, const float* sc, int64_t ldx, float* y,
+  static void pair(const uint8_t* p, int64_t nb, int k, const Block* x, const float* sc, int64_t ldx, float* y,
+                   int64_t ldy) {
+    q8_0_pair_tile<T>(p, nb, k, x, sc, ldx, y, ldy);
+  }
+  template <int G, int T>
+  static void finish(const uint8_t*, int64_t, const float*, int64_t, float*, int64_t) {}
+};
+
+// G groups (one or two) and T tokens: both pairs of rows of each group, then the type's finish.
+template <class Kind, int G>
+struct PackedTile {
+  template <int T>
+  static void run(const uint8_t* p, int64_t nb, const typename Kind::Block* x, const float* sc, int64_t ldx, float* y,
                   int64_t ldy) {
     for (int g = 0; g < G; ++g) {
-      q8_0_pair_tile<T>(p + g * nb * 136, nb, 0, x, sc, ldx, y + 4 * g, ldy);
-      q8_0_pair_tile<T>(p + g * nb * 136, nb, 1, x, sc, ldx, y + 4 * g, ldy);
+      const uint8_t* pg = p + g * nb * static_cast<int64_t>(Kind::kGroupBlockBytes);
+      Kind::template pair<T>(pg, nb, 0, x, sc, ldx, y + 4 * g, ldy);
+      Kind::template pair<T>(pg, nb, 1, x, sc, ldx, y + 4 * g, ldy);
     }
+    Kind::template finish<G, T>(p, nb, sc, ldx, y, ldy);
   }
 };
 
 // Groups outermost (two at a time), so their weights stay in L1 while every token passes.
-template <class Block, template <int> class Tile>
-void matmul_packed4_avx2(const uint8_t* p, int64_t groups, const Block* x, const float* scales, int64_t ldx, int64_t m,
-                         int64_t n, float* y, int64_t ldy) {
+template <class Kind>
+void matmul_packed4_avx2(const uint8_t* p, int64_t groups, const typename Kind::Block* x, const float* scales,
+                         int64_t ldx, int64_t m, int64_t n, float* y, int64_t ldy) {
   const int64_t nb = n / 32;
+  constexpr int S = Kind::kScalesPerBlock;
   auto tiles = [&](auto tile, const uint8_t* pg, float* yg) {
-    using T = decltype(tile);
-    constexpr int S = T::kScalesPerBlock;
+    using Tile = decltype(tile);
     int64_t t = 0;
     for (; t + kMaxTileTokens <= m; t += kMaxTileTokens) {
-      T::template run<kMaxTileTokens>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
+      Tile::template run<kMaxTileTokens>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
     }
     switch (m - t) {
       case 3:
-        T::template run<3>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
+        Tile::template run<3>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
         break;
       case 2:
-        T::template run<2>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
+        Tile::template run<2>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
         break;
       case 1:
-        T::template run<1>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
+        Tile::template run<1>(pg, nb, x + t * ldx, scales + t * ldx * S, ldx, yg + t * ldy, ldy);
         break;
       default:
         break;
     }
   };
-  const size_t group_bytes = static_cast<size_t>(nb) * Tile<1>::kGroupBlockBytes;
+  const size_t group_bytes = static_cast<size_t>(nb) * Kind::kGroupBlockBytes;
   int64_t g = 0;
-  for (; g + 2 <= groups; g += 2) tiles(Tile<2>{}, p + g * group_bytes, y + 4 * g);
-  if (g < groups) tiles(Tile<1>{}, p + g * group_bytes, y + 4 * g);
+  for (; g + 2 <= groups; g += 2) tiles(PackedTile<Kind, 2>{}, p + g * group_bytes, y + 4 * g);
+  if (g < groups) tiles(PackedTile<Kind, 1>{}, p + g * group_bytes, y + 4 * g);
 }
 
 }  // namespace
@@ -248,6 +262,6 @@ void matmul_packed4_avx2(const uint8_t* p, int64_t groups, const Block* x, const
 
 namespace weft::kernels::cpu::detail {
 const FastKernels kAvx2Kernels =
-    WEFT_X86_KERNEL_TABLE(Isa::kAvx2, dot_packed4_q4_1_avx2, dot_packed4_q8_0_avx2,
-                          (matmul_packed4_avx2<BlockQ8_1, Q4_1Tile>), (matmul_packed4_avx2<BlockQ8_0, Q8_0Tile>));
+    WEFT_X86_KERNEL_TABLE(Isa::kAvx2, dot_packed4_q4_1_avx2, dot_packed4_q8_0_avx2, (matmul_packed4_avx2<Q4_1Kind>),
+                          (matmul_packed4_avx2<Q8_0Kind>));
 }  // namespace weft::kernels::cpu::detail

@@ -41,35 +41,22 @@ inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(t);
 }
 
-// hsum8 of eight vectors at once: lane k of the result is hsum8(a[k]), summed in the same order.
-inline __m256 hsum8_x8(const __m256* a) {
-  __m256 t[4];  // t[i] = (l0+l4, l1+l5, l2+l6, l3+l7) of a[2i] | the same of a[2i+1]
+// The final reduction of eight vectors at once, lane k of the result for a[k], in the order of
+// the one-vector code. With t = lo128 + hi128 = (a, b, c, d) = (l0+l4, l1+l5, l2+l6, l3+l7):
+//   kHsum8 true:  (a + c) + (b + d), fast_math.cc's hsum8
+//   kHsum8 false: (a + b) + (c + d), dot_f16's two _mm_hadd_ps
+template <bool kHsum8>
+inline __m256 reduce8_x8(const __m256* a) {
+  constexpr int kFirst = kHsum8 ? _MM_SHUFFLE(1, 0, 1, 0) : _MM_SHUFFLE(2, 0, 2, 0);
+  constexpr int kSecond = kHsum8 ? _MM_SHUFFLE(3, 2, 3, 2) : _MM_SHUFFLE(3, 1, 3, 1);
+  __m256 t[4];  // t[i] = (a, b, c, d) of a[2i] | the same of a[2i+1]
   for (int i = 0; i < 4; ++i) {
     t[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
                          _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
   }
-  // (l0+l4) + (l2+l6) and (l1+l5) + (l3+l7) of vectors (0, 2 | 1, 3) and (4, 6 | 5, 7)
-  const __m256 u0 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                  _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m256 u1 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(1, 0, 1, 0)),
-                                  _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m256 s = _mm256_hadd_ps(u0, u1);  // vectors 0, 2, 4, 6 | 1, 3, 5, 7
-  return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
-// dot_f16_x86's final reduction of eight vectors at once: lane k of the result is
-// ((s0+s4) + (s1+s5)) + ((s2+s6) + (s3+s7)) of s = a[k] (two _mm_hadd_ps after lo + hi).
-inline __m256 hadd_tree_x8(const __m256* a) {
-  __m256 t[4];  // t[i] = (s0+s4, s1+s5, s2+s6, s3+s7) of a[2i] | the same of a[2i+1]
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
-                         _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
-  }
-  // (s0+s4) + (s1+s5) and (s2+s6) + (s3+s7) of vectors (0, 2 | 1, 3) and (4, 6 | 5, 7)
-  const __m256 u0 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                  _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
-  const __m256 u1 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                                  _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  // the two inner sums of vectors (0, 2 | 1, 3) and (4, 6 | 5, 7)
+  const __m256 u0 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], kFirst), _mm256_shuffle_ps(t[0], t[1], kSecond));
+  const __m256 u1 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], kFirst), _mm256_shuffle_ps(t[2], t[3], kSecond));
   const __m256 s = _mm256_hadd_ps(u0, u1);  // vectors 0, 2, 4, 6 | 1, 3, 5, 7
   return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
@@ -335,7 +322,7 @@ void scores_f16_x86(const uint16_t* const* keys, const uint16_t* q16, int h, int
 #pragma GCC unroll 8
           for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_fmadd_ps(_mm256_load_ps(wide[kk] + 8 * c), qc, acc[kk]);
         }
-        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(hsum8_x8(acc), sv));
+        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(reduce8_x8<true>(acc), sv));
       }
     }
   } else {
@@ -357,7 +344,7 @@ void scores_f16_x86(const uint16_t* const* keys, const uint16_t* q16, int h, int
           for (int c = chunks; c < padded; ++c) acc[c % 4] = _mm256_add_ps(acc[c % 4], _mm256_setzero_ps());
           sum[kk] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
         }
-        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(hadd_tree_x8(sum), sv));
+        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(reduce8_x8<false>(sum), sv));
       }
     }
   }
