@@ -305,37 +305,25 @@ void scores_f16_x86(const uint16_t* const* keys, const uint16_t* q16, int h, int
     for (int c = 0; c < chunks; ++c) _mm256_store_ps(q[k] + 8 * c, load_f16x8(q16 + k * dim + 8 * c));
   }
   const int padded = (chunks + 3) / 4 * 4;  // dot_f16 pads to whole 32-value rounds with zeros
+  // Eight keys at a time, widened once into L1 for all heads, and their eight final reductions
+  // (hsum8, or dot_f16's (a0 + a2) + (a1 + a3) then two hadds) done together.
   int j = 0;
-  if (lanes8) {
-    // Eight keys at a time, widened once into L1 for all heads; their eight hsum8s in one go.
-    alignas(32) float wide[8][kMaxScoreDim];
-    const __m256 sv = _mm256_set1_ps(scale);
-    for (; j + 8 <= n; j += 8) {
-      for (int kk = 0; kk < 8; ++kk) {
-        for (int c = 0; c < chunks; ++c) _mm256_store_ps(wide[kk] + 8 * c, load_f16x8(keys[j + kk] + 8 * c));
-      }
-      for (int k = 0; k < h; ++k) {
-        __m256 acc[8];
-        for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_setzero_ps();
+  alignas(32) float wide[8][kMaxScoreDim];
+  const __m256 sv = _mm256_set1_ps(scale);
+  for (; j + 8 <= n; j += 8) {
+    for (int kk = 0; kk < 8; ++kk) {
+      for (int c = 0; c < chunks; ++c) _mm256_store_ps(wide[kk] + 8 * c, load_f16x8(keys[j + kk] + 8 * c));
+    }
+    for (int k = 0; k < h; ++k) {
+      __m256 sum[8];
+      if (lanes8) {
+        for (int kk = 0; kk < 8; ++kk) sum[kk] = _mm256_setzero_ps();
         for (int c = 0; c < chunks; ++c) {
           const __m256 qc = _mm256_load_ps(q[k] + 8 * c);
 #pragma GCC unroll 8
-          for (int kk = 0; kk < 8; ++kk) acc[kk] = _mm256_fmadd_ps(_mm256_load_ps(wide[kk] + 8 * c), qc, acc[kk]);
+          for (int kk = 0; kk < 8; ++kk) sum[kk] = _mm256_fmadd_ps(_mm256_load_ps(wide[kk] + 8 * c), qc, sum[kk]);
         }
-        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(reduce8_x8<true>(acc), sv));
-      }
-    }
-  } else {
-    // dot_f16's layout: per key, four accumulators over 32-value rounds combined as
-    // (a0 + a2) + (a1 + a3); then eight keys' final sums reduced together.
-    alignas(32) float wide[8][kMaxScoreDim];
-    const __m256 sv = _mm256_set1_ps(scale);
-    for (; j + 8 <= n; j += 8) {
-      for (int kk = 0; kk < 8; ++kk) {
-        for (int c = 0; c < chunks; ++c) _mm256_store_ps(wide[kk] + 8 * c, load_f16x8(keys[j + kk] + 8 * c));
-      }
-      for (int k = 0; k < h; ++k) {
-        __m256 sum[8];
+      } else {
         for (int kk = 0; kk < 8; ++kk) {
           __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
           for (int c = 0; c < chunks; ++c) {
@@ -344,8 +332,9 @@ void scores_f16_x86(const uint16_t* const* keys, const uint16_t* q16, int h, int
           for (int c = chunks; c < padded; ++c) acc[c % 4] = _mm256_add_ps(acc[c % 4], _mm256_setzero_ps());
           sum[kk] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
         }
-        _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(reduce8_x8<false>(sum), sv));
       }
+      const __m256 dots = lanes8 ? reduce8_x8<true>(sum) : reduce8_x8<false>(sum);
+      _mm256_storeu_ps(out + k * n + j, _mm256_mul_ps(dots, sv));
     }
   }
   for (; j < n; ++j) {
