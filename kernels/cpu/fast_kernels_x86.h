@@ -450,68 +450,9 @@ inline __m256i scaled_isum(__m256i q, const int8_t* y, __m256i scales) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(y)), scales);
 }
 
-template <int kBlockBytes, bool kFifthBit>
-float dot_q45_k_x86(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  float sum = 0.0f, mins = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b, w += kBlockBytes) {
-    const uint8_t* scales = w + 4;
-    const uint8_t* q = w + (kFifthBit ? 48 : 16);
-    const __m256i hbits = kFifthBit ? load256(w + 16) : _mm256_setzero_si256();
-    const int8_t* y = x[b].qs;
-    __m256i acc = _mm256_setzero_si256();
-    for (int g = 0; g < 4; ++g, q += 32, y += 64) {
-      uint8_t sc_lo, sc_hi, m;
-      scale_min_k4(2 * g, scales, &sc_lo, &m);
-      scale_min_k4(2 * g + 1, scales, &sc_hi, &m);
-      const __m256i qv = load256(q);
-      __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-      if (kFifthBit) {
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g + 1), one), 4));
-      }
-      acc = _mm256_add_epi32(acc, _mm256_add_epi32(scaled_isum(lo, y, _mm256_set1_epi16(sc_lo)),
-                                                   scaled_isum(hi, y + 32, _mm256_set1_epi16(sc_hi))));
-    }
-    sum = std::fma(h2f(w) * x[b].d, static_cast<float>(hsum_i32(acc)), sum);
-    mins = std::fma(h2f(w + 2) * x[b].d, static_cast<float>(k4_mins_sum(scales, x[b].bsums)), mins);
-  }
-  return sum - mins;
-}
-
-float dot_q6_k_x86(const uint8_t* w, const BlockQ8_K* x, int64_t n) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b, w += kQ6KBytes) {
-    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
-    __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load256(w + 64 * h), ql1 = load256(w + 64 * h + 32), qh = load256(w + 128 + 32 * h);
-      const __m256i nibbles[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                                  _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                  _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
-      for (int k = 0; k < 4; ++k) {
-        const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
-        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]), _mm_set1_epi16(sc[8 * h + 2 * k]));
-        acc = _mm256_add_epi32(acc, scaled_isum(_mm256_or_si256(nibbles[k], high), x[b].qs + 128 * h + 32 * k, scales));
-      }
-    }
-    int offset = 0;
-    for (int j = 0; j < 16; ++j) offset += sc[j] * x[b].bsums[j];
-    sum = std::fma(h2f(w + 208) * x[b].d, static_cast<float>(hsum_i32(acc) - 32 * offset), sum);
-  }
-  return sum;
-}
-
-template <float (*Dot)(const uint8_t*, const BlockQ8_K*, int64_t)>
-void dot_rows_k_x86(const uint8_t* w, size_t rb, int64_t rows, const BlockQ8_K* x, int64_t n, float* y) {
-  for (int64_t r = 0; r < rows; ++r) y[r] = Dot(w + static_cast<size_t>(r) * rb, x, n);
-}
-
-// ---- K-quants for several activation rows (tokens) at once --------------------------------
 // One weight row and up to four tokens: each 64-value group is unpacked, and each block's
-// scales and mins decoded, once for all the tokens; each token's integer sums and float chains
-// are dot_q45_k_x86's and dot_q6_k_x86's, so the bits are the same.
+// scales and mins decoded, once for all the tokens; each token's integer sums are exact and its
+// float chains are the specification's, block by block. One token is the tile of one.
 
 template <int kBlockBytes, bool kFifthBit>
 struct Q45KTile {
@@ -596,6 +537,12 @@ struct Q6KTile {
     for (int t = 0; t < T; ++t) y[t * ldy] = sum[t];
   }
 };
+
+// One token: the tile of one token, row by row.
+template <class Tile>
+void dot_rows_k_x86(const uint8_t* w, size_t rb, int64_t rows, const BlockQ8_K* x, int64_t n, float* y) {
+  for (int64_t r = 0; r < rows; ++r) Tile::template run<1>(w + static_cast<size_t>(r) * rb, x, 0, n / 256, y + r, 0);
+}
 
 // Rows outermost, so a row's blocks stay in L1 while every token passes over them.
 template <class Tile>
@@ -740,8 +687,8 @@ int64_t int8_dot_probe_x86(int64_t iterations, int32_t* sink) {
         dot_f16_x86, dot_f16_8lane_x86, weighted_sum_f16_x86, scores_f16_x86, scale_to_f16_x86, packed_q4_1,      \
         packed_q8_0, mm_packed_q4_1, mm_packed_q8_0, int8_dot_probe_x86, softmax_exp_x86, swiglu_x86,             \
         round_to_bf16_x86, matmul_rows_16bit_x86<false>, matmul_rows_16bit_x86<true>, quantize_q8_k,              \
-        dot_rows_k_x86<dot_q45_k_x86<kQ4KBytes, false>>, dot_rows_k_x86<dot_q45_k_x86<kQ5KBytes, true>>,          \
-        dot_rows_k_x86<dot_q6_k_x86>, matmul_rows_k_x86<Q45KTile<kQ4KBytes, false>>,                              \
+        dot_rows_k_x86<Q45KTile<kQ4KBytes, false>>, dot_rows_k_x86<Q45KTile<kQ5KBytes, true>>,                    \
+        dot_rows_k_x86<Q6KTile>, matmul_rows_k_x86<Q45KTile<kQ4KBytes, false>>,                                   \
         matmul_rows_k_x86<Q45KTile<kQ5KBytes, true>>, matmul_rows_k_x86<Q6KTile>                                  \
   }
 
