@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/int8_peak.h"
 #include "bench/json_line.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/matmul.h"
@@ -45,22 +46,6 @@ double rate(F&& fn) {
     best = std::max(best, static_cast<double>(macs) / s);
   }
   return best;
-}
-
-double int8_peak(const FastKernels& k, int threads) {
-  std::vector<double> rates(static_cast<size_t>(threads));
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&, i] {
-      int32_t sink = 0;
-      rates[i] = rate([&] { return k.int8_dot_probe(1 << 16, &sink); });
-      if (sink == 12345) std::puts("");
-    });
-  }
-  for (auto& t : pool) t.join();
-  double total = 0;
-  for (double r : rates) total += r;
-  return total;
 }
 
 std::vector<uint8_t> random_weights(TensorType type, int64_t rows, int64_t cols, std::mt19937& rng) {
@@ -110,8 +95,8 @@ int main(int argc, char** argv) {
   }
   const FastKernels& k = fast_kernels(isa);
   const std::string isa_json = "\"" + std::string(isa_name(isa)) + "\"";
-  const double peak1 = int8_peak(k, 1);
-  const double peak_all = int8_peak(k, threads);
+  const double peak1 = weft::bench::int8_peak(k, 1);
+  const double peak_all = weft::bench::int8_peak(k, threads);
   weft::bench::JsonLine{
       "int8_dot_peak", "GMAC/s", peak1 / 1e9, "", std::nullopt, true, {{"isa", isa_json}, {"threads", "1"}}}
       .print();

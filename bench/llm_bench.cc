@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/int8_peak.h"
 #include "bench/json_line.h"
 #include "bench/peer_json.h"
 #include "llm/llama_model.h"
@@ -130,27 +131,6 @@ double verify_tree(const LlamaModel& m, int context = 256, int steps = 16) {
   });
 }
 
-// Multiply-adds per second of the integer-dot primitive on `threads` threads at once.
-double int8_peak(const weft::kernels::cpu::FastKernels& k, int threads) {
-  std::vector<double> rates(static_cast<size_t>(threads));
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&, i] {
-      int32_t sink = 0;
-      rates[i] = best(3, [&] {
-        const auto t = Clock::now();
-        int64_t macs = 0;
-        while (seconds_since(t) < 0.2) macs += k.int8_dot_probe(1 << 16, &sink);
-        return static_cast<double>(macs) / seconds_since(t);
-      });
-    });
-  }
-  for (auto& t : pool) t.join();
-  double total = 0;
-  for (double r : rates) total += r;
-  return total;
-}
-
 // Bytes per second of memcpy over a buffer far larger than the caches (bytes copied / time).
 double memcpy_bandwidth() {
   const size_t bytes = size_t{256} << 20;
@@ -219,7 +199,7 @@ int main(int argc, char** argv) {
   auto want = [&](const std::string& bench) { return only.empty() || only == bench; };
   // Compute bound: the integer-dot peak over the multiply-adds of one token (every layer matrix;
   // the output matrix only for tokens that ask for logits).
-  const double peak = int8_peak(weft::kernels::cpu::fast_kernels(options.isa), options.threads);
+  const double peak = weft::bench::int8_peak(weft::kernels::cpu::fast_kernels(options.isa), options.threads);
   const double layer_macs = static_cast<double>(m.matrix_macs_per_token() - m.output_macs_per_token());
   const double output_macs = static_cast<double>(m.output_macs_per_token());
   auto compute_bound = [&](double tokens, double with_logits) {
