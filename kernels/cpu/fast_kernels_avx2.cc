@@ -1,8 +1,6 @@
 // The fast kernels for AVX2 + FMA + F16C (compiled with those flags only; see CMakeLists.txt).
 #include <immintrin.h>
 
-#include <vector>
-
 namespace weft::kernels::cpu {
 namespace {
 // Pairs of u8 x s8 products to int16 (cannot saturate here: |u| <= 128, |s| <= 127, and

@@ -55,9 +55,9 @@ Status matmul_reference(const WeightView& w, const float* x, int64_t m, float* y
 constexpr int64_t kTokenBlock = 32;
 
 // Splits the rows of all `targets` (one row space, matrix after matrix) into chunks across the
-// team and runs `rows(target, r0, r1)` on each piece of a chunk that falls in one matrix. Chunks
-// are whole groups of four rows of every matrix: the grain and every matrix's row count are
-// multiples of four (fusable() checks the latter).
+// team and runs `rows(target, r0, r1)` on each piece of a chunk that falls in one matrix. Pieces
+// start on whole groups of four rows of their matrix: the grain is a multiple of four, and so is
+// every matrix's row count but the last's (packing and matmul_fused check that).
 template <class Rows>
 void for_target_rows(std::span<const MatmulTarget> targets, const MatmulContext& ctx, Rows&& rows) {
   int64_t total = 0;
