@@ -21,14 +21,46 @@ elseif(NOT WEFT_SANITIZE STREQUAL "")
   message(FATAL_ERROR "WEFT_SANITIZE must be empty, 'address' or 'thread'")
 endif()
 
-# weft_add_library(<module> SOURCES ... DEPS ...): target weft_<module>, alias weft::<module>.
+# weft_add_library(<module> SOURCES ... DEPS ...): the internal library of one directory, target
+# weft_internal_<module>, alias weft::internal::<module>. Always static (position-independent in a
+# shared build, whose libweft/libweft_llm are made of these objects) and compiled with hidden
+# visibility: only declarations marked WEFT_API leave a shared library.
 function(weft_add_library module)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
-  add_library(weft_${module} ${ARG_SOURCES})
-  add_library(weft::${module} ALIAS weft_${module})
+  set(target weft_internal_${module})
+  add_library(${target} STATIC ${ARG_SOURCES})
+  add_library(weft::internal::${module} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ${BUILD_SHARED_LIBS}
+    CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   # Internal headers are included by module path ("scheduler/executor.h"), as in LevelDB.
-  target_include_directories(weft_${module} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(weft_${module} PUBLIC ${ARG_DEPS} PRIVATE weft::warnings ${ARG_PRIVATE_DEPS})
+  target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}> PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE weft::warnings ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# weft_add_public_library(<target> EXPORT_NAME <name> PARTS <module>... [PUBLIC_DEPS ...]
+#                         [PRIVATE_DEPS ...]): a library users link, weft::<name>, made of the
+# objects of the internal libraries weft_internal_<module>. Static unless BUILD_SHARED_LIBS.
+function(weft_add_public_library target)
+  cmake_parse_arguments(ARG "" "EXPORT_NAME" "PARTS;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(${target})
+  add_library(weft::${ARG_EXPORT_NAME} ALIAS ${target})
+  foreach(part ${ARG_PARTS})
+    target_sources(${target} PRIVATE $<TARGET_OBJECTS:weft_internal_${part}>)
+  endforeach()
+  # While the major version is 0 every minor release may change the ABI: libweft.so.0.2.
+  if(PROJECT_VERSION_MAJOR EQUAL 0)
+    set(soversion ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
+  else()
+    set(soversion ${PROJECT_VERSION_MAJOR})
+  endif()
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${ARG_EXPORT_NAME} VERSION ${PROJECT_VERSION}
+    SOVERSION ${soversion} LINKER_LANGUAGE CXX)
+  target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:include>)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
 endfunction()
 
 # weft_add_test(<name> SOURCES ... [DEPS ...] [LABEL unit|integration|e2e|gpu|slow] [TIMEOUT s])

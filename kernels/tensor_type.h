@@ -10,6 +10,8 @@
 #include <optional>
 #include <string_view>
 
+#include "weft/export.h"
+
 namespace weft::kernels {
 
 enum class TensorType : uint32_t {
@@ -30,7 +32,7 @@ enum class TensorType : uint32_t {
   kBF16 = 30,
 };
 
-struct TensorTypeInfo {
+struct WEFT_API TensorTypeInfo {
   TensorType type;
   std::string_view name;
   int64_t block_elems;  // values per block (1 for plain floats)
@@ -39,11 +41,11 @@ struct TensorTypeInfo {
 };
 
 // Layout of a type id read from a file; nullopt for ids weft does not know.
-std::optional<TensorTypeInfo> tensor_type_info(uint32_t id);
+WEFT_API std::optional<TensorTypeInfo> tensor_type_info(uint32_t id);
 const TensorTypeInfo& tensor_type_info(TensorType t);
 
 // Bytes of a row of `n` values, or nullopt when `n` is not a whole number of blocks or the size
 // does not fit in size_t.
-std::optional<size_t> row_bytes(TensorType t, int64_t n);
+WEFT_API std::optional<size_t> row_bytes(TensorType t, int64_t n);
 
 }  // namespace weft::kernels

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "weft/export.h"
+
 namespace weft::llm {
 
 // How fast-mode attention orders its sums for a token (the bits of its result depend on it):
@@ -20,7 +22,7 @@ namespace weft::llm {
 // sequence pins each token to the layout it first had, so recomputation gives the same bits.
 enum class SumLayout : uint8_t { kAuto, kVector, kMatrix };
 
-struct BatchToken {
+struct WEFT_API BatchToken {
   int32_t token = 0;
   int32_t seq = 0;
   int32_t pos = 0;
@@ -32,7 +34,7 @@ struct BatchToken {
   int32_t pending_parent = -1;
 };
 
-struct Batch {
+struct WEFT_API Batch {
   std::vector<BatchToken> tokens;
 
   // Appends `ids` to `seq` as a chain starting at position `pos0` (after the committed tokens);

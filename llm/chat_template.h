@@ -17,16 +17,17 @@
 #include <vector>
 
 #include "llm/gguf_file.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
-struct ChatMessage {
+struct WEFT_API ChatMessage {
   std::string role;  // "system", "user" or "assistant"
   std::string content;
 };
 
-class ChatTemplate {
+class WEFT_API ChatTemplate {
  public:
   enum class Format { kChatMl, kLlama3, kLlama2, kMistral };
 

@@ -21,11 +21,12 @@
 #include "llm/llama_model.h"
 #include "llm/sampler.h"
 #include "llm/tokenizer.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
-struct GenerateOptions {
+struct WEFT_API GenerateOptions {
   int max_tokens = 256;
   SamplingParams sampling;
   std::vector<std::string> stop;  // end before the first occurrence of any of these
@@ -36,9 +37,9 @@ struct GenerateOptions {
 };
 
 enum class FinishReason { kEndOfGeneration, kStopString, kLength, kCancelled };
-std::string_view to_string(FinishReason r);
+WEFT_API std::string_view to_string(FinishReason r);
 
-struct Generation {
+struct WEFT_API Generation {
   std::vector<int32_t> tokens;  // generated ids (an end-of-generation token included)
   std::string text;             // the streamed text, stop string excluded
   FinishReason finish = FinishReason::kLength;
@@ -47,8 +48,8 @@ struct Generation {
 
 // kInvalidArgument for bad options, an empty prompt or one longer than the context; errors of
 // the forward pass otherwise. `on_text` may be empty.
-Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
-                            const GenerateOptions& options,
-                            const std::function<bool(std::string_view text)>& on_text = {});
+WEFT_API Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer,
+                                     const std::vector<int32_t>& prompt, const GenerateOptions& options,
+                                     const std::function<bool(std::string_view text)>& on_text = {});
 
 }  // namespace weft::llm

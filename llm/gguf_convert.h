@@ -14,12 +14,13 @@
 
 #include "kernels/tensor_type.h"
 #include "llm/gguf_file.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
 // `to`: kQ8_0, kF16, kBF16 or kF32. kInvalidArgument for other types; kIoError when the file cannot
 // be written.
-Status convert_model(const GgufFile& in, kernels::TensorType to, const std::string& out_path);
+WEFT_API Status convert_model(const GgufFile& in, kernels::TensorType to, const std::string& out_path);
 
 }  // namespace weft::llm

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/tensor_type.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
@@ -41,10 +42,10 @@ enum class GgufType : uint32_t {
   kFloat64 = 12,
 };
 
-std::string_view to_string(GgufType t);
+WEFT_API std::string_view to_string(GgufType t);
 
 // One metadata value: a scalar, a string, or an array of either (arrays may nest).
-struct GgufValue {
+struct WEFT_API GgufValue {
   GgufType type = GgufType::kUint8;
   // Scalars: integers widen into u/i, floats into f, bools into b.
   uint64_t u = 0;
@@ -63,7 +64,7 @@ struct GgufValue {
   size_t size() const;
 };
 
-struct GgufTensor {
+struct WEFT_API GgufTensor {
   std::string_view name;
   kernels::TensorType type;
   int n_dims = 0;
@@ -76,7 +77,7 @@ struct GgufTensor {
   int64_t rows() const { return ne[1] * ne[2] * ne[3]; }
 };
 
-class GgufFile {
+class WEFT_API GgufFile {
  public:
   static Result<GgufFile> open(const std::string& path);
   // Parses bytes held in memory (copied); for tests and fuzzing.

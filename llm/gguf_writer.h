@@ -16,11 +16,12 @@
 
 #include "kernels/tensor_type.h"
 #include "llm/gguf_file.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
-class GgufWriter {
+class WEFT_API GgufWriter {
  public:
   explicit GgufWriter(uint32_t alignment = 32) : alignment_(alignment) {}
 

@@ -18,11 +18,12 @@
 #include <span>
 #include <vector>
 
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
-class KvCache {
+class WEFT_API KvCache {
  public:
   enum class Type { kF32, kF16 };
   struct Options {

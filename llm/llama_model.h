@@ -29,6 +29,7 @@
 #include "llm/kv_cache.h"
 #include "llm/model_config.h"
 #include "llm/model_weights.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
@@ -38,7 +39,7 @@ namespace weft::llm {
 // double accumulation, float32 KV cache — the yardstick the fast path is measured against.
 enum class ComputeMode { kFast, kReference };
 
-struct ModelOptions {
+struct WEFT_API ModelOptions {
   ComputeMode mode = ComputeMode::kFast;
   // Where a forward pass runs its data-parallel loops: a weft::ParallelTeam under the runtime, so
   // the model computes on the runtime's workers. Null: a thread team of `threads` threads owned
@@ -55,7 +56,7 @@ struct ModelOptions {
   std::function<void(double fraction)> on_progress;
 };
 
-class LlamaModel {
+class WEFT_API LlamaModel {
  public:
   static Result<std::unique_ptr<LlamaModel>> load(const std::string& path, const ModelOptions& options = {});
   static Result<std::unique_ptr<LlamaModel>> from_file(GgufFile file, const ModelOptions& options = {});

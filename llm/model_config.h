@@ -8,6 +8,7 @@
 #include <string>
 
 #include "llm/gguf_file.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
@@ -17,7 +18,7 @@ enum class RopeStyle {
   kNeox,    // rotate (i, i + d/2): qwen2
 };
 
-struct ModelConfig {
+struct WEFT_API ModelConfig {
   std::string arch;
   int n_layers = 0;
   int d_model = 0;

@@ -6,11 +6,12 @@
 #include "kernels/weight_view.h"
 #include "llm/gguf_file.h"
 #include "llm/model_config.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
-struct LayerWeights {
+struct WEFT_API LayerWeights {
   const float* attn_norm = nullptr;  // [d_model]
   kernels::WeightView wq, wk, wv, wo;
   const float* bq = nullptr;  // qwen2 only
@@ -20,7 +21,7 @@ struct LayerWeights {
   kernels::WeightView w_gate, w_up, w_down;
 };
 
-struct ModelWeights {
+struct WEFT_API ModelWeights {
   kernels::WeightView token_embd;  // rows = vocab, cols = d_model
   const float* output_norm = nullptr;
   kernels::WeightView output;  // tied to token_embd when the file has no output.weight

@@ -10,11 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
-class PreTokenizer {
+class WEFT_API PreTokenizer {
  public:
   // The expressions for a `tokenizer.ggml.pre` name; kInvalidArgument for names weft does not know.
   static Result<std::vector<std::string>> expressions_for(std::string_view pre_name);

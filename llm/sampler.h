@@ -17,11 +17,12 @@
 #include <span>
 #include <vector>
 
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
-struct SamplingParams {
+struct WEFT_API SamplingParams {
   float temperature = 0.0f;      // 0: greedy
   int top_k = 0;                 // keep the k most likely tokens; 0: all
   float top_p = 1.0f;            // keep the smallest set whose probability reaches p; 1: all
@@ -35,12 +36,12 @@ struct SamplingParams {
 };
 
 // The tokens a sampler may draw and their probabilities (summing to 1), likeliest first.
-struct TokenDistribution {
+struct WEFT_API TokenDistribution {
   std::vector<int32_t> ids;
   std::vector<double> probs;
 };
 
-class Sampler {
+class WEFT_API Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
 

@@ -18,11 +18,12 @@
 
 #include "llm/tokenizer.h"
 #include "llm/utf8.h"
+#include "weft/export.h"
 
 namespace weft::llm {
 
 // Holds back any tail that could begin one of the stop strings.
-class StopFilter {
+class WEFT_API StopFilter {
  public:
   explicit StopFilter(std::vector<std::string> stop) : stop_(std::move(stop)) {}
   // Appends `text`; returns what is now final. Sets `stopped` when a stop string appeared (the
@@ -35,7 +36,7 @@ class StopFilter {
   std::string held_;
 };
 
-class TextStream {
+class WEFT_API TextStream {
  public:
   TextStream(const Tokenizer& tokenizer, std::vector<std::string> stop)
       : tokenizer_(&tokenizer), stop_(std::move(stop)) {}

@@ -19,13 +19,14 @@
 
 #include "llm/gguf_file.h"
 #include "llm/pretokenizer.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::llm {
 
 enum class TokenType : uint8_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
 
-class Tokenizer {
+class WEFT_API Tokenizer {
  public:
   enum class Kind { kByteBpe, kSentencePiece };
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "weft/export.h"
+
 namespace weft::llm {
 
 // Length of the UTF-8 sequence that starts with byte `b` (1 for invalid lead bytes).
@@ -26,7 +28,7 @@ void append_utf8(std::string& out, uint32_t cp);
 // Emits text from a stream of byte pieces (detokenized tokens) without ever splitting a UTF-8
 // character: bytes of an incomplete sequence are held until it completes. Invalid bytes are
 // replaced by U+FFFD so the output is always valid UTF-8.
-class Utf8Stream {
+class WEFT_API Utf8Stream {
  public:
   // Returns the text that is complete after appending `piece`.
   std::string push(std::string_view piece);

@@ -10,6 +10,7 @@
 #include "apps/weft/convert_command.h"
 #include "apps/weft/llm_commands.h"
 #include "apps/weft/serve_command.h"
+#include "weft/version.h"
 
 namespace {
 
@@ -20,7 +21,7 @@ constexpr const char* kUsage =
     "  chat       chat with a model using its chat template\n"
     "  serve      the OpenAI-compatible server (weft serve --help)\n"
     "  convert    rewrite a model's weights in another type (weft convert --help)\n"
-    "  version    print weft's version\n";
+    "  version    print weft's version (also weft --version)\n";
 
 }  // namespace
 
@@ -34,8 +35,8 @@ int main(int argc, char** argv) {
   if (command == "chat") return weft::cli::chat_command(argc - 2, argv + 2);
   if (command == "serve") return weft::cli::serve_command(argc - 2, argv + 2);
   if (command == "convert") return weft::cli::convert_command(argc - 2, argv + 2);
-  if (command == "version") {
-    std::printf("weft 0.1.0\n");
+  if (command == "version" || command == "--version") {
+    std::printf("weft %s\n", weft::version_string());
     return 0;
   }
   std::fprintf(stderr, "weft: unknown command '%s'\n%s", command.c_str(), kUsage);

@@ -20,7 +20,11 @@ Result<std::string> resolve_model_path(const std::string& model) {
   dirs.emplace_back("models");
   dirs.emplace_back(fs::path(WEFT_SOURCE_DIR) / "models");
   char self[4096] = {};
-  if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) dirs.push_back(fs::path(self).parent_path() / "models");
+  if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) {
+    const fs::path bin = fs::path(self).parent_path();
+    dirs.push_back(bin / "models");
+    dirs.push_back(bin.parent_path() / "share" / "weft" / "models");  // an installed weft: PREFIX/bin/weft
+  }
   for (const auto& d : dirs) {
     std::error_code ec;
     const fs::path p = d / kDefaultModelFile;

@@ -41,16 +41,16 @@ class ActorState final : public ActorCore {
   }
   T* instance() const { return instance_.get(); }
   void set_instance(std::unique_ptr<T> p) { instance_ = std::move(p); }
-  // Multi-process mode: the instance lives in a worker process under this id (0: here).
+  /// Multi-process mode: the instance lives in a worker process under this id (0: here).
   uint64_t remote_id() const { return remote_id_; }
   void set_remote_id(uint64_t id) { remote_id_ = id; }
 
  private:
   std::unique_ptr<T> instance_;
-  uint64_t remote_id_ = 0;  // written by the factory call, read by later calls (drain order)
+  uint64_t remote_id_ = 0;  ///< written by the factory call, read by later calls (drain order)
 };
 
-// One call on an actor: a method call (Create = false) or the factory call (Create = true).
+/// One call on an actor: a method call (Create = false) or the factory call (Create = true).
 template <class T, class R, class Callable, bool Create, class Params, class... S>
 class ActorCall;
 
@@ -101,8 +101,8 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
  private:
   static constexpr bool kTravels = (travels_by_value_v<Ps> && ...);
 
-  // The factory of a multi-process driver builds the instance in a worker when it can travel
-  // there; later calls go wherever the instance is.
+  /// The factory of a multi-process driver builds the instance in a worker when it can travel
+  /// there; later calls go wherever the instance is.
   bool runs_remotely(ActorState<T>* state) const {
     if constexpr (Create) {
       if constexpr (!kTravels) return false;
@@ -189,17 +189,23 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
 
 }  // namespace detail
 
+/// Options and submission of one call of an actor's method; ActorHandle::task makes one.
 template <class T, class M>
 class ActorMethodBuilder;
 
+/// A reference to an actor of class T (see the top of this file).
 template <class T>
 class ActorHandle {
  public:
+  /// Empty.
   ActorHandle() = default;
+  /// Another handle to the same actor.
   ActorHandle(const ActorHandle& o) noexcept : state_(o.state_) {
     if (state_) state_->add_ref();
   }
+  /// Takes `o`'s handle; `o` is left empty.
   ActorHandle(ActorHandle&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+  /// Refers to `o`'s actor instead.
   ActorHandle& operator=(ActorHandle o) noexcept {
     std::swap(state_, o.state_);
     return *this;
@@ -208,9 +214,10 @@ class ActorHandle {
     if (state_) state_->release();
   }
 
+  /// False when empty.
   bool valid() const { return state_ != nullptr; }
 
-  // Starts a call of a registered method (WEFT_REMOTE(&T::method)).
+  /// Starts a call of a registered method (WEFT_REMOTE(&T::method)).
   template <class M>
   ActorMethodBuilder<T, M> task(M method) const {
     static_assert(std::is_member_function_pointer_v<M>, "weft: ActorHandle::task takes a member function pointer");
@@ -218,7 +225,7 @@ class ActorHandle {
     return ActorMethodBuilder<T, M>(state_, method);
   }
 
-  // Internal.
+  /// Internal.
   static ActorHandle adopt(detail::ActorState<T>* s) {
     ActorHandle h;
     h.state_ = s;
@@ -236,10 +243,13 @@ class ActorMethodBuilder : public detail::TaskOptionsMixin<ActorMethodBuilder<T,
   static_assert(std::is_base_of_v<typename Traits::cls, T>, "weft: the method does not belong to this actor's class");
 
  public:
+  /// Internal: ActorHandle::task makes one. Throws weft::Error when `method` is not registered.
   ActorMethodBuilder(detail::ActorState<T>* state, M method) : state_(state), method_(method) {
     this->common_.registered_name = &detail::lookup_remote(detail::pointer_key(method), nullptr).name;
   }
 
+  /// Submits the call (after every earlier call to this actor) and returns at once; arguments as
+  /// for TaskBuilder::remote.
   template <class... A>
   ObjectRef<R> remote(A&&... args) const {
     return submit(std::make_index_sequence<std::tuple_size_v<typename Traits::params>>{}, std::forward<A>(args)...);
@@ -266,21 +276,24 @@ class ActorMethodBuilder : public detail::TaskOptionsMixin<ActorMethodBuilder<T,
   M method_;
 };
 
+/// Options and creation of an actor of class T from a factory F; weft::actor<T>(factory) makes one.
 template <class T, class F>
 class ActorBuilder;
 
+/// ActorBuilder for a factory returning T or std::unique_ptr<T> from parameters Ps.
 template <class T, class FR, class... Ps>
 class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuilder<T, FR (*)(Ps...)>> {
   static_assert(std::is_same_v<FR, T> || std::is_same_v<FR, std::unique_ptr<T>>,
                 "weft: an actor factory must return T or std::unique_ptr<T>");
 
  public:
-  using Fn = FR (*)(Ps...);
+  using Fn = FR (*)(Ps...);  ///< the factory's type
+  /// Throws weft::Error when `fn` is not registered with WEFT_REMOTE.
   explicit ActorBuilder(Fn fn) : fn_(fn) {
     this->common_.registered_name = &detail::lookup_remote(detail::pointer_key(fn), reinterpret_cast<const void*>(fn)).name;
   }
 
-  // Creates the actor; its factory runs asynchronously as the actor's first call.
+  /// Creates the actor; its factory runs asynchronously as the actor's first call.
   template <class... A>
   ActorHandle<T> remote(A&&... args) const {
     static_assert(sizeof...(A) == sizeof...(Ps), "weft: wrong number of arguments for this actor factory");
@@ -301,7 +314,7 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
   Fn fn_;
 };
 
-// Starts building an actor of class T from a registered factory.
+/// Starts building an actor of class T from a registered factory.
 template <class T, class FR, class... Ps>
 ActorBuilder<T, FR (*)(Ps...)> actor(FR (*factory)(Ps...)) {
   return ActorBuilder<T, FR (*)(Ps...)>(factory);

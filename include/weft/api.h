@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "weft/errors.h"
+#include "weft/export.h"
 #include "weft/object_ref.h"
 #include "weft/options.h"
 #include "weft/serialization.h"
@@ -25,30 +26,31 @@
 
 namespace weft {
 
-// Starts the runtime. Errors: kFailedPrecondition if already running; kAlreadyExists if two
-// functions were registered under one name; kInvalidArgument for bad options; kUnavailable for an
-// address (cluster mode is not in this build), or worker processes that did not start.
-// With Options::processes > 0 the driver's binary is started again as worker processes, where
-// this call (which must come first in main) serves tasks and never returns.
-Status init(const Options& options = {});
+/// Starts the runtime. Errors: kFailedPrecondition if already running; kAlreadyExists if two
+/// functions were registered under one name; kInvalidArgument for bad options; kUnavailable for an
+/// address (cluster mode is not in this build), or worker processes that did not start.
+/// With Options::processes > 0 the driver's binary is started again as worker processes, where
+/// this call (which must come first in main) serves tasks and never returns.
+WEFT_API Status init(const Options& options = {});
 
-// In a worker process started by a multi-process driver, serves tasks and exits the process;
-// anywhere else returns at once. weft::init calls it first; a program that does other work
-// before init (a test runner's main, say) calls it at the top of main.
-void serve_if_worker();
+/// In a worker process started by a multi-process driver, serves tasks and exits the process;
+/// anywhere else returns at once. weft::init calls it first; a program that does other work
+/// before init (a test runner's main, say) calls it at the top of main.
+WEFT_API void serve_if_worker();
 
-// Stops the runtime: tasks that have not started are cancelled (their get raises a TaskError of
-// type "cancelled"), running tasks finish, worker threads exit. Objects already produced stay
-// readable through their refs. Must not race with submissions from other threads.
-// kFailedPrecondition if the runtime is not running.
-Status shutdown();
+/// Stops the runtime: tasks that have not started are cancelled (their get raises a TaskError of
+/// type "cancelled"), running tasks finish, worker threads exit. Objects already produced stay
+/// readable through their refs. Must not race with submissions from other threads.
+/// kFailedPrecondition if the runtime is not running.
+WEFT_API Status shutdown();
 
-bool is_initialized();
-// Worker threads (or worker processes, with Options::processes) of the running runtime (0 when
-// not running).
-int num_workers();
+/// True between a successful init and shutdown.
+WEFT_API bool is_initialized();
+/// Worker threads (or worker processes, with Options::processes) of the running runtime (0 when
+/// not running).
+WEFT_API int num_workers();
 
-// Stores a value as an object.
+/// Stores a value as an object.
 template <class T>
 ObjectRef<std::decay_t<T>> put(T&& value) {
   using V = std::decay_t<T>;
@@ -64,7 +66,7 @@ ObjectRef<std::decay_t<T>> put(T&& value) {
 }
 
 namespace detail {
-// Waits for `o`, raising TimeoutError or the object's TaskError.
+/// Waits for `o`, raising TimeoutError or the object's TaskError.
 inline void await(ObjectBase* o, int64_t deadline_ns) {
   if (!o->done()) {
     ObjectBase* one[1] = {o};
@@ -78,8 +80,8 @@ int64_t deadline_after(std::chrono::duration<Rep, Period> d) {
 }
 }  // namespace detail
 
-// The value of a ref, waiting for it. Raises weft::TaskError if its task (or one it depended on)
-// failed, weft::Error on an empty ref. The reference stays valid while `ref` (or a copy) lives.
+/// The value of a ref, waiting for it. Raises weft::TaskError if its task (or one it depended on)
+/// failed, weft::Error on an empty ref. The reference stays valid while `ref` (or a copy) lives.
 template <class T>
   requires(!std::is_void_v<T>)
 const T& get(const ObjectRef<T>& ref) {
@@ -88,8 +90,8 @@ const T& get(const ObjectRef<T>& ref) {
   return o->value();
 }
 
-// As above, for a temporary ref: returns the value itself (moved out when nothing else refers to
-// the object, copied otherwise).
+/// As above, for a temporary ref: returns the value itself (moved out when nothing else refers to
+/// the object, copied otherwise).
 template <class T>
   requires(!std::is_void_v<T>)
 T get(ObjectRef<T>&& ref) {
@@ -99,10 +101,10 @@ T get(ObjectRef<T>&& ref) {
   return o->value();
 }
 
-// Waits for a task that returns nothing; raises its error if it failed.
+/// Waits for a task that returns nothing; raises its error if it failed.
 inline void get(const ObjectRef<void>& ref) { detail::await(ref.checked(), detail::kNoDeadline); }
 
-// As get(ref), raising weft::TimeoutError when the object is not ready within `timeout`.
+/// As get(ref), raising weft::TimeoutError when the object is not ready within `timeout`.
 template <class T, class Rep, class Period>
 decltype(auto) get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
   detail::Object<T>* o = ref.checked();
@@ -110,7 +112,7 @@ decltype(auto) get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> t
   if constexpr (!std::is_void_v<T>) return static_cast<const T&>(o->value());
 }
 
-// The values of several refs, in order. Raises the first failure found in order.
+/// The values of several refs, in order. Raises the first failure found in order.
 template <class T>
   requires(!std::is_void_v<T>)
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
@@ -119,23 +121,25 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
   for (const auto& r : refs) out.push_back(get(r));
   return out;
 }
+/// Waits for every ref of a list of void tasks, raising the first failure.
 inline void get(const std::vector<ObjectRef<void>>& refs) {
   for (const auto& r : refs) get(r);
 }
 
+/// What weft::wait returns: the refs split by readiness.
 template <class T>
 struct WaitResult {
-  std::vector<ObjectRef<T>> ready;      // at most num_ready refs, in input order
-  std::vector<ObjectRef<T>> not_ready;  // the rest, in input order
+  std::vector<ObjectRef<T>> ready;      ///< at most num_ready refs, in input order
+  std::vector<ObjectRef<T>> not_ready;  ///< the rest, in input order
 };
 
 namespace detail {
-// Blocks until `k` of `objs` are done or the deadline passes (then returns whatever is ready).
-void wait_some(ObjectBase* const* objs, size_t n, size_t k, int64_t deadline_ns);
+/// Blocks until `k` of `objs` are done or the deadline passes (then returns whatever is ready).
+WEFT_API void wait_some(ObjectBase* const* objs, size_t n, size_t k, int64_t deadline_ns);
 }  // namespace detail
 
-// Waits until `num_ready` of `refs` are ready (or `timeout` passes) and splits them. A failed
-// object counts as ready. Raises weft::Error if num_ready > refs.size() or a ref is empty.
+/// Waits until `num_ready` of `refs` are ready (or `timeout` passes) and splits them. A failed
+/// object counts as ready. Raises weft::Error if num_ready > refs.size() or a ref is empty.
 template <class T, class Rep = int64_t, class Period = std::ratio<1>>
 WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, size_t num_ready,
                    std::chrono::duration<Rep, Period> timeout = std::chrono::duration<Rep, Period>::max()) {

@@ -33,24 +33,29 @@
 
 namespace weft {
 
+/// An immutable array of trivially copyable values that crosses processes without copies (see
+/// the top of this file).
 template <class T>
 class Array {
   static_assert(std::is_trivially_copyable_v<T>, "weft::Array holds trivially copyable values");
 
  public:
-  // Arrays at least this large travel through the store; smaller ones inside messages.
+  /// Arrays at least this large travel through the store; smaller ones inside messages.
   static constexpr size_t kSharedThreshold = 64 * 1024;
 
+  /// Empty.
   Array() = default;
+  /// Takes the values over (private memory until shared).
   explicit Array(std::vector<T> values) : s_(std::make_shared<State>()) {
     s_->owned = std::move(values);
     s_->data = s_->owned.data();
     s_->n = s_->owned.size();
   }
+  /// A copy of the values.
   Array(std::initializer_list<T> values) : Array(std::vector<T>(values)) {}
 
-  // n values (zero-initialised in private memory; unspecified in the store), writable until
-  // first shared: in the node's store when the process has one, so sharing copies nothing.
+  /// n values (zero-initialised in private memory; unspecified in the store), writable until
+  /// first shared: in the node's store when the process has one, so sharing copies nothing.
   static Array make(size_t n) {
     const size_t bytes = n * sizeof(T);
     if (n > 0 && bytes >= kSharedThreshold && detail::node_store_available()) {
@@ -61,6 +66,8 @@ class Array {
     return Array(std::vector<T>(n));
   }
 
+  ///@{
+  /// Read access, like std::span<const T>: the values, read in place wherever they live.
   size_t size() const { return s_ ? s_->n : 0; }
   bool empty() const { return size() == 0; }
   const T* data() const { return s_ ? s_->data : nullptr; }
@@ -68,13 +75,14 @@ class Array {
   const T* end() const { return data() + size(); }
   const T& operator[](size_t i) const { return s_->data[i]; }
   std::span<const T> span() const { return {data(), size()}; }
-  // Writable values, or null once the array has been shared (sealed in the store).
+  ///@}
+  /// Writable values, or null once the array has been shared (sealed in the store).
   T* mutable_data() { return s_ && !s_->sealed ? s_->data : nullptr; }
-  // Whether the values live in the node's shared-memory store.
+  /// Whether the values live in the node's shared-memory store.
   bool in_shared_memory() const { return s_ && s_->in_store; }
 
-  // Moves private values into the store (once) and seals them, so every later transfer to
-  // another process is by reference. No-op without a node store, or when already shared.
+  /// Moves private values into the store (once) and seals them, so every later transfer to
+  /// another process is by reference. No-op without a node store, or when already shared.
   void share() const {
     if (!s_ || s_->n == 0) return;
     if (s_->in_store) {
@@ -95,8 +103,9 @@ class Array {
   }
 
   // ---- MessagePack (weft's serialisation) ----
-  static constexpr int8_t kExtType = 87;  // payload: object id (16 bytes) | count (8) | adopt (1)
+  static constexpr int8_t kExtType = 87;  ///< payload: object id (16 bytes) | count (8) | adopt (1)
 
+  /// Internal: writes the array (a store reference or the bytes inline).
   void msgpack_pack_to(msgpack::packer<msgpack::sbuffer>& pk) const {
     const size_t bytes = size() * sizeof(T);
     if (in_shared_memory() || (bytes >= kSharedThreshold && detail::node_store_available())) {
@@ -128,6 +137,7 @@ class Array {
     pk.pack_bin_body(reinterpret_cast<const char*>(data()), static_cast<uint32_t>(bytes));
   }
 
+  /// Internal: reads what msgpack_pack_to wrote.
   static Array msgpack_unpack_from(const msgpack::object& o) {
     if (o.type == msgpack::type::BIN) {
       if (o.via.bin.size % sizeof(T) != 0) throw msgpack::type_error();
@@ -154,7 +164,7 @@ class Array {
     size_t n = 0;
     bool in_store = false;
     bool sealed = false;
-    detail::SharedObject obj;  // keeps the mapping and this process's pin
+    detail::SharedObject obj;  ///< keeps the mapping and this process's pin
   };
   static Array from_store(detail::SharedObject obj, size_t n, bool sealed) {
     Array a;

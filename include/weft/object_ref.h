@@ -20,18 +20,23 @@
 
 namespace weft {
 
+/// A future for a value of type T (see the top of this file).
 template <class T>
 class ObjectRef {
   static_assert(!std::is_reference_v<T> && !std::is_const_v<T>, "ObjectRef<T> holds a plain value type");
 
  public:
-  using value_type = T;
+  using value_type = T;  ///< the object's type
 
+  /// Empty.
   ObjectRef() = default;
+  /// Another reference to the same object.
   ObjectRef(const ObjectRef& o) noexcept : obj_(o.obj_) {
     if (obj_) obj_->add_ref();
   }
+  /// Takes `o`'s reference; `o` is left empty.
   ObjectRef(ObjectRef&& o) noexcept : obj_(std::exchange(o.obj_, nullptr)) {}
+  /// Refers to `o`'s object instead.
   ObjectRef& operator=(ObjectRef o) noexcept {
     std::swap(obj_, o.obj_);
     return *this;
@@ -40,31 +45,37 @@ class ObjectRef {
     if (obj_) obj_->release();
   }
 
+  /// False when empty.
   bool valid() const noexcept { return obj_ != nullptr; }
+  /// valid().
   explicit operator bool() const noexcept { return valid(); }
-  // True once the object exists (or its producer failed): get will not block.
+  /// True once the object exists (or its producer failed): get will not block.
   bool is_ready() const { return checked()->done(); }
+  /// The object's id.
   const ObjectId& id() const { return checked()->id(); }
 
-  // Internal: the object slot. Never null on a valid ref.
+  /// Internal: the object slot. Never null on a valid ref.
   detail::Object<T>* object() const noexcept { return obj_; }
+  /// Internal: the object slot; raises weft::Error on an empty ref.
   detail::Object<T>* checked() const {
     if (!obj_) throw Error("weft: use of an empty ObjectRef (default-constructed or moved-from)");
     return obj_;
   }
-  // Internal: takes over one reference the caller holds on `obj`.
+  /// Internal: takes over one reference the caller holds on `obj`.
   static ObjectRef adopt(detail::Object<T>* obj) noexcept {
     ObjectRef r;
     r.obj_ = obj;
     return r;
   }
 
+  /// Both refer to the same object.
   friend bool operator==(const ObjectRef& a, const ObjectRef& b) { return a.obj_ == b.obj_; }
 
  private:
   detail::Object<T>* obj_ = nullptr;
 };
 
+/// @cond INTERNAL
 template <class T>
 struct is_object_ref : std::false_type {};
 template <class T>
@@ -78,5 +89,6 @@ template <class T, class A>
 struct is_object_ref_vector<std::vector<ObjectRef<T>, A>> : std::true_type {};
 template <class T>
 inline constexpr bool is_object_ref_vector_v = is_object_ref_vector<T>::value;
+/// @endcond
 
 }  // namespace weft

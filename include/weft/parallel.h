@@ -26,20 +26,23 @@
 #include <mutex>
 #include <type_traits>
 
+#include "weft/export.h"
 #include "weft/options.h"
 
 namespace weft {
 
-// Anything that runs data-parallel loops: ParallelTeam here, or a thread team of its own for
-// programs that do not start the runtime.
-class ParallelFor {
+/// Anything that runs data-parallel loops: ParallelTeam here, or a thread team of its own for
+/// programs that do not start the runtime.
+class WEFT_API ParallelFor {
  public:
+  /// A loop body: runs iterations [begin, end) as slot `slot` (< size(), one thread at a time).
   using Body = void (*)(void* ctx, int64_t begin, int64_t end, int slot);
   virtual ~ParallelFor() = default;
 
-  // Upper bound (exclusive) of the slots a loop body sees.
+  /// Upper bound (exclusive) of the slots a loop body sees.
   virtual int size() const = 0;
 
+  /// run() with a callable fn(begin, end, slot).
   template <class F>
   void parallel_for(int64_t n, int64_t grain, F&& fn) {
     using Fn = std::remove_reference_t<F>;
@@ -47,31 +50,33 @@ class ParallelFor {
     run(n, grain, call, const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
-  // Runs body(ctx, begin, end, slot) over [0, n) in chunks of `grain`, returning when all are done.
+  /// Runs body(ctx, begin, end, slot) over [0, n) in chunks of `grain`, returning when all are done.
   virtual void run(int64_t n, int64_t grain, Body body, void* ctx) = 0;
 };
 
-class ParallelTeam final : public ParallelFor {
+/// Data-parallel loops on the runtime's own worker threads (no second thread pool), at an SLO
+/// class: the caller runs chunks too, idle workers help.
+class WEFT_API ParallelTeam final : public ParallelFor {
  public:
-  // At most `max_threads` threads (the caller included) run one loop; 0: every worker thread of
-  // the runtime, plus the caller. Requires a running runtime; raises weft::Error otherwise.
+  /// At most `max_threads` threads (the caller included) run one loop; 0: every worker thread of
+  /// the runtime, plus the caller. Requires a running runtime; raises weft::Error otherwise.
   explicit ParallelTeam(int max_threads = 0, Slo slo = Slo::kStandard);
   ~ParallelTeam() override;
   ParallelTeam(const ParallelTeam&) = delete;
   ParallelTeam& operator=(const ParallelTeam&) = delete;
 
   int size() const override { return size_; }
-  // The SLO class of this team's helpers from the next loop on (the class of the work it serves).
+  /// The SLO class of this team's helpers from the next loop on (the class of the work it serves).
   void set_priority(Slo slo);
 
   void run(int64_t n, int64_t grain, Body body, void* ctx) override;
 
  private:
-  struct State;  // shared with helpers, so a team never waits for a helper that has not started
+  struct State;  ///< shared with helpers, so a team never waits for a helper that has not started
   class Helper;
   int size_ = 1;
   std::shared_ptr<State> state_;
-  std::mutex run_mu_;  // one loop at a time
+  std::mutex run_mu_;  ///< one loop at a time
 };
 
 }  // namespace weft

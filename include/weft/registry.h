@@ -25,47 +25,58 @@
 #include <type_traits>
 #include <vector>
 
+#include "weft/export.h"
 #include "weft/serialization.h"
 #include "weft/status.h"
 
 namespace weft {
 
-enum class RemoteKind : uint8_t { kFunction, kMethod };
-
-// Runs a registered function on MessagePack-encoded arguments (an array, one element per
-// parameter) and returns the encoded result; arguments that do not decode give kCorruption, and
-// an exception the function raises propagates to the caller. `self` is the actor instance for methods, null for
-// functions. Null when a parameter cannot travel by value (an ObjectRef, for instance).
-using PackedInvoker = Result<std::string> (*)(void* self, std::string_view packed_args);
-
-// Builds an actor instance from packed factory arguments (the factory's exceptions propagate);
-// the instance is freed with the matching ActorDestructor.
-using PackedConstructor = void* (*)(std::string_view packed_args);
-using ActorDestructor = void (*)(void* instance);
-
-struct RemoteEntry {
-  std::string name;
-  RemoteKind kind;
-  std::string key;  // the bytes of the function or member pointer
-  PackedInvoker invoker;
-  std::string defined_at;  // file:line of the WEFT_REMOTE
-  // For functions returning a class (or std::unique_ptr to one) from arguments that travel by
-  // value: how a worker process builds and frees an actor instance with it. Null otherwise.
-  PackedConstructor construct = nullptr;
-  ActorDestructor destroy = nullptr;
+/// What a RemoteEntry names.
+enum class RemoteKind : uint8_t {
+  kFunction,  ///< a free function (a task, or an actor factory)
+  kMethod,    ///< an actor's member function
 };
 
-class Registry {
+/// Runs a registered function on MessagePack-encoded arguments (an array, one element per
+/// parameter) and returns the encoded result; arguments that do not decode give kCorruption, and
+/// an exception the function raises propagates to the caller. `self` is the actor instance for methods, null for
+/// functions. Null when a parameter cannot travel by value (an ObjectRef, for instance).
+using PackedInvoker = Result<std::string> (*)(void* self, std::string_view packed_args);
+
+/// Builds an actor instance from packed factory arguments (the factory's exceptions propagate);
+/// the instance is freed with the matching ActorDestructor.
+using PackedConstructor = void* (*)(std::string_view packed_args);
+/// Frees an instance that a PackedConstructor built.
+using ActorDestructor = void (*)(void* instance);
+
+/// One registered function or method.
+struct RemoteEntry {
+  std::string name;        ///< as spelled in WEFT_REMOTE, without '&'
+  RemoteKind kind;         ///< function or actor method
+  std::string key;         ///< the bytes of the function or member pointer
+  PackedInvoker invoker;   ///< runs it on packed arguments
+  std::string defined_at;  ///< file:line of the WEFT_REMOTE
+  /// For functions returning a class (or std::unique_ptr to one) from arguments that travel by
+  /// value: how a worker process builds and frees an actor instance with it. Null otherwise.
+  PackedConstructor construct = nullptr;  ///< builds an actor instance, or null
+  ActorDestructor destroy = nullptr;      ///< frees what construct built, or null
+};
+
+/// The process's registered functions, filled by WEFT_REMOTE during static initialisation.
+class WEFT_API Registry {
  public:
+  /// The one registry of this process.
   static Registry& global();
 
-  // Never throws. Returns false when `name` is already taken by another function.
+  /// Never throws. Returns false when `name` is already taken by another function.
   bool add(RemoteEntry entry) noexcept;
-  // Null when not registered.
+  /// Null when not registered.
   const RemoteEntry* find_by_name(std::string_view name) const;
+  /// By the bytes of the function or member pointer; null when not registered.
   const RemoteEntry* find_by_key(std::string_view key) const;
-  // Not OK when a name was registered for two different functions.
+  /// Not OK when a name was registered for two different functions.
   Status validate() const;
+  /// Every registered name.
   std::vector<std::string> names() const;
 
  private:
@@ -83,11 +94,11 @@ std::string pointer_key(P p) {
   return key;
 }
 
-// "&Counter::incr" -> "Counter::incr"
-std::string normalize_remote_name(std::string_view spelled);
+/// "&Counter::incr" -> "Counter::incr"
+WEFT_API std::string normalize_remote_name(std::string_view spelled);
 
-// The entry for a registered pointer, or weft::Error naming the unregistered function.
-const RemoteEntry& lookup_remote(const std::string& key, const void* fn_address_or_null);
+/// The entry for a registered pointer, or weft::Error naming the unregistered function.
+WEFT_API const RemoteEntry& lookup_remote(const std::string& key, const void* fn_address_or_null);
 
 template <class F>
 struct fn_traits;

@@ -31,17 +31,19 @@
 
 namespace weft {
 
+/// @cond INTERNAL
 template <class T>
 class ObjectRef;
 template <class T>
 class ActorHandle;
+/// @endcond
 
-// Specialise as std::true_type for types with a custom msgpack adaptor.
+/// Specialise as std::true_type for types with a custom msgpack adaptor.
 template <class T, class = void>
 struct is_serializable : std::false_type {};
 
 namespace detail {
-// ObjectRefs (alone or in a vector) are dependencies, resolved before a task runs.
+/// ObjectRefs (alone or in a vector) are dependencies, resolved before a task runs.
 template <class T>
 struct is_ref_like : std::false_type {};
 template <class T>
@@ -51,7 +53,7 @@ struct is_ref_like<std::vector<ObjectRef<T>, A>> : std::true_type {};
 template <class T>
 inline constexpr bool is_ref_like_v = is_ref_like<T>::value;
 
-// Values that travel as ids resolved by the runtime (refs, actor handles), not as plain bytes.
+/// Values that travel as ids resolved by the runtime (refs, actor handles), not as plain bytes.
 template <class T>
 struct travels_by_id : is_ref_like<T> {};
 template <class T>
@@ -88,7 +90,7 @@ template <class A, class B>
 struct is_serializable<std::pair<A, B>> : std::bool_constant<Serializable<A> && Serializable<B>> {};
 template <class... Ts>
 struct is_serializable<std::tuple<Ts...>> : std::bool_constant<(Serializable<Ts> && ...)> {};
-// Refs and handles travel as ids.
+/// Refs and handles travel as ids.
 template <class T>
 struct is_serializable<ObjectRef<T>> : std::true_type {};
 template <class T, class A>
@@ -97,7 +99,7 @@ template <class T>
 struct is_serializable<ActorHandle<T>> : std::true_type {};
 
 namespace detail {
-// Instantiated once per checked type so that the compiler names the type in the error.
+/// Instantiated once per checked type so that the compiler names the type in the error.
 template <class T>
 constexpr bool require_serializable() {
   static_assert(Serializable<T>,
@@ -107,7 +109,7 @@ constexpr bool require_serializable() {
 }
 }  // namespace detail
 
-// Encodes a value as MessagePack bytes.
+/// Encodes a value as MessagePack bytes.
 template <Serializable T>
 std::string pack(const T& value) {
   msgpack::sbuffer buf;
@@ -115,15 +117,15 @@ std::string pack(const T& value) {
   return std::string(buf.data(), buf.size());
 }
 
-// Bounds for decoding untrusted bytes: no container can hold more elements, and no string more
-// bytes, than the input has bytes; nesting is capped. Without them a 5-byte array header claiming
-// 4 billion elements makes the decoder allocate tens of gigabytes up front.
+/// Bounds for decoding untrusted bytes: no container can hold more elements, and no string more
+/// bytes, than the input has bytes; nesting is capped. Without them a 5-byte array header claiming
+/// 4 billion elements makes the decoder allocate tens of gigabytes up front.
 inline msgpack::unpack_limit unpack_limits_for(size_t input_bytes) {
   return msgpack::unpack_limit(input_bytes, input_bytes, input_bytes, input_bytes, input_bytes, 64);
 }
 
-// Parses exactly one MessagePack value filling `bytes` (untrusted: bounded by unpack_limits_for).
-// kInvalidArgument saying "not MessagePack (...)" or "trailing bytes after the message".
+/// Parses exactly one MessagePack value filling `bytes` (untrusted: bounded by unpack_limits_for).
+/// kInvalidArgument saying "not MessagePack (...)" or "trailing bytes after the message".
 inline Result<msgpack::object_handle> unpack_message(std::string_view bytes) {
   try {
     size_t off = 0;
@@ -137,8 +139,8 @@ inline Result<msgpack::object_handle> unpack_message(std::string_view bytes) {
   }
 }
 
-// Decodes MessagePack bytes; malformed or hostile input, or a type mismatch, gives kCorruption,
-// never a crash.
+/// Decodes MessagePack bytes; malformed or hostile input, or a type mismatch, gives kCorruption,
+/// never a crash.
 template <Serializable T>
 Result<T> unpack(std::string_view bytes) {
   try {

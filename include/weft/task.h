@@ -25,23 +25,27 @@
 
 namespace weft {
 
+/// Options and submission of a call of a remote function; weft::task(fn) makes one.
 template <class Fn>
 class TaskBuilder;
 
+/// TaskBuilder for a function returning R from parameters Ps.
 template <class R, class... Ps>
 class TaskBuilder<R (*)(Ps...)> : public detail::TaskOptionsMixin<TaskBuilder<R (*)(Ps...)>> {
   static_assert(!std::is_reference_v<R> && !std::is_pointer_v<R>,
                 "weft: a remote function must return a value (not a reference or pointer)");
 
  public:
-  using Fn = R (*)(Ps...);
-  using result_type = R;
+  using Fn = R (*)(Ps...);  ///< the function's type
+  using result_type = R;    ///< what the task produces
 
-  // Throws weft::Error when `fn` is not registered with WEFT_REMOTE.
+  /// Throws weft::Error when `fn` is not registered with WEFT_REMOTE.
   explicit TaskBuilder(Fn fn) : fn_(fn) {
     this->common_.registered_name = &detail::lookup_remote(detail::pointer_key(fn), reinterpret_cast<const void*>(fn)).name;
   }
 
+  /// Submits the call and returns at once. Each argument is a value or an ObjectRef (or vector of
+  /// them) of the parameter's type: the task runs when those objects exist, with their values.
   template <class... A>
   ObjectRef<R> remote(A&&... args) const {
     static_assert(sizeof...(A) == sizeof...(Ps), "weft: wrong number of arguments for this remote function");
@@ -60,7 +64,7 @@ class TaskBuilder<R (*)(Ps...)> : public detail::TaskOptionsMixin<TaskBuilder<R 
   Fn fn_;
 };
 
-// Starts building a task for a function registered with WEFT_REMOTE.
+/// Starts building a task for a function registered with WEFT_REMOTE.
 template <class R, class... Ps>
 TaskBuilder<R (*)(Ps...)> task(R (*fn)(Ps...)) {
   return TaskBuilder<R (*)(Ps...)>(fn);

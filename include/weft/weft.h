@@ -26,3 +26,8 @@
 #include "weft/serialization.h"
 #include "weft/status.h"
 #include "weft/task.h"
+
+/// @namespace weft
+/// The runtime's public API: init and shutdown, remote functions (task) and actors (actor)
+/// returning ObjectRef futures, get/put/wait, SLO priority classes, data-parallel loops, and the
+/// LLM engine (weft::llm, in <weft/llm.h>).

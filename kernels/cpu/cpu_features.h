@@ -9,15 +9,17 @@
 #include <optional>
 #include <string_view>
 
+#include "weft/export.h"
+
 namespace weft::kernels::cpu {
 
 enum class Isa { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
 
 // Whether this CPU (and this build) can run kernels for `isa`.
-bool isa_supported(Isa isa);
+WEFT_API bool isa_supported(Isa isa);
 // The best supported ISA, capped by WEFT_CPU_ISA when set. Thread-safe; computed once.
-Isa best_isa();
-std::string_view isa_name(Isa isa);
-std::optional<Isa> parse_isa(std::string_view name);
+WEFT_API Isa best_isa();
+WEFT_API std::string_view isa_name(Isa isa);
+WEFT_API std::optional<Isa> parse_isa(std::string_view name);
 
 }  // namespace weft::kernels::cpu

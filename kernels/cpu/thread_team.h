@@ -20,11 +20,12 @@
 #include <thread>
 #include <vector>
 
+#include "weft/export.h"
 #include "weft/parallel.h"
 
 namespace weft::kernels::cpu {
 
-class ThreadTeam final : public weft::ParallelFor {
+class WEFT_API ThreadTeam final : public weft::ParallelFor {
  public:
   // `threads` >= 1 counts the caller; 0 means one per hardware thread.
   explicit ThreadTeam(int threads = 0);

@@ -18,12 +18,13 @@
 
 #include "weft/detail/function_task.h"
 #include "weft/detail/object.h"
+#include "weft/export.h"
 
 namespace weft::detail {
 
 class ActorCore;
 
-class ActorCallBase : public TaskBase, public TaskLifecycle {
+class WEFT_API ActorCallBase : public TaskBase, public TaskLifecycle {
  public:
   // Completes the call with `error` without running it (the actor failed to construct).
   virtual void fail_with(ErrorPtr error) = 0;
@@ -43,7 +44,7 @@ class ActorCallBase : public TaskBase, public TaskLifecycle {
   bool ready_ = false;  // guarded by actor_->mu_
 };
 
-class ActorCore {
+class WEFT_API ActorCore {
  public:
   ActorCore(const ActorCore&) = delete;
   ActorCore& operator=(const ActorCore&) = delete;

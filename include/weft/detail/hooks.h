@@ -8,6 +8,7 @@
 #include <string>
 
 #include "weft/errors.h"
+#include "weft/export.h"
 #include "weft/ids.h"
 #include "weft/options.h"
 #include "weft/status.h"
@@ -19,32 +20,32 @@ class ObjectBase;
 using ErrorPtr = std::shared_ptr<const ErrorInfo>;
 
 // Throws weft::Error unless a runtime is initialised and not shut down.
-void ensure_running();
+WEFT_API void ensure_running();
 
 // Enqueues a ready runnable on the current runtime's scheduler.
-void submit(Runnable* r);
+WEFT_API void submit(Runnable* r);
 
 // Wakes threads blocked on objects (see ObjectBase::arm_sleeper). Cheap when none sleep.
-void wake_sleepers() noexcept;
+WEFT_API void wake_sleepers() noexcept;
 
 // Blocks until at least `k` of `objs` are done, running other ready tasks on this thread while it
 // waits. Returns false when `deadline_ns` (steady clock) passes first.
-bool wait_done(ObjectBase* const* objs, size_t n, size_t k, int64_t deadline_ns);
+WEFT_API bool wait_done(ObjectBase* const* objs, size_t n, size_t k, int64_t deadline_ns);
 
 // The error a task leaves when its body raised the exception being handled now.
-ErrorPtr error_from_current_exception(const std::string& task_name);
+WEFT_API ErrorPtr error_from_current_exception(const std::string& task_name);
 // The error a task leaves when the runtime shut down before it ran.
-ErrorPtr cancelled_error(const std::string& task_name);
+WEFT_API ErrorPtr cancelled_error(const std::string& task_name);
 
 // Resource admission for tasks that declare resources.
 enum class Admission { kNow, kParked, kInfeasible };
 // kNow: the caller runs `r`. kParked: the runtime submits `r` when resources free up.
 // kInfeasible: the node can never satisfy `need`; *why says so.
-Admission acquire_resources(Runnable* r, const ResourceSet& need, std::string* why);
-void release_resources(const ResourceSet& need);
+WEFT_API Admission acquire_resources(Runnable* r, const ResourceSet& need, std::string* why);
+WEFT_API void release_resources(const ResourceSet& need);
 
 // Demangled name of a type_info, for error messages.
-std::string demangle(const char* mangled);
+WEFT_API std::string demangle(const char* mangled);
 
 // ---- actors hosted in worker processes (multi-process mode) ----
 
@@ -56,13 +57,14 @@ struct RemoteOutcome {
 };
 // True in a driver in multi-process mode: actors whose factory takes its arguments by value
 // live in worker processes.
-bool remote_actors_available();
+WEFT_API bool remote_actors_available();
 // Both block the calling thread until the worker answers; `call_name` names errors.
-RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args, const std::string& call_name);
-RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
-                                const std::string& call_name);
+WEFT_API RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args,
+                                           const std::string& call_name);
+WEFT_API RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
+                                         const std::string& call_name);
 // The last handle and call are gone: the worker frees the instance.
-void remote_actor_drop(uint64_t actor);
+WEFT_API void remote_actor_drop(uint64_t actor);
 
 // ---- the node's shared-memory object store (multi-process mode), for weft::Array ----
 
@@ -76,16 +78,16 @@ struct SharedObject {
   std::shared_ptr<void> keep;
 };
 // True in a driver in multi-process mode and in its workers.
-bool node_store_available();
+WEFT_API bool node_store_available();
 // A new writable object, visible to no one until sealed. `owned`: this process removes it when
 // its last handle goes; otherwise it is transient (gone when its one reader is done).
-Result<SharedObject> store_create(size_t size, bool owned);
+WEFT_API Result<SharedObject> store_create(size_t size, bool owned);
 // Seals the object (immutable, readable everywhere) and pins it for this process.
-Status store_seal_and_pin(SharedObject& obj);
+WEFT_API Status store_seal_and_pin(SharedObject& obj);
 // Pins an existing object; `adopt`: take over the hold its sender left (store_hold).
-Result<SharedObject> store_open(const ObjectId& id, bool adopt);
+WEFT_API Result<SharedObject> store_open(const ObjectId& id, bool adopt);
 // Keeps a pinned object alive for a reader in another process that will open it with adopt;
 // returns once the store holds it.
-Status store_hold(const SharedObject& obj);
+WEFT_API Status store_hold(const SharedObject& obj);
 
 }  // namespace weft::detail

@@ -19,6 +19,7 @@
 
 #include "weft/detail/hooks.h"
 #include "weft/detail/runnable.h"
+#include "weft/export.h"
 #include "weft/ids.h"
 
 namespace weft::detail {
@@ -31,7 +32,7 @@ struct DepEdge {
   TaskBase* task = nullptr;
 };
 
-class ObjectBase {
+class WEFT_API ObjectBase {
  public:
   ObjectBase(const ObjectBase&) = delete;
   ObjectBase& operator=(const ObjectBase&) = delete;
@@ -124,7 +125,7 @@ class Object<void> : public ObjectBase {
 // Dependency tracking shared by function tasks and actor calls: counts unmet dependencies and
 // remembers the first failed one. `pending_` starts at 1, a guard that start_dependencies() drops
 // after linking every edge, so readiness is signalled exactly once.
-class TaskBase : public Runnable {
+class WEFT_API TaskBase : public Runnable {
  public:
   // Called by a finished dependency (on the producer's thread).
   void dep_done(ObjectBase* dep) noexcept {

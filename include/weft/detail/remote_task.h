@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "weft/detail/hooks.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft {
@@ -18,7 +19,7 @@ struct RemoteEntry;
 
 namespace weft::detail {
 
-class RemoteTask {
+class WEFT_API RemoteTask {
  public:
   // The registered function to run remotely, or null when this task must run locally (not
   // registered, a parameter that cannot travel by value, or a failed dependency to report).

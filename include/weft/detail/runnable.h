@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "weft/export.h"
 #include "weft/options.h"
 
 namespace weft::detail {
@@ -20,7 +21,7 @@ inline int64_t now_ns() { return to_ns(Clock::now()); }
 // submission, on some thread; either may free the object, so the scheduler never touches it after.
 class RemoteTask;
 
-class Runnable {
+class WEFT_API Runnable {
  public:
   virtual void run() = 0;
   // Completes the work without executing it (the runtime is shutting down).
