@@ -16,29 +16,31 @@
 
 namespace weft::llm {
 
-// How fast-mode attention orders its sums for a token (the bits of its result depend on it):
-// llama.cpp's vector kernel (one query) or its matrix kernel (many). kAuto: the matrix layout when
-// the token's sequence has several tokens in the batch. A server that preempts and recomputes a
-// sequence pins each token to the layout it first had, so recomputation gives the same bits.
+/// How fast-mode attention orders its sums for a token (the bits of its result depend on it):
+/// llama.cpp's vector kernel (one query) or its matrix kernel (many). kAuto: the matrix layout when
+/// the token's sequence has several tokens in the batch. A server that preempts and recomputes a
+/// sequence pins each token to the layout it first had, so recomputation gives the same bits.
 enum class SumLayout : uint8_t { kAuto, kVector, kMatrix };
 
+/// One token of a Batch (see the top of this file).
 struct WEFT_API BatchToken {
-  int32_t token = 0;
-  int32_t seq = 0;
-  int32_t pos = 0;
-  int32_t parent = -1;
-  bool logits = false;  // return this token's next-token logits
-  SumLayout layout = SumLayout::kAuto;
-  // With parent -1: the pending KV slot (counted from the sequence's first pending slot) this
-  // token follows; -1: the committed tokens.
+  int32_t token = 0;                    ///< the token id
+  int32_t seq = 0;                      ///< its KV cache sequence
+  int32_t pos = 0;                      ///< its position (rotary embeddings)
+  int32_t parent = -1;                  ///< the batch token it follows, or -1: the sequence's committed tokens
+  bool logits = false;                  ///< return this token's next-token logits
+  SumLayout layout = SumLayout::kAuto;  ///< how fast-mode attention sums for it
+  /// With parent -1: the pending KV slot (counted from the sequence's first pending slot) this
+  /// token follows; -1: the committed tokens.
   int32_t pending_parent = -1;
 };
 
+/// The forward pass's input: tokens of any number of sequences, chains and trees.
 struct WEFT_API Batch {
-  std::vector<BatchToken> tokens;
+  std::vector<BatchToken> tokens;  ///< in any order that puts parents before children
 
-  // Appends `ids` to `seq` as a chain starting at position `pos0` (after the committed tokens);
-  // asks for the last token's logits when `last_logits`.
+  /// Appends `ids` to `seq` as a chain starting at position `pos0` (after the committed tokens);
+  /// asks for the last token's logits when `last_logits`.
   void add_chain(int32_t seq, int32_t pos0, const std::vector<int32_t>& ids, bool last_logits = true) {
     for (size_t k = 0; k < ids.size(); ++k) {
       int32_t parent = k == 0 ? -1 : static_cast<int32_t>(tokens.size()) - 1;

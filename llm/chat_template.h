@@ -22,26 +22,37 @@
 
 namespace weft::llm {
 
+/// One turn of a conversation.
 struct WEFT_API ChatMessage {
-  std::string role;  // "system", "user" or "assistant"
-  std::string content;
+  std::string role;     ///< "system", "user" or "assistant"
+  std::string content;  ///< the text
 };
 
+/// A model's chat format (see the top of this file).
 class WEFT_API ChatTemplate {
  public:
-  enum class Format { kChatMl, kLlama3, kLlama2, kMistral };
+  /// The known template families.
+  enum class Format {
+    kChatMl,  ///< <|im_start|>role ... <|im_end|> (SmolLM2, Qwen2)
+    kLlama3,  ///< <|start_header_id|>role<|end_header_id|> ... <|eot_id|>
+    kLlama2,  ///< [INST] with a `<<SYS>>` block
+    kMistral  ///< [INST] without a system block
+  };
 
-  // kNotFound when the file carries no template; kInvalidArgument for an unknown family.
+  /// kNotFound when the file carries no template; kInvalidArgument for an unknown family.
   static Result<ChatTemplate> from_gguf(const GgufFile& f);
+  /// The same from the template's Jinja source; kInvalidArgument for an unknown family.
   static Result<ChatTemplate> from_source(std::string_view jinja);
 
-  // kInvalidArgument for an unknown role, or a conversation the format cannot express (Llama 2
-  // and Mistral: a system message after the first turn, or turns that do not alternate).
+  /// kInvalidArgument for an unknown role, or a conversation the format cannot express (Llama 2
+  /// and Mistral: a system message after the first turn, or turns that do not alternate).
   Result<std::string> render(const std::vector<ChatMessage>& messages, bool add_generation_prompt = true) const;
 
+  /// The family recognised.
   Format format() const { return format_; }
+  /// The family's name, e.g. "chatml".
   std::string_view name() const;
-  // The system prompt used when the conversation has none (ChatML templates that define one).
+  /// The system prompt used when the conversation has none (ChatML templates that define one).
   const std::string& default_system() const { return default_system_; }
 
  private:

@@ -26,28 +26,38 @@
 
 namespace weft::llm {
 
+/// How generate() runs.
 struct WEFT_API GenerateOptions {
-  int max_tokens = 256;
-  SamplingParams sampling;
-  std::vector<std::string> stop;  // end before the first occurrence of any of these
-  bool ignore_eos = false;        // keep going through end-of-generation tokens
-  int prefill_chunk = 512;        // prompt tokens per forward pass
+  int max_tokens = 256;           ///< at most this many new tokens
+  SamplingParams sampling;        ///< greedy by default
+  std::vector<std::string> stop;  ///< end before the first occurrence of any of these
+  bool ignore_eos = false;        ///< keep going through end-of-generation tokens
+  int prefill_chunk = 512;        ///< prompt tokens per forward pass
 
+  /// kInvalidArgument naming the bad field.
   Status validate() const;
 };
 
-enum class FinishReason { kEndOfGeneration, kStopString, kLength, kCancelled };
+/// Why a generation ended.
+enum class FinishReason {
+  kEndOfGeneration,  ///< an end-of-generation token (EOS, end of turn)
+  kStopString,       ///< a stop string
+  kLength,           ///< max_tokens or the context length
+  kCancelled         ///< the callback returned false
+};
+/// The reason's name: "end_of_generation", "stop_string", "length" or "cancelled".
 WEFT_API std::string_view to_string(FinishReason r);
 
+/// What generate() produced.
 struct WEFT_API Generation {
-  std::vector<int32_t> tokens;  // generated ids (an end-of-generation token included)
-  std::string text;             // the streamed text, stop string excluded
-  FinishReason finish = FinishReason::kLength;
-  int prompt_tokens = 0;
+  std::vector<int32_t> tokens;                  ///< generated ids (an end-of-generation token included)
+  std::string text;                             ///< the streamed text, stop string excluded
+  FinishReason finish = FinishReason::kLength;  ///< why it ended
+  int prompt_tokens = 0;                        ///< the prompt's length in tokens
 };
 
-// kInvalidArgument for bad options, an empty prompt or one longer than the context; errors of
-// the forward pass otherwise. `on_text` may be empty.
+/// kInvalidArgument for bad options, an empty prompt or one longer than the context; errors of
+/// the forward pass otherwise. `on_text` may be empty.
 WEFT_API Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer,
                                      const std::vector<int32_t>& prompt, const GenerateOptions& options,
                                      const std::function<bool(std::string_view text)>& on_text = {});

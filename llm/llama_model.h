@@ -34,69 +34,78 @@
 
 namespace weft::llm {
 
-// kFast: activations quantized to 8-bit blocks with integer dot products, fp16 KV cache and
-// attention — llama.cpp's arithmetic (kernels/cpu/fast_math.h). kReference: float32 activations,
-// double accumulation, float32 KV cache — the yardstick the fast path is measured against.
+/// kFast: activations quantized to 8-bit blocks with integer dot products, fp16 KV cache and
+/// attention — llama.cpp's arithmetic (kernels/cpu/fast_math.h). kReference: float32 activations,
+/// double accumulation, float32 KV cache — the yardstick the fast path is measured against.
 enum class ComputeMode { kFast, kReference };
 
+/// How a model is loaded and computes.
 struct WEFT_API ModelOptions {
-  ComputeMode mode = ComputeMode::kFast;
-  // Where a forward pass runs its data-parallel loops: a weft::ParallelTeam under the runtime, so
-  // the model computes on the runtime's workers. Null: a thread team of `threads` threads owned
-  // by the model (programs that do not start the runtime).
+  ComputeMode mode = ComputeMode::kFast;  ///< fast (llama.cpp's arithmetic) or reference
+  /// Where a forward pass runs its data-parallel loops: a weft::ParallelTeam under the runtime, so
+  /// the model computes on the runtime's workers. Null: a thread team of `threads` threads owned
+  /// by the model (programs that do not start the runtime).
   std::shared_ptr<weft::ParallelFor> parallel;
-  int threads = 0;  // threads of the model's own team, the caller's included; 0: one per hardware thread
-  // Instruction set of the fast kernels (capped by what the CPU has); results are identical for
-  // every choice, only speed differs.
+  int threads = 0;  ///< threads of the model's own team, the caller's included; 0: one per hardware thread
+  /// Instruction set of the fast kernels (capped by what the CPU has); results are identical for
+  /// every choice, only speed differs.
   kernels::cpu::Isa isa = kernels::cpu::best_isa();
-  // Only the first `layers` decoder layers, then the final norm and output head: an early-exit
-  // copy of the model (a draft for self-speculation). 0: every layer.
+  /// Only the first `layers` decoder layers, then the final norm and output head: an early-exit
+  /// copy of the model (a draft for self-speculation). 0: every layer.
   int layers = 0;
-  // Called during load with the fraction done (0..1), e.g. for a progress line; may be empty.
+  /// Called during load with the fraction done (0..1), e.g. for a progress line; may be empty.
   std::function<void(double fraction)> on_progress;
 };
 
+/// A Llama-family decoder (see the top of this file). Immutable after load; forward passes on
+/// different caches may run concurrently.
 class WEFT_API LlamaModel {
  public:
+  /// Opens and loads a GGUF file: kNotFound, kCorruption (naming what is wrong), or an error
+  /// naming the architecture or setting weft does not run.
   static Result<std::unique_ptr<LlamaModel>> load(const std::string& path, const ModelOptions& options = {});
+  /// The same from a file already open.
   static Result<std::unique_ptr<LlamaModel>> from_file(GgufFile file, const ModelOptions& options = {});
 
   ~LlamaModel();
+  /// The architecture's hyperparameters.
   const ModelConfig& config() const { return config_; }
+  /// The options it was loaded with.
   const ModelOptions& options() const { return options_; }
+  /// The GGUF file (metadata for the tokenizer and chat template; the weights live in its mapping).
   const GgufFile& file() const { return file_; }
 
-  // Bytes of weight matrices one forward step reads (every layer's and the output matrix): with
-  // decode steps memory-bound, memory bandwidth over this bounds steps per second.
+  /// Bytes of weight matrices one forward step reads (every layer's and the output matrix): with
+  /// decode steps memory-bound, memory bandwidth over this bounds steps per second.
   size_t matrix_bytes_per_step() const;
-  // Multiply-adds of one token's matrix products (every layer's and the output matrix), and of
-  // the output matrix alone (which only tokens asking for logits pay).
+  /// Multiply-adds of one token's matrix products (every layer's and the output matrix), and of
+  /// the output matrix alone (which only tokens asking for logits pay).
   int64_t matrix_macs_per_token() const;
-  int64_t output_macs_per_token() const;
+  int64_t output_macs_per_token() const;  ///< the output matrix's share
 
-  // A cache sized for `max_tokens` tokens in total across sequences.
+  /// A cache sized for `max_tokens` tokens in total across sequences.
   KvCache make_cache(int max_tokens, int block_tokens = 16) const;
 
-  // Logits of the tokens that asked for them, in batch order: [count][vocab].
-  // kInvalidArgument for a malformed batch (bad token id, parent or sequence);
-  // kResourceExhausted when the cache cannot hold the batch (nothing is written then).
+  /// Logits of the tokens that asked for them, in batch order: [count][vocab].
+  /// kInvalidArgument for a malformed batch (bad token id, parent or sequence);
+  /// kResourceExhausted when the cache cannot hold the batch (nothing is written then).
   Result<std::vector<float>> forward(const Batch& batch, KvCache& kv) const;
 
  private:
   explicit LlamaModel(GgufFile file);
   Status validate(const Batch& batch, const KvCache& kv) const;
-  // Makes packed copies of the matrices the kernels read faster packed (packed_weights.h).
+  /// Makes packed copies of the matrices the kernels read faster packed (packed_weights.h).
   void pack_weights();
-  struct Pass;  // the buffers and per-token facts of one forward pass
-  // Attention of every batch token's query heads that share KV head `kh`, for layer `layer`.
+  struct Pass;  ///< the buffers and per-token facts of one forward pass
+  /// Attention of every batch token's query heads that share KV head `kh`, for layer `layer`.
   void attend(Pass& pass, KvCache& kv, int layer, int token, int kh, int thread) const;
 
   ModelOptions options_;
   std::shared_ptr<weft::ParallelFor> team_;
   kernels::cpu::MatmulContext mm_;
-  std::vector<std::vector<uint8_t>> packed_;  // packed copies of weight matrices (WeightView::packed)
-  // Buffers of finished passes, reused by later ones (no page faults per decode step).
-  mutable std::mutex spare_mu_;  // guards spare_
+  std::vector<std::vector<uint8_t>> packed_;  ///< packed copies of weight matrices (WeightView::packed)
+  /// Buffers of finished passes, reused by later ones (no page faults per decode step).
+  mutable std::mutex spare_mu_;  ///< guards spare_
   mutable std::vector<std::unique_ptr<Pass>> spare_;
   GgufFile file_;
   ModelConfig config_;
