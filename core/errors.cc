@@ -12,13 +12,27 @@ namespace weft {
 namespace {
 
 std::string format_task_error(const ErrorInfo& e) {
-  if (e.exception_type == "cancelled") return "task '" + e.task_name + "' was cancelled: " + e.message;
+  if (e.kind == ErrorKind::kCancelled) return "task '" + e.task_name + "' was cancelled: " + e.message;
   return "task '" + e.task_name + "' failed: " + e.message + " (" + e.exception_type + ")";
 }
 
 }  // namespace
 
 TaskError::TaskError(std::shared_ptr<const ErrorInfo> info) : Error(format_task_error(*info)), info_(std::move(info)) {}
+
+void throw_task_error(std::shared_ptr<const ErrorInfo> info) {
+  switch (info->kind) {
+    case ErrorKind::kCancelled:
+      throw TaskCancelled(std::move(info));
+    case ErrorKind::kWorkerDied:
+      throw WorkerDied(std::move(info));
+    case ErrorKind::kRemote:
+      throw RemoteError(std::move(info));
+    case ErrorKind::kRaised:
+      break;
+  }
+  throw TaskError(std::move(info));
+}
 
 namespace detail {
 
@@ -43,7 +57,8 @@ ErrorPtr error_from_current_exception(const std::string& task_name) {
 }
 
 ErrorPtr cancelled_error(const std::string& task_name) {
-  return std::make_shared<ErrorInfo>(ErrorInfo{task_name, "the runtime shut down before it ran", "cancelled"});
+  return std::make_shared<ErrorInfo>(
+      ErrorInfo{task_name, "the runtime shut down before it ran", "cancelled", ErrorKind::kCancelled});
 }
 
 }  // namespace detail

@@ -1,70 +1,170 @@
-// The store's wire protocol: one MessagePack array per message over a Unix SOCK_SEQPACKET
-// socket (message boundaries kept by the kernel; the arena's descriptor travels once, with the
-// reply to kConnect, as SCM_RIGHTS).
+// The store's wire protocol over a Unix SOCK_SEQPACKET socket (message boundaries kept by the
+// kernel; the arena's descriptor travels once, with the reply to Connect, as SCM_RIGHTS). Each
+// request type has its own schema in the wire codec's envelope [version, type, body]
+// (core/wire.h); every request but Seal and Release gets exactly one Reply.
 //
-//   request: [version, type, request_id, object_hi, object_lo, size, flags, task, timeout_ms]
-//            flags: bit 0 primary, bit 1 transient (CreateOptions), bit 2 adopt (kGet)
-//   reply:   [version, kReply, request_id, status_code, message, offset, size, [stats...]]
+//   Connect   -> Reply{size = the arena's size} and the arena's descriptor
+//   Create    object, size, primary/transient, task -> Reply{offset, size}
+//   Seal      object (no reply)
+//   Abort     object
+//   Get       object, adopt (take over a hold), timeout_ms (-1: as long as it takes) -> Reply{offset, size}
+//   Release   object (no reply)
+//   Delete    object
+//   Stats     -> Reply{stats}
+//   Hold      object: keep it pinned for a reader that will Get it with adopt
 //
-// kSeal and kRelease get no reply: the client never waits on them (the store processes a
+// Seal and Release get no reply: the client never waits on them (the store processes a
 // connection's messages in order, so a later request sees them done), and the store logs their
-// errors, which only a buggy client can cause. Every other request gets exactly one reply.
-// Every request has all nine fields (unused ones 0), so validation is one shape check. Decoding
-// never trusts its input: a message that is not exactly this shape (bad MessagePack, wrong
-// version, unknown type, wrong field types, too long) is an error naming what is wrong.
+// errors, which only a buggy client can cause. Decoding never trusts its input: a message that
+// is not exactly one of these (bad MessagePack, another version, unknown type, a body of the wrong
+// shape, more than kMaxMessageBytes) is kInvalidArgument naming what is wrong.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "core/wire.h"
 #include "objectstore/store.h"
 #include "weft/ids.h"
 #include "weft/status.h"
 
 namespace weft::objectstore {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr wire::Protocol kStoreProtocol{"store", 2};
 inline constexpr size_t kMaxMessageBytes = 4096;
 
-enum class MsgType : uint8_t {
-  kConnect = 1,
-  kCreate = 2,
-  kSeal = 3,
-  kAbort = 4,
-  kGet = 5,
-  kRelease = 6,
-  kDelete = 7,
-  kStats = 8,
-  kHold = 9,
-  kReply = 100,
+struct Connect {
+  static constexpr uint8_t kType = 1;
+  static constexpr const char* kName = "connect";
+  uint64_t request_id = 0;
+  MSGPACK_DEFINE_ARRAY(request_id)
 };
 
-struct Request {
-  MsgType type = MsgType::kConnect;
+struct Create {
+  static constexpr uint8_t kType = 2;
+  static constexpr const char* kName = "create";
   uint64_t request_id = 0;
   ObjectId object;
   uint64_t size = 0;
   bool primary = true;
   bool transient = false;
-  bool adopt = false;  // kGet: take over a hold
   uint64_t task = 0;
-  int64_t timeout_ms = -1;  // kGet: -1 waits for the object as long as it takes
+  MSGPACK_DEFINE_ARRAY(request_id, object, size, primary, transient, task)
 };
+
+struct Seal {
+  static constexpr uint8_t kType = 3;
+  static constexpr const char* kName = "seal";
+  ObjectId object;
+  MSGPACK_DEFINE_ARRAY(object)
+};
+
+struct Abort {
+  static constexpr uint8_t kType = 4;
+  static constexpr const char* kName = "abort";
+  uint64_t request_id = 0;
+  ObjectId object;
+  MSGPACK_DEFINE_ARRAY(request_id, object)
+};
+
+struct Get {
+  static constexpr uint8_t kType = 5;
+  static constexpr const char* kName = "get";
+  uint64_t request_id = 0;
+  ObjectId object;
+  bool adopt = false;
+  int64_t timeout_ms = -1;
+  MSGPACK_DEFINE_ARRAY(request_id, object, adopt, timeout_ms)
+};
+
+struct Release {
+  static constexpr uint8_t kType = 6;
+  static constexpr const char* kName = "release";
+  ObjectId object;
+  MSGPACK_DEFINE_ARRAY(object)
+};
+
+struct Delete {
+  static constexpr uint8_t kType = 7;
+  static constexpr const char* kName = "delete";
+  uint64_t request_id = 0;
+  ObjectId object;
+  MSGPACK_DEFINE_ARRAY(request_id, object)
+};
+
+struct Stats {
+  static constexpr uint8_t kType = 8;
+  static constexpr const char* kName = "stats";
+  uint64_t request_id = 0;
+  MSGPACK_DEFINE_ARRAY(request_id)
+};
+
+struct Hold {
+  static constexpr uint8_t kType = 9;
+  static constexpr const char* kName = "hold";
+  uint64_t request_id = 0;
+  ObjectId object;
+  MSGPACK_DEFINE_ARRAY(request_id, object)
+};
+
+using Request = std::variant<Connect, Create, Seal, Abort, Get, Release, Delete, Stats, Hold>;
 
 struct Reply {
+  static constexpr uint8_t kType = 100;
+  static constexpr const char* kName = "reply";
   uint64_t request_id = 0;
-  StatusCode code = StatusCode::kOk;
+  uint8_t code = 0;  // weft::StatusCode
   std::string message;
-  uint64_t offset = 0, size = 0;  // kConnect: size is the arena's size
-  StoreStats stats;               // kStats
-  Status status() const { return code == StatusCode::kOk ? Status::ok() : Status(code, message); }
+  uint64_t offset = 0, size = 0;  // Connect: size is the arena's size
+  StoreStats stats;               // Stats
+  MSGPACK_DEFINE_ARRAY(request_id, code, message, offset, size, stats)
+
+  Status status() const { return code == 0 ? Status::ok() : Status(static_cast<StatusCode>(code), message); }
+  void set_status(const Status& s) {
+    code = static_cast<uint8_t>(s.code());
+    message = s.message();
+  }
 };
 
-std::string encode(const Request& r);
+// The request's id; 0 for the requests without a reply (Seal, Release).
+uint64_t request_id(const Request& q);
+void set_request_id(Request& q, uint64_t id);
+
+std::string encode(const Request& q);
 std::string encode(const Reply& r);
-// kInvalidArgument naming the problem.
 Result<Request> decode_request(std::string_view bytes);
 Result<Reply> decode_reply(std::string_view bytes);
 
 }  // namespace weft::objectstore
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  // The store's counters on the wire, in declaration order.
+  template <>
+  struct pack<weft::objectstore::StoreStats> {
+    template <class Stream>
+    packer<Stream>& operator()(packer<Stream>& pk, const weft::objectstore::StoreStats& s) const {
+      pk.pack_array(10);
+      for (uint64_t v : {s.capacity, s.used, s.pinned_bytes, s.objects, s.sealed, s.spilled, s.pins, s.evictions,
+                         s.spills, s.restores}) {
+        pk.pack(v);
+      }
+      return pk;
+    }
+  };
+  template <>
+  struct convert<weft::objectstore::StoreStats> {
+    const msgpack::object& operator()(const msgpack::object& o, weft::objectstore::StoreStats& s) const {
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 10) throw msgpack::type_error();
+      uint64_t* fields[] = {&s.capacity, &s.used, &s.pinned_bytes, &s.objects, &s.sealed,
+                            &s.spilled,  &s.pins, &s.evictions,    &s.spills,  &s.restores};
+      for (uint32_t i = 0; i < 10; ++i) *fields[i] = o.via.array.ptr[i].as<uint64_t>();
+      return o;
+    }
+  };
+  }  // namespace adaptor
+}  // MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS)
+}  // namespace msgpack

@@ -25,7 +25,7 @@ Result<std::unique_ptr<StoreClient>> StoreClient::connect(const std::string& pat
     return Status::unavailable("no store at " + path + ": " + std::strerror(errno));
   }
   int fd = -1;
-  WEFT_ASSIGN_OR_RETURN(Reply r, c->call({.type = MsgType::kConnect}, &fd));
+  WEFT_ASSIGN_OR_RETURN(Reply r, c->call(Connect{}, &fd));
   if (fd < 0) return Status::corruption("the store sent no memory descriptor");
   WEFT_ASSIGN_OR_RETURN(c->arena_, SharedArena::attach(fd, r.size));
   return c;
@@ -37,7 +37,8 @@ StoreClient::~StoreClient() {
 
 Result<Reply> StoreClient::call(Request q, int* received_fd) {
   std::lock_guard<std::mutex> lock(mu_);
-  q.request_id = next_request_++;
+  const uint64_t id = next_request_++;
+  set_request_id(q, id);
   const std::string bytes = encode(q);
   for (;;) {
     if (send(sock_, bytes.data(), bytes.size(), MSG_NOSIGNAL) >= 0) break;
@@ -75,25 +76,23 @@ Result<Reply> StoreClient::call(Request q, int* received_fd) {
     }
   }
   WEFT_ASSIGN_OR_RETURN(Reply r, decode_reply(std::string_view(buf.data(), static_cast<size_t>(n))));
-  if (r.request_id != q.request_id) return Status::corruption("the store answered another request");
+  if (r.request_id != id) return Status::corruption("the store answered another request");
   WEFT_RETURN_IF_ERROR(r.status());
   return r;
 }
 
 Result<uint8_t*> StoreClient::create(const ObjectId& id, uint64_t size, const CreateOptions& options) {
-  WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kCreate,
-                                       .object = id,
-                                       .size = size,
-                                       .primary = options.primary,
-                                       .transient = options.transient,
-                                       .task = options.task}));
+  WEFT_ASSIGN_OR_RETURN(Reply r, call(Create{.object = id,
+                                             .size = size,
+                                             .primary = options.primary,
+                                             .transient = options.transient,
+                                             .task = options.task}));
   if (r.offset + r.size > arena_.size() || r.size != size) return Status::corruption("the store gave a range outside its memory");
   return arena_.base() + r.offset;
 }
 
 Status StoreClient::send_only(Request q) {
   std::lock_guard<std::mutex> lock(mu_);
-  q.request_id = next_request_++;
   const std::string bytes = encode(q);
   for (;;) {
     if (send(sock_, bytes.data(), bytes.size(), MSG_NOSIGNAL) >= 0) return Status::ok();
@@ -101,10 +100,10 @@ Status StoreClient::send_only(Request q) {
   }
 }
 
-Status StoreClient::seal(const ObjectId& id) { return send_only({.type = MsgType::kSeal, .object = id}); }
-Status StoreClient::abort(const ObjectId& id) { return call({.type = MsgType::kAbort, .object = id}).status(); }
-Status StoreClient::release(const ObjectId& id) { return send_only({.type = MsgType::kRelease, .object = id}); }
-Status StoreClient::remove(const ObjectId& id) { return call({.type = MsgType::kDelete, .object = id}).status(); }
+Status StoreClient::seal(const ObjectId& id) { return send_only(Seal{id}); }
+Status StoreClient::abort(const ObjectId& id) { return call(Abort{.object = id}).status(); }
+Status StoreClient::release(const ObjectId& id) { return send_only(Release{id}); }
+Status StoreClient::remove(const ObjectId& id) { return call(Delete{.object = id}).status(); }
 
 Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, const CreateOptions& options) {
   WEFT_ASSIGN_OR_RETURN(uint8_t* buf, create(id, size, options));
@@ -112,16 +111,16 @@ Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, con
   return seal(id);
 }
 
-Status StoreClient::hold(const ObjectId& id) { return call({.type = MsgType::kHold, .object = id}).status(); }
+Status StoreClient::hold(const ObjectId& id) { return call(Hold{.object = id}).status(); }
 
 Result<std::span<const uint8_t>> StoreClient::get(const ObjectId& id, int64_t timeout_ms, bool adopt) {
-  WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kGet, .object = id, .adopt = adopt, .timeout_ms = timeout_ms}));
+  WEFT_ASSIGN_OR_RETURN(Reply r, call(Get{.object = id, .adopt = adopt, .timeout_ms = timeout_ms}));
   if (r.offset + r.size > arena_.size()) return Status::corruption("the store gave a range outside its memory");
   return std::span<const uint8_t>(arena_.base() + r.offset, r.size);
 }
 
 Result<StoreStats> StoreClient::stats() {
-  WEFT_ASSIGN_OR_RETURN(Reply r, call({.type = MsgType::kStats}));
+  WEFT_ASSIGN_OR_RETURN(Reply r, call(Stats{}));
   return r.stats;
 }
 

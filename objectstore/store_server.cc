@@ -119,8 +119,7 @@ void StoreServer::run() {
   auto error_reply = [&](int sock, uint64_t request_id, const Status& s) {
     Reply r;
     r.request_id = request_id;
-    r.code = s.code();
-    r.message = s.message();
+    r.set_status(s);
     reply(sock, std::move(r));
   };
   auto answer_get = [&](int sock, uint64_t request_id, const ObjectId& id, bool adopt) {
@@ -148,67 +147,53 @@ void StoreServer::run() {
     loop.clients.erase(it);
   };
 
-  auto handle = [&](int sock, const Request& q) {
+  auto handle = [&](int sock, const Request& request) {
     std::lock_guard<std::mutex> lock(mu_);
     const ClientId client = loop.clients.at(sock);
     Reply r;
-    r.request_id = q.request_id;
-    switch (q.type) {
-      case MsgType::kConnect:
-        r.size = store_->arena().size();
-        return reply(sock, std::move(r), store_->arena().fd());
-      case MsgType::kCreate: {
-        auto loc = store_->create(client, q.object, q.size, {q.primary, q.transient, q.task});
-        if (!loc.ok()) return error_reply(sock, q.request_id, loc.status());
-        r.offset = loc->offset;
-        r.size = loc->size;
-        return reply(sock, std::move(r));
-      }
-      case MsgType::kSeal: {
-        Status s = store_->seal(client, q.object);
-        if (!s.is_ok()) {
-          log()->warn("store: seal from client {}: {}", client, s.message());
-          return;
-        }
-        auto w = loop.waiting.find(q.object);
-        if (w != loop.waiting.end()) {
-          std::vector<Loop::Waiter> waiters = std::move(w->second);
-          loop.waiting.erase(w);
-          for (const auto& x : waiters) answer_get(x.sock, x.request_id, q.object, x.adopt);
-        }
+    r.request_id = request_id(request);
+    // Requests with a reply answer OK or the status of their store call.
+    auto answer = [&](const Status& s) { s.is_ok() ? reply(sock, std::move(r)) : error_reply(sock, r.request_id, s); };
+    if (std::holds_alternative<Connect>(request)) {
+      r.size = store_->arena().size();
+      reply(sock, std::move(r), store_->arena().fd());
+    } else if (const Create* q = std::get_if<Create>(&request)) {
+      auto loc = store_->create(client, q->object, q->size, {q->primary, q->transient, q->task});
+      if (!loc.ok()) return error_reply(sock, q->request_id, loc.status());
+      r.offset = loc->offset;
+      r.size = loc->size;
+      reply(sock, std::move(r));
+    } else if (const Seal* q = std::get_if<Seal>(&request)) {
+      Status s = store_->seal(client, q->object);
+      if (!s.is_ok()) {
+        log()->warn("store: seal from client {}: {}", client, s.message());
         return;
       }
-      case MsgType::kAbort: {
-        Status s = store_->abort(client, q.object);
-        return s.is_ok() ? reply(sock, std::move(r)) : error_reply(sock, q.request_id, s);
+      auto w = loop.waiting.find(q->object);
+      if (w != loop.waiting.end()) {
+        std::vector<Loop::Waiter> waiters = std::move(w->second);
+        loop.waiting.erase(w);
+        for (const auto& x : waiters) answer_get(x.sock, x.request_id, q->object, x.adopt);
       }
-      case MsgType::kGet: {
-        if (store_->is_sealed(q.object) || q.timeout_ms == 0) return answer_get(sock, q.request_id, q.object, q.adopt);
-        const auto deadline = q.timeout_ms < 0 ? Clock::time_point::max()
-                                               : Clock::now() + std::chrono::milliseconds(q.timeout_ms);
-        loop.waiting[q.object].push_back({sock, q.request_id, deadline, q.adopt});
-        return;
-      }
-      case MsgType::kRelease: {
-        Status s = store_->release(client, q.object);
-        if (!s.is_ok()) log()->warn("store: release from client {}: {}", client, s.message());
-        return;
-      }
-      case MsgType::kDelete: {
-        Status s = store_->remove(q.object);
-        return s.is_ok() ? reply(sock, std::move(r)) : error_reply(sock, q.request_id, s);
-      }
-      case MsgType::kStats:
-        r.stats = store_->stats();
-        return reply(sock, std::move(r));
-      case MsgType::kHold: {
-        Status s = store_->hold(client, q.object);
-        return s.is_ok() ? reply(sock, std::move(r)) : error_reply(sock, q.request_id, s);
-      }
-      case MsgType::kReply:
-        break;
+    } else if (const Abort* q = std::get_if<Abort>(&request)) {
+      answer(store_->abort(client, q->object));
+    } else if (const Get* q = std::get_if<Get>(&request)) {
+      if (store_->is_sealed(q->object) || q->timeout_ms == 0)
+        return answer_get(sock, q->request_id, q->object, q->adopt);
+      const auto deadline =
+          q->timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(q->timeout_ms);
+      loop.waiting[q->object].push_back({sock, q->request_id, deadline, q->adopt});
+    } else if (const Release* q = std::get_if<Release>(&request)) {
+      Status s = store_->release(client, q->object);
+      if (!s.is_ok()) log()->warn("store: release from client {}: {}", client, s.message());
+    } else if (const Delete* q = std::get_if<Delete>(&request)) {
+      answer(store_->remove(q->object));
+    } else if (std::holds_alternative<Stats>(request)) {
+      r.stats = store_->stats();
+      reply(sock, std::move(r));
+    } else if (const Hold* q = std::get_if<Hold>(&request)) {
+      answer(store_->hold(client, q->object));
     }
-    error_reply(sock, q.request_id, Status::invalid_argument("a reply is not a request"));
   };
 
   auto expire = [&]() -> int {  // answers timed-out gets; returns ms until the next deadline

@@ -133,7 +133,8 @@ TEST(ApiLifecycle, ShutdownCancelsWorkThatHasNotStarted) {
     ASSERT_TRUE(r.is_ready());
     try {
       get(r);
-    } catch (const TaskError& e) {
+    } catch (const TaskCancelled& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kCancelled);
       EXPECT_EQ(e.exception_type(), "cancelled");
       ++cancelled;
     }

@@ -81,6 +81,7 @@ weft::Array<float> ramp(int n) {  // made in the worker, returned to the driver
 struct Counter {
   long n = 0;
   long add(long k) { return n += k; }
+  long add_ref(weft::ObjectRef<long> k) { return n += weft::get(k); }  // cannot travel to a worker
   int64_t where() { return getpid(); }
   long fail_if_negative(long k) {
     if (k < 0) throw std::out_of_range("negative: " + std::to_string(k));
@@ -97,6 +98,7 @@ std::unique_ptr<Counter> make_counter_from(long start) {
 
 WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, total, in_store, ramp,
             make_counter, make_counter_from, &Counter::add, &Counter::where, &Counter::fail_if_negative);
+WEFT_REMOTE(&Counter::add_ref);
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -134,7 +136,10 @@ TEST_F(Processes, ExceptionsKeepTheirTypeAndMessage) {
   try {
     weft::get(r);
     FAIL() << "expected a TaskError";
+  } catch (const weft::WorkerDied&) {
+    FAIL() << "a task's own exception is not the worker's death";
   } catch (const weft::TaskError& e) {
+    EXPECT_EQ(e.kind(), weft::ErrorKind::kRaised);
     EXPECT_EQ(e.exception_type(), "std::invalid_argument");
     EXPECT_NE(std::string(e.what()).find("x must be <= 0, got 3"), std::string::npos) << e.what();
     EXPECT_EQ(e.task_name(), "fails");
@@ -174,9 +179,9 @@ TEST_F(Processes, WithoutRetriesTheWorkersDeathIsTheError) {
   auto r = weft::task(always_die).remote(0);
   try {
     weft::get(r);
-    FAIL() << "expected a TaskError";
-  } catch (const weft::TaskError& e) {
-    EXPECT_EQ(e.exception_type(), "weft::WorkerDied");
+    FAIL() << "expected weft::WorkerDied";
+  } catch (const weft::WorkerDied& e) {  // caught by type: the kind travelled with the error
+    EXPECT_EQ(e.kind(), weft::ErrorKind::kWorkerDied);
     EXPECT_NE(std::string(e.what()).find("killed by signal 9"), std::string::npos) << e.what();
   }
   // The dead worker was replaced, and work goes on.
@@ -216,6 +221,18 @@ TEST_F(Processes, ActorsLiveInWorkerProcessesAndKeepTheirState) {
   EXPECT_EQ(weft::get(c.task(&Counter::where).remote()), home);  // still the same instance
 }
 
+TEST_F(Processes, AMethodWhoseArgumentsCannotTravelIsARemoteError) {
+  auto c = weft::actor<Counter>(make_counter).remote();
+  try {
+    weft::get(c.task(&Counter::add_ref).remote(weft::put(5L)));
+    FAIL() << "expected weft::RemoteError";
+  } catch (const weft::RemoteError& e) {
+    EXPECT_EQ(e.kind(), weft::ErrorKind::kRemote);
+    EXPECT_NE(std::string(e.what()).find("by value"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(weft::get(c.task(&Counter::add).remote(2L)), 2);  // the actor goes on
+}
+
 TEST_F(Processes, AFailedFactoryFailsEveryCall) {
   auto c = weft::actor<Counter>(make_counter_from).remote(-1L);
   try {
@@ -236,8 +253,8 @@ TEST_F(Processes, AnActorWhoseWorkerDiesFailsWithTheCause) {
   }
   try {
     weft::get(c.task(&Counter::add).remote(1L));
-    FAIL() << "expected a TaskError";
-  } catch (const weft::TaskError& e) {
+    FAIL() << "expected weft::WorkerDied";
+  } catch (const weft::WorkerDied& e) {
     EXPECT_EQ(e.exception_type(), "weft::WorkerDied");
   }
   // New actors and tasks still work.

@@ -201,11 +201,10 @@ TEST_F(StoreProcesses, GarbageOnTheSocketIsRejectedAndServingGoesOn) {
   std::mt19937 rng(3);
   std::vector<std::string> garbage = {std::string("\xff\xff\xff\xff", 4), std::string(1, '\x92'), "hello",
                                       std::string(10000, 'x')};
-  Request wrong_version{.type = MsgType::kStats};
-  std::string v = encode(wrong_version);
+  std::string v = encode(Request{Stats{}});
   v[1] = 9;  // version field
   garbage.push_back(v);
-  std::string bad_type = encode(Request{.type = MsgType::kStats});
+  std::string bad_type = encode(Request{Stats{}});
   bad_type[2] = 77;
   garbage.push_back(bad_type);
   for (int i = 0; i < 50; ++i) {
@@ -220,7 +219,7 @@ TEST_F(StoreProcesses, GarbageOnTheSocketIsRejectedAndServingGoesOn) {
     if (n > 0) {
       auto reply = decode_reply(std::string_view(buf, static_cast<size_t>(n)));
       ASSERT_TRUE(reply.ok());
-      EXPECT_NE(reply->code, StatusCode::kOk);
+      EXPECT_FALSE(reply->status().is_ok());
     }
   }
   close(sock);

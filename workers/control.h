@@ -1,60 +1,128 @@
-// Control messages between a driver and its worker processes: one MessagePack array per ZeroMQ
-// message, of one fixed shape for every type, with a version field:
+// Control messages between a driver and its worker processes: one ZeroMQ message each, in the
+// wire codec's envelope [version, type, body] (core/wire.h), each type with a schema of its own:
 //
-//   [version, type, seq, function, payload, ok, error_type, error_message, count, pid, seqs, actor]
+//   Hello        worker -> driver   index, pid: the worker is up
+//   Task         driver -> worker   seq, function (registered name), payload (packed arguments)
+//   TaskResult   worker -> driver   seq, payload (the packed result) or failure; answers Task,
+//                                   ActorCreate and ActorCall
+//   Steal        driver -> worker   give back up to `count` tasks not started yet
+//   Returned     worker -> driver   seqs: the tasks given back (possibly none; never actor messages)
+//   Shutdown     driver -> worker   finish the running task, then exit
+//   ActorCreate  driver -> worker   seq, actor (its id), factory, payload
+//   ActorCall    driver -> worker   seq, actor, method (registered name), payload
+//   ActorDrop    driver -> worker   actor: the last handle is gone; free the instance
 //
-//   kHello     worker -> driver   count = worker index, pid
-//   kTask      driver -> worker   seq, function (registered name), payload = packed arguments
-//   kResult    worker -> driver   seq, ok; payload = packed result, or error_type/error_message
-//   kSteal     driver -> worker   count: give back up to this many tasks not started yet
-//   kReturned  worker -> driver   seqs: the tasks given back (possibly none)
-//   kShutdown  driver -> worker   finish the running task, then exit
-//   kActorCreate  driver -> worker   seq, actor (its id), function (the factory), payload
-//   kActorCall    driver -> worker   seq, actor, function (the method's registered name), payload
-//   kActorDrop    driver -> worker   actor: the last handle is gone; free the instance
-// (kResult answers kActorCreate and kActorCall; actor messages are never given back on kSteal.)
-//
-// Decoding validates the whole shape, bounded by the message's size; anything else is an error
+// decode_control validates the envelope and the body's schema; anything else is kInvalidArgument
 // naming what is wrong (the receiver logs it and drops the message).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
+#include "core/wire.h"
+#include "weft/errors.h"
 #include "weft/status.h"
 
 namespace weft::workers {
 
-inline constexpr uint32_t kControlVersion = 1;
+inline constexpr wire::Protocol kControl{"control", 2};
 
-enum class ControlType : uint8_t {
-  kHello = 1,
-  kTask,
-  kResult,
-  kSteal,
-  kReturned,
-  kShutdown,
-  kActorCreate,
-  kActorCall,
-  kActorDrop,
+struct Hello {
+  static constexpr uint8_t kType = 1;
+  static constexpr const char* kName = "hello";
+  uint32_t index = 0;
+  int64_t pid = 0;
+  MSGPACK_DEFINE_ARRAY(index, pid)
 };
 
-struct ControlMessage {
-  ControlType type = ControlType::kHello;
+struct Task {
+  static constexpr uint8_t kType = 2;
+  static constexpr const char* kName = "task";
   uint64_t seq = 0;
   std::string function;
-  std::string payload;
-  bool ok = true;
-  std::string error_type, error_message;
-  uint32_t count = 0;
-  int64_t pid = 0;
-  std::vector<uint64_t> seqs;
-  uint64_t actor = 0;
+  wire::Bytes payload;
+  MSGPACK_DEFINE_ARRAY(seq, function, payload)
 };
+
+// Why a task failed on the worker: the ErrorInfo the driver rebuilds, its kind included.
+struct Failure {
+  uint8_t kind = 0;  // weft::ErrorKind
+  std::string type;
+  std::string message;
+  MSGPACK_DEFINE_ARRAY(kind, type, message)
+};
+
+struct TaskResult {
+  static constexpr uint8_t kType = 3;
+  static constexpr const char* kName = "task result";
+  uint64_t seq = 0;
+  bool ok = true;
+  wire::Bytes payload;  // ok: the packed result
+  Failure failure;      // !ok
+  MSGPACK_DEFINE_ARRAY(seq, ok, payload, failure)
+};
+
+struct Steal {
+  static constexpr uint8_t kType = 4;
+  static constexpr const char* kName = "steal";
+  uint32_t count = 0;
+  MSGPACK_DEFINE_ARRAY(count)
+};
+
+struct Returned {
+  static constexpr uint8_t kType = 5;
+  static constexpr const char* kName = "returned";
+  std::vector<uint64_t> seqs;
+  MSGPACK_DEFINE_ARRAY(seqs)
+};
+
+struct Shutdown {
+  static constexpr uint8_t kType = 6;
+  static constexpr const char* kName = "shutdown";
+  MSGPACK_DEFINE_ARRAY()
+};
+
+struct ActorCreate {
+  static constexpr uint8_t kType = 7;
+  static constexpr const char* kName = "actor create";
+  uint64_t seq = 0;
+  uint64_t actor = 0;
+  std::string factory;
+  wire::Bytes payload;
+  MSGPACK_DEFINE_ARRAY(seq, actor, factory, payload)
+};
+
+struct ActorCall {
+  static constexpr uint8_t kType = 8;
+  static constexpr const char* kName = "actor call";
+  uint64_t seq = 0;
+  uint64_t actor = 0;
+  std::string method;
+  wire::Bytes payload;
+  MSGPACK_DEFINE_ARRAY(seq, actor, method, payload)
+};
+
+struct ActorDrop {
+  static constexpr uint8_t kType = 9;
+  static constexpr const char* kName = "actor drop";
+  uint64_t actor = 0;
+  MSGPACK_DEFINE_ARRAY(actor)
+};
+
+using ControlMessage =
+    std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall, ActorDrop>;
 
 std::string encode(const ControlMessage& m);
 Result<ControlMessage> decode_control(std::string_view bytes);
+using wire::name_of;  // the message type's name, for logs
+
+// The failure a worker reports for an ErrorInfo, and the ErrorInfo the driver rebuilds from it
+// (an unknown kind becomes kRemote).
+Failure to_failure(const ErrorInfo& e);
+ErrorInfo from_failure(const std::string& task_name, const Failure& f);
 
 }  // namespace weft::workers

@@ -5,42 +5,78 @@
 namespace weft::workers {
 namespace {
 
-TEST(Control, MessagesRoundTrip) {
-  ControlMessage m;
-  m.type = ControlType::kResult;
-  m.seq = 77;
-  m.function = "square";
-  m.payload = std::string("\x00\x01\xff", 3);
-  m.ok = false;
-  m.error_type = "std::runtime_error";
-  m.error_message = "boom";
-  m.count = 3;
-  m.pid = 1234;
-  m.seqs = {1, 2, 3};
+template <class M>
+M round_trip(const M& m) {
   auto d = decode_control(encode(m));
-  ASSERT_TRUE(d.ok()) << d.status();
-  EXPECT_EQ(d->type, ControlType::kResult);
-  EXPECT_EQ(d->seq, 77u);
-  EXPECT_EQ(d->payload, m.payload);
-  EXPECT_FALSE(d->ok);
-  EXPECT_EQ(d->error_type, "std::runtime_error");
-  EXPECT_EQ(d->seqs, m.seqs);
-  EXPECT_EQ(d->pid, 1234);
+  EXPECT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(std::holds_alternative<M>(*d)) << name_of(*d);
+  return std::get<M>(*d);
+}
+
+TEST(Control, EveryMessageRoundTripsWithItsOwnFields) {
+  EXPECT_EQ(round_trip(Hello{3, 1234}).pid, 1234);
+  const Task t = round_trip(Task{77, "square", {std::string("\x00\x01\xff", 3)}});
+  EXPECT_EQ(t.seq, 77u);
+  EXPECT_EQ(t.function, "square");
+  EXPECT_EQ(t.payload.data, std::string("\x00\x01\xff", 3));
+  const TaskResult r = round_trip(TaskResult{9, false, {}, Failure{2, "weft::WorkerDied", "gone"}});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.failure.type, "weft::WorkerDied");
+  EXPECT_EQ(r.failure.message, "gone");
+  EXPECT_EQ(round_trip(Steal{5}).count, 5u);
+  EXPECT_EQ(round_trip(Returned{{1, 2, 3}}).seqs, (std::vector<uint64_t>{1, 2, 3}));
+  round_trip(Shutdown{});
+  const ActorCreate c = round_trip(ActorCreate{1, 42, "make_counter", {"args"}});
+  EXPECT_EQ(c.actor, 42u);
+  EXPECT_EQ(c.factory, "make_counter");
+  const ActorCall call = round_trip(ActorCall{2, 42, "Counter::add", {"x"}});
+  EXPECT_EQ(call.method, "Counter::add");
+  EXPECT_EQ(round_trip(ActorDrop{42}).actor, 42u);
+}
+
+TEST(Control, FailuresKeepTheirKind) {
+  for (ErrorKind kind : {ErrorKind::kRaised, ErrorKind::kCancelled, ErrorKind::kWorkerDied, ErrorKind::kRemote}) {
+    const ErrorInfo in{"t", "why", "std::runtime_error", kind};
+    const ErrorInfo out = from_failure("t", round_trip(TaskResult{1, false, {}, to_failure(in)}).failure);
+    EXPECT_EQ(out.kind, kind);
+    EXPECT_EQ(out.exception_type, in.exception_type);
+    EXPECT_EQ(out.message, in.message);
+  }
+  EXPECT_EQ(from_failure("t", Failure{200, "x", "y"}).kind, ErrorKind::kRemote);  // from a newer build
+}
+
+void expect_malformed(std::string_view bytes, std::string_view says) {
+  auto d = decode_control(bytes);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find("malformed control message"), std::string::npos) << d.status();
+  EXPECT_NE(d.status().message().find(says), std::string::npos) << d.status();
+}
+
+std::string packed(const auto& value) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, value);
+  return std::string(buf.data(), buf.size());
 }
 
 TEST(Control, MalformedMessagesAreNamedErrors) {
-  for (std::string_view bad : {std::string_view(""), std::string_view("\x93\x01\x02\x03"), std::string_view("zz"),
-                               std::string_view("\xdd\xff\xff\xff\xff", 5)}) {
-    auto d = decode_control(bad);
-    EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(d.status().message().find("malformed control message"), std::string::npos);
-  }
-  std::string wrong = encode(ControlMessage{});
-  wrong[1] = 2;  // version 2
-  EXPECT_NE(decode_control(wrong).status().message().find("version 2"), std::string::npos);
-  std::string type = encode(ControlMessage{});
-  type[2] = 42;
-  EXPECT_NE(decode_control(type).status().message().find("unknown type"), std::string::npos);
+  expect_malformed("", "not MessagePack");
+  expect_malformed("zz", "");
+  expect_malformed(std::string_view("\xdd\xff\xff\xff\xff", 5), "not MessagePack");
+  expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType)), "not an array [version, type, body]");
+  // Another version is refused by name, not misread.
+  expect_malformed(packed(std::make_tuple(kControl.version + 1, Steal::kType, std::make_tuple(1))),
+                   "version 3, this build speaks version 2");
+  expect_malformed(packed(std::make_tuple(kControl.version, 42, std::make_tuple(1))), "unknown type 42");
+  // Each body is checked against its own schema: field count, then field types.
+  expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType, std::make_tuple(1, 2))),
+                   "steal has 2 fields, expected 1");
+  expect_malformed(packed(std::make_tuple(kControl.version, Task::kType, std::make_tuple("seq", "f", "p"))),
+                   "task has a field of the wrong type");
+  expect_malformed(packed(std::make_tuple(kControl.version, Task::kType, std::make_tuple(1, "f", "not bin"))),
+                   "task has a field of the wrong type");
+  expect_malformed(packed(std::make_tuple(kControl.version, Hello::kType, std::make_tuple(-1, 5))),
+                   "hello has a field of the wrong type");
 }
 
 }  // namespace

@@ -52,16 +52,20 @@ struct Item {
 };
 
 struct ActorOp {
-  ControlType type;
+  enum Kind { kCreate, kCall, kDrop } kind;
   uint64_t actor = 0;
   std::string function, payload, call_name;
   Waiter waiter;  // null for kActorDrop
 };
 
-detail::RemoteOutcome failed_outcome(const std::string& call_name, std::string message, std::string type) {
+detail::RemoteOutcome failed_outcome(ErrorInfo error) {
   detail::RemoteOutcome out;
-  out.error = std::make_shared<ErrorInfo>(ErrorInfo{call_name, std::move(message), std::move(type)});
+  out.error = std::make_shared<ErrorInfo>(std::move(error));
   return out;
+}
+
+ErrorInfo worker_died(const std::string& task_name, std::string message) {
+  return ErrorInfo{task_name, std::move(message), "weft::WorkerDied", ErrorKind::kWorkerDied};
 }
 // std::priority_queue keeps the greatest on top: "less" means less urgent.
 struct LessUrgent {
@@ -175,21 +179,21 @@ struct ProcessExecutor::Dispatcher {
     return Status::ok();
   }
 
-  void complete(Item& it, const ControlMessage& r) {
+  void complete(Item& it, TaskResult& r) {
     count(&ProcessStats::completed);
     if (it.waiter) {
       detail::RemoteOutcome out =
-          r.ok ? detail::RemoteOutcome{} : failed_outcome(it.call_name, r.error_message, r.error_type);
+          r.ok ? detail::RemoteOutcome{} : failed_outcome(from_failure(it.call_name, r.failure));
       out.ok = r.ok;
-      out.payload = r.payload;
+      out.payload = std::move(r.payload.data);
       out.actor = it.actor;
       it.waiter->set_value(std::move(out));
       return;
     }
     if (r.ok) {
-      it.task->finish_remote(r.payload);
+      it.task->finish_remote(r.payload.data);
     } else {
-      it.task->fail_remote(std::make_shared<ErrorInfo>(ErrorInfo{it.task->task_name(), r.error_message, r.error_type}));
+      it.task->fail_remote(std::make_shared<ErrorInfo>(from_failure(it.task->task_name(), r.failure)));
     }
   }
 
@@ -200,22 +204,22 @@ struct ProcessExecutor::Dispatcher {
       log()->warn("driver: {}", msg.status().message());
       return;
     }
-    if (msg->type == ControlType::kHello) {
-      if (msg->count >= workers.size()) {
+    if (const Hello* hello = std::get_if<Hello>(&*msg)) {
+      if (hello->index >= workers.size()) {
         count(&ProcessStats::rejected_messages);
-        log()->warn("driver: hello from unknown worker index {}", msg->count);
+        log()->warn("driver: hello from unknown worker index {}", hello->index);
         return;
       }
       std::lock_guard<std::mutex> lock(workers_mu);
-      Worker& w = workers[msg->count];
-      if (w.pid != msg->pid) {
+      Worker& w = workers[hello->index];
+      if (w.pid != hello->pid) {
         count(&ProcessStats::rejected_messages);
-        log()->warn("driver: hello for worker {} from pid {}, expected {}", msg->count, msg->pid, w.pid);
+        log()->warn("driver: hello for worker {} from pid {}, expected {}", hello->index, hello->pid, w.pid);
         return;
       }
       w.identity = identity;
       w.ready = true;
-      by_identity[identity] = msg->count;
+      by_identity[identity] = hello->index;
       hello_cv.notify_all();
       return;
     }
@@ -226,32 +230,28 @@ struct ProcessExecutor::Dispatcher {
       return;
     }
     Worker& w = workers[it->second];
-    switch (msg->type) {
-      case ControlType::kResult: {
-        auto f = w.in_flight.find(msg->seq);
-        if (f == w.in_flight.end()) {
-          count(&ProcessStats::rejected_messages);
-          log()->warn("driver: result for unknown task {} from worker {}", msg->seq, w.index);
-          return;
-        }
-        Item item = f->second;
-        w.in_flight.erase(f);
-        complete(item, *msg);
+    if (TaskResult* result = std::get_if<TaskResult>(&*msg)) {
+      auto f = w.in_flight.find(result->seq);
+      if (f == w.in_flight.end()) {
+        count(&ProcessStats::rejected_messages);
+        log()->warn("driver: result for unknown task {} from worker {}", result->seq, w.index);
         return;
       }
-      case ControlType::kReturned:
-        w.steal_pending = false;
-        for (uint64_t seq : msg->seqs) {
-          auto f = w.in_flight.find(seq);
-          if (f == w.in_flight.end()) continue;
-          queue.push(f->second);
-          w.in_flight.erase(f);
-          count(&ProcessStats::stolen);
-        }
-        return;
-      default:
-        count(&ProcessStats::rejected_messages);
-        log()->warn("driver: unexpected control message type {} from worker {}", static_cast<int>(msg->type), w.index);
+      Item item = f->second;
+      w.in_flight.erase(f);
+      complete(item, *result);
+    } else if (const Returned* returned = std::get_if<Returned>(&*msg)) {
+      w.steal_pending = false;
+      for (uint64_t seq : returned->seqs) {
+        auto f = w.in_flight.find(seq);
+        if (f == w.in_flight.end()) continue;
+        queue.push(f->second);
+        w.in_flight.erase(f);
+        count(&ProcessStats::stolen);
+      }
+    } else {
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: unexpected {} message from worker {}", name_of(*msg), w.index);
     }
   }
 
@@ -273,16 +273,15 @@ struct ProcessExecutor::Dispatcher {
     for (Item& item : lost) {
       if (item.waiter) {
         item.waiter->set_value(failed_outcome(
-            item.call_name, fmt::format("the worker process hosting this actor (pid {}) {}", pid, how), "weft::WorkerDied"));
+            worker_died(item.call_name, fmt::format("the worker process hosting this actor (pid {}) {}", pid, how))));
         continue;
       }
       if (item.task->retry_after_worker_death()) {
         count(&ProcessStats::retried);
         queue.push(item);
       } else {
-        item.task->fail_remote(std::make_shared<ErrorInfo>(
-            ErrorInfo{item.task->task_name(), fmt::format("its worker process (pid {}) {} while running it", pid, how),
-                      "weft::WorkerDied"}));
+        item.task->fail_remote(std::make_shared<ErrorInfo>(worker_died(
+            item.task->task_name(), fmt::format("its worker process (pid {}) {} while running it", pid, how))));
       }
     }
     bool stop;
@@ -333,15 +332,11 @@ struct ProcessExecutor::Dispatcher {
     std::vector<ActorOp> later;
     for (ActorOp& op : actor_pending) {
       if (stop) {
-        if (op.waiter) op.waiter->set_value(failed_outcome(op.call_name, "the runtime shut down before it ran", "cancelled"));
+        if (op.waiter) op.waiter->set_value(failed_outcome(*detail::cancelled_error(op.call_name)));
         continue;
       }
-      ControlMessage m;
-      m.type = op.type;
-      m.function = op.function;
-      m.payload = std::move(op.payload);
       Worker* target = nullptr;
-      if (op.type == ControlType::kActorCreate) {
+      if (op.kind == ActorOp::kCreate) {
         std::unordered_map<uint32_t, size_t> hosted;
         for (const auto& [actor, w] : actor_home) ++hosted[w];
         for (Worker& w : workers) {
@@ -352,7 +347,6 @@ struct ProcessExecutor::Dispatcher {
           }
         }
         if (target == nullptr) {  // every worker is (re)starting: try again on the next round
-          op.payload = std::move(m.payload);
           later.push_back(std::move(op));
           continue;
         }
@@ -362,19 +356,29 @@ struct ProcessExecutor::Dispatcher {
         auto home = actor_home.find(op.actor);
         if (home == actor_home.end() || !workers[home->second].ready) {
           if (op.waiter) {
-            op.waiter->set_value(failed_outcome(op.call_name, "the worker process hosting this actor died", "weft::WorkerDied"));
+            op.waiter->set_value(
+                failed_outcome(worker_died(op.call_name, "the worker process hosting this actor died")));
           }
           continue;
         }
         target = &workers[home->second];
-        if (op.type == ControlType::kActorDrop) actor_home.erase(home);
+        if (op.kind == ActorOp::kDrop) actor_home.erase(home);
       }
-      m.actor = op.actor;
-      m.seq = next_seq++;
-      send(*target, encode(m));
+      const uint64_t seq = next_seq++;
+      switch (op.kind) {
+        case ActorOp::kCreate:
+          send(*target, encode(ActorCreate{seq, op.actor, op.function, {std::move(op.payload)}}));
+          break;
+        case ActorOp::kCall:
+          send(*target, encode(ActorCall{seq, op.actor, op.function, {std::move(op.payload)}}));
+          break;
+        case ActorOp::kDrop:
+          send(*target, encode(ActorDrop{op.actor}));
+          break;
+      }
       if (op.waiter) {
         Item item{0, 0, 0, nullptr, nullptr, nullptr, op.waiter, op.call_name, op.actor};
-        target->in_flight.emplace(m.seq, std::move(item));
+        target->in_flight.emplace(seq, std::move(item));
       }
     }
     actor_pending = std::move(later);
@@ -392,17 +396,13 @@ struct ProcessExecutor::Dispatcher {
       queue.pop();
       auto args = item.task->pack_arguments();
       if (!args.ok()) {
-        item.task->fail_remote(
-            std::make_shared<ErrorInfo>(ErrorInfo{item.task->task_name(), args.status().message(), "weft::RemoteError"}));
+        item.task->fail_remote(std::make_shared<ErrorInfo>(
+            ErrorInfo{item.task->task_name(), args.status().message(), "weft::RemoteError", ErrorKind::kRemote}));
         continue;
       }
-      ControlMessage m;
-      m.type = ControlType::kTask;
-      m.seq = next_seq++;
-      m.function = item.entry->name;
-      m.payload = std::move(*args);
-      send(*best, encode(m));
-      best->in_flight.emplace(m.seq, item);
+      const uint64_t seq = next_seq++;
+      send(*best, encode(Task{seq, item.entry->name, {std::move(*args)}}));
+      best->in_flight.emplace(seq, item);
       count(&ProcessStats::dispatched);
     }
   }
@@ -421,10 +421,7 @@ struct ProcessExecutor::Dispatcher {
         }
       }
       if (victim == nullptr) return;
-      ControlMessage m;
-      m.type = ControlType::kSteal;
-      m.count = static_cast<uint32_t>(victim->in_flight.size() / 2);
-      send(*victim, encode(m));
+      send(*victim, encode(Steal{static_cast<uint32_t>(victim->in_flight.size() / 2)}));
       victim->steal_pending = true;
     }
   }
@@ -497,11 +494,10 @@ struct ProcessExecutor::Dispatcher {
   }
 
   void stop_workers() {
-    ControlMessage bye;
-    bye.type = ControlType::kShutdown;
+    const std::string bye = encode(Shutdown{});
     for (Worker& w : workers) {
       if (w.ready) {
-        send(w, encode(bye));
+        send(w, bye);
       } else if (w.pid > 0) {
         kill(w.pid, SIGKILL);  // still starting (a restart): nothing of ours runs there
       }
@@ -584,7 +580,7 @@ detail::RemoteOutcome ProcessExecutor::create_actor(const std::string& factory, 
   auto future = waiter->get_future();
   {
     std::lock_guard<std::mutex> lock(d_->inbox_mu);
-    d_->actor_inbox.push_back({ControlType::kActorCreate, 0, factory, std::move(args), call_name, waiter});
+    d_->actor_inbox.push_back({ActorOp::kCreate, 0, factory, std::move(args), call_name, waiter});
   }
   d_->wake();
   return future.get();
@@ -596,7 +592,7 @@ detail::RemoteOutcome ProcessExecutor::call_actor(uint64_t actor, const std::str
   auto future = waiter->get_future();
   {
     std::lock_guard<std::mutex> lock(d_->inbox_mu);
-    d_->actor_inbox.push_back({ControlType::kActorCall, actor, method, std::move(args), call_name, waiter});
+    d_->actor_inbox.push_back({ActorOp::kCall, actor, method, std::move(args), call_name, waiter});
   }
   d_->wake();
   return future.get();
@@ -605,7 +601,7 @@ detail::RemoteOutcome ProcessExecutor::call_actor(uint64_t actor, const std::str
 void ProcessExecutor::drop_actor(uint64_t actor) {
   {
     std::lock_guard<std::mutex> lock(d_->inbox_mu);
-    d_->actor_inbox.push_back({ControlType::kActorDrop, actor, "", "", "", nullptr});
+    d_->actor_inbox.push_back({ActorOp::kDrop, actor, "", "", "", nullptr});
   }
   d_->wake();
 }

@@ -36,67 +36,77 @@ struct HostedActor {
 };
 using Actors = std::unordered_map<uint64_t, HostedActor>;
 
-ControlMessage remote_error(ControlMessage r, std::string message) {
-  r.ok = false;
-  r.error_type = "weft::RemoteError";
-  r.error_message = std::move(message);
-  return r;
+TaskResult remote_error(uint64_t seq, std::string message) {
+  return TaskResult{
+      seq, false, {}, Failure{static_cast<uint8_t>(ErrorKind::kRemote), "weft::RemoteError", std::move(message)}};
 }
 
-// The exception being handled, as the reply's error.
-void take_exception(ControlMessage& r, const std::string& what_ran) {
-  detail::ErrorPtr err = detail::error_from_current_exception(what_ran);
-  r.ok = false;
-  r.error_type = err->exception_type;
-  r.error_message = err->message;
+// The exception being handled, as the reply.
+TaskResult exception_result(uint64_t seq, const std::string& what_ran) {
+  return TaskResult{seq, false, {}, to_failure(*detail::error_from_current_exception(what_ran))};
+}
+
+// Runs a registered function or method (`self`: the actor instance) on packed arguments.
+TaskResult invoke(uint64_t seq, const RemoteEntry& e, void* self, const std::string& payload) {
+  try {
+    Result<std::string> out = e.invoker(self, payload);
+    if (!out.ok()) return remote_error(seq, out.status().to_string());
+    return TaskResult{seq, true, {std::move(*out)}, {}};
+  } catch (...) {
+    return exception_result(seq, e.name);
+  }
 }
 
 // Runs one task, actor construction or actor call through the registry; the reply to send back
-// (none for kActorDrop).
-std::optional<ControlMessage> execute(const ControlMessage& task, Actors& actors) {
-  ControlMessage r;
-  r.type = ControlType::kResult;
-  r.seq = task.seq;
-  if (task.type == ControlType::kActorDrop) {
-    if (auto it = actors.find(task.actor); it != actors.end()) {
+// (none for ActorDrop).
+struct Executor {
+  Actors& actors;
+
+  std::optional<TaskResult> operator()(const Task& t) const {
+    const RemoteEntry* e = Registry::global().find_by_name(t.function);
+    if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kFunction) {
+      return remote_error(t.seq, "no function '" + t.function + "' is registered in this worker's binary");
+    }
+    return invoke(t.seq, *e, nullptr, t.payload.data);
+  }
+
+  std::optional<TaskResult> operator()(const ActorCreate& c) const {
+    const RemoteEntry* e = Registry::global().find_by_name(c.factory);
+    if (e == nullptr || e->construct == nullptr) {
+      return remote_error(c.seq, "no actor factory '" + c.factory + "' is registered in this worker's binary");
+    }
+    try {
+      actors[c.actor] = HostedActor{e->construct(c.payload.data), e->destroy};
+      return TaskResult{c.seq, true, {pack(msgpack::type::nil_t())}, {}};
+    } catch (...) {
+      return exception_result(c.seq, c.factory);
+    }
+  }
+
+  std::optional<TaskResult> operator()(const ActorCall& c) const {
+    auto it = actors.find(c.actor);
+    if (it == actors.end()) return remote_error(c.seq, "no actor " + std::to_string(c.actor) + " lives in this worker");
+    const RemoteEntry* e = Registry::global().find_by_name(c.method);
+    if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kMethod) {
+      return remote_error(c.seq, "no method '" + c.method + "' that takes its arguments by value is registered");
+    }
+    return invoke(c.seq, *e, it->second.instance, c.payload.data);
+  }
+
+  std::optional<TaskResult> operator()(const ActorDrop& d) const {
+    if (auto it = actors.find(d.actor); it != actors.end()) {
       it->second.destroy(it->second.instance);
       actors.erase(it);
     }
     return std::nullopt;
   }
-  const RemoteEntry* e = Registry::global().find_by_name(task.function);
-  void* self = nullptr;
-  if (task.type == ControlType::kActorCreate) {
-    if (e == nullptr || e->construct == nullptr) {
-      return remote_error(r, "no actor factory '" + task.function + "' is registered in this worker's binary");
-    }
-    try {
-      actors[task.actor] = HostedActor{e->construct(task.payload), e->destroy};
-      r.payload = pack(msgpack::type::nil_t());
-    } catch (...) {
-      take_exception(r, task.function);
-    }
-    return r;
+
+  // Never queued: the receiving loop handles every other message itself.
+  template <class M>
+  std::optional<TaskResult> operator()(const M&) const {
+    return std::nullopt;
   }
-  if (task.type == ControlType::kActorCall) {
-    auto it = actors.find(task.actor);
-    if (it == actors.end()) return remote_error(r, "no actor " + std::to_string(task.actor) + " lives in this worker");
-    if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kMethod) {
-      return remote_error(r, "no method '" + task.function + "' that takes its arguments by value is registered");
-    }
-    self = it->second.instance;
-  } else if (e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kFunction) {
-    return remote_error(r, "no function '" + task.function + "' is registered in this worker's binary");
-  }
-  try {
-    Result<std::string> out = e->invoker(self, task.payload);
-    if (!out.ok()) return remote_error(r, out.status().to_string());
-    r.payload = std::move(*out);
-  } catch (...) {
-    take_exception(r, task.function);
-  }
-  return r;
-}
+};
 
 }  // namespace
 
@@ -114,11 +124,7 @@ int run_worker(const std::string& endpoint, uint32_t index) {
   zmq::socket_t results_out(ctx, zmq::socket_type::pair);
   results_out.connect("inproc://results");
 
-  ControlMessage hello;
-  hello.type = ControlType::kHello;
-  hello.count = index;
-  hello.pid = getpid();
-  driver.send(zmq::buffer(encode(hello)), zmq::send_flags::none);
+  driver.send(zmq::buffer(encode(Hello{index, getpid()})), zmq::send_flags::none);
 
   TaskQueue q;
   std::thread exec([&] {
@@ -135,7 +141,9 @@ int run_worker(const std::string& endpoint, uint32_t index) {
         task = std::move(q.tasks.front());
         q.tasks.pop_front();
       }
-      if (auto reply = execute(task, actors)) results_out.send(zmq::buffer(encode(*reply)), zmq::send_flags::none);
+      if (auto reply = std::visit(Executor{actors}, task)) {
+        results_out.send(zmq::buffer(encode(*reply)), zmq::send_flags::none);
+      }
     }
   });
 
@@ -155,37 +163,29 @@ int run_worker(const std::string& endpoint, uint32_t index) {
           log()->warn("worker {}: {}", index, msg.status().message());
           continue;
         }
-        switch (msg->type) {
-          case ControlType::kTask:
-          case ControlType::kActorCreate:
-          case ControlType::kActorCall:
-          case ControlType::kActorDrop: {
+        if (std::holds_alternative<Task>(*msg) || std::holds_alternative<ActorCreate>(*msg) ||
+            std::holds_alternative<ActorCall>(*msg) || std::holds_alternative<ActorDrop>(*msg)) {
+          std::lock_guard<std::mutex> lock(q.mu);
+          q.tasks.push_back(std::move(*msg));
+          q.cv.notify_one();
+        } else if (const Steal* steal = std::get_if<Steal>(&*msg)) {
+          Returned back;
+          {
             std::lock_guard<std::mutex> lock(q.mu);
-            q.tasks.push_back(std::move(*msg));
-            q.cv.notify_one();
-            break;
-          }
-          case ControlType::kSteal: {
-            ControlMessage back;
-            back.type = ControlType::kReturned;
-            {
-              std::lock_guard<std::mutex> lock(q.mu);
-              // Plain tasks only, newest first: actor messages must run here, in order.
-              for (auto it = q.tasks.end(); it != q.tasks.begin() && back.seqs.size() < msg->count;) {
-                --it;
-                if (it->type != ControlType::kTask) continue;
-                back.seqs.push_back(it->seq);
-                it = q.tasks.erase(it);
-              }
+            // Plain tasks only, newest first: actor messages must run here, in order.
+            for (auto it = q.tasks.end(); it != q.tasks.begin() && back.seqs.size() < steal->count;) {
+              --it;
+              const Task* t = std::get_if<Task>(&*it);
+              if (t == nullptr) continue;
+              back.seqs.push_back(t->seq);
+              it = q.tasks.erase(it);
             }
-            driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
-            break;
           }
-          case ControlType::kShutdown:
-            running = false;
-            break;
-          default:
-            log()->warn("worker {}: unexpected control message type {}", index, static_cast<int>(msg->type));
+          driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
+        } else if (std::holds_alternative<Shutdown>(*msg)) {
+          running = false;
+        } else {
+          log()->warn("worker {}: unexpected {} message", index, name_of(*msg));
         }
       }
     }

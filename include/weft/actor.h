@@ -144,7 +144,7 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
           }
           return;
         }
-        if (out.error->exception_type != "weft::WorkerDied" && consume_retry()) continue;
+        if (out.error->kind != ErrorKind::kWorkerDied && consume_retry()) continue;
         if constexpr (Create) state->set_dead(out.error);
         this->fail(std::move(out.error));
         return;
@@ -152,7 +152,7 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
     }
   }
   void fail_in_place(ActorState<T>* state, const std::string& why) {
-    auto err = std::make_shared<ErrorInfo>(ErrorInfo{name(), why, "weft::RemoteError"});
+    auto err = std::make_shared<ErrorInfo>(ErrorInfo{name(), why, "weft::RemoteError", ErrorKind::kRemote});
     if constexpr (Create) state->set_dead(err);
     this->fail(std::move(err));
   }

@@ -38,8 +38,8 @@ WEFT_API Status init(const Options& options = {});
 /// before init (a test runner's main, say) calls it at the top of main.
 WEFT_API void serve_if_worker();
 
-/// Stops the runtime: tasks that have not started are cancelled (their get raises a TaskError of
-/// type "cancelled"), running tasks finish, worker threads exit. Objects already produced stay
+/// Stops the runtime: tasks that have not started are cancelled (their get raises
+/// weft::TaskCancelled), running tasks finish, worker threads exit. Objects already produced stay
 /// readable through their refs. Must not race with submissions from other threads.
 /// kFailedPrecondition if the runtime is not running.
 WEFT_API Status shutdown();
@@ -72,7 +72,7 @@ inline void await(ObjectBase* o, int64_t deadline_ns) {
     ObjectBase* one[1] = {o};
     if (!wait_done(one, 1, 1, deadline_ns)) throw TimeoutError("weft::get: timed out waiting for object " + o->id().hex());
   }
-  if (o->failed()) throw TaskError(o->error());
+  if (o->failed()) throw_task_error(o->error());
 }
 template <class Rep, class Period>
 int64_t deadline_after(std::chrono::duration<Rep, Period> d) {

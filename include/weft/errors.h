@@ -6,9 +6,15 @@
 // weft::TimeoutError  a get/wait with a timeout expired before the object was ready.
 // weft::TaskError  a task (or actor method) raised, or a task it depended on raised. Carries the
 //                  name of the task that failed first and its message, so a failure deep in a
-//                  graph reads the same wherever it surfaces.
+//                  graph reads the same wherever it surfaces. Failures that are weft's own, not the
+//                  task's, are subclasses, catchable by type wherever they surface (in another
+//                  process too: the kind travels with the error):
+//   weft::WorkerDied     the worker process running the task or hosting the actor died
+//   weft::TaskCancelled  the runtime shut down before the task ran
+//   weft::RemoteError    a worker process could not run it (not registered in its binary, say)
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -29,11 +35,20 @@ class WEFT_API TimeoutError : public Error {
   using Error::Error;
 };
 
+/// Why a task failed: which TaskError get raises.
+enum class ErrorKind : uint8_t {
+  kRaised = 0,      ///< the task raised an exception (TaskError)
+  kCancelled = 1,   ///< the runtime shut down before it ran (TaskCancelled)
+  kWorkerDied = 2,  ///< its worker process died (WorkerDied)
+  kRemote = 3,      ///< a worker process could not run it (RemoteError)
+};
+
 /// What a failed task left behind: shared, immutable, passed along to every dependent.
 struct ErrorInfo {
   std::string task_name;       ///< the task that raised first
   std::string message;         ///< its exception's what()
   std::string exception_type;  ///< demangled type of the exception, or "cancelled"
+  ErrorKind kind = ErrorKind::kRaised;  ///< which TaskError get raises
 };
 
 /// A task (or actor method), or a task it depended on, raised: get re-raises it wherever the
@@ -49,11 +64,36 @@ class WEFT_API TaskError : public Error {
   const std::string& message() const { return info_->message; }
   /// The exception's demangled type, or "cancelled".
   const std::string& exception_type() const { return info_->exception_type; }
+  /// Why it failed.
+  ErrorKind kind() const { return info_->kind; }
   /// All of the above, shared with every dependent that failed with it.
   const std::shared_ptr<const ErrorInfo>& info() const { return info_; }
 
  private:
   std::shared_ptr<const ErrorInfo> info_;
 };
+
+/// The worker process running the task (or hosting the actor) died: a crash, a kill, the OOM
+/// killer. Tasks with retries left are retried first.
+class WEFT_API WorkerDied : public TaskError {
+ public:
+  using TaskError::TaskError;
+};
+
+/// The runtime shut down before the task ran.
+class WEFT_API TaskCancelled : public TaskError {
+ public:
+  using TaskError::TaskError;
+};
+
+/// A worker process could not run the task: its function or actor is not registered in the
+/// worker's binary, or its arguments did not decode there.
+class WEFT_API RemoteError : public TaskError {
+ public:
+  using TaskError::TaskError;
+};
+
+/// Raises the TaskError subclass of `info`'s kind.
+[[noreturn]] WEFT_API void throw_task_error(std::shared_ptr<const ErrorInfo> info);
 
 }  // namespace weft
