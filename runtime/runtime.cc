@@ -29,8 +29,24 @@ bool g_in_worker = false;  // set once, before any init, in a worker process
 
 Runtime* live() { return g_live.load(std::memory_order_acquire); }
 
-Runtime::Runtime(std::unique_ptr<sched::Executor> executor, ResourceSet capacity)
-    : executor_(std::move(executor)), gate_(std::move(capacity)) {}
+namespace {
+// With g_lifecycle_mu held and no runtime running.
+void install(std::unique_ptr<sched::Executor> executor, ResourceSet capacity, sched::RemoteActorHost* actors) {
+  auto* rt = new Runtime(std::move(executor), std::move(capacity), actors);
+  g_live.store(rt, std::memory_order_release);
+  g_api.store(rt, std::memory_order_release);
+}
+}  // namespace
+
+Status start(std::unique_ptr<sched::Executor> executor, ResourceSet capacity, sched::RemoteActorHost* actors) {
+  std::lock_guard lock(g_lifecycle_mu);
+  if (g_api.load(std::memory_order_acquire) != nullptr) return Status::failed_precondition("a runtime is running");
+  install(std::move(executor), std::move(capacity), actors);
+  return Status::ok();
+}
+
+Runtime::Runtime(std::unique_ptr<sched::Executor> executor, ResourceSet capacity, sched::RemoteActorHost* actors)
+    : executor_(std::move(executor)), actors_(actors), gate_(std::move(capacity)) {}
 
 Runtime::~Runtime() { stop(); }
 
@@ -109,17 +125,17 @@ Status init(const Options& options) {
   ResourceSet capacity = options.resources;
   capacity.try_emplace("CPU", static_cast<double>(workers));
   std::unique_ptr<sched::Executor> executor;
+  sched::RemoteActorHost* actors = nullptr;
   if (processes > 0) {
     WEFT_ASSIGN_OR_RETURN(auto process_executor, workers::ProcessExecutor::start(
                                                      {processes, options.pipeline_depth, workers, options.store_bytes}));
     WEFT_RETURN_IF_ERROR(runtime::connect_node_store(process_executor->store_socket()));
+    actors = process_executor.get();
     executor = std::move(process_executor);
   } else {
     executor = std::make_unique<sched::WorkStealingPool>(sched::PoolOptions{workers, "weft-worker"});
   }
-  auto* rt = new runtime::Runtime(std::move(executor), std::move(capacity));
-  runtime::g_live.store(rt, std::memory_order_release);
-  runtime::g_api.store(rt, std::memory_order_release);
+  runtime::install(std::move(executor), std::move(capacity), actors);
   if (processes > 0) {
     log()->info("runtime started with {} worker processes and {} local threads", processes, workers);
   } else {
@@ -155,37 +171,37 @@ int num_workers() {
 namespace detail {
 
 namespace {
-workers::ProcessExecutor* process_executor() {
+sched::RemoteActorHost* remote_actors() {
   runtime::Runtime* rt = runtime::live();
-  return rt != nullptr ? dynamic_cast<workers::ProcessExecutor*>(&rt->executor()) : nullptr;
+  return rt != nullptr ? rt->remote_actors() : nullptr;
 }
 }  // namespace
 
-bool remote_actors_available() { return process_executor() != nullptr; }
+bool remote_actors_available() { return remote_actors() != nullptr; }
 
 RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args, const std::string& call_name) {
-  workers::ProcessExecutor* ex = process_executor();
-  if (ex == nullptr) {
+  sched::RemoteActorHost* host = remote_actors();
+  if (host == nullptr) {
     RemoteOutcome out;
     out.error = cancelled_error(call_name);
     return out;
   }
-  return ex->create_actor(factory, std::move(packed_args), call_name);
+  return host->create_actor(factory, std::move(packed_args), call_name);
 }
 
 RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
                                 const std::string& call_name) {
-  workers::ProcessExecutor* ex = process_executor();
-  if (ex == nullptr) {
+  sched::RemoteActorHost* host = remote_actors();
+  if (host == nullptr) {
     RemoteOutcome out;
     out.error = cancelled_error(call_name);
     return out;
   }
-  return ex->call_actor(actor, method, std::move(packed_args), call_name);
+  return host->call_actor(actor, method, std::move(packed_args), call_name);
 }
 
 void remote_actor_drop(uint64_t actor) {
-  if (workers::ProcessExecutor* ex = process_executor()) ex->drop_actor(actor);
+  if (sched::RemoteActorHost* host = remote_actors()) host->drop_actor(actor);
 }
 
 void ensure_running() {

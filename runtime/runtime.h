@@ -9,30 +9,40 @@
 #include <atomic>
 #include <memory>
 
-#include "scheduler/resource_gate.h"
 #include "scheduler/executor.h"
+#include "scheduler/remote_actor_host.h"
+#include "scheduler/resource_gate.h"
 #include "weft/options.h"
 
 namespace weft::runtime {
 
 class Runtime {
  public:
-  Runtime(std::unique_ptr<sched::Executor> executor, ResourceSet capacity);
+  // `actors`: where actors of worker processes live (multi-process mode; owned by the executor
+  // or outliving it), or null.
+  Runtime(std::unique_ptr<sched::Executor> executor, ResourceSet capacity, sched::RemoteActorHost* actors = nullptr);
   ~Runtime();
 
   // Where ready tasks go: a WorkStealingPool of threads in this process (embedded), or a
   // workers::ProcessExecutor (multi-process mode).
   sched::Executor& executor() { return *executor_; }
   sched::ResourceGate& gate() { return gate_; }
+  // Null when embedded.
+  sched::RemoteActorHost* remote_actors() { return actors_; }
   // Cancels everything not yet started, waits for running tasks, stops the workers.
   void stop();
 
  private:
   std::unique_ptr<sched::Executor> executor_;
+  sched::RemoteActorHost* actors_;
   sched::ResourceGate gate_;
 };
 
 // The running runtime for internal use, or null.
 Runtime* live();
+
+// Makes a runtime of these parts the running one: weft::init builds them from Options, tests
+// install fakes. kFailedPrecondition if a runtime is running.
+Status start(std::unique_ptr<sched::Executor> executor, ResourceSet capacity, sched::RemoteActorHost* actors = nullptr);
 
 }  // namespace weft::runtime

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "scheduler/executor.h"
+#include "scheduler/remote_actor_host.h"
 #include "scheduler/work_stealing_pool.h"
 #include "weft/detail/hooks.h"
 #include "weft/status.h"
@@ -50,7 +51,7 @@ struct ProcessStats {
   uint64_t dispatched = 0, completed = 0, stolen = 0, retried = 0, worker_deaths = 0, rejected_messages = 0;
 };
 
-class ProcessExecutor final : public sched::Executor {
+class ProcessExecutor final : public sched::Executor, public sched::RemoteActorHost {
  public:
   // Starts the workers and waits (up to 30 s) until each has said hello.
   static Result<std::unique_ptr<ProcessExecutor>> start(const ProcessOptions& options);
@@ -67,10 +68,11 @@ class ProcessExecutor final : public sched::Executor {
 
   // Actors hosted in worker processes (see weft/detail/hooks.h). create and call block the
   // calling thread until the worker answers; never call them on the dispatcher thread.
-  detail::RemoteOutcome create_actor(const std::string& factory, std::string args, const std::string& call_name);
+  detail::RemoteOutcome create_actor(const std::string& factory, std::string args,
+                                     const std::string& call_name) override;
   detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
-                                   const std::string& call_name);
-  void drop_actor(uint64_t actor);
+                                   const std::string& call_name) override;
+  void drop_actor(uint64_t actor) override;
 
   // The node store's socket (the driver and every worker connect to it).
   std::string store_socket() const;

@@ -1,0 +1,28 @@
+// Where actors live when they live outside this process: the worker processes of a node. The
+// runtime holds one beside its executor in multi-process mode (none when embedded), so actor
+// calls reach the hosting processes through this interface, not through the executor's type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "weft/detail/hooks.h"
+
+namespace weft::sched {
+
+class RemoteActorHost {
+ public:
+  virtual ~RemoteActorHost() = default;
+
+  // Builds an instance with the registered factory `factory` from packed arguments. Blocks the
+  // calling thread until a worker answers; `call_name` names errors.
+  virtual detail::RemoteOutcome create_actor(const std::string& factory, std::string args,
+                                             const std::string& call_name) = 0;
+  // Runs the registered method `method` on actor `actor`; blocks until its worker answers.
+  virtual detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
+                                           const std::string& call_name) = 0;
+  // The last handle and call are gone: the hosting worker frees the instance.
+  virtual void drop_actor(uint64_t actor) = 0;
+};
+
+}  // namespace weft::sched
