@@ -9,12 +9,11 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <future>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <queue>
+#include <future>
 #include <sstream>
 #include <unordered_map>
 
@@ -27,6 +26,7 @@
 #include "weft/errors.h"
 #include "weft/registry.h"
 #include "workers/control.h"
+#include "workers/dispatch_book.h"
 #include "workers/worker_process.h"
 
 extern char** environ;
@@ -36,20 +36,6 @@ namespace {
 
 using detail::RemoteTask;
 using detail::Runnable;
-
-using Waiter = std::shared_ptr<std::promise<detail::RemoteOutcome>>;
-
-struct Item {
-  int slo;
-  int64_t deadline;
-  uint64_t order;
-  Runnable* runnable;
-  RemoteTask* task;  // null for actor messages
-  const RemoteEntry* entry;
-  Waiter waiter;          // actor messages: who waits for the answer
-  std::string call_name;  // actor messages: names errors
-  uint64_t actor = 0;
-};
 
 struct ActorOp {
   enum Kind { kCreate, kCall, kDrop } kind;
@@ -67,21 +53,12 @@ detail::RemoteOutcome failed_outcome(ErrorInfo error) {
 ErrorInfo worker_died(const std::string& task_name, std::string message) {
   return ErrorInfo{task_name, std::move(message), "weft::WorkerDied", ErrorKind::kWorkerDied};
 }
-// std::priority_queue keeps the greatest on top: "less" means less urgent.
-struct LessUrgent {
-  bool operator()(const Item& a, const Item& b) const {
-    return std::tie(a.slo, a.deadline, a.order) > std::tie(b.slo, b.deadline, b.order);
-  }
-};
-
+// A worker process as the dispatcher sees it; what it runs is in the DispatchBook.
 struct Worker {
   uint32_t index = 0;
   pid_t pid = -1;
   int pidfd = -1;
   std::string identity;
-  bool ready = false;
-  bool steal_pending = false;
-  std::unordered_map<uint64_t, Item> in_flight;
 };
 
 std::vector<std::string> own_command_line() {
@@ -123,12 +100,11 @@ struct ProcessExecutor::Dispatcher {
   std::vector<Runnable*> inbox;
   std::vector<ActorOp> actor_inbox;
   bool stopping = false;
-  std::vector<ActorOp> actor_pending;                 // creates waiting for a ready worker
-  std::unordered_map<uint64_t, uint32_t> actor_home;  // actor -> worker index
+  std::vector<ActorOp> actor_pending;  // creates waiting for a ready worker
   uint64_t next_actor = 1;
 
-  std::priority_queue<Item, std::vector<Item>, LessUrgent> queue;  // dispatcher thread only
-  uint64_t next_seq = 1, next_order = 0;
+  DispatchBook book{0, 1};  // dispatcher thread only (but see DispatchBook::ready)
+  uint64_t next_seq = 1;
 
   mutable std::mutex workers_mu;  // guards workers (the dispatcher writes; others read pids)
   std::vector<Worker> workers;
@@ -218,7 +194,7 @@ struct ProcessExecutor::Dispatcher {
         return;
       }
       w.identity = identity;
-      w.ready = true;
+      book.set_ready(hello->index, true);
       by_identity[identity] = hello->index;
       hello_cv.notify_all();
       return;
@@ -231,24 +207,15 @@ struct ProcessExecutor::Dispatcher {
     }
     Worker& w = workers[it->second];
     if (TaskResult* result = std::get_if<TaskResult>(&*msg)) {
-      auto f = w.in_flight.find(result->seq);
-      if (f == w.in_flight.end()) {
+      std::optional<Item> item = book.finish(w.index, result->seq);
+      if (!item) {
         count(&ProcessStats::rejected_messages);
         log()->warn("driver: result for unknown task {} from worker {}", result->seq, w.index);
         return;
       }
-      Item item = f->second;
-      w.in_flight.erase(f);
-      complete(item, *result);
+      complete(*item, *result);
     } else if (const Returned* returned = std::get_if<Returned>(&*msg)) {
-      w.steal_pending = false;
-      for (uint64_t seq : returned->seqs) {
-        auto f = w.in_flight.find(seq);
-        if (f == w.in_flight.end()) continue;
-        queue.push(f->second);
-        w.in_flight.erase(f);
-        count(&ProcessStats::stolen);
-      }
+      count(&ProcessStats::stolen, book.returned(w.index, returned->seqs));
     } else {
       count(&ProcessStats::rejected_messages);
       log()->warn("driver: unexpected {} message from worker {}", name_of(*msg), w.index);
@@ -262,14 +229,14 @@ struct ProcessExecutor::Dispatcher {
     log()->warn("driver: worker {} (pid {}) {}", w.index, w.pid, how);
     count(&ProcessStats::worker_deaths);
     std::vector<Item> lost;
-    for (auto& [seq, item] : w.in_flight) lost.push_back(item);
+    {
+      std::lock_guard<std::mutex> lock(workers_mu);
+      lost = book.lost(w.index);  // and its actors' homes
+    }
     if (w.pidfd >= 0) close(w.pidfd);
     by_identity.erase(w.identity);
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
-    for (auto a = actor_home.begin(); a != actor_home.end();) {
-      a = a->second == index ? actor_home.erase(a) : std::next(a);
-    }
     for (Item& item : lost) {
       if (item.waiter) {
         item.waiter->set_value(failed_outcome(
@@ -278,7 +245,7 @@ struct ProcessExecutor::Dispatcher {
       }
       if (item.task->retry_after_worker_death()) {
         count(&ProcessStats::retried);
-        queue.push(item);
+        book.retry(std::move(item));
       } else {
         item.task->fail_remote(std::make_shared<ErrorInfo>(worker_died(
             item.task->task_name(), fmt::format("its worker process (pid {}) {} while running it", pid, how))));
@@ -322,7 +289,7 @@ struct ProcessExecutor::Dispatcher {
         local->submit(r);
         continue;
       }
-      queue.push(Item{r->slo_index(), r->deadline_ns(), next_order++, r, t, e});
+      book.enqueue(Item{.slo = r->slo_index(), .deadline = r->deadline_ns(), .runnable = r, .task = t, .entry = e});
     }
   }
 
@@ -335,35 +302,26 @@ struct ProcessExecutor::Dispatcher {
         if (op.waiter) op.waiter->set_value(failed_outcome(*detail::cancelled_error(op.call_name)));
         continue;
       }
-      Worker* target = nullptr;
+      std::optional<uint32_t> home;
       if (op.kind == ActorOp::kCreate) {
-        std::unordered_map<uint32_t, size_t> hosted;
-        for (const auto& [actor, w] : actor_home) ++hosted[w];
-        for (Worker& w : workers) {
-          if (!w.ready) continue;
-          if (target == nullptr || hosted[w.index] < hosted[target->index] ||
-              (hosted[w.index] == hosted[target->index] && w.in_flight.size() < target->in_flight.size())) {
-            target = &w;
-          }
-        }
-        if (target == nullptr) {  // every worker is (re)starting: try again on the next round
+        home = book.place_actor(next_actor);
+        if (!home) {  // every worker is (re)starting: try again on the next round
           later.push_back(std::move(op));
           continue;
         }
         op.actor = next_actor++;
-        actor_home[op.actor] = target->index;
       } else {
-        auto home = actor_home.find(op.actor);
-        if (home == actor_home.end() || !workers[home->second].ready) {
+        home = book.home_of(op.actor);
+        if (!home) {
           if (op.waiter) {
             op.waiter->set_value(
                 failed_outcome(worker_died(op.call_name, "the worker process hosting this actor died")));
           }
           continue;
         }
-        target = &workers[home->second];
-        if (op.kind == ActorOp::kDrop) actor_home.erase(home);
+        if (op.kind == ActorOp::kDrop) book.forget_actor(op.actor);
       }
+      Worker* target = &workers[*home];
       const uint64_t seq = next_seq++;
       switch (op.kind) {
         case ActorOp::kCreate:
@@ -376,24 +334,14 @@ struct ProcessExecutor::Dispatcher {
           send(*target, encode(ActorDrop{op.actor}));
           break;
       }
-      if (op.waiter) {
-        Item item{0, 0, 0, nullptr, nullptr, nullptr, op.waiter, op.call_name, op.actor};
-        target->in_flight.emplace(seq, std::move(item));
-      }
+      if (op.waiter) book.sent(*home, seq, Item{.waiter = op.waiter, .call_name = op.call_name, .actor = op.actor});
     }
     actor_pending = std::move(later);
   }
 
   void dispatch() {
-    while (!queue.empty()) {
-      Worker* best = nullptr;
-      for (Worker& w : workers) {
-        if (!w.ready || static_cast<int>(w.in_flight.size()) >= options.pipeline_depth) continue;
-        if (best == nullptr || w.in_flight.size() < best->in_flight.size()) best = &w;
-      }
-      if (best == nullptr) return;
-      Item item = queue.top();
-      queue.pop();
+    while (auto next = book.next()) {
+      auto& [index, item] = *next;
       auto args = item.task->pack_arguments();
       if (!args.ok()) {
         item.task->fail_remote(std::make_shared<ErrorInfo>(
@@ -401,8 +349,8 @@ struct ProcessExecutor::Dispatcher {
         continue;
       }
       const uint64_t seq = next_seq++;
-      send(*best, encode(Task{seq, item.entry->name, {std::move(*args)}}));
-      best->in_flight.emplace(seq, item);
+      send(workers[index], encode(Task{seq, item.entry->name, {std::move(*args)}}));
+      book.sent(index, seq, std::move(item));
       count(&ProcessStats::dispatched);
     }
   }
@@ -410,20 +358,7 @@ struct ProcessExecutor::Dispatcher {
   // An idle worker while others have tasks waiting behind their running one: ask the busiest
   // for half of what it has not started.
   void steal() {
-    if (!queue.empty()) return;
-    for (Worker& idle : workers) {
-      if (!idle.ready || !idle.in_flight.empty()) continue;
-      Worker* victim = nullptr;
-      for (Worker& w : workers) {
-        if (w.ready && !w.steal_pending && w.in_flight.size() >= 2 &&
-            (victim == nullptr || w.in_flight.size() > victim->in_flight.size())) {
-          victim = &w;
-        }
-      }
-      if (victim == nullptr) return;
-      send(*victim, encode(Steal{static_cast<uint32_t>(victim->in_flight.size() / 2)}));
-      victim->steal_pending = true;
-    }
+    for (auto [victim, count] : book.steals()) send(workers[victim], encode(Steal{count}));
   }
 
   void send(Worker& w, const std::string& bytes) {
@@ -433,12 +368,6 @@ struct ProcessExecutor::Dispatcher {
     } catch (const zmq::error_t& e) {
       log()->warn("driver: send to worker {} failed: {}", w.index, e.what());
     }
-  }
-
-  size_t in_flight_total() const {
-    size_t n = 0;
-    for (const Worker& w : workers) n += w.in_flight.size();
-    return n;
   }
 
   void run() {
@@ -479,12 +408,9 @@ struct ProcessExecutor::Dispatcher {
         if (items[k].revents & ZMQ_POLLIN) on_death(workers[pid_index[k - 2]]);
       }
       if (stopping) {
-        while (!queue.empty()) {
-          queue.top().runnable->cancel();
-          queue.pop();
-        }
+        while (book.has_queued()) book.pop_queued().runnable->cancel();
         take_inbox();
-        if (in_flight_total() == 0) break;
+        if (book.in_flight_total() == 0) break;
         continue;
       }
       dispatch();
@@ -496,7 +422,7 @@ struct ProcessExecutor::Dispatcher {
   void stop_workers() {
     const std::string bye = encode(Shutdown{});
     for (Worker& w : workers) {
-      if (w.ready) {
+      if (book.ready(w.index)) {
         send(w, bye);
       } else if (w.pid > 0) {
         kill(w.pid, SIGKILL);  // still starting (a restart): nothing of ours runs there
@@ -552,12 +478,13 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
   }
   d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   d.workers.resize(static_cast<size_t>(options.processes));
+  d.book = DispatchBook(d.workers.size(), options.pipeline_depth);
   for (int i = 0; i < options.processes; ++i) WEFT_RETURN_IF_ERROR(d.spawn(static_cast<uint32_t>(i)));
   ex->thread_ = std::thread([&d] { d.run(); });
   std::unique_lock<std::mutex> lock(d.workers_mu);
   const bool all = d.hello_cv.wait_for(lock, std::chrono::seconds(30), [&] {
-    for (const Worker& w : d.workers) {
-      if (!w.ready) return false;
+    for (uint32_t i = 0; i < d.book.size(); ++i) {
+      if (!d.book.ready(i)) return false;
     }
     return true;
   });
