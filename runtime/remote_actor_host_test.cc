@@ -21,7 +21,7 @@ WEFT_REMOTE(make_tally, &Tally::add);
 
 class FakeHost final : public sched::RemoteActorHost {
  public:
-  detail::RemoteOutcome create_actor(const std::string& factory, std::string args, const std::string&) override {
+  detail::RemoteOutcome create_actor(const std::string& factory, std::string args, const std::string&, int) override {
     std::lock_guard lock(mu);
     log.push_back("create " + factory);
     created_args = std::move(args);

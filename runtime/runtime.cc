@@ -179,14 +179,15 @@ sched::RemoteActorHost* remote_actors() {
 
 bool remote_actors_available() { return remote_actors() != nullptr; }
 
-RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args, const std::string& call_name) {
+RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args, const std::string& call_name,
+                                  int max_restarts) {
   sched::RemoteActorHost* host = remote_actors();
   if (host == nullptr) {
     RemoteOutcome out;
     out.error = cancelled_error(call_name);
     return out;
   }
-  return host->create_actor(factory, std::move(packed_args), call_name);
+  return host->create_actor(factory, std::move(packed_args), call_name, max_restarts);
 }
 
 RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,

@@ -15,9 +15,10 @@ class RemoteActorHost {
   virtual ~RemoteActorHost() = default;
 
   // Builds an instance with the registered factory `factory` from packed arguments. Blocks the
-  // calling thread until a worker answers; `call_name` names errors.
-  virtual detail::RemoteOutcome create_actor(const std::string& factory, std::string args,
-                                             const std::string& call_name) = 0;
+  // calling thread until a worker answers; `call_name` names errors. The host rebuilds the actor
+  // up to `max_restarts` times if the process it lives in dies.
+  virtual detail::RemoteOutcome create_actor(const std::string& factory, std::string args, const std::string& call_name,
+                                             int max_restarts) = 0;
   // Runs the registered method `method` on actor `actor`; blocks until its worker answers.
   virtual detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
                                            const std::string& call_name) = 0;

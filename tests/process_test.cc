@@ -89,6 +89,12 @@ struct Counter {
   }
 };
 Counter make_counter() { return {}; }
+// Builds once: a second build (a restart) finds the marker and fails.
+Counter make_counter_once(std::string marker) {
+  if (std::filesystem::exists(marker)) throw std::runtime_error("built before");
+  std::ofstream(marker) << "x";
+  return {};
+}
 std::unique_ptr<Counter> make_counter_from(long start) {
   if (start < 0) throw std::domain_error("a counter cannot start below zero");
   auto c = std::make_unique<Counter>();
@@ -98,7 +104,7 @@ std::unique_ptr<Counter> make_counter_from(long start) {
 
 WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, total, in_store, ramp,
             make_counter, make_counter_from, &Counter::add, &Counter::where, &Counter::fail_if_negative);
-WEFT_REMOTE(&Counter::add_ref);
+WEFT_REMOTE(&Counter::add_ref, make_counter_once);
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -219,6 +225,50 @@ TEST_F(Processes, ActorsLiveInWorkerProcessesAndKeepTheirState) {
   }
   EXPECT_EQ(weft::get(c.task(&Counter::fail_if_negative).remote(1L)), 5151);
   EXPECT_EQ(weft::get(c.task(&Counter::where).remote()), home);  // still the same instance
+}
+
+// Waits until the driver has noticed `n` worker deaths in all.
+void wait_for_deaths(uint64_t n) {
+  for (int i = 0; i < 500 && executor().stats().worker_deaths < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(executor().stats().worker_deaths, n);
+}
+
+TEST_F(Processes, AnActorWithRestartsIsRebuiltWhenItsWorkerDies) {
+  auto c = weft::actor<Counter>(make_counter_from).max_restarts(1).remote(100L);
+  EXPECT_EQ(weft::get(c.task(&Counter::add).remote(5L)), 105);
+  const int64_t home = weft::get(c.task(&Counter::where).remote());
+  const uint64_t deaths = executor().stats().worker_deaths;
+  ASSERT_EQ(kill(static_cast<pid_t>(home), SIGKILL), 0);
+  wait_for_deaths(deaths + 1);
+  // Rebuilt by its factory on the same arguments, in a live process: its state starts over.
+  EXPECT_EQ(weft::get(c.task(&Counter::add).remote(1L)), 101);
+  const int64_t second_home = weft::get(c.task(&Counter::where).remote());
+  EXPECT_NE(second_home, home);
+  EXPECT_EQ(executor().stats().actor_restarts, 1u);
+  // No restarts left: the next death is final.
+  ASSERT_EQ(kill(static_cast<pid_t>(second_home), SIGKILL), 0);
+  wait_for_deaths(deaths + 2);
+  EXPECT_THROW(weft::get(c.task(&Counter::add).remote(1L)), weft::WorkerDied);
+  EXPECT_EQ(executor().stats().actor_restarts, 1u);
+}
+
+TEST_F(Processes, AnActorWhoseRestartFailsFailsItsLaterCallsWithTheCause) {
+  const std::string marker = ::testing::TempDir() + "/built-once-" + std::to_string(getpid());
+  std::filesystem::remove(marker);
+  auto c = weft::actor<Counter>(make_counter_once).max_restarts(3).remote(marker);
+  const int64_t home = weft::get(c.task(&Counter::where).remote());
+  const uint64_t deaths = executor().stats().worker_deaths;
+  ASSERT_EQ(kill(static_cast<pid_t>(home), SIGKILL), 0);
+  wait_for_deaths(deaths + 1);
+  try {
+    weft::get(c.task(&Counter::add).remote(1L));
+    FAIL() << "expected weft::WorkerDied";
+  } catch (const weft::WorkerDied& e) {
+    EXPECT_NE(std::string(e.what()).find("rebuilding it failed: built before"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(marker);
 }
 
 TEST_F(Processes, AMethodWhoseArgumentsCannotTravelIsARemoteError) {

@@ -126,4 +126,12 @@ std::optional<uint32_t> DispatchBook::home_of(uint64_t actor) const {
 
 void DispatchBook::forget_actor(uint64_t actor) { actor_home_.erase(actor); }
 
+std::vector<uint64_t> DispatchBook::actors_on(uint32_t worker) const {
+  std::vector<uint64_t> out;
+  for (const auto& [actor, home] : actor_home_) {
+    if (home == worker) out.push_back(actor);
+  }
+  return out;
+}
+
 }  // namespace weft::workers

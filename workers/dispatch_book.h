@@ -82,6 +82,8 @@ class DispatchBook {
   // The actor's worker while that worker lives; nullopt once it died (or the actor is unknown).
   std::optional<uint32_t> home_of(uint64_t actor) const;
   void forget_actor(uint64_t actor);
+  // The actors living on `worker`.
+  std::vector<uint64_t> actors_on(uint32_t worker) const;
 
  private:
   struct Worker {

@@ -16,6 +16,7 @@
 #include <future>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <zmq.hpp>
@@ -38,10 +39,17 @@ using detail::RemoteTask;
 using detail::Runnable;
 
 struct ActorOp {
-  enum Kind { kCreate, kCall, kDrop } kind;
+  enum Kind { kCreate, kCall, kDrop, kRestart } kind;
   uint64_t actor = 0;
   std::string function, payload, call_name;
-  Waiter waiter;  // null for kActorDrop
+  Waiter waiter;         // null for kDrop and kRestart
+  int max_restarts = 0;  // kCreate
+};
+
+// What rebuilding an actor takes: its factory, the factory's packed arguments, restarts left.
+struct ActorSpec {
+  std::string factory, args, call_name;
+  int restarts_left = 0;
 };
 
 detail::RemoteOutcome failed_outcome(ErrorInfo error) {
@@ -101,6 +109,9 @@ struct ProcessExecutor::Dispatcher {
   std::vector<ActorOp> actor_inbox;
   bool stopping = false;
   std::vector<ActorOp> actor_pending;  // creates waiting for a ready worker
+  std::unordered_map<uint64_t, ActorSpec> actor_specs;   // actors with restarts
+  std::unordered_map<uint64_t, std::string> actor_lost;  // actors whose restart failed: why
+  std::unordered_set<uint64_t> restarting;               // actors being rebuilt: their calls wait for the answer
   uint64_t next_actor = 1;
 
   DispatchBook book{0, 1};  // dispatcher thread only (but see DispatchBook::ready)
@@ -157,6 +168,17 @@ struct ProcessExecutor::Dispatcher {
 
   void complete(Item& it, TaskResult& r) {
     count(&ProcessStats::completed);
+    if (it.task == nullptr && it.waiter == nullptr) {  // an actor's restart: nobody waits for it
+      restarting.erase(it.actor);
+      if (!r.ok) {
+        const ErrorInfo e = from_failure(it.call_name, r.failure);
+        log()->warn("driver: actor {} could not be restarted: {}", it.actor, e.message);
+        book.forget_actor(it.actor);
+        actor_specs.erase(it.actor);
+        actor_lost[it.actor] = "its worker process died and rebuilding it failed: " + e.message;
+      }
+      return;
+    }
     if (it.waiter) {
       detail::RemoteOutcome out =
           r.ok ? detail::RemoteOutcome{} : failed_outcome(from_failure(it.call_name, r.failure));
@@ -229,6 +251,7 @@ struct ProcessExecutor::Dispatcher {
     log()->warn("driver: worker {} (pid {}) {}", w.index, w.pid, how);
     count(&ProcessStats::worker_deaths);
     std::vector<Item> lost;
+    const std::vector<uint64_t> actors = book.actors_on(w.index);
     {
       std::lock_guard<std::mutex> lock(workers_mu);
       lost = book.lost(w.index);  // and its actors' homes
@@ -238,6 +261,7 @@ struct ProcessExecutor::Dispatcher {
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
     for (Item& item : lost) {
+      if (item.task == nullptr && item.waiter == nullptr) continue;  // a restart: the actor is in `actors`
       if (item.waiter) {
         item.waiter->set_value(failed_outcome(
             worker_died(item.call_name, fmt::format("the worker process hosting this actor (pid {}) {}", pid, how))));
@@ -255,6 +279,21 @@ struct ProcessExecutor::Dispatcher {
     {
       std::lock_guard<std::mutex> lock(inbox_mu);
       stop = stopping;
+    }
+    // Actors with restarts left are rebuilt elsewhere before any later call reaches them.
+    for (uint64_t actor : actors) {
+      auto spec = actor_specs.find(actor);
+      if (stop || spec == actor_specs.end() || spec->second.restarts_left == 0) {
+        if (spec != actor_specs.end()) actor_specs.erase(spec);
+        restarting.erase(actor);
+        continue;
+      }
+      restarting.insert(actor);
+      --spec->second.restarts_left;
+      count(&ProcessStats::actor_restarts);
+      log()->info("driver: restarting actor {} ({} restarts left)", actor, spec->second.restarts_left);
+      actor_pending.push_back(
+          {ActorOp::kRestart, actor, spec->second.factory, spec->second.args, spec->second.call_name, nullptr});
     }
     if (stop) {
       std::lock_guard<std::mutex> lock(workers_mu);
@@ -302,29 +341,43 @@ struct ProcessExecutor::Dispatcher {
         if (op.waiter) op.waiter->set_value(failed_outcome(*detail::cancelled_error(op.call_name)));
         continue;
       }
+      const bool creates = op.kind == ActorOp::kCreate || op.kind == ActorOp::kRestart;
+      if (!creates && restarting.contains(op.actor)) {
+        later.push_back(std::move(op));
+        continue;
+      }
       std::optional<uint32_t> home;
-      if (op.kind == ActorOp::kCreate) {
-        home = book.place_actor(next_actor);
+      if (creates) {
+        home = book.place_actor(op.kind == ActorOp::kCreate ? next_actor : op.actor);
         if (!home) {  // every worker is (re)starting: try again on the next round
           later.push_back(std::move(op));
           continue;
         }
-        op.actor = next_actor++;
+        if (op.kind == ActorOp::kCreate) {
+          op.actor = next_actor++;
+          if (op.max_restarts > 0) actor_specs[op.actor] = {op.function, op.payload, op.call_name, op.max_restarts};
+        }
       } else {
         home = book.home_of(op.actor);
         if (!home) {
           if (op.waiter) {
-            op.waiter->set_value(
-                failed_outcome(worker_died(op.call_name, "the worker process hosting this actor died")));
+            auto lost = actor_lost.find(op.actor);
+            op.waiter->set_value(failed_outcome(worker_died(
+                op.call_name, lost != actor_lost.end() ? lost->second : "the worker process hosting this actor died")));
           }
+          if (op.kind == ActorOp::kDrop) actor_lost.erase(op.actor);
           continue;
         }
-        if (op.kind == ActorOp::kDrop) book.forget_actor(op.actor);
+        if (op.kind == ActorOp::kDrop) {
+          book.forget_actor(op.actor);
+          actor_specs.erase(op.actor);
+        }
       }
       Worker* target = &workers[*home];
       const uint64_t seq = next_seq++;
       switch (op.kind) {
         case ActorOp::kCreate:
+        case ActorOp::kRestart:
           send(*target, encode(ActorCreate{seq, op.actor, op.function, {std::move(op.payload)}}));
           break;
         case ActorOp::kCall:
@@ -334,7 +387,9 @@ struct ProcessExecutor::Dispatcher {
           send(*target, encode(ActorDrop{op.actor}));
           break;
       }
-      if (op.waiter) book.sent(*home, seq, Item{.waiter = op.waiter, .call_name = op.call_name, .actor = op.actor});
+      if (op.waiter || op.kind == ActorOp::kRestart) {
+        book.sent(*home, seq, Item{.waiter = op.waiter, .call_name = op.call_name, .actor = op.actor});
+      }
     }
     actor_pending = std::move(later);
   }
@@ -502,12 +557,12 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
 ProcessExecutor::~ProcessExecutor() { shutdown(); }
 
 detail::RemoteOutcome ProcessExecutor::create_actor(const std::string& factory, std::string args,
-                                                    const std::string& call_name) {
+                                                    const std::string& call_name, int max_restarts) {
   auto waiter = std::make_shared<std::promise<detail::RemoteOutcome>>();
   auto future = waiter->get_future();
   {
     std::lock_guard<std::mutex> lock(d_->inbox_mu);
-    d_->actor_inbox.push_back({ActorOp::kCreate, 0, factory, std::move(args), call_name, waiter});
+    d_->actor_inbox.push_back({ActorOp::kCreate, 0, factory, std::move(args), call_name, waiter, max_restarts});
   }
   d_->wake();
   return future.get();

@@ -49,6 +49,7 @@ struct ProcessOptions {
 
 struct ProcessStats {
   uint64_t dispatched = 0, completed = 0, stolen = 0, retried = 0, worker_deaths = 0, rejected_messages = 0;
+  uint64_t actor_restarts = 0;
 };
 
 class ProcessExecutor final : public sched::Executor, public sched::RemoteActorHost {
@@ -68,8 +69,8 @@ class ProcessExecutor final : public sched::Executor, public sched::RemoteActorH
 
   // Actors hosted in worker processes (see weft/detail/hooks.h). create and call block the
   // calling thread until the worker answers; never call them on the dispatcher thread.
-  detail::RemoteOutcome create_actor(const std::string& factory, std::string args,
-                                     const std::string& call_name) override;
+  detail::RemoteOutcome create_actor(const std::string& factory, std::string args, const std::string& call_name,
+                                     int max_restarts) override;
   detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
                                    const std::string& call_name) override;
   void drop_actor(uint64_t actor) override;

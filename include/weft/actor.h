@@ -129,7 +129,7 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
         return fail_in_place(state, std::string("arguments could not be encoded: ") + ex.what());
       }
       for (;;) {
-        RemoteOutcome out = Create ? remote_actor_create(e->name, args, name())
+        RemoteOutcome out = Create ? remote_actor_create(e->name, args, name(), max_restarts())
                                    : remote_actor_call(state->remote_id(), e->name, args, name());
         if (out.ok) {
           if constexpr (Create) {
@@ -151,6 +151,8 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
       }
     }
   }
+  int max_restarts() const { return this->common().extras ? this->common().extras->max_restarts : 0; }
+
   void fail_in_place(ActorState<T>* state, const std::string& why) {
     auto err = std::make_shared<ErrorInfo>(ErrorInfo{name(), why, "weft::RemoteError", ErrorKind::kRemote});
     if constexpr (Create) state->set_dead(err);
@@ -291,6 +293,15 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
   /// Throws weft::Error when `fn` is not registered with WEFT_REMOTE.
   explicit ActorBuilder(Fn fn) : fn_(fn) {
     this->common_.registered_name = &detail::lookup_remote(detail::pointer_key(fn), reinterpret_cast<const void*>(fn)).name;
+  }
+
+  /// In multi-process mode, rebuilds the actor up to `n` times when the worker process hosting it
+  /// dies: the factory runs again on the same arguments in a live worker, and later calls go to
+  /// the new instance (its state starts over); the calls in flight at the death fail with
+  /// weft::WorkerDied. Embedded actors cannot lose their process, so it changes nothing there.
+  ActorBuilder& max_restarts(int n) {
+    this->extras().max_restarts = n < 0 ? 0 : n;
+    return *this;
   }
 
   /// Creates the actor; its factory runs asynchronously as the actor's first call.

@@ -58,9 +58,11 @@ struct RemoteOutcome {
 // True in a driver in multi-process mode: actors whose factory takes its arguments by value
 // live in worker processes.
 WEFT_API bool remote_actors_available();
-// Both block the calling thread until the worker answers; `call_name` names errors.
+// Both block the calling thread until the worker answers; `call_name` names errors. An actor
+// with `max_restarts` is rebuilt (its factory run again on the same arguments) that many times
+// when its worker process dies.
 WEFT_API RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args,
-                                           const std::string& call_name);
+                                           const std::string& call_name, int max_restarts = 0);
 WEFT_API RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
                                          const std::string& call_name);
 // The last handle and call are gone: the worker frees the instance.

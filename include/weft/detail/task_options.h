@@ -16,6 +16,7 @@ struct TaskExtras {
   ResourceSet resources;
   int max_retries = 0;
   bool retry_exceptions = false;
+  int max_restarts = 0;  // actors: rebuilds after their worker process dies
 };
 
 struct TaskCommon {
@@ -69,6 +70,8 @@ class TaskOptionsMixin {
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
+
+ protected:
   TaskExtras& extras() {
     auto fresh = common_.extras ? std::make_shared<TaskExtras>(*common_.extras) : std::make_shared<TaskExtras>();
     TaskExtras& ref = *fresh;
