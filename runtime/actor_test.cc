@@ -47,9 +47,10 @@ long slow_amount(long x) {
 long deposit_from_task(weft::ActorHandle<Account> acct, long n) {
   return weft::get(acct.task(&Account::deposit).remote(n));
 }
+long deposit_to_named(long n) { return weft::get(weft::get_actor<Account>("bank").task(&Account::deposit).remote(n)); }
 }  // namespace
 WEFT_REMOTE(open_account, open_account_ptr, open_broken, slow_amount, deposit_from_task, &Account::deposit,
-            &Account::withdraw, &Account::history, &Account::balance);
+            &Account::withdraw, &Account::history, &Account::balance, deposit_to_named);
 
 namespace weft {
 namespace {
@@ -143,6 +144,54 @@ TEST_F(ActorTest, UnregisteredMethodIsAnError) {
   }
   ActorHandle<Account> empty;
   EXPECT_THROW(empty.task(&Account::balance), Error);
+}
+
+}  // namespace
+}  // namespace weft
+
+namespace weft {
+namespace {
+
+using NamedActorTest = testing::RuntimeTest<2>;
+
+TEST_F(NamedActorTest, ANamedActorIsFoundByNameAndOutlivesItsHandles) {
+  const int live_before = g_live_accounts.load();
+  actor<Account>(open_account).name("bank").remote(10);  // the handle is dropped at once
+  EXPECT_EQ(get(get_actor<Account>("bank").task(&Account::deposit).remote(5)), 15);
+  EXPECT_EQ(get(task(deposit_to_named).remote(1)), 16);  // from inside a task too
+  EXPECT_EQ(g_live_accounts.load(), live_before + 1);
+  ASSERT_TRUE(shutdown().is_ok());  // the runtime's end is the named actor's
+  EXPECT_EQ(g_live_accounts.load(), live_before);
+}
+
+TEST_F(NamedActorTest, NamesAreUniqueAndLookupsAreTyped) {
+  auto a = actor<Account>(open_account).name("only").remote(1);
+  try {
+    actor<Account>(open_account).name("only").remote(2);
+    FAIL() << "expected weft::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("an actor named 'only' already exists"), std::string::npos) << e.what();
+  }
+  try {
+    get_actor<Account>("nobody");
+    FAIL() << "expected weft::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no actor is named 'nobody'"), std::string::npos) << e.what();
+  }
+  try {
+    get_actor<std::string>("only");
+    FAIL() << "expected weft::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a "), std::string::npos) << e.what();
+  }
+  // Errors of a named actor's calls carry its name.
+  auto broken = actor<Account>(open_broken).name("closed-bank").remote(0);
+  try {
+    get(broken.task(&Account::deposit).remote(1));
+    FAIL() << "expected a TaskError";
+  } catch (const TaskError& e) {
+    EXPECT_EQ(e.task_name(), "closed-bank");
+  }
 }
 
 }  // namespace

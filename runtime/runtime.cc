@@ -152,6 +152,7 @@ Status shutdown() {
     return Status::failed_precondition("weft::shutdown: cannot shut down from inside a task");
   }
   runtime::g_api.store(nullptr, std::memory_order_release);
+  rt->named_actors().clear();  // while the executor still runs: remote actors get their drop
   rt->stop();
   runtime::g_live.store(nullptr, std::memory_order_release);
   runtime::disconnect_node_store();
@@ -178,6 +179,18 @@ sched::RemoteActorHost* remote_actors() {
 }  // namespace
 
 bool remote_actors_available() { return remote_actors() != nullptr; }
+
+Status name_actor(const std::string& name, const std::type_info& type, ActorCore* actor) {
+  runtime::Runtime* rt = runtime::live();
+  if (rt == nullptr) return Status::failed_precondition("the runtime is not running");
+  return rt->named_actors().add(name, type, actor);
+}
+
+Result<ActorCore*> named_actor(const std::string& name, const std::type_info& type) {
+  runtime::Runtime* rt = runtime::live();
+  if (rt == nullptr) return Status::failed_precondition("the runtime is not running");
+  return rt->named_actors().find(name, type);
+}
 
 RemoteOutcome remote_actor_create(const std::string& factory, std::string packed_args, const std::string& call_name,
                                   int max_restarts) {

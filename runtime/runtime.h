@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 
+#include "runtime/actor_directory.h"
 #include "scheduler/executor.h"
 #include "scheduler/remote_actor_host.h"
 #include "scheduler/resource_gate.h"
@@ -29,6 +30,7 @@ class Runtime {
   sched::ResourceGate& gate() { return gate_; }
   // Null when embedded.
   sched::RemoteActorHost* remote_actors() { return actors_; }
+  ActorDirectory& named_actors() { return named_; }
   // Cancels everything not yet started, waits for running tasks, stops the workers.
   void stop();
 
@@ -36,6 +38,7 @@ class Runtime {
   std::unique_ptr<sched::Executor> executor_;
   sched::RemoteActorHost* actors_;
   sched::ResourceGate gate_;
+  ActorDirectory named_;
 };
 
 // The running runtime for internal use, or null.

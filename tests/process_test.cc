@@ -271,6 +271,14 @@ TEST_F(Processes, AnActorWhoseRestartFailsFailsItsLaterCallsWithTheCause) {
   std::filesystem::remove(marker);
 }
 
+TEST_F(Processes, NamedActorsLiveInWorkersAndAreFoundByName) {
+  weft::actor<Counter>(make_counter_from).name("tally").remote(7L);  // no handle kept
+  auto c = weft::get_actor<Counter>("tally");
+  EXPECT_EQ(weft::get(c.task(&Counter::add).remote(3L)), 10);
+  EXPECT_NE(weft::get(c.task(&Counter::where).remote()), getpid());
+  EXPECT_EQ(weft::get(weft::get_actor<Counter>("tally").task(&Counter::add).remote(1L)), 11);
+}
+
 TEST_F(Processes, AMethodWhoseArgumentsCannotTravelIsARemoteError) {
   auto c = weft::actor<Counter>(make_counter).remote();
   try {

@@ -304,7 +304,16 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
     return *this;
   }
 
-  /// Creates the actor; its factory runs asynchronously as the actor's first call.
+  /// Names the actor: weft::get_actor<T>(name) finds it anywhere in this program, and it lives
+  /// until the runtime shuts down, handles or not. Also the name its errors carry.
+  ActorBuilder& name(std::string n) {
+    this->extras().name = n;
+    actor_name_ = std::move(n);
+    return *this;
+  }
+
+  /// Creates the actor; its factory runs asynchronously as the actor's first call. Raises
+  /// weft::Error when the name is taken.
   template <class... A>
   ActorHandle<T> remote(A&&... args) const {
     static_assert(sizeof...(A) == sizeof...(Ps), "weft: wrong number of arguments for this actor factory");
@@ -313,6 +322,10 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
     detail::check_refs_valid(args...);
     auto* state = new detail::ActorState<T>();
     ActorHandle<T> handle = ActorHandle<T>::adopt(state);
+    if (!actor_name_.empty()) {
+      if (Status s = detail::name_actor(actor_name_, typeid(T), state); !s.is_ok())
+        throw Error("weft::actor: " + s.message());
+    }
     using Call = detail::ActorCall<T, void, Fn, true, std::tuple<Ps...>, detail::stored_arg_t<Ps, A>...>;
     auto* c = new Call(state, fn_, this->common_, std::forward<A>(args)...);
     c->release();  // nobody holds a ref to the creation result; the call keeps its own
@@ -323,7 +336,18 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
 
  private:
   Fn fn_;
+  std::string actor_name_;
 };
+
+/// The actor named `name` (ActorBuilder::name). Raises weft::Error when there is none, or when
+/// it is not of class T.
+template <class T>
+ActorHandle<T> get_actor(const std::string& name) {
+  detail::ensure_running();
+  Result<detail::ActorCore*> core = detail::named_actor(name, typeid(T));
+  if (!core.ok()) throw Error("weft::get_actor: " + core.status().message());
+  return ActorHandle<T>::adopt(static_cast<detail::ActorState<T>*>(*core));
+}
 
 /// Starts building an actor of class T from a registered factory.
 template <class T, class FR, class... Ps>

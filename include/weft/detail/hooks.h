@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <typeinfo>
 
 #include "weft/errors.h"
 #include "weft/export.h"
@@ -65,6 +66,13 @@ WEFT_API RemoteOutcome remote_actor_create(const std::string& factory, std::stri
                                            const std::string& call_name, int max_restarts = 0);
 WEFT_API RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
                                          const std::string& call_name);
+// Named actors (runtime/actor_directory.h): name_actor takes a reference to `actor` under
+// `name` (kAlreadyExists if taken); named_actor returns it with a reference added for the caller
+// (kNotFound, or kInvalidArgument for another class).
+class ActorCore;
+WEFT_API Status name_actor(const std::string& name, const std::type_info& type, ActorCore* actor);
+WEFT_API Result<ActorCore*> named_actor(const std::string& name, const std::type_info& type);
+
 // The last handle and call are gone: the worker frees the instance.
 WEFT_API void remote_actor_drop(uint64_t actor);
 
