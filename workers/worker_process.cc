@@ -59,7 +59,7 @@ TaskResult invoke(uint64_t seq, const RemoteEntry& e, void* self, const std::str
 
 // Runs one task, actor construction or actor call through the registry; the reply to send back
 // (none for ActorDrop).
-struct Executor {
+struct Runner {
   Actors& actors;
 
   std::optional<TaskResult> operator()(const Task& t) const {
@@ -141,7 +141,7 @@ int run_worker(const std::string& endpoint, uint32_t index) {
         task = std::move(q.tasks.front());
         q.tasks.pop_front();
       }
-      if (auto reply = std::visit(Executor{actors}, task)) {
+      if (auto reply = std::visit(Runner{actors}, task)) {
         results_out.send(zmq::buffer(encode(*reply)), zmq::send_flags::none);
       }
     }
