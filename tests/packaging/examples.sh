@@ -33,10 +33,9 @@ check_examples() {
     [ "$procs" = 2 ] && workers=2
     expect "divide_and_conquer (processes=$procs)" "\(expected 49999995000000\) with $workers workers" \
       "$("$dir/divide_and_conquer" 1)"
+    expect "priority_pipeline (processes=$procs)" 'batch jobs done: 400' "$("$dir/priority_pipeline")"
   done
   unset WEFT_PROCESSES
-  # Counts work in a global variable, which worker processes do not share: embedded only.
-  expect "priority_pipeline" 'batch jobs done: 400' "$("$dir/priority_pipeline")"
   expect "generate_text (weft::llm, the default model)" '^ Paris\.' \
     "$("$dir/generate_text" "$src/models/SmolLM2-135M-Instruct.Q4_1.gguf" 'The capital of France is' 8)"
 }
