@@ -23,7 +23,6 @@ Result<Envelope> open(const Protocol& p, std::string_view bytes) {
   }
   if (f[1].type != msgpack::type::POSITIVE_INTEGER || f[1].via.u64 > UINT8_MAX) return malformed(p, "bad type");
   if (f[2].type != msgpack::type::ARRAY) return malformed(p, "the body is not an array");
-  e.version = static_cast<uint32_t>(f[0].via.u64);
   e.type = static_cast<uint8_t>(f[1].via.u64);
   e.body = &f[2];
   return e;

@@ -48,7 +48,6 @@ struct Bytes {
 
 // A message whose envelope checked out: its type, and its body still to decode with body<M>.
 struct Envelope {
-  uint32_t version = 0;
   uint8_t type = 0;
   msgpack::object_handle handle;  // owns the parsed message
   const msgpack::object* body = nullptr;

@@ -114,7 +114,7 @@ struct ProcessExecutor::Dispatcher {
   std::unordered_set<uint64_t> restarting;               // actors being rebuilt: their calls wait for the answer
   uint64_t next_actor = 1;
 
-  DispatchBook book{0, 1};  // dispatcher thread only (but see DispatchBook::ready)
+  DispatchBook book{0, 1};  // sized in start(); dispatcher thread only (but see DispatchBook::ready)
   uint64_t next_seq = 1;
 
   mutable std::mutex workers_mu;  // guards workers (the dispatcher writes; others read pids)

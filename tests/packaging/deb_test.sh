@@ -7,8 +7,7 @@ set -euo pipefail
 build=$(realpath "$1")
 src=$(realpath "$2")
 source "$src/tests/packaging/examples.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+make_workdir
 
 (cd "$build" && cpack -G DEB -B "$work/pkg" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; exit 1; }
 deb=$(find "$work/pkg" -maxdepth 1 -name 'weft_*.deb')

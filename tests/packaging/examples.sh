@@ -1,8 +1,14 @@
 # Shared by the packaging tests: builds examples/ as a project of its own and runs what it built.
+#   make_workdir                       $work: a directory removed when the test exits
 #   build_examples SOURCE_DIR BUILD_DIR [cmake args...]   ($EXAMPLE_TARGETS: only these)
 #   check_examples BUILD_DIR SOURCE_DIR
 # Every example runs embedded and with two worker processes (the program re-executed as them),
 # and generate_text runs the default model (scripts/setup fetches it) through weft::llm.
+
+make_workdir() {
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+}
 
 build_examples() {
   local src=$1 dir=$2

@@ -6,8 +6,7 @@
 set -euo pipefail
 src=$(realpath "$1")
 source "$src/tests/packaging/examples.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+make_workdir
 
 build_examples "$src" "$work/app" -DWEFT_EXAMPLES_FETCH="$src" -DBUILD_SHARED_LIBS=ON
 check_examples "$work/app" "$src"

@@ -7,8 +7,7 @@ set -euo pipefail
 build=$(realpath "$1")
 src=$(realpath "$2")
 source "$src/tests/packaging/examples.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+make_workdir
 
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 prefix=$work/prefix
