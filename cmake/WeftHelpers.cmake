@@ -3,8 +3,8 @@
 # Warning flags, applied PRIVATE to each weft target.
 add_library(weft_warnings INTERFACE)
 add_library(weft::warnings ALIAS weft_warnings)
-target_compile_options(weft_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow
-  -Wnon-virtual-dtor -Wno-missing-field-initializers)
+target_compile_options(weft_warnings INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow
+  -Wnon-virtual-dtor -Wno-missing-field-initializers>)
 
 # Sanitizers apply to the whole build so that every object is instrumented.
 if(WEFT_SANITIZE STREQUAL "address")

@@ -21,6 +21,18 @@ KvCache::KvCache(const Options& o)
   for (int b = max_blocks_ - 1; b >= 0; --b) free_.push_back(b);
 }
 
+KvCache::KvCache(const Options& o, std::shared_ptr<KvStorage> storage)
+    : n_layers_(o.n_layers),
+      kv_dim_(o.kv_dim),
+      block_tokens_(o.block_tokens),
+      max_blocks_(o.max_blocks),
+      type_(o.type),
+      elem_bytes_(o.type == Type::kF16 ? 2 : 4),
+      storage_(std::move(storage)) {
+  free_.reserve(static_cast<size_t>(max_blocks_));
+  for (int b = max_blocks_ - 1; b >= 0; --b) free_.push_back(b);
+}
+
 int KvCache::add_sequence() {
   int id;
   if (!free_seqs_.empty()) {
@@ -103,6 +115,10 @@ Status KvCache::keep_branch(int seq, std::span<const int> branch) {
     const int from = s.committed + branch[k];
     const int to = s.committed + static_cast<int>(k);
     if (from == to) continue;
+    if (storage_) {
+      storage_->copy_slot(physical_slot(seq, from), physical_slot(seq, to));
+      continue;
+    }
     for (int l = 0; l < n_layers_; ++l) {
       std::memcpy(slot_ptr(keys_, l, seq, to), slot_ptr(keys_, l, seq, from), bytes);
       std::memcpy(slot_ptr(values_, l, seq, to), slot_ptr(values_, l, seq, from), bytes);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -22,6 +23,16 @@
 #include "weft/status.h"
 
 namespace weft::llm {
+
+/// Keys and values kept outside the cache's host memory (a device's memory, laid out by physical
+/// slot: KvCache::physical_slot); the cache keeps the block tables and asks the storage to move
+/// slots when it keeps a branch.
+class WEFT_API KvStorage {
+ public:
+  virtual ~KvStorage() = default;
+  /// Copies every layer's key and value of physical slot `from` to physical slot `to`.
+  virtual void copy_slot(int from, int to) = 0;
+};
 
 /// The paged KV cache (see the top of this file).
 class WEFT_API KvCache {
@@ -40,8 +51,11 @@ class WEFT_API KvCache {
     Type type = Type::kF32;  ///< element type
   };
 
-  /// Allocates the whole pool now.
+  /// Allocates the whole pool now, in host memory.
   explicit KvCache(const Options& options);
+  /// Keeps only the block tables; keys and values live in `storage` (the slot accessors below
+  /// must not be used).
+  KvCache(const Options& options, std::shared_ptr<KvStorage> storage);
 
   /// A new, empty sequence. Its id stays valid until remove_sequence.
   int add_sequence();
@@ -71,6 +85,14 @@ class WEFT_API KvCache {
 
   /// The element type.
   Type type() const { return type_; }
+  /// The storage outside host memory, or null.
+  KvStorage* storage() const { return storage_.get(); }
+  /// Where slot `slot` of `seq` lives in the pool: block * block_tokens + offset in the block.
+  int physical_slot(int seq, int slot) const {
+    return seqs_[seq].blocks[slot / block_tokens_] * block_tokens_ + slot % block_tokens_;
+  }
+  /// Slots in the pool (max_blocks * block_tokens).
+  int pool_slots() const { return max_blocks_ * block_tokens_; }
   ///@{
   /// Slot storage; use the accessors of the cache's type.
   float* key(int layer, int seq, int slot) { return static_cast<float*>(slot_ptr(keys_, layer, seq, slot)); }
@@ -116,6 +138,7 @@ class WEFT_API KvCache {
   Type type_;
   size_t elem_bytes_;
   std::vector<uint8_t> keys_, values_;  ///< [layer][block][slot][kv_dim] elements
+  std::shared_ptr<KvStorage> storage_;  ///< set: keys_ and values_ stay empty
   std::vector<int> free_;               ///< free block ids
   std::vector<Sequence> seqs_;
   std::vector<int> free_seqs_;

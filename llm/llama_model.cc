@@ -10,6 +10,7 @@
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/packed_weights.h"
+#include "llm/device_model.h"
 
 namespace weft::llm {
 
@@ -33,6 +34,13 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const M
   }
   if (options.layers > 0) m->config_.n_layers = options.layers;
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
+  if (options.device != kernels::Device::kCpu || options.device_forward) {
+    WEFT_ASSIGN_OR_RETURN(std::unique_ptr<kernels::Backend> backend, kernels::make_backend(options.device));
+    WEFT_ASSIGN_OR_RETURN(m->device_, DeviceModel::create(std::move(backend), m->config_, m->weights_));
+    m->team_ = std::make_shared<cpu::ThreadTeam>(1);  // the batch planning's loops
+    if (options.on_progress) options.on_progress(1.0);
+    return m;
+  }
   m->team_ = options.parallel;
   if (!m->team_) m->team_ = std::make_shared<cpu::ThreadTeam>(options.threads);
   m->mm_ = {m->team_.get(), &cpu::fast_kernels(options.isa), options.mode == ComputeMode::kFast};
@@ -44,7 +52,21 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const M
   return m;
 }
 
+Result<KvCache> LlamaModel::new_cache(int max_tokens, int block_tokens) const {
+  if (device_) return device_->make_cache(max_tokens, block_tokens);
+  return make_cache(max_tokens, block_tokens);
+}
+
+std::string LlamaModel::device_description() const {
+  return device_ ? device_->backend().describe() : std::string("cpu");
+}
+
 KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
+  if (device_) {
+    Result<KvCache> kv = device_->make_cache(max_tokens, block_tokens);
+    if (kv.ok()) return std::move(kv).value();
+    return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, 0, KvCache::Type::kF16});
+  }
   return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, (max_tokens + block_tokens - 1) / block_tokens,
                   options_.mode == ComputeMode::kFast ? KvCache::Type::kF16 : KvCache::Type::kF32});
 }
@@ -166,7 +188,32 @@ Status LlamaModel::validate(const Batch& batch, const KvCache& kv) const {
 }
 
 Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) const {
+  std::vector<float> logits;
+  WEFT_RETURN_IF_ERROR(run(batch, kv, &logits, nullptr));
+  return logits;
+}
+
+Result<std::vector<int32_t>> LlamaModel::forward_argmax(const Batch& batch, KvCache& kv) const {
+  std::vector<int32_t> ids;
+  if (device_) {
+    WEFT_RETURN_IF_ERROR(run(batch, kv, nullptr, &ids));
+    return ids;
+  }
+  WEFT_ASSIGN_OR_RETURN(std::vector<float> logits, forward(batch, kv));
+  const size_t vocab = static_cast<size_t>(config_.vocab);
+  for (size_t r = 0; r < logits.size() / vocab; ++r) {
+    const float* row = &logits[r * vocab];
+    ids.push_back(static_cast<int32_t>(std::max_element(row, row + vocab) - row));
+  }
+  return ids;
+}
+
+Status LlamaModel::run(const Batch& batch, KvCache& kv, std::vector<float>* logits_out,
+                       std::vector<int32_t>* argmax_out) const {
   WEFT_RETURN_IF_ERROR(validate(batch, kv));
+  if ((device_ != nullptr) != (kv.storage() != nullptr)) {
+    return Status::invalid_argument("the KV cache was not made by this model (new_cache/make_cache)");
+  }
   const ModelConfig& c = config_;
   const int n = static_cast<int>(batch.tokens.size());
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
@@ -229,6 +276,11 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
     for (int s = 0; s < committed; ++s) vis.push_back(s);
     for (int32_t k = p.slot[i] - committed; k >= 0; k = kv.pending_parent(seq, k)) vis.push_back(committed + k);
     std::reverse(vis.begin() + committed, vis.end());
+  }
+  if (device_) {
+    WEFT_RETURN_IF_ERROR(device_->forward(batch, p.slot, p.visible, kv, logits_out, argmax_out));
+    undo.done = true;
+    return Status::ok();
   }
   p.threads.resize(static_cast<size_t>(team.size()));
 
@@ -325,7 +377,8 @@ Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) 
   std::vector<float> logits(static_cast<size_t>(m) * c.vocab);
   if (m > 0) WEFT_RETURN_IF_ERROR(cpu::matmul(weights_.output, out_in.data(), m, logits.data(), mm_));
   undo.done = true;
-  return logits;
+  if (logits_out != nullptr) *logits_out = std::move(logits);
+  return Status::ok();
 }
 
 }  // namespace weft::llm

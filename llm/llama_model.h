@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/thread_team.h"
@@ -53,12 +54,20 @@ struct WEFT_API ModelOptions {
   /// Only the first `layers` decoder layers, then the final norm and output head: an early-exit
   /// copy of the model (a draft for self-speculation). 0: every layer.
   int layers = 0;
+  /// Where the forward pass runs: the CPU (the kernels above), or a device backend
+  /// (kernels/backend.h) holding the weights, activations and KV cache in its memory.
+  kernels::Device device = kernels::Device::kCpu;
+  /// On the CPU too, run the device-neutral forward pass (llm/device_model.h) on the CPU backend's
+  /// reference operators: the yardstick device backends are compared with.
+  bool device_forward = false;
   /// Called during load with the fraction done (0..1), e.g. for a progress line; may be empty.
   std::function<void(double fraction)> on_progress;
 };
 
 /// A Llama-family decoder (see the top of this file). Immutable after load; forward passes on
 /// different caches may run concurrently.
+class DeviceModel;
+
 class WEFT_API LlamaModel {
  public:
   /// Opens and loads a GGUF file: kNotFound, kCorruption (naming what is wrong), or an error
@@ -83,17 +92,27 @@ class WEFT_API LlamaModel {
   int64_t matrix_macs_per_token() const;
   int64_t output_macs_per_token() const;  ///< the output matrix's share
 
-  /// A cache sized for `max_tokens` tokens in total across sequences.
+  /// A cache sized for `max_tokens` tokens in total across sequences, in the device's memory.
+  /// kResourceExhausted when the device has no room.
+  Result<KvCache> new_cache(int max_tokens, int block_tokens = 16) const;
+  /// new_cache for the CPU, where it cannot fail (a device model that cannot allocate returns a
+  /// cache with no room, whose first forward pass reports kResourceExhausted).
   KvCache make_cache(int max_tokens, int block_tokens = 16) const;
+  /// The device backend's description, or "cpu".
+  std::string device_description() const;
 
   /// Logits of the tokens that asked for them, in batch order: [count][vocab].
   /// kInvalidArgument for a malformed batch (bad token id, parent or sequence);
   /// kResourceExhausted when the cache cannot hold the batch (nothing is written then).
   Result<std::vector<float>> forward(const Batch& batch, KvCache& kv) const;
+  /// forward() reduced to each logits token's argmax (greedy decoding): on a device only these
+  /// integers leave it.
+  Result<std::vector<int32_t>> forward_argmax(const Batch& batch, KvCache& kv) const;
 
  private:
   explicit LlamaModel(GgufFile file);
   Status validate(const Batch& batch, const KvCache& kv) const;
+  Status run(const Batch& batch, KvCache& kv, std::vector<float>* logits, std::vector<int32_t>* argmax) const;
   /// Makes packed copies of the matrices the kernels read faster packed (packed_weights.h).
   void pack_weights();
   struct Pass;  ///< the buffers and per-token facts of one forward pass
@@ -110,6 +129,7 @@ class WEFT_API LlamaModel {
   GgufFile file_;
   ModelConfig config_;
   ModelWeights weights_;
+  std::unique_ptr<DeviceModel> device_;  ///< set when the model runs on a device
 };
 
 }  // namespace weft::llm

@@ -1,4 +1,5 @@
-// Writes a small random F32 Llama model (2 layers, d=64, 4 heads / 2 KV heads) for tests.
+// Writes a small random F32 Llama model (2 layers, d=64, 4 heads / 2 KV heads) for tests; qwen2
+// adds its q/k/v biases.
 #pragma once
 
 #include <random>
@@ -45,6 +46,11 @@ inline std::string tiny_model_bytes(const TinyModelSpec& s = {}) {
     tensor(b + "attn_q.weight", {s.d_model, s.heads * hd});
     tensor(b + "attn_k.weight", {s.d_model, s.kv_heads * hd});
     tensor(b + "attn_v.weight", {s.d_model, s.kv_heads * hd});
+    if (s.arch == "qwen2") {  // q, k and v biases
+      tensor(b + "attn_q.bias", {s.heads * hd});
+      tensor(b + "attn_k.bias", {s.kv_heads * hd});
+      tensor(b + "attn_v.bias", {s.kv_heads * hd});
+    }
     tensor(b + "attn_output.weight", {s.heads * hd, s.d_model});
     tensor(b + "ffn_norm.weight", {s.d_model}, 1.0f);
     tensor(b + "ffn_gate.weight", {s.d_model, s.ffn});
