@@ -155,6 +155,18 @@ TEST(DeviceForwardOnCpu, RejectsACacheFromElsewhere) {
   EXPECT_EQ(foreign.pending(s), 0);
 }
 
+TEST(DeviceForwardOnCpu, CudaWithoutADeviceIsAClearError) {
+  if (kernels::backend_available(kernels::Device::kCuda)) GTEST_SKIP() << "this machine has a CUDA device";
+  auto f = GgufFile::from_bytes(testing::tiny_model_bytes());
+  ASSERT_TRUE(f.ok());
+  ModelOptions options;
+  options.device = kernels::Device::kCuda;
+  auto m = LlamaModel::from_file(std::move(*f), options);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kUnavailable) << m.status();
+  EXPECT_NE(m.status().message().find("CUDA"), std::string::npos) << m.status();
+}
+
 // ---- CUDA ------------------------------------------------------------------------------------
 
 class CudaModelTest : public ::testing::Test {

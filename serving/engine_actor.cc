@@ -14,8 +14,11 @@ namespace weft::serving {
 
 EngineActor::EngineActor(const EngineConfig& c) {
   team_ = std::make_shared<ParallelTeam>(c.threads);
+  auto device = kernels::parse_device(c.device);
+  if (!device.ok()) throw Error(device.status().to_string());
   llm::ModelOptions mo;
   mo.parallel = team_;
+  mo.device = *device;
   if (c.progress && isatty(STDERR_FILENO)) {
     mo.on_progress = [](double f) { std::fprintf(stderr, "\rloading model: %3d%%", static_cast<int>(f * 100)); };
   }
@@ -38,6 +41,7 @@ EngineActor::EngineActor(const EngineConfig& c) {
     llm::ModelOptions dmo;
     dmo.parallel = team_;
     dmo.layers = s.draft_layers;
+    dmo.device = *device;
     auto d = llm::LlamaModel::load(s.draft_model.empty() ? c.model_path : s.draft_model, dmo);
     if (!d.ok()) throw Error("draft model: " + d.status().to_string());
     if ((*d)->config().vocab != model_->config().vocab) {

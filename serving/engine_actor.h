@@ -36,8 +36,9 @@ struct EngineConfig {
   int max_waiting = 1024;
   bool progress = false;  // load progress on stderr
   SpeculationConfig speculation;
+  std::string device = "cpu";  // where the model (and a draft model) computes: cpu or cuda
   MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress,
-                 speculation)
+                 speculation, device)
 };
 
 struct EngineInfo {

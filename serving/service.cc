@@ -92,7 +92,8 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
                   eo.scheduler.max_num_batched_tokens,
                   eo.max_waiting,
                   options.progress,
-                  options.speculation};
+                  options.speculation,
+                  options.device};
   s->actors_ = std::make_unique<Actors>();
   try {
     s->actors_->engine = actor<EngineActor>(open_engine).priority(Slo::kLatencyCritical).remote(ec);

@@ -53,6 +53,7 @@ struct ServiceOptions {
   int max_waiting = 1024;         // requests accepted and not finished beyond this: kResourceExhausted
   bool progress = false;          // print load progress on stderr
   SpeculationConfig speculation;  // off by default
+  std::string device = "cpu";     // where the model computes: cpu or cuda
 };
 
 struct TokenInfo {

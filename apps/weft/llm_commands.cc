@@ -27,11 +27,13 @@ constexpr const char* kGenerateUsage =
     "  --top-k K --top-p P --min-p P --repeat-penalty R --repeat-last-n N --seed S\n"
     "  --stop TEXT           end before TEXT (repeatable)\n"
     "  --threads N           threads for the forward pass (default: all cores)\n"
+    "  --device cpu|cuda     where the model computes (default cpu; cuda: the first GPU)\n"
     "  --chat                (generate) wrap the prompt in the model's chat template\n"
     "  --ignore-eos          keep generating past end-of-generation tokens\n";
 
-const std::vector<std::string> kFlags = {"model",   "max-tokens", "temperature",   "top-k", "top-p", "min-p",
-                                         "repeat-penalty", "repeat-last-n", "seed", "stop", "threads", "system"};
+const std::vector<std::string> kFlags = {"model",   "max-tokens",     "temperature",   "top-k", "top-p",
+                                         "min-p",   "repeat-penalty", "repeat-last-n", "seed",  "stop",
+                                         "threads", "system",         "device"};
 const std::vector<std::string> kSwitches = {"chat", "ignore-eos", "help", "quiet"};
 
 struct Loaded {
@@ -69,6 +71,7 @@ Result<Loaded> load(const Args& a) {
   WEFT_ASSIGN_OR_RETURN(std::string path, resolve_model_path(a.get("model", "default")));
   llm::ModelOptions mo;
   WEFT_ASSIGN_OR_RETURN(mo.threads, a.get_int("threads", 0));
+  WEFT_ASSIGN_OR_RETURN(mo.device, kernels::parse_device(a.get("device", "cpu")));
   const bool progress = isatty(STDERR_FILENO) && !a.has("quiet");
   if (progress) {
     mo.on_progress = [&](double f) {

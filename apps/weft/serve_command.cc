@@ -20,6 +20,7 @@ constexpr const char* kHelp =
     "  --host ADDR                 address to bind (default 127.0.0.1)\n"
     "  --port N                    port (default 8000; 0: any free port)\n"
     "  --threads N                 runtime worker threads, which also run the model (default: one per core)\n"
+    "  --device cpu|cuda           where the model computes (default cpu; cuda: the first GPU)\n"
     "  --max-num-seqs N            requests computed at once (default 64)\n"
     "  --max-num-batched-tokens N  tokens per iteration (default 512)\n"
     "  --kv-cache-memory MIB       KV cache size in MiB (default 256)\n"
@@ -87,6 +88,8 @@ Status run(const Args& a) {
     return Status::invalid_argument("--speculate " + spec.method + " needs --draft-model PATH or --draft-layers N");
   }
   so.progress = true;
+  so.device = a.get("device", "cpu");
+  WEFT_RETURN_IF_ERROR(kernels::parse_device(so.device).status());
   so.max_waiting = max_waiting;
   so.engine.scheduler.max_num_seqs = max_seqs;
   so.engine.scheduler.max_num_batched_tokens = max_tokens;
@@ -130,7 +133,7 @@ int serve_command(int argc, char** argv) {
   auto a = Args::parse(argc, argv,
                        {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
                         "speculate", "speculate-max-nodes", "speculate-policy", "draft-model", "draft-layers",
-                        "draft-expansion", "max-waiting", "served-model-name", "api-key"},
+                        "draft-expansion", "max-waiting", "served-model-name", "api-key", "device"},
                        {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
