@@ -25,6 +25,7 @@
 
 #include "kernels/op_params.h"
 #include "kernels/weight_view.h"
+#include "weft/export.h"
 #include "weft/status.h"
 
 namespace weft::kernels {
@@ -32,9 +33,9 @@ namespace weft::kernels {
 /// Where a backend computes.
 enum class Device { kCpu, kCuda };
 /// "cpu" or "cuda".
-std::string_view device_name(Device d);
+WEFT_API std::string_view device_name(Device d);
 /// Parses "cpu" / "cuda"; kInvalidArgument otherwise.
-Result<Device> parse_device(std::string_view name);
+WEFT_API Result<Device> parse_device(std::string_view name);
 
 /// Memory on a backend's device, freed by the function it was made with. Move-only.
 class Buffer {
@@ -169,8 +170,8 @@ class Backend {
 };
 
 /// Whether a backend for `d` is compiled in and finds a device.
-bool backend_available(Device d);
+WEFT_API bool backend_available(Device d);
 /// A backend on device `d` (CUDA: the current device). kUnavailable-style errors say why not.
-Result<std::unique_ptr<Backend>> make_backend(Device d);
+WEFT_API Result<std::unique_ptr<Backend>> make_backend(Device d);
 
 }  // namespace weft::kernels

@@ -35,6 +35,8 @@
 
 namespace weft::llm {
 
+class DeviceModel;
+
 /// kFast: activations quantized to 8-bit blocks with integer dot products, fp16 KV cache and
 /// attention — llama.cpp's arithmetic (kernels/cpu/fast_math.h). kReference: float32 activations,
 /// double accumulation, float32 KV cache — the yardstick the fast path is measured against.
@@ -66,8 +68,6 @@ struct WEFT_API ModelOptions {
 
 /// A Llama-family decoder (see the top of this file). Immutable after load; forward passes on
 /// different caches may run concurrently.
-class DeviceModel;
-
 class WEFT_API LlamaModel {
  public:
   /// Opens and loads a GGUF file: kNotFound, kCorruption (naming what is wrong), or an error

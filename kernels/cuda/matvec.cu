@@ -39,17 +39,42 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 template <TensorType T, int NT, MatvecOut OUT>
 __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(const Args a) {
-  wait_for_previous();
   extern __shared__ float xs[];  // [nt][cols]
   __shared__ float scale[NT];
   const int t0 = blockIdx.y * a.per_block;
   const int nt = min(a.per_block, a.n - t0);
-  const int cols = a.cols;
+  const int cols = a.cols, units = cols / 8;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // Which matrix and row this warp serves (no run-time indexing of the argument arrays).
+  const int b = blockIdx.x;
+  const int k = a.count > 1 && b >= a.first_block[1] ? (a.count > 2 && b >= a.first_block[2] ? 2 : 1) : 0;
+  const uint8_t* w = k == 0 ? a.w[0] : k == 1 ? a.w[1] : a.w[2];
+  float* y = k == 0 ? a.y[0] : k == 1 ? a.y[1] : a.y[2];
+  const int rows = k == 0 ? a.rows[0] : k == 1 ? a.rows[1] : a.rows[2];
+  const int first = k == 0 ? a.first_block[0] : k == 1 ? a.first_block[1] : a.first_block[2];
+  const int r = (b - first) * kWarps + warp;
+  const bool active = r < rows;
+  const uint8_t* row = w + static_cast<size_t>(active ? r : 0) * a.row_bytes;
+  const uint8_t* row2 = OUT == MatvecOut::kSwiglu ? a.up + static_cast<size_t>(active ? r : 0) * a.row_bytes : nullptr;
+
+  // No kernel writes weights, so the lane's first units are read before waiting for the kernel
+  // before this one (whose output, the activations, is read after).
+  constexpr int kPrefetch = NT == 1 ? 3 : 2;
+  float pre[kPrefetch][8], pre2[kPrefetch][8];
+#pragma unroll
+  for (int i = 0; i < kPrefetch; ++i) {
+    const int u = lane + 32 * i;
+    if (active && u < units) {
+      dequantize8<T>(row, u, pre[i]);
+      if constexpr (OUT == MatvecOut::kSwiglu) dequantize8<T>(row2, u, pre2[i]);
+    }
+  }
+  wait_for_previous();
+
   const float4* src = reinterpret_cast<const float4*>(a.x + static_cast<size_t>(t0) * cols);
   float4* dst = reinterpret_cast<float4*>(xs);
   for (int i = threadIdx.x; i < nt * cols / 4; i += blockDim.x) dst[i] = src[i];
   __syncthreads();
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (a.norm != nullptr) {
     for (int t = warp; t < nt; t += kWarps) {
       float ss = 0;
@@ -61,25 +86,11 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(const Args a) {
     for (int i = threadIdx.x; i < nt * cols; i += blockDim.x) xs[i] = xs[i] * scale[i / cols] * a.norm[i % cols];
     __syncthreads();
   }
-  // Which matrix this block serves (no run-time indexing of the argument arrays).
-  const int b = blockIdx.x;
-  const int k = a.count > 1 && b >= a.first_block[1] ? (a.count > 2 && b >= a.first_block[2] ? 2 : 1) : 0;
-  const uint8_t* w = k == 0 ? a.w[0] : k == 1 ? a.w[1] : a.w[2];
-  float* y = k == 0 ? a.y[0] : k == 1 ? a.y[1] : a.y[2];
-  const int rows = k == 0 ? a.rows[0] : k == 1 ? a.rows[1] : a.rows[2];
-  const int first = k == 0 ? a.first_block[0] : k == 1 ? a.first_block[1] : a.first_block[2];
-  const int r = (b - first) * kWarps + warp;
-  if (r >= rows) return;
+  if (!active) return;
   float acc[NT], acc2[NT];
 #pragma unroll
   for (int t = 0; t < NT; ++t) acc[t] = acc2[t] = 0;
-  const uint8_t* row = w + static_cast<size_t>(r) * a.row_bytes;
-  const uint8_t* row2 = OUT == MatvecOut::kSwiglu ? a.up + static_cast<size_t>(r) * a.row_bytes : nullptr;
-#pragma unroll 4
-  for (int u = lane; u < cols / 8; u += 32) {
-    float v[8], v2[8];
-    dequantize8<T>(row, u, v);
-    if constexpr (OUT == MatvecOut::kSwiglu) dequantize8<T>(row2, u, v2);
+  auto multiply = [&](int u, const float* v, const float* v2) {
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
       if (t < nt) {
@@ -92,6 +103,17 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(const Args a) {
         }
       }
     }
+  };
+#pragma unroll
+  for (int i = 0; i < kPrefetch; ++i) {
+    if (lane + 32 * i < units) multiply(lane + 32 * i, pre[i], pre2[i]);
+  }
+#pragma unroll 4
+  for (int u = lane + 32 * kPrefetch; u < units; u += 32) {
+    float v[8], v2[8];
+    dequantize8<T>(row, u, v);
+    if constexpr (OUT == MatvecOut::kSwiglu) dequantize8<T>(row2, u, v2);
+    multiply(u, v, v2);
   }
 #pragma unroll
   for (int t = 0; t < NT; ++t) {
