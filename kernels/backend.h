@@ -125,6 +125,9 @@ class Backend {
   virtual Status copy(const Buffer& src, size_t src_offset, Buffer& dst, size_t dst_offset, size_t bytes) = 0;
   /// Uploads a weight matrix (and a dense copy when `dense` and the backend keeps one).
   virtual Result<Weight> upload_weight(const WeightView& w, bool dense) = 0;
+  /// Makes the calling thread use this backend's device (each thread that calls a backend on a
+  /// machine with several GPUs does so first).
+  virtual void bind_thread() = 0;
   /// Waits for every queued operator; reports an asynchronous device fault.
   virtual Status synchronize() = 0;
   /// Runs `record` — a fixed sequence of operators whose arguments live in backend memory —
@@ -153,6 +156,8 @@ class Backend {
   /// y[i][r] = silu(dot(gate row r, x'[i])) * dot(up row r, x'[i]), x' as for matmul.
   virtual void matmul_swiglu(const Weight& gate, const Weight& up, const float* x, int n, const float* norm, float eps,
                              float* y) = 0;
+  /// y[i] += x[i] for i < count.
+  virtual void add(float* y, const float* x, int64_t count) = 0;
   /// Adds `bias` ([cols]) to each of n rows of x (qwen2's q/k/v biases).
   virtual void add_bias(float* x, const float* bias, int n, int cols) = 0;
   /// Rotates q ([n][n_heads][head_dim]) and k ([n][n_kv_heads][head_dim]) for positions pos[i],
@@ -171,7 +176,8 @@ class Backend {
 
 /// Whether a backend for `d` is compiled in and finds a device.
 WEFT_API bool backend_available(Device d);
-/// A backend on device `d` (CUDA: the current device). kUnavailable-style errors say why not.
-WEFT_API Result<std::unique_ptr<Backend>> make_backend(Device d);
+/// A backend on device `d` (CUDA: GPU `index`; CPU backends all compute on the host, whatever the
+/// index). kUnavailable says why not.
+WEFT_API Result<std::unique_ptr<Backend>> make_backend(Device d, int index = 0);
 
 }  // namespace weft::kernels

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/communicator.h"
 #include "kernels/cpu/dequantize.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cpu/ops.h"
@@ -349,6 +351,52 @@ TEST_P(BackendTest, RecordedStepsReadTheirBuffersEachTime) {
       for (int j = 0; j < cols; ++j) ref += static_cast<double>(wf[r * cols + j]) * x[j];
       ASSERT_NEAR(got[r], ref, 1e-3) << "round " << round;
     }
+  }
+}
+
+TEST_P(BackendTest, AddAndOneRankAllReduce) {
+  const std::vector<float> x = random(1000), y = random(1000);
+  Buffer xb = put(x), yb = put(y);
+  be->add(yb.as<float>(), xb.as<float>(), 1000);
+  // One rank (NCCL on CUDA): the all-reduce leaves the data as it is.
+  Backend* ranks[] = {be.get()};
+  auto comms = make_communicators(ranks);
+  if (!comms.ok()) GTEST_SKIP() << comms.status();
+  ASSERT_TRUE((*comms)[0]->all_reduce_sum(yb.as<float>(), 1000).ok());
+  const std::vector<float> got = get<float>(yb, 1000);
+  for (int i = 0; i < 1000; ++i) ASSERT_FLOAT_EQ(got[i], y[i] + x[i]);
+}
+
+TEST(ThreadCommunicator, SumsOverRanksAndEveryRankHoldsTheSameBits) {
+  constexpr int kRanks = 3, kCount = 1001;
+  std::vector<std::unique_ptr<Backend>> backends;
+  std::vector<Backend*> ranks;
+  for (int r = 0; r < kRanks; ++r) {
+    backends.push_back(make_backend(Device::kCpu).value());
+    ranks.push_back(backends.back().get());
+  }
+  auto comms = make_communicators(ranks).value();
+  std::vector<std::vector<float>> data(kRanks, std::vector<float>(kCount));
+  for (int r = 0; r < kRanks; ++r) {
+    for (int j = 0; j < kCount; ++j) data[r][j] = 0.1f * static_cast<float>(r + 1) + static_cast<float>(j);
+  }
+  for (int round = 0; round < 3; ++round) {  // the group is reused
+    std::vector<std::thread> threads;
+    for (int r = 0; r < kRanks; ++r) {
+      threads.emplace_back([&, r] { EXPECT_TRUE(comms[r]->all_reduce_sum(data[r].data(), kCount).ok()); });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (int j = 0; j < kCount; ++j) {
+    float expect = 0.1f * 1 + static_cast<float>(j);
+    for (int round = 0; round < 3; ++round) {
+      float s = 0;
+      for (int r = 0; r < kRanks; ++r)
+        s += round == 0 ? 0.1f * static_cast<float>(r + 1) + static_cast<float>(j) : expect;
+      expect = s;
+    }
+    for (int r = 0; r < kRanks; ++r) ASSERT_EQ(data[r][j], data[0][j]);
+    ASSERT_FLOAT_EQ(data[0][j], expect) << j;
   }
 }
 

@@ -1,6 +1,8 @@
 #include "llm/device_model.h"
 
 #include <cmath>
+#include <deque>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -8,38 +10,103 @@ namespace weft::llm {
 
 namespace {
 
-// The KV cache's keys and values in a backend's memory.
-class DevicePool final : public KvStorage {
- public:
-  DevicePool(const DeviceModel* model, kernels::Backend* be) : owner(model), backend(be) {}
-  void copy_slot(int from, int to) override {
-    const size_t row = static_cast<size_t>(pool.kv_dim) * 2;
-    for (int l = 0; l < pool.n_layers; ++l) {
-      const size_t base = static_cast<size_t>(l) * pool.slots;
-      (void)backend->copy(pool.keys, (base + from) * row, pool.keys, (base + to) * row, row);
-      (void)backend->copy(pool.values, (base + from) * row, pool.values, (base + to) * row, row);
-    }
-  }
-  const DeviceModel* owner;
-  kernels::Backend* backend;
-  uint64_t id = 0;
-  kernels::KvPool pool;
-};
-
 // Steps of at most this many tokens are recorded and replayed (decode and small batches); longer
 // ones (prefill chunks) run directly, so varying prompt lengths leave no recordings behind.
 constexpr int kRecordUpTo = 64;
 
+// Rows [r0, r1) of a matrix: contiguous in the file, viewed in place.
+kernels::WeightView row_slice(const kernels::WeightView& w, int64_t r0, int64_t r1) {
+  kernels::WeightView v = w;
+  v.rows = r1 - r0;
+  v.data = w.row(r0);
+  v.packed = nullptr;
+  return v;
+}
+
+// Columns [c0, c1) of every row, copied (a row-parallel matrix's share); whole blocks only.
+Result<std::string> column_slice(const kernels::WeightView& w, int64_t c0, int64_t c1) {
+  const kernels::TensorTypeInfo& info = kernels::tensor_type_info(w.type);
+  if (c0 % info.block_elems != 0 || c1 % info.block_elems != 0) {
+    return Status::invalid_argument(fmt::format("cannot split {} columns at {}..{}: {} blocks hold {} values", w.cols,
+                                                c0, c1, info.name, info.block_elems));
+  }
+  const size_t b0 = static_cast<size_t>(c0 / info.block_elems * info.block_bytes);
+  const size_t b1 = static_cast<size_t>(c1 / info.block_elems * info.block_bytes);
+  std::string out;
+  out.reserve(static_cast<size_t>(w.rows) * (b1 - b0));
+  for (int64_t r = 0; r < w.rows; ++r) out.append(reinterpret_cast<const char*>(w.row(r)) + b0, b1 - b0);
+  return out;
+}
+
+// The step's integers, computed once and staged by every rank at its own offsets.
+struct StepInts {
+  std::vector<int32_t> ids, pos, slot, vstart, logit_rows, visible;
+};
+
 }  // namespace
 
-DeviceModel::DeviceModel(std::unique_ptr<kernels::Backend> backend, const ModelConfig& config)
-    : backend_(std::move(backend)), config_(config) {}
-DeviceModel::~DeviceModel() = default;
+struct DeviceModel::Rank {
+  struct Layer {
+    kernels::Weight wq, wk, wv, wo, gate, up, down;
+    kernels::Buffer attn_norm, ffn_norm, bq, bk, bv;
+  };
 
-Result<std::unique_ptr<DeviceModel>> DeviceModel::create(std::unique_ptr<kernels::Backend> backend,
-                                                         const ModelConfig& config, const ModelWeights& weights) {
-  std::unique_ptr<DeviceModel> m(new DeviceModel(std::move(backend), config));
-  kernels::Backend& be = *m->backend_;
+  std::unique_ptr<kernels::Backend> backend;
+  std::unique_ptr<kernels::Communicator> comm;  ///< null: one rank, no all-reduce
+  int index = 0, heads = 0, kv_heads = 0, ffn = 0;
+  kernels::Weight token_embd, output;
+  kernels::Buffer output_norm, rope_freqs;
+  std::vector<Layer> layers;
+  std::deque<std::string> host_copies;  ///< column slices (the CPU backend reads them in place)
+
+  int token_cap = 0, logit_cap = 0;
+  size_t visible_cap = 0;
+  uint64_t generation = 0;  ///< bumped whenever buffers move (recordings hold their addresses)
+  kernels::Buffer h, q, k, v, attn, act, part, hl, logits, argmax;
+  kernels::Buffer meta;       ///< ids, positions, physical slots, visible starts, logit rows, visible slots
+  kernels::Buffer host_meta;  ///< the step's integers staged in fast host memory
+  kernels::Buffer host_out;   ///< argmax results staged likewise
+  /// Recording keys by (buffer generation, cache id, tokens, logit rows).
+  std::map<std::tuple<uint64_t, uint64_t, int, int>, uint64_t> keys;
+  Status comm_error;  ///< the first failed all-reduce of the step being run
+
+  Status upload(const ModelConfig& c, const ModelWeights& w, int size);
+  Status reserve(const ModelConfig& c, int tokens, int logit_rows, size_t visible);
+  void record(const ModelConfig& c, int n, int m, kernels::KvPool& pool);
+  Status step(const ModelConfig& c, const StepInts& s, int n, int m, kernels::KvPool& pool, uint64_t cache_id,
+              std::vector<float>* logits_out, std::vector<int32_t>* argmax_out);
+};
+
+// The KV cache's keys and values in the ranks' memory: one pool per rank.
+class DeviceModel::Storage final : public KvStorage {
+ public:
+  explicit Storage(const DeviceModel* model) : owner_(model) {}
+  const void* owner() const override { return owner_; }
+  void copy_slot(int from, int to) override {
+    for (size_t r = 0; r < pools.size(); ++r) {
+      kernels::KvPool& pool = pools[r];
+      const size_t row = static_cast<size_t>(pool.kv_dim) * 2;
+      for (int l = 0; l < pool.n_layers; ++l) {
+        const size_t base = static_cast<size_t>(l) * pool.slots;
+        (void)backends[r]->copy(pool.keys, (base + from) * row, pool.keys, (base + to) * row, row);
+        (void)backends[r]->copy(pool.values, (base + from) * row, pool.values, (base + to) * row, row);
+      }
+    }
+  }
+  uint64_t id = 0;
+  std::vector<kernels::KvPool> pools;
+  std::vector<kernels::Backend*> backends;
+
+ private:
+  const DeviceModel* owner_;
+};
+
+Status DeviceModel::Rank::upload(const ModelConfig& c, const ModelWeights& weights, int size) {
+  kernels::Backend& be = *backend;
+  const int hd = c.head_dim;
+  heads = c.n_heads / size;
+  kv_heads = c.n_kv_heads / size;
+  ffn = c.ffn_dim / size;
   auto floats = [&](const float* host, int count, kernels::Buffer& out) -> Status {
     if (host == nullptr) return Status::ok();
     WEFT_ASSIGN_OR_RETURN(out, be.allocate(static_cast<size_t>(count) * 4));
@@ -47,184 +114,274 @@ Result<std::unique_ptr<DeviceModel>> DeviceModel::create(std::unique_ptr<kernels
   };
   auto matrix = [&](const kernels::WeightView& w, kernels::Weight& out, bool dense) -> Status {
     Result<kernels::Weight> up = be.upload_weight(w, dense);
-    if (!up.ok())
+    if (!up.ok()) {
       return Status(up.status().code(), fmt::format("{} (a {}x{} matrix)", up.status().message(), w.rows, w.cols));
+    }
     out = std::move(up).value();
     return Status::ok();
   };
-  const int d = config.d_model;
-  WEFT_RETURN_IF_ERROR(matrix(weights.token_embd, m->token_embd_, false));
-  WEFT_RETURN_IF_ERROR(matrix(weights.output, m->output_, true));
-  WEFT_RETURN_IF_ERROR(floats(weights.output_norm, d, m->output_norm_));
-  WEFT_RETURN_IF_ERROR(floats(weights.rope_freqs, config.rope_dims / 2, m->rope_freqs_));
-  m->layers_.resize(weights.layers.size());
+  auto columns = [&](const kernels::WeightView& w, int64_t c0, int64_t c1, kernels::Weight& out) -> Status {
+    if (c0 == 0 && c1 == w.cols) return matrix(w, out, true);
+    WEFT_ASSIGN_OR_RETURN(std::string bytes, column_slice(w, c0, c1));
+    host_copies.push_back(std::move(bytes));
+    kernels::WeightView view = w;
+    view.cols = c1 - c0;
+    view.row_bytes = host_copies.back().size() / static_cast<size_t>(w.rows);
+    view.data = reinterpret_cast<const uint8_t*>(host_copies.back().data());
+    view.packed = nullptr;
+    return matrix(view, out, true);
+  };
+  const int d = c.d_model;
+  const int64_t q0 = static_cast<int64_t>(index) * heads * hd, q1 = q0 + static_cast<int64_t>(heads) * hd;
+  const int64_t k0 = static_cast<int64_t>(index) * kv_heads * hd, k1 = k0 + static_cast<int64_t>(kv_heads) * hd;
+  const int64_t f0 = static_cast<int64_t>(index) * ffn, f1 = f0 + ffn;
+  WEFT_RETURN_IF_ERROR(matrix(weights.token_embd, token_embd, false));
+  WEFT_RETURN_IF_ERROR(matrix(weights.output, output, true));
+  WEFT_RETURN_IF_ERROR(floats(weights.output_norm, d, output_norm));
+  WEFT_RETURN_IF_ERROR(floats(weights.rope_freqs, c.rope_dims / 2, rope_freqs));
+  layers.resize(weights.layers.size());
   for (size_t l = 0; l < weights.layers.size(); ++l) {
     const LayerWeights& L = weights.layers[l];
-    Layer& D = m->layers_[l];
-    WEFT_RETURN_IF_ERROR(matrix(L.wq, D.wq, true));
-    WEFT_RETURN_IF_ERROR(matrix(L.wk, D.wk, true));
-    WEFT_RETURN_IF_ERROR(matrix(L.wv, D.wv, true));
-    WEFT_RETURN_IF_ERROR(matrix(L.wo, D.wo, true));
-    WEFT_RETURN_IF_ERROR(matrix(L.w_gate, D.gate, true));
-    WEFT_RETURN_IF_ERROR(matrix(L.w_up, D.up, true));
-    WEFT_RETURN_IF_ERROR(matrix(L.w_down, D.down, true));
+    Layer& D = layers[l];
+    WEFT_RETURN_IF_ERROR(matrix(row_slice(L.wq, q0, q1), D.wq, true));
+    WEFT_RETURN_IF_ERROR(matrix(row_slice(L.wk, k0, k1), D.wk, true));
+    WEFT_RETURN_IF_ERROR(matrix(row_slice(L.wv, k0, k1), D.wv, true));
+    WEFT_RETURN_IF_ERROR(columns(L.wo, q0, q1, D.wo));
+    WEFT_RETURN_IF_ERROR(matrix(row_slice(L.w_gate, f0, f1), D.gate, true));
+    WEFT_RETURN_IF_ERROR(matrix(row_slice(L.w_up, f0, f1), D.up, true));
+    WEFT_RETURN_IF_ERROR(columns(L.w_down, f0, f1, D.down));
     WEFT_RETURN_IF_ERROR(floats(L.attn_norm, d, D.attn_norm));
     WEFT_RETURN_IF_ERROR(floats(L.ffn_norm, d, D.ffn_norm));
-    WEFT_RETURN_IF_ERROR(floats(L.bq, config.q_dim(), D.bq));
-    WEFT_RETURN_IF_ERROR(floats(L.bk, config.kv_dim(), D.bk));
-    WEFT_RETURN_IF_ERROR(floats(L.bv, config.kv_dim(), D.bv));
+    WEFT_RETURN_IF_ERROR(floats(L.bq == nullptr ? nullptr : L.bq + q0, static_cast<int>(q1 - q0), D.bq));
+    WEFT_RETURN_IF_ERROR(floats(L.bk == nullptr ? nullptr : L.bk + k0, static_cast<int>(k1 - k0), D.bk));
+    WEFT_RETURN_IF_ERROR(floats(L.bv == nullptr ? nullptr : L.bv + k0, static_cast<int>(k1 - k0), D.bv));
   }
   WEFT_RETURN_IF_ERROR(be.synchronize());
-  WEFT_RETURN_IF_ERROR(m->reserve(kRecordUpTo, kRecordUpTo, 4096));
-  return m;
+  return reserve(c, kRecordUpTo, kRecordUpTo, 4096);
 }
 
-Result<KvCache> DeviceModel::make_cache(int max_tokens, int block_tokens) {
-  const int blocks = (max_tokens + block_tokens - 1) / block_tokens;
-  auto storage = std::make_shared<DevicePool>(this, backend_.get());
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    storage->id = next_cache_id_++;
-  }
-  kernels::KvPool& pool = storage->pool;
-  pool.n_layers = config_.n_layers;
-  pool.slots = blocks * block_tokens;
-  pool.kv_dim = config_.kv_dim();
-  const size_t bytes = static_cast<size_t>(pool.n_layers) * pool.slots * pool.kv_dim * 2;
-  WEFT_ASSIGN_OR_RETURN(pool.keys, backend_->allocate(bytes));
-  WEFT_ASSIGN_OR_RETURN(pool.values, backend_->allocate(bytes));
-  return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, blocks, KvCache::Type::kF16}, std::move(storage));
-}
-
-Status DeviceModel::reserve(int tokens, int logit_rows, size_t visible) {
-  if (tokens <= token_cap_ && logit_rows <= logit_cap_ && visible <= visible_cap_) return Status::ok();
-  backend_->drop_recordings();
-  ++generation_;
-  token_cap_ = std::max(token_cap_, tokens);
-  logit_cap_ = std::max(logit_cap_, logit_rows);
-  visible_cap_ = std::max(visible_cap_, visible);
-  const ModelConfig& c = config_;
-  const size_t t = static_cast<size_t>(token_cap_);
+Status DeviceModel::Rank::reserve(const ModelConfig& c, int tokens, int logit_rows, size_t visible) {
+  if (tokens <= token_cap && logit_rows <= logit_cap && visible <= visible_cap) return Status::ok();
+  backend->drop_recordings();
+  ++generation;
+  token_cap = std::max(token_cap, tokens);
+  logit_cap = std::max(logit_cap, logit_rows);
+  visible_cap = std::max(visible_cap, visible);
+  const size_t t = static_cast<size_t>(token_cap);
   auto alloc = [&](kernels::Buffer& b, size_t floats) -> Status {
     b = kernels::Buffer();
-    WEFT_ASSIGN_OR_RETURN(b, backend_->allocate(floats * 4));
+    WEFT_ASSIGN_OR_RETURN(b, backend->allocate(floats * 4));
     return Status::ok();
   };
-  WEFT_RETURN_IF_ERROR(alloc(h_, t * c.d_model));
-  WEFT_RETURN_IF_ERROR(alloc(q_, t * c.q_dim()));
-  WEFT_RETURN_IF_ERROR(alloc(attn_, t * c.q_dim()));
-  WEFT_RETURN_IF_ERROR(alloc(k_, t * c.kv_dim()));
-  WEFT_RETURN_IF_ERROR(alloc(v_, t * c.kv_dim()));
-  WEFT_RETURN_IF_ERROR(alloc(act_, t * c.ffn_dim));
-  WEFT_RETURN_IF_ERROR(alloc(hl_, static_cast<size_t>(logit_cap_) * c.d_model));
-  WEFT_RETURN_IF_ERROR(alloc(logits_, static_cast<size_t>(logit_cap_) * c.vocab));
-  WEFT_RETURN_IF_ERROR(alloc(argmax_, static_cast<size_t>(logit_cap_)));
-  const size_t meta = 4 * t + 1 + static_cast<size_t>(logit_cap_) + visible_cap_;
-  WEFT_RETURN_IF_ERROR(alloc(meta_, meta));
-  host_meta_ = kernels::Buffer();
-  WEFT_ASSIGN_OR_RETURN(host_meta_, backend_->allocate_host(meta * 4));
-  host_out_ = kernels::Buffer();
-  WEFT_ASSIGN_OR_RETURN(host_out_, backend_->allocate_host(static_cast<size_t>(logit_cap_) * 4));
+  const size_t q_dim = static_cast<size_t>(heads) * c.head_dim, kv_dim = static_cast<size_t>(kv_heads) * c.head_dim;
+  WEFT_RETURN_IF_ERROR(alloc(h, t * c.d_model));
+  WEFT_RETURN_IF_ERROR(alloc(part, comm ? t * c.d_model : 1));
+  WEFT_RETURN_IF_ERROR(alloc(q, t * q_dim));
+  WEFT_RETURN_IF_ERROR(alloc(attn, t * q_dim));
+  WEFT_RETURN_IF_ERROR(alloc(k, t * kv_dim));
+  WEFT_RETURN_IF_ERROR(alloc(v, t * kv_dim));
+  WEFT_RETURN_IF_ERROR(alloc(act, t * ffn));
+  WEFT_RETURN_IF_ERROR(alloc(hl, static_cast<size_t>(logit_cap) * c.d_model));
+  WEFT_RETURN_IF_ERROR(alloc(logits, static_cast<size_t>(logit_cap) * c.vocab));
+  WEFT_RETURN_IF_ERROR(alloc(argmax, static_cast<size_t>(logit_cap)));
+  const size_t ints = 4 * t + 1 + static_cast<size_t>(logit_cap) + visible_cap;
+  WEFT_RETURN_IF_ERROR(alloc(meta, ints));
+  host_meta = kernels::Buffer();
+  WEFT_ASSIGN_OR_RETURN(host_meta, backend->allocate_host(ints * 4));
+  host_out = kernels::Buffer();
+  WEFT_ASSIGN_OR_RETURN(host_out, backend->allocate_host(static_cast<size_t>(logit_cap) * 4));
   return Status::ok();
 }
 
-void DeviceModel::record(int n, int m, KvCache& kv) {
-  kernels::Backend& be = *backend_;
-  const ModelConfig& c = config_;
+void DeviceModel::Rank::record(const ModelConfig& c, int n, int m, kernels::KvPool& pool) {
+  kernels::Backend& be = *backend;
   const int d = c.d_model;
-  kernels::KvPool& pool = static_cast<DevicePool*>(kv.storage())->pool;
-  const size_t t = static_cast<size_t>(token_cap_);
-  const int32_t* meta = meta_.as<int32_t>();
-  const int32_t *ids = meta, *pos = meta + t, *slot = meta + 2 * t, *vstart = meta + 3 * t;
+  const size_t t = static_cast<size_t>(token_cap);
+  const int32_t* ints = meta.as<int32_t>();
+  const int32_t *ids = ints, *pos = ints + t, *slot = ints + 2 * t, *vstart = ints + 3 * t;
   const int32_t* logit_rows = vstart + t + 1;
-  const int32_t* visible = logit_rows + logit_cap_;
-  float *h = h_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(), *v = v_.as<float>();
-  float *attn = attn_.as<float>(), *act = act_.as<float>();
+  const int32_t* visible = logit_rows + logit_cap;
+  float *hp = h.as<float>(), *qp = q.as<float>(), *kp = k.as<float>(), *vp = v.as<float>();
+  float *ap = attn.as<float>(), *fp = act.as<float>(), *pp = part.as<float>();
   const kernels::Rope rope{c.head_dim,
                            c.rope_dims,
                            c.rope_base,
                            1.0f / c.rope_linear_scale,
-                           rope_freqs_.empty() ? nullptr : rope_freqs_.as<float>(),
+                           rope_freqs.empty() ? nullptr : rope_freqs.as<float>(),
                            c.rope_style == RopeStyle::kNeox};
-  const kernels::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
-                                      1.0f / std::sqrt(static_cast<float>(c.head_dim))};
-
-  be.embed(token_embd_, ids, n, h);
-  for (int l = 0; l < c.n_layers; ++l) {
-    const Layer& L = layers_[static_cast<size_t>(l)];
-    const kernels::MatmulTarget qkv[] = {{&L.wq, q}, {&L.wk, k}, {&L.wv, v}};
-    be.matmul(qkv, h, n, L.attn_norm.as<float>(), c.rms_eps, false);
-    if (!L.bq.empty()) {
-      be.add_bias(q, L.bq.as<float>(), n, c.q_dim());
-      be.add_bias(k, L.bk.as<float>(), n, c.kv_dim());
-      be.add_bias(v, L.bv.as<float>(), n, c.kv_dim());
+  const kernels::AttentionShape shape{heads, kv_heads, c.head_dim, 1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+  const int q_dim = heads * c.head_dim, kv_dim = kv_heads * c.head_dim;
+  // A row-parallel product: partial sums, summed over the ranks, added to the residual stream.
+  auto project = [&](const kernels::Weight& w, const float* x) {
+    if (!comm) {
+      be.matmul(w, x, n, hp, true);
+      return;
     }
-    be.rope_store(q, k, v, n, pos, slot, rope, shape, pool, l);
-    be.attention(q, n, vstart, visible, shape, pool, l, attn);
-    be.matmul(L.wo, attn, n, h, true);
-    be.matmul_swiglu(L.gate, L.up, h, n, L.ffn_norm.as<float>(), c.rms_eps, act);
-    be.matmul(L.down, act, n, h, true);
+    be.matmul(w, x, n, pp, false);
+    Status s = comm->all_reduce_sum(pp, static_cast<size_t>(n) * d);
+    if (!s.ok() && comm_error.ok()) comm_error = std::move(s);
+    be.add(hp, pp, static_cast<int64_t>(n) * d);
+  };
+
+  be.embed(token_embd, ids, n, hp);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const Layer& L = layers[static_cast<size_t>(l)];
+    const kernels::MatmulTarget qkv[] = {{&L.wq, qp}, {&L.wk, kp}, {&L.wv, vp}};
+    be.matmul(qkv, hp, n, L.attn_norm.as<float>(), c.rms_eps, false);
+    if (!L.bq.empty()) {
+      be.add_bias(qp, L.bq.as<float>(), n, q_dim);
+      be.add_bias(kp, L.bk.as<float>(), n, kv_dim);
+      be.add_bias(vp, L.bv.as<float>(), n, kv_dim);
+    }
+    be.rope_store(qp, kp, vp, n, pos, slot, rope, shape, pool, l);
+    be.attention(qp, n, vstart, visible, shape, pool, l, ap);
+    project(L.wo, ap);
+    be.matmul_swiglu(L.gate, L.up, hp, n, L.ffn_norm.as<float>(), c.rms_eps, fp);
+    project(L.down, fp);
   }
   if (m > 0) {
-    be.gather_rows(h, logit_rows, m, d, hl_.as<float>());
-    const kernels::MatmulTarget out[] = {{&output_, logits_.as<float>()}};
-    be.matmul(out, hl_.as<float>(), m, output_norm_.as<float>(), c.rms_eps, false);
-    be.argmax(logits_.as<float>(), m, c.vocab, argmax_.as<int32_t>());
+    be.gather_rows(hp, logit_rows, m, d, hl.as<float>());
+    const kernels::MatmulTarget out[] = {{&output, logits.as<float>()}};
+    be.matmul(out, hl.as<float>(), m, output_norm.as<float>(), c.rms_eps, false);
+    be.argmax(logits.as<float>(), m, c.vocab, argmax.as<int32_t>());
   }
+}
+
+Status DeviceModel::Rank::step(const ModelConfig& c, const StepInts& s, int n, int m, kernels::KvPool& pool,
+                               uint64_t cache_id, std::vector<float>* logits_out, std::vector<int32_t>* argmax_out) {
+  backend->bind_thread();
+  WEFT_RETURN_IF_ERROR(reserve(c, n, std::max(m, 1), s.visible.size()));
+  // The step's integers, at fixed places in one buffer (recordings read them from there).
+  const size_t t = static_cast<size_t>(token_cap);
+  int32_t* ints = host_meta.as<int32_t>();
+  std::copy(s.ids.begin(), s.ids.end(), ints);
+  std::copy(s.pos.begin(), s.pos.end(), ints + t);
+  std::copy(s.slot.begin(), s.slot.end(), ints + 2 * t);
+  std::copy(s.vstart.begin(), s.vstart.end(), ints + 3 * t);
+  std::copy(s.logit_rows.begin(), s.logit_rows.end(), ints + 4 * t + 1);
+  std::copy(s.visible.begin(), s.visible.end(), ints + 4 * t + 1 + logit_cap);
+  const size_t count = 4 * t + 1 + static_cast<size_t>(logit_cap) + s.visible.size();
+  WEFT_RETURN_IF_ERROR(backend->upload(ints, count * 4, meta, 0));
+  comm_error = Status::ok();
+  auto run = [&] { record(c, n, m, pool); };
+  if (n <= kRecordUpTo) {
+    const uint64_t key = keys.try_emplace({generation, cache_id, n, m}, keys.size()).first->second;
+    WEFT_RETURN_IF_ERROR(backend->run_recorded(key, run));
+  } else {
+    run();
+  }
+  WEFT_RETURN_IF_ERROR(comm_error);
+  if (logits_out != nullptr) {
+    logits_out->resize(static_cast<size_t>(m) * c.vocab);
+    WEFT_RETURN_IF_ERROR(backend->download(logits, 0, logits_out->size() * 4, logits_out->data()));
+  }
+  if (argmax_out != nullptr) {
+    WEFT_RETURN_IF_ERROR(backend->download(argmax, 0, static_cast<size_t>(m) * 4, host_out.as<int32_t>()));
+    argmax_out->assign(host_out.as<int32_t>(), host_out.as<int32_t>() + m);
+  }
+  // download() waited for the step and reported its faults.
+  return logits_out != nullptr || argmax_out != nullptr ? Status::ok() : backend->synchronize();
+}
+
+DeviceModel::DeviceModel(const ModelConfig& config) : config_(config) {}
+DeviceModel::~DeviceModel() = default;
+
+Result<std::unique_ptr<DeviceModel>> DeviceModel::create(std::unique_ptr<kernels::Backend> backend,
+                                                         const ModelConfig& config, const ModelWeights& weights) {
+  std::vector<std::unique_ptr<kernels::Backend>> backends;
+  backends.push_back(std::move(backend));
+  return create(std::move(backends), {}, config, weights);
+}
+
+Result<std::unique_ptr<DeviceModel>> DeviceModel::create(
+    std::vector<std::unique_ptr<kernels::Backend>> backends,
+    std::vector<std::unique_ptr<kernels::Communicator>> communicators, const ModelConfig& config,
+    const ModelWeights& weights) {
+  const int size = static_cast<int>(backends.size());
+  if (size < 1 || (!communicators.empty() && communicators.size() != backends.size()) ||
+      (communicators.empty() && size > 1)) {
+    return Status::invalid_argument("a device model needs one backend, or one backend and one communicator per rank");
+  }
+  if (config.n_heads % size != 0 || config.n_kv_heads % size != 0 || config.ffn_dim % size != 0) {
+    return Status::invalid_argument(
+        fmt::format("cannot split {} heads, {} KV heads and a feed-forward width of {} over {} ranks", config.n_heads,
+                    config.n_kv_heads, config.ffn_dim, size));
+  }
+  std::unique_ptr<DeviceModel> m(new DeviceModel(config));
+  for (int r = 0; r < size; ++r) {
+    auto rank = std::make_unique<Rank>();
+    rank->backend = std::move(backends[static_cast<size_t>(r)]);
+    if (!communicators.empty()) rank->comm = std::move(communicators[static_cast<size_t>(r)]);
+    rank->index = r;
+    WEFT_RETURN_IF_ERROR(rank->upload(config, weights, size));
+    m->ranks_.push_back(std::move(rank));
+  }
+  return m;
+}
+
+std::string DeviceModel::describe() const {
+  std::string d = ranks_[0]->backend->describe();
+  if (ranks_.size() > 1 || ranks_[0]->comm) d += fmt::format(", tensor-parallel over {} ranks", ranks_.size());
+  return d;
+}
+
+Result<KvCache> DeviceModel::make_cache(int max_tokens, int block_tokens) {
+  const int blocks = (max_tokens + block_tokens - 1) / block_tokens;
+  auto storage = std::make_shared<Storage>(this);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    storage->id = next_cache_id_++;
+  }
+  for (const auto& rank : ranks_) {
+    kernels::KvPool pool;
+    pool.n_layers = config_.n_layers;
+    pool.slots = blocks * block_tokens;
+    pool.kv_dim = rank->kv_heads * config_.head_dim;
+    const size_t bytes = static_cast<size_t>(pool.n_layers) * pool.slots * pool.kv_dim * 2;
+    WEFT_ASSIGN_OR_RETURN(pool.keys, rank->backend->allocate(bytes));
+    WEFT_ASSIGN_OR_RETURN(pool.values, rank->backend->allocate(bytes));
+    storage->pools.push_back(std::move(pool));
+    storage->backends.push_back(rank->backend.get());
+  }
+  return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, blocks, KvCache::Type::kF16}, std::move(storage));
 }
 
 Status DeviceModel::forward(const Batch& batch, const std::vector<int>& slots,
                             const std::vector<std::vector<int>>& visible_slots, KvCache& kv, std::vector<float>* logits,
                             std::vector<int32_t>* argmax) {
-  auto* storage = dynamic_cast<DevicePool*>(kv.storage());
-  if (storage == nullptr || storage->owner != this) {
+  if (kv.storage() == nullptr || kv.storage()->owner() != this) {
     return Status::invalid_argument("the KV cache was not made by this model (make_cache)");
   }
+  auto& storage = static_cast<Storage&>(*kv.storage());  // checked: this model made it
   std::lock_guard<std::mutex> lock(mu_);
   const int n = static_cast<int>(batch.tokens.size());
-  int m = 0;
-  size_t visible = 0;
-  for (int i = 0; i < n; ++i) {
-    m += batch.tokens[i].logits ? 1 : 0;
-    visible += visible_slots[static_cast<size_t>(i)].size();
-  }
-  WEFT_RETURN_IF_ERROR(reserve(n, m, visible));
-  // The step's integers, at fixed places in one buffer (recordings read them from there).
-  const size_t t = static_cast<size_t>(token_cap_);
-  const size_t meta = 4 * t + 1 + static_cast<size_t>(logit_cap_) + visible;
-  int32_t* ids = host_meta_.as<int32_t>();
-  int32_t *pos = ids + t, *slot = ids + 2 * t, *vstart = ids + 3 * t;
-  int32_t* logit_rows = vstart + t + 1;
-  int32_t* vis = logit_rows + logit_cap_;
-  int row = 0, at = 0;
+  StepInts s;
+  s.vstart.reserve(static_cast<size_t>(n) + 1);
   for (int i = 0; i < n; ++i) {
     const BatchToken& bt = batch.tokens[i];
-    ids[i] = bt.token;
-    pos[i] = bt.pos;
-    slot[i] = kv.physical_slot(bt.seq, slots[static_cast<size_t>(i)]);
-    vstart[i] = at;
-    for (int s : visible_slots[static_cast<size_t>(i)]) vis[at++] = kv.physical_slot(bt.seq, s);
-    if (bt.logits) logit_rows[row++] = i;
+    s.ids.push_back(bt.token);
+    s.pos.push_back(bt.pos);
+    s.slot.push_back(kv.physical_slot(bt.seq, slots[static_cast<size_t>(i)]));
+    s.vstart.push_back(static_cast<int32_t>(s.visible.size()));
+    for (int v : visible_slots[static_cast<size_t>(i)]) s.visible.push_back(kv.physical_slot(bt.seq, v));
+    if (bt.logits) s.logit_rows.push_back(i);
   }
-  vstart[n] = at;
-  WEFT_RETURN_IF_ERROR(backend_->upload(ids, meta * 4, meta_, 0));
-  auto run = [&] { record(n, m, kv); };
-  if (n <= kRecordUpTo) {
-    const uint64_t key = keys_.try_emplace({generation_, storage->id, n, m}, keys_.size()).first->second;
-    WEFT_RETURN_IF_ERROR(backend_->run_recorded(key, run));
-  } else {
-    run();
+  s.vstart.push_back(static_cast<int32_t>(s.visible.size()));
+  const int m = static_cast<int>(s.logit_rows.size());
+  if (ranks_.size() == 1) {
+    return ranks_[0]->step(config_, s, n, m, storage.pools[0], storage.id, logits, argmax);
   }
-  if (logits != nullptr) {
-    logits->resize(static_cast<size_t>(m) * config_.vocab);
-    WEFT_RETURN_IF_ERROR(backend_->download(logits_, 0, logits->size() * 4, logits->data()));
+  // Every rank on its own thread (their all-reduces meet); only the first computes the logits.
+  std::vector<Status> status(ranks_.size());
+  std::vector<std::thread> threads;
+  for (size_t r = 1; r < ranks_.size(); ++r) {
+    threads.emplace_back(
+        [&, r] { status[r] = ranks_[r]->step(config_, s, n, 0, storage.pools[r], storage.id, nullptr, nullptr); });
   }
-  if (argmax != nullptr) {
-    WEFT_RETURN_IF_ERROR(backend_->download(argmax_, 0, static_cast<size_t>(m) * 4, host_out_.as<int32_t>()));
-    argmax->assign(host_out_.as<int32_t>(), host_out_.as<int32_t>() + m);
-  }
-  // download() waited for the step and reported its faults.
-  return logits != nullptr || argmax != nullptr ? Status::ok() : backend_->synchronize();
+  status[0] = ranks_[0]->step(config_, s, n, m, storage.pools[0], storage.id, logits, argmax);
+  for (auto& t : threads) t.join();
+  for (Status& st : status) WEFT_RETURN_IF_ERROR(st);
+  return Status::ok();
 }
 
 }  // namespace weft::llm

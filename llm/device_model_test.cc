@@ -138,6 +138,41 @@ TEST(DeviceForwardOnCpu, TreeThenKeptBranchMatchesChain) {
   expect_tree_then_branch_matches_chain(*m, 1e-5);
 }
 
+// Megatron-style sharding over ranks that are threads (the fake communicator) gives the one-rank
+// logits, for llama and qwen2 (whose q/k/v biases are split too), trees and kept branches included.
+TEST(DeviceForwardOnCpu, TensorParallelRanksMatchOneRank) {
+  for (const char* arch : {"llama", "qwen2"}) {
+    SCOPED_TRACE(arch);
+    testing::TinyModelSpec spec;
+    spec.arch = arch;
+    const std::string bytes = testing::tiny_model_bytes(spec);
+    ModelOptions one, two;
+    one.device_forward = true;
+    two.device_forward = true;
+    two.tensor_parallel = 2;
+    auto a = from_bytes(bytes, one), b = from_bytes(bytes, two);
+    ASSERT_TRUE(a && b);
+    EXPECT_NE(b->device_description().find("tensor-parallel over 2 ranks"), std::string::npos);
+    std::vector<float> la, lb;
+    run_both(*a, *b, {3, 1, 4, 1, 5, 9, 2, 6}, 5, &la, &lb);
+    const int vocab = a->config().vocab;
+    for (size_t r = 0; r < la.size() / vocab; ++r) {
+      // Partial sums added in another order, then rounded to fp16 in the KV cache: ~1e-5 apart.
+      EXPECT_LT(rel_error(&lb[r * vocab], &la[r * vocab], vocab), 1e-4) << "row " << r;
+    }
+    expect_tree_then_branch_matches_chain(*b, 1e-5);
+  }
+  // Shapes that do not split are refused by name.
+  ModelOptions three;
+  three.device_forward = true;
+  three.tensor_parallel = 3;
+  auto f = GgufFile::from_bytes(testing::tiny_model_bytes());
+  ASSERT_TRUE(f.ok());
+  auto m = LlamaModel::from_file(std::move(*f), three);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("over 3 ranks"), std::string::npos) << m.status();
+}
+
 TEST(DeviceForwardOnCpu, RejectsACacheFromElsewhere) {
   ModelOptions options;
   options.device_forward = true;
@@ -288,6 +323,22 @@ TEST_F(CudaModelTest, BatchedDecodeMatchesEachSequenceAlone) {
         EXPECT_LT(rel_error(&together[i * vocab], one.data(), vocab), 0.02) << "sequence " << i;
       }
     }
+  }
+}
+
+// The NCCL path with the one GPU there is: one rank whose all-reduces run through NCCL.
+TEST_F(CudaModelTest, TensorParallelOneRankOverNcclMatchesPlain) {
+  ModelOptions options;
+  options.device = kernels::Device::kCuda;
+  options.tensor_parallel = 1;
+  auto tp = LlamaModel::load(path_, options);
+  ASSERT_TRUE(tp.ok()) << tp.status();
+  std::printf("device: %s\n", (*tp)->device_description().c_str());
+  std::vector<float> lp, lt;
+  run_both(*gpu_, **tp, prompt(9, 40), 8, &lp, &lt);
+  const int vocab = gpu_->config().vocab;
+  for (size_t r = 0; r < lp.size() / vocab; ++r) {
+    EXPECT_LT(rel_error(&lt[r * vocab], &lp[r * vocab], vocab), 1e-5) << "row " << r;
   }
 }
 

@@ -30,6 +30,8 @@ namespace weft::llm {
 class WEFT_API KvStorage {
  public:
   virtual ~KvStorage() = default;
+  /// Who made it (a model checks that a cache is its own before using its storage).
+  virtual const void* owner() const = 0;
   /// Copies every layer's key and value of physical slot `from` to physical slot `to`.
   virtual void copy_slot(int from, int to) = 0;
 };

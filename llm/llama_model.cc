@@ -34,9 +34,21 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::from_file(GgufFile file, const M
   }
   if (options.layers > 0) m->config_.n_layers = options.layers;
   WEFT_ASSIGN_OR_RETURN(m->weights_, ModelWeights::bind(m->file_, m->config_));
-  if (options.device != kernels::Device::kCpu || options.device_forward) {
-    WEFT_ASSIGN_OR_RETURN(std::unique_ptr<kernels::Backend> backend, kernels::make_backend(options.device));
-    WEFT_ASSIGN_OR_RETURN(m->device_, DeviceModel::create(std::move(backend), m->config_, m->weights_));
+  if (options.device != kernels::Device::kCpu || options.device_forward || options.tensor_parallel > 0) {
+    if (options.tensor_parallel < 0) return Status::invalid_argument("tensor_parallel must be >= 0");
+    std::vector<std::unique_ptr<kernels::Backend>> backends;
+    std::vector<kernels::Backend*> ranks;
+    for (int r = 0; r < std::max(1, options.tensor_parallel); ++r) {
+      WEFT_ASSIGN_OR_RETURN(std::unique_ptr<kernels::Backend> backend, kernels::make_backend(options.device, r));
+      ranks.push_back(backend.get());
+      backends.push_back(std::move(backend));
+    }
+    std::vector<std::unique_ptr<kernels::Communicator>> comms;
+    if (options.tensor_parallel > 0) {
+      WEFT_ASSIGN_OR_RETURN(comms, kernels::make_communicators(ranks));
+    }
+    WEFT_ASSIGN_OR_RETURN(m->device_,
+                          DeviceModel::create(std::move(backends), std::move(comms), m->config_, m->weights_));
     m->team_ = std::make_shared<cpu::ThreadTeam>(1);  // the batch planning's loops
     if (options.on_progress) options.on_progress(1.0);
     return m;
@@ -57,9 +69,7 @@ Result<KvCache> LlamaModel::new_cache(int max_tokens, int block_tokens) const {
   return make_cache(max_tokens, block_tokens);
 }
 
-std::string LlamaModel::device_description() const {
-  return device_ ? device_->backend().describe() : std::string("cpu");
-}
+std::string LlamaModel::device_description() const { return device_ ? device_->describe() : std::string("cpu"); }
 
 KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
   if (device_) {

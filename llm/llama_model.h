@@ -62,6 +62,10 @@ struct WEFT_API ModelOptions {
   /// On the CPU too, run the device-neutral forward pass (llm/device_model.h) on the CPU backend's
   /// reference operators: the yardstick device backends are compared with.
   bool device_forward = false;
+  /// Ranks of tensor parallelism (llm/device_model.h): 0, none; N, the model split over N
+  /// backends of `device` (CUDA: GPUs 0..N-1, NCCL; CPU: threads with a shared-memory
+  /// all-reduce). 1 runs the all-reduces over one rank.
+  int tensor_parallel = 0;
   /// Called during load with the fraction done (0..1), e.g. for a progress line; may be empty.
   std::function<void(double fraction)> on_progress;
 };

@@ -18,6 +18,7 @@ class CpuBackend final : public Backend {
   Status download(const Buffer& src, size_t offset, size_t bytes, void* dst) override;
   Status copy(const Buffer& src, size_t src_offset, Buffer& dst, size_t dst_offset, size_t bytes) override;
   Result<Weight> upload_weight(const WeightView& w, bool dense) override;
+  void bind_thread() override {}
   Status synchronize() override;
   Status run_recorded(uint64_t key, const std::function<void()>& record) override;
   void drop_recordings() override {}
@@ -29,6 +30,9 @@ class CpuBackend final : public Backend {
               bool accumulate) override;
   void matmul_swiglu(const Weight& gate, const Weight& up, const float* x, int n, const float* norm, float eps,
                      float* y) override;
+  void add(float* y, const float* x, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) y[i] += x[i];
+  }
   void add_bias(float* x, const float* bias, int n, int cols) override;
   void rope_store(float* q, float* k, const float* v, int n, const int32_t* pos, const int32_t* slot, const Rope& rope,
                   const AttentionShape& shape, KvPool& kv, int layer) override;

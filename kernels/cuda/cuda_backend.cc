@@ -10,6 +10,9 @@
 #include <unordered_set>
 
 #include <cublas_v2.h>
+#ifdef WEFT_HAVE_NCCL
+#include <nccl.h>
+#endif
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
@@ -67,6 +70,8 @@ class CudaBackend final : public Backend {
   }
 
   Device device() const override { return Device::kCuda; }
+  int device_id() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
   std::string describe() const override {
     return fmt::format("cuda:{} {} ({} SMs, {:.0f} GiB)", device_, props_.name, props_.multiProcessorCount,
                        static_cast<double>(props_.totalGlobalMem) / (1u << 30));
@@ -142,6 +147,8 @@ class CudaBackend final : public Backend {
     }
     return out;
   }
+
+  void bind_thread() override { cudaSetDevice(device_); }
 
   Status synchronize() override {
     WEFT_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "synchronize"));
@@ -268,6 +275,11 @@ class CudaBackend final : public Backend {
     check(launch_matvec(gate.type, &t, 1, up.data.as<uint8_t>(), gate.row_bytes, gate.cols, x, n, norm, eps,
                         MatvecOut::kSwiglu, stream_),
           "SwiGLU product", gate);
+  }
+
+  void add(float* y, const float* x, int64_t count) override {
+    OpTimer timer(this, "add", 1);
+    launch_add(y, x, count, stream_);
   }
 
   void add_bias(float* x, const float* bias, int n, int cols) override { launch_add_bias(x, bias, n, cols, stream_); }
@@ -413,7 +425,54 @@ class CudaBackend final : public Backend {
   Status error_;  ///< the first operator that could not run since the last synchronize
 };
 
+#ifdef WEFT_HAVE_NCCL
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(ncclComm_t comm, cudaStream_t stream, int rank, int size)
+      : comm_(comm), stream_(stream), rank_(rank), size_(size) {}
+  ~NcclCommunicator() override { ncclCommDestroy(comm_); }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Status all_reduce_sum(float* data, size_t count) override {
+    const ncclResult_t r = ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_);
+    if (r != ncclSuccess) return Status::internal(fmt::format("NCCL: all-reduce failed: {}", ncclGetErrorString(r)));
+    return Status::ok();
+  }
+
+ private:
+  ncclComm_t comm_;
+  cudaStream_t stream_;
+  int rank_, size_;
+};
+#endif
+
 }  // namespace
+
+Result<std::vector<std::unique_ptr<Communicator>>> make_communicators(std::span<Backend* const> backends) {
+#ifdef WEFT_HAVE_NCCL
+  const int n = static_cast<int>(backends.size());
+  std::vector<int> devices;
+  for (Backend* b : backends) {
+    if (b->device() != Device::kCuda) return Status::invalid_argument("NCCL communicators need CUDA backends");
+    devices.push_back(static_cast<CudaBackend*>(b)->device_id());  // checked above: a CudaBackend
+  }
+  std::vector<ncclComm_t> comms(static_cast<size_t>(n));
+  const ncclResult_t r = ncclCommInitAll(comms.data(), n, devices.data());
+  if (r != ncclSuccess) {
+    return Status::unavailable(
+        fmt::format("NCCL: cannot make a group of {} ranks (one GPU each): {}", n, ncclGetErrorString(r)));
+  }
+  std::vector<std::unique_ptr<Communicator>> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(std::make_unique<NcclCommunicator>(
+        comms[static_cast<size_t>(i)], static_cast<CudaBackend*>(backends[static_cast<size_t>(i)])->stream(), i, n));
+  }
+  return out;
+#else
+  (void)backends;
+  return Status::unavailable("this build of weft has no NCCL (it was not found at build time)");
+#endif
+}
 
 bool compiled() { return true; }
 
@@ -426,8 +485,13 @@ int device_count() {
   return n;
 }
 
-Result<std::unique_ptr<Backend>> make() {
-  if (device_count() == 0) return Status::unavailable("CUDA: no device (or no driver) found");
+Result<std::unique_ptr<Backend>> make(int index) {
+  const int devices = device_count();
+  if (devices == 0) return Status::unavailable("CUDA: no device (or no driver) found");
+  if (index < 0 || index >= devices) {
+    return Status::unavailable(fmt::format("CUDA: no GPU {} (this machine has {})", index, devices));
+  }
+  WEFT_RETURN_IF_ERROR(cuda_status(cudaSetDevice(index), "cudaSetDevice"));
   auto b = std::make_unique<CudaBackend>();
   WEFT_RETURN_IF_ERROR(b->init());
   return std::unique_ptr<Backend>(std::move(b));

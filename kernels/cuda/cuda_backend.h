@@ -3,8 +3,11 @@
 #pragma once
 
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/communicator.h"
 
 namespace weft::kernels::cuda {
 
@@ -12,7 +15,9 @@ namespace weft::kernels::cuda {
 bool compiled();
 /// Number of CUDA devices the driver reports (0 without a driver or device).
 int device_count();
-/// A backend on the current device.
-Result<std::unique_ptr<Backend>> make();
+/// A backend on GPU `index`.
+Result<std::unique_ptr<Backend>> make(int index = 0);
+/// NCCL communicators, rank i for backends[i] (CUDA backends, each on its own GPU).
+Result<std::vector<std::unique_ptr<Communicator>>> make_communicators(std::span<Backend* const> backends);
 
 }  // namespace weft::kernels::cuda

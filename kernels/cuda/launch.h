@@ -38,6 +38,8 @@ bool launch_dequantize_f16(TensorType type, const uint8_t* w, size_t row_bytes, 
 void launch_to_f16(const float* x, int64_t n, uint16_t* out, cudaStream_t stream);
 // swiglu.cu: y[i] = silu(gate[i]) * up[i].
 void launch_swiglu(const float* gate, const float* up, int64_t n, float* y, cudaStream_t stream);
+// add.cu: y += x.
+void launch_add(float* y, const float* x, int64_t n, cudaStream_t stream);
 // add_bias.cu
 void launch_add_bias(float* x, const float* bias, int n, int cols, cudaStream_t stream);
 // rope_store.cu
