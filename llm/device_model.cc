@@ -73,8 +73,11 @@ struct DeviceModel::Rank {
   Status upload(const ModelConfig& c, const ModelWeights& w, int size);
   Status reserve(const ModelConfig& c, int tokens, int logit_rows, size_t visible);
   void record(const ModelConfig& c, int n, int m, kernels::KvPool& pool);
-  Status step(const ModelConfig& c, const StepInts& s, int n, int m, kernels::KvPool& pool, uint64_t cache_id,
-              std::vector<float>* logits_out, std::vector<int32_t>* argmax_out);
+  /// Sizes the buffers and stages the step's integers (nothing runs yet).
+  Status prepare(const ModelConfig& c, const StepInts& s, int n, int m);
+  /// Runs the prepared step (recorded or replayed) and fetches its outputs.
+  Status run(const ModelConfig& c, int n, int m, kernels::KvPool& pool, uint64_t cache_id,
+             std::vector<float>* logits_out, std::vector<int32_t>* argmax_out);
 };
 
 // The KV cache's keys and values in the ranks' memory: one pool per rank.
@@ -82,16 +85,18 @@ class DeviceModel::Storage final : public KvStorage {
  public:
   explicit Storage(const DeviceModel* model) : owner_(model) {}
   const void* owner() const override { return owner_; }
-  void copy_slot(int from, int to) override {
+  Status copy_slot(int from, int to) override {
     for (size_t r = 0; r < pools.size(); ++r) {
       kernels::KvPool& pool = pools[r];
+      backends[r]->bind_thread();
       const size_t row = static_cast<size_t>(pool.kv_dim) * 2;
       for (int l = 0; l < pool.n_layers; ++l) {
         const size_t base = static_cast<size_t>(l) * pool.slots;
-        (void)backends[r]->copy(pool.keys, (base + from) * row, pool.keys, (base + to) * row, row);
-        (void)backends[r]->copy(pool.values, (base + from) * row, pool.values, (base + to) * row, row);
+        WEFT_RETURN_IF_ERROR(backends[r]->copy(pool.keys, (base + from) * row, pool.keys, (base + to) * row, row));
+        WEFT_RETURN_IF_ERROR(backends[r]->copy(pool.values, (base + from) * row, pool.values, (base + to) * row, row));
       }
     }
+    return Status::ok();
   }
   uint64_t id = 0;
   std::vector<kernels::KvPool> pools;
@@ -103,6 +108,7 @@ class DeviceModel::Storage final : public KvStorage {
 
 Status DeviceModel::Rank::upload(const ModelConfig& c, const ModelWeights& weights, int size) {
   kernels::Backend& be = *backend;
+  be.bind_thread();
   const int hd = c.head_dim;
   heads = c.n_heads / size;
   kv_heads = c.n_kv_heads / size;
@@ -162,34 +168,44 @@ Status DeviceModel::Rank::upload(const ModelConfig& c, const ModelWeights& weigh
 
 Status DeviceModel::Rank::reserve(const ModelConfig& c, int tokens, int logit_rows, size_t visible) {
   if (tokens <= token_cap && logit_rows <= logit_cap && visible <= visible_cap) return Status::ok();
-  backend->drop_recordings();
-  ++generation;
-  token_cap = std::max(token_cap, tokens);
-  logit_cap = std::max(logit_cap, logit_rows);
-  visible_cap = std::max(visible_cap, visible);
-  const size_t t = static_cast<size_t>(token_cap);
+  // Grown geometrically, so a context that keeps growing reallocates (and re-records) rarely.
+  const int new_tokens = tokens <= token_cap ? token_cap : std::max(tokens, 2 * token_cap);
+  const int new_logits = logit_rows <= logit_cap ? logit_cap : std::max(logit_rows, 2 * logit_cap);
+  const size_t new_visible = visible <= visible_cap ? visible_cap : std::max(visible, 2 * visible_cap);
+  const size_t t = static_cast<size_t>(new_tokens), lr = static_cast<size_t>(new_logits);
+  const size_t q_dim = static_cast<size_t>(heads) * c.head_dim, kv_dim = static_cast<size_t>(kv_heads) * c.head_dim;
+  const size_t ints = 4 * t + 1 + lr + new_visible;
+  // The new buffers first: a failed allocation leaves the old ones (and capacities) in place.
+  kernels::Buffer nh, nq, nk, nv, nattn, nact, npart, nhl, nlogits, nargmax, nmeta, nhost_meta, nhost_out;
   auto alloc = [&](kernels::Buffer& b, size_t floats) -> Status {
-    b = kernels::Buffer();
     WEFT_ASSIGN_OR_RETURN(b, backend->allocate(floats * 4));
     return Status::ok();
   };
-  const size_t q_dim = static_cast<size_t>(heads) * c.head_dim, kv_dim = static_cast<size_t>(kv_heads) * c.head_dim;
-  WEFT_RETURN_IF_ERROR(alloc(h, t * c.d_model));
-  WEFT_RETURN_IF_ERROR(alloc(part, comm ? t * c.d_model : 1));
-  WEFT_RETURN_IF_ERROR(alloc(q, t * q_dim));
-  WEFT_RETURN_IF_ERROR(alloc(attn, t * q_dim));
-  WEFT_RETURN_IF_ERROR(alloc(k, t * kv_dim));
-  WEFT_RETURN_IF_ERROR(alloc(v, t * kv_dim));
-  WEFT_RETURN_IF_ERROR(alloc(act, t * ffn));
-  WEFT_RETURN_IF_ERROR(alloc(hl, static_cast<size_t>(logit_cap) * c.d_model));
-  WEFT_RETURN_IF_ERROR(alloc(logits, static_cast<size_t>(logit_cap) * c.vocab));
-  WEFT_RETURN_IF_ERROR(alloc(argmax, static_cast<size_t>(logit_cap)));
-  const size_t ints = 4 * t + 1 + static_cast<size_t>(logit_cap) + visible_cap;
-  WEFT_RETURN_IF_ERROR(alloc(meta, ints));
-  host_meta = kernels::Buffer();
-  WEFT_ASSIGN_OR_RETURN(host_meta, backend->allocate_host(ints * 4));
-  host_out = kernels::Buffer();
-  WEFT_ASSIGN_OR_RETURN(host_out, backend->allocate_host(static_cast<size_t>(logit_cap) * 4));
+  WEFT_RETURN_IF_ERROR(alloc(nh, t * c.d_model));
+  WEFT_RETURN_IF_ERROR(alloc(npart, comm ? t * c.d_model : 1));
+  WEFT_RETURN_IF_ERROR(alloc(nq, t * q_dim));
+  WEFT_RETURN_IF_ERROR(alloc(nattn, t * q_dim));
+  WEFT_RETURN_IF_ERROR(alloc(nk, t * kv_dim));
+  WEFT_RETURN_IF_ERROR(alloc(nv, t * kv_dim));
+  WEFT_RETURN_IF_ERROR(alloc(nact, t * ffn));
+  WEFT_RETURN_IF_ERROR(alloc(nhl, lr * c.d_model));
+  WEFT_RETURN_IF_ERROR(alloc(nlogits, lr * c.vocab));
+  WEFT_RETURN_IF_ERROR(alloc(nargmax, lr));
+  WEFT_RETURN_IF_ERROR(alloc(nmeta, ints));
+  WEFT_ASSIGN_OR_RETURN(nhost_meta, backend->allocate_host(ints * 4));
+  WEFT_ASSIGN_OR_RETURN(nhost_out, backend->allocate_host(lr * 4));
+  // Nothing queued may still use the old buffers, and no recording may replay with them.
+  (void)backend->synchronize();
+  backend->drop_recordings();
+  keys.clear();
+  ++generation;
+  h = std::move(nh), q = std::move(nq), k = std::move(nk), v = std::move(nv), attn = std::move(nattn);
+  act = std::move(nact), part = std::move(npart), hl = std::move(nhl), logits = std::move(nlogits);
+  argmax = std::move(nargmax), meta = std::move(nmeta), host_meta = std::move(nhost_meta);
+  host_out = std::move(nhost_out);
+  token_cap = new_tokens;
+  logit_cap = new_logits;
+  visible_cap = new_visible;
   return Status::ok();
 }
 
@@ -247,8 +263,7 @@ void DeviceModel::Rank::record(const ModelConfig& c, int n, int m, kernels::KvPo
   }
 }
 
-Status DeviceModel::Rank::step(const ModelConfig& c, const StepInts& s, int n, int m, kernels::KvPool& pool,
-                               uint64_t cache_id, std::vector<float>* logits_out, std::vector<int32_t>* argmax_out) {
+Status DeviceModel::Rank::prepare(const ModelConfig& c, const StepInts& s, int n, int m) {
   backend->bind_thread();
   WEFT_RETURN_IF_ERROR(reserve(c, n, std::max(m, 1), s.visible.size()));
   // The step's integers, at fixed places in one buffer (recordings read them from there).
@@ -258,29 +273,37 @@ Status DeviceModel::Rank::step(const ModelConfig& c, const StepInts& s, int n, i
   std::copy(s.pos.begin(), s.pos.end(), ints + t);
   std::copy(s.slot.begin(), s.slot.end(), ints + 2 * t);
   std::copy(s.vstart.begin(), s.vstart.end(), ints + 3 * t);
-  std::copy(s.logit_rows.begin(), s.logit_rows.end(), ints + 4 * t + 1);
+  std::copy_n(s.logit_rows.begin(), m, ints + 4 * t + 1);
   std::copy(s.visible.begin(), s.visible.end(), ints + 4 * t + 1 + logit_cap);
   const size_t count = 4 * t + 1 + static_cast<size_t>(logit_cap) + s.visible.size();
-  WEFT_RETURN_IF_ERROR(backend->upload(ints, count * 4, meta, 0));
+  return backend->upload(ints, count * 4, meta, 0);
+}
+
+Status DeviceModel::Rank::run(const ModelConfig& c, int n, int m, kernels::KvPool& pool, uint64_t cache_id,
+                              std::vector<float>* logits_out, std::vector<int32_t>* argmax_out) {
+  backend->bind_thread();
   comm_error = Status::ok();
-  auto run = [&] { record(c, n, m, pool); };
+  auto record_step = [&] { record(c, n, m, pool); };
+  Status s;
   if (n <= kRecordUpTo) {
     const uint64_t key = keys.try_emplace({generation, cache_id, n, m}, keys.size()).first->second;
-    WEFT_RETURN_IF_ERROR(backend->run_recorded(key, run));
+    s = backend->run_recorded(key, record_step);
   } else {
-    run();
+    record_step();
   }
-  WEFT_RETURN_IF_ERROR(comm_error);
-  if (logits_out != nullptr) {
+  if (s.ok()) s = comm_error;
+  if (s.ok() && logits_out != nullptr) {
     logits_out->resize(static_cast<size_t>(m) * c.vocab);
-    WEFT_RETURN_IF_ERROR(backend->download(logits, 0, logits_out->size() * 4, logits_out->data()));
+    s = backend->download(logits, 0, logits_out->size() * 4, logits_out->data());
   }
-  if (argmax_out != nullptr) {
-    WEFT_RETURN_IF_ERROR(backend->download(argmax, 0, static_cast<size_t>(m) * 4, host_out.as<int32_t>()));
-    argmax_out->assign(host_out.as<int32_t>(), host_out.as<int32_t>() + m);
+  if (s.ok() && argmax_out != nullptr) {
+    s = backend->download(argmax, 0, static_cast<size_t>(m) * 4, host_out.as<int32_t>());
+    if (s.ok()) argmax_out->assign(host_out.as<int32_t>(), host_out.as<int32_t>() + m);
   }
-  // download() waited for the step and reported its faults.
-  return logits_out != nullptr || argmax_out != nullptr ? Status::ok() : backend->synchronize();
+  // Every step ends with the queue drained (download() waits too), so the staging buffers and
+  // the activations are free for the next one, whatever failed.
+  Status drained = backend->synchronize();
+  return s.ok() ? drained : s;
 }
 
 DeviceModel::DeviceModel(const ModelConfig& config) : config_(config) {}
@@ -326,13 +349,19 @@ std::string DeviceModel::describe() const {
 }
 
 Result<KvCache> DeviceModel::make_cache(int max_tokens, int block_tokens) {
-  const int blocks = (max_tokens + block_tokens - 1) / block_tokens;
+  if (max_tokens < 0 || block_tokens < 1) return Status::invalid_argument("a cache needs tokens >= 0 and blocks >= 1");
+  const int64_t blocks64 = (static_cast<int64_t>(max_tokens) + block_tokens - 1) / block_tokens;
+  if (blocks64 * block_tokens > INT32_MAX) {
+    return Status::resource_exhausted(fmt::format("a cache of {} tokens is too large", max_tokens));
+  }
+  const int blocks = static_cast<int>(blocks64);
   auto storage = std::make_shared<Storage>(this);
   {
     std::lock_guard<std::mutex> lock(mu_);
     storage->id = next_cache_id_++;
   }
   for (const auto& rank : ranks_) {
+    rank->backend->bind_thread();
     kernels::KvPool pool;
     pool.n_layers = config_.n_layers;
     pool.slots = blocks * block_tokens;
@@ -344,6 +373,11 @@ Result<KvCache> DeviceModel::make_cache(int max_tokens, int block_tokens) {
     storage->backends.push_back(rank->backend.get());
   }
   return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, blocks, KvCache::Type::kF16}, std::move(storage));
+}
+
+KvCache DeviceModel::empty_cache(int block_tokens) {
+  auto storage = std::make_shared<Storage>(this);
+  return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, 0, KvCache::Type::kF16}, std::move(storage));
 }
 
 Status DeviceModel::forward(const Batch& batch, const std::vector<int>& slots,
@@ -368,17 +402,20 @@ Status DeviceModel::forward(const Batch& batch, const std::vector<int>& slots,
   }
   s.vstart.push_back(static_cast<int32_t>(s.visible.size()));
   const int m = static_cast<int>(s.logit_rows.size());
-  if (ranks_.size() == 1) {
-    return ranks_[0]->step(config_, s, n, m, storage.pools[0], storage.id, logits, argmax);
+  if (storage.pools.size() != ranks_.size()) {
+    return Status::resource_exhausted("the KV cache has no room (its device memory could not be allocated)");
   }
-  // Every rank on its own thread (their all-reduces meet); only the first computes the logits.
+  // Every rank prepares first, so none starts a step (and waits in an all-reduce) that another
+  // cannot run; only the first rank computes the logits.
+  for (size_t r = 0; r < ranks_.size(); ++r) WEFT_RETURN_IF_ERROR(ranks_[r]->prepare(config_, s, n, r == 0 ? m : 0));
+  if (ranks_.size() == 1) return ranks_[0]->run(config_, n, m, storage.pools[0], storage.id, logits, argmax);
   std::vector<Status> status(ranks_.size());
   std::vector<std::thread> threads;
   for (size_t r = 1; r < ranks_.size(); ++r) {
     threads.emplace_back(
-        [&, r] { status[r] = ranks_[r]->step(config_, s, n, 0, storage.pools[r], storage.id, nullptr, nullptr); });
+        [&, r] { status[r] = ranks_[r]->run(config_, n, 0, storage.pools[r], storage.id, nullptr, nullptr); });
   }
-  status[0] = ranks_[0]->step(config_, s, n, m, storage.pools[0], storage.id, logits, argmax);
+  status[0] = ranks_[0]->run(config_, n, m, storage.pools[0], storage.id, logits, argmax);
   for (auto& t : threads) t.join();
   for (Status& st : status) WEFT_RETURN_IF_ERROR(st);
   return Status::ok();

@@ -47,6 +47,8 @@ class DeviceModel {
   std::string describe() const;
   /// A cache whose keys and values live in the backends' memory (each rank its KV heads).
   Result<KvCache> make_cache(int max_tokens, int block_tokens);
+  /// A cache of this model with no room: every forward pass on it reports kResourceExhausted.
+  KvCache empty_cache(int block_tokens);
 
   /// Runs the batch, its slots already planned as logical slots of each token's sequence (LlamaModel
   /// plans them for every device): `slot[i]` where token i's key goes, `visible[i]` what it attends

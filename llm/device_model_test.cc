@@ -173,6 +173,26 @@ TEST(DeviceForwardOnCpu, TensorParallelRanksMatchOneRank) {
   EXPECT_NE(m.status().message().find("over 3 ranks"), std::string::npos) << m.status();
 }
 
+// A cache the device has no memory for: new_cache says so, and make_cache's cache (what the
+// serving engine takes) fails its first pass with kResourceExhausted, not a confusing error.
+TEST(DeviceForwardOnCpu, ACacheWithoutMemoryReportsResourceExhausted) {
+  ModelOptions options;
+  options.device_forward = true;
+  auto m = from_bytes(testing::tiny_model_bytes(), options);
+  ASSERT_TRUE(m);
+  constexpr int kHuge = 2'000'000'000;  // tokens: terabytes of keys and values
+  Result<KvCache> kv = m->new_cache(kHuge, 1 << 20);
+  ASSERT_FALSE(kv.ok());
+  EXPECT_EQ(kv.status().code(), StatusCode::kResourceExhausted) << kv.status();
+  KvCache empty = m->make_cache(kHuge, 1 << 20);
+  const int s = empty.add_sequence();
+  Batch b;
+  b.add_chain(s, 0, {1, 2});
+  Result<std::vector<float>> r = m->forward(b, empty);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status();
+}
+
 TEST(DeviceForwardOnCpu, RejectsACacheFromElsewhere) {
   ModelOptions options;
   options.device_forward = true;

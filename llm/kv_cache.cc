@@ -116,7 +116,7 @@ Status KvCache::keep_branch(int seq, std::span<const int> branch) {
     const int to = s.committed + static_cast<int>(k);
     if (from == to) continue;
     if (storage_) {
-      storage_->copy_slot(physical_slot(seq, from), physical_slot(seq, to));
+      WEFT_RETURN_IF_ERROR(storage_->copy_slot(physical_slot(seq, from), physical_slot(seq, to)));
       continue;
     }
     for (int l = 0; l < n_layers_; ++l) {

@@ -33,7 +33,7 @@ class WEFT_API KvStorage {
   /// Who made it (a model checks that a cache is its own before using its storage).
   virtual const void* owner() const = 0;
   /// Copies every layer's key and value of physical slot `from` to physical slot `to`.
-  virtual void copy_slot(int from, int to) = 0;
+  virtual Status copy_slot(int from, int to) = 0;
 };
 
 /// The paged KV cache (see the top of this file).
@@ -55,6 +55,11 @@ class WEFT_API KvCache {
 
   /// Allocates the whole pool now, in host memory.
   explicit KvCache(const Options& options);
+  KvCache(KvCache&&) = default;
+  KvCache& operator=(KvCache&&) = default;
+  /// Not copyable: a copy would share a device storage under block tables of its own.
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
   /// Keeps only the block tables; keys and values live in `storage` (the slot accessors below
   /// must not be used).
   KvCache(const Options& options, std::shared_ptr<KvStorage> storage);

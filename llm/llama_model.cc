@@ -75,7 +75,7 @@ KvCache LlamaModel::make_cache(int max_tokens, int block_tokens) const {
   if (device_) {
     Result<KvCache> kv = device_->make_cache(max_tokens, block_tokens);
     if (kv.ok()) return std::move(kv).value();
-    return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, 0, KvCache::Type::kF16});
+    return device_->empty_cache(block_tokens);
   }
   return KvCache({config_.n_layers, config_.kv_dim(), block_tokens, (max_tokens + block_tokens - 1) / block_tokens,
                   options_.mode == ComputeMode::kFast ? KvCache::Type::kF16 : KvCache::Type::kF32});

@@ -182,7 +182,10 @@ class CudaBackend final : public Backend {
     recording_ = false;
     cudaGraph_t graph = nullptr;
     WEFT_RETURN_IF_ERROR(cuda_status(cudaStreamEndCapture(stream_, &graph), "end capture"));
-    WEFT_RETURN_IF_ERROR(take_error());
+    if (Status s = take_error(); !s.ok()) {
+      cudaGraphDestroy(graph);
+      return s;
+    }
     cudaGraphExec_t exec = nullptr;
     const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
     cudaGraphDestroy(graph);

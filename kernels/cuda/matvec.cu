@@ -5,6 +5,10 @@
 // input (q, k and v), may normalise the input first (RMSNorm fused in: every block renormalises
 // its copy, cheaper than a launch), and ends by storing, accumulating into y (the residual
 // stream), or SwiGLU of two matrices read side by side.
+#include <map>
+#include <mutex>
+#include <utility>
+
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/quant.cuh"
@@ -13,7 +17,27 @@ namespace weft::kernels::cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kMaxShared = 160 * 1024;
+
+// Dynamic shared memory a block may take on the current device (its opt-in limit, less room for
+// the kernel's static share), raised once per device and kernel.
+int max_shared(const void* kernel) {
+  static std::mutex mu;
+  static std::map<std::pair<int, const void*>, int> limit;
+  int device = 0;
+  cudaGetDevice(&device);
+  std::lock_guard<std::mutex> lock(mu);
+  auto [it, added] = limit.try_emplace({device, kernel}, 0);
+  if (added) {
+    int optin = 0;
+    cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    const int bytes = std::max(48 * 1024, optin - 1024);
+    it->second = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) == cudaSuccess
+                     ? bytes
+                     : 47 * 1024;
+    cudaGetLastError();
+  }
+  return it->second;
+}
 
 struct Args {
   const uint8_t* w[kMatvecTargets];
@@ -132,20 +156,24 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(const Args a) {
 }
 
 template <TensorType T, MatvecOut OUT>
-void launch_typed(const Args& a, int groups, cudaStream_t stream) {
-  static bool configured = false;  // raising the shared-memory limit once per kernel
-  if (!configured) {
-    cudaFuncSetAttribute(matvec_kernel<T, kMatvecTokens, OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxShared);
-    cudaFuncSetAttribute(matvec_kernel<T, 1, OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxShared);
-    configured = true;
-  }
+bool launch_typed(Args a, int64_t cols, cudaStream_t stream) {
+  // Tokens per block: up to kMatvecTokens, as many as the shared memory holds; one token alone
+  // uses the one-token kernel (no wasted registers).
+  const bool one = a.n == 1;
+  const int64_t shared_max = one ? max_shared(reinterpret_cast<const void*>(matvec_kernel<T, 1, OUT>))
+                                 : max_shared(reinterpret_cast<const void*>(matvec_kernel<T, kMatvecTokens, OUT>));
+  const int64_t fit = shared_max / (cols * static_cast<int64_t>(sizeof(float)));
+  if (fit < 1) return false;
+  a.per_block = one ? 1 : static_cast<int>(std::min<int64_t>(kMatvecTokens, fit));
+  const int groups = (a.n + a.per_block - 1) / a.per_block;
   const dim3 grid(static_cast<unsigned>(a.first_block[a.count]), static_cast<unsigned>(groups));
   const size_t shared = static_cast<size_t>(a.per_block) * a.cols * sizeof(float);
-  if (a.per_block == 1) {
+  if (one) {
     launch(matvec_kernel<T, 1, OUT>, grid, kWarps * 32, shared, stream, a);
   } else {
     launch(matvec_kernel<T, kMatvecTokens, OUT>, grid, kWarps * 32, shared, stream, a);
   }
+  return true;
 }
 
 }  // namespace
@@ -155,10 +183,6 @@ bool launch_matvec(TensorType type, const MatvecTarget* targets, int count, cons
                    cudaStream_t stream) {
   if (cols % 8 != 0 || count < 1 || count > kMatvecTargets) return false;
   if (n == 0) return true;
-  // Tokens per block: up to kMatvecTokens, as many as the shared memory holds; one token alone
-  // uses the one-token kernel (no wasted registers).
-  const int64_t fit = kMaxShared / (cols * static_cast<int64_t>(sizeof(float)));
-  if (fit < 1) return false;
   Args a{};
   a.count = count;
   for (int k = 0; k < count; ++k) {
@@ -172,24 +196,24 @@ bool launch_matvec(TensorType type, const MatvecTarget* targets, int count, cons
   a.cols = static_cast<int>(cols);
   a.x = x;
   a.n = n;
-  a.per_block = n == 1 ? 1 : static_cast<int>(std::min<int64_t>(kMatvecTokens, fit));
   a.norm = norm;
   a.eps = eps;
-  const int groups = (n + a.per_block - 1) / a.per_block;
-  return dispatch_type(type, [&](auto tag) {
+  bool launched = false;
+  const bool known = dispatch_type(type, [&](auto tag) {
     constexpr TensorType T = decltype(tag)::value;
     switch (out) {
       case MatvecOut::kStore:
-        launch_typed<T, MatvecOut::kStore>(a, groups, stream);
+        launched = launch_typed<T, MatvecOut::kStore>(a, cols, stream);
         break;
       case MatvecOut::kAccumulate:
-        launch_typed<T, MatvecOut::kAccumulate>(a, groups, stream);
+        launched = launch_typed<T, MatvecOut::kAccumulate>(a, cols, stream);
         break;
       case MatvecOut::kSwiglu:
-        launch_typed<T, MatvecOut::kSwiglu>(a, groups, stream);
+        launched = launch_typed<T, MatvecOut::kSwiglu>(a, cols, stream);
         break;
     }
   });
+  return known && launched;
 }
 
 }  // namespace weft::kernels::cuda
