@@ -1,5 +1,6 @@
 #include "llm/device_model.h"
 
+#include <climits>
 #include <cmath>
 #include <deque>
 #include <thread>

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -173,14 +174,14 @@ TEST(DeviceForwardOnCpu, TensorParallelRanksMatchOneRank) {
   EXPECT_NE(m.status().message().find("over 3 ranks"), std::string::npos) << m.status();
 }
 
-// A cache the device has no memory for: new_cache says so, and make_cache's cache (what the
-// serving engine takes) fails its first pass with kResourceExhausted, not a confusing error.
-TEST(DeviceForwardOnCpu, ACacheWithoutMemoryReportsResourceExhausted) {
+// A cache the device cannot hold: new_cache says so, and make_cache's cache (what the serving
+// engine takes) fails its first pass with kResourceExhausted, not a confusing error.
+TEST(DeviceForwardOnCpu, ACacheThatCannotBeMadeReportsResourceExhausted) {
   ModelOptions options;
   options.device_forward = true;
   auto m = from_bytes(testing::tiny_model_bytes(), options);
   ASSERT_TRUE(m);
-  constexpr int kHuge = 2'000'000'000;  // tokens: terabytes of keys and values
+  constexpr int kHuge = INT32_MAX;  // tokens: more slots than a pool can address
   Result<KvCache> kv = m->new_cache(kHuge, 1 << 20);
   ASSERT_FALSE(kv.ok());
   EXPECT_EQ(kv.status().code(), StatusCode::kResourceExhausted) << kv.status();
