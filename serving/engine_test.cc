@@ -257,6 +257,35 @@ TEST_F(EngineTest, DraftTreesVerifiedInOnePassGiveTheSameTokensInFewerIterations
   EXPECT_GT(missed.stats().draft_tokens, 0);
 }
 
+// The engine on the device-neutral forward pass (the CPU backend's operators; a GPU runs the same
+// code): its cache's storage lives with the backend, so batching, draft trees and the branches
+// kept from them go through it. Tokens equal each request's alone, in fewer iterations drafted.
+TEST_F(EngineTest, OnTheDeviceForwardPassBatchingAndDraftTreesKeepTheTokens) {
+  llm::ModelOptions mo;
+  mo.device_forward = true;
+  auto device = std::shared_ptr<const llm::LlamaModel>(
+      llm::LlamaModel::load(llm::testing::default_model_path(), mo).value().release());
+  const std::vector<RequestSpec> s = specs({kPrompts[0], kPrompts[2]}, 10);
+  EngineOptions o;
+  o.kv_cache_tokens = 1024;
+  std::map<uint64_t, std::vector<int32_t>> want;
+  for (const RequestSpec& r : s) {
+    Engine one(device, o);
+    int iterations = 0;
+    want[r.id] = serve_drafted(one, {r}, {}, 0, iterations).at(r.id);
+    ASSERT_EQ(want[r.id].size(), 10u);
+  }
+  Engine plain(device, o);
+  int plain_iterations = 0;
+  EXPECT_EQ(serve_drafted(plain, s, {}, 0, plain_iterations), want);
+  Engine drafted(device, o);
+  int iterations = 0;
+  EXPECT_EQ(serve_drafted(drafted, s, want, 4, iterations), want);
+  EXPECT_GT(drafted.stats().accepted_tokens, 0);
+  EXPECT_LT(iterations, plain_iterations);
+  EXPECT_EQ(drafted.cache().free_blocks(), drafted.stats().kv_blocks_total);
+}
+
 TEST_F(EngineTest, DraftTreesKeepSeededSamplingExact) {
   std::vector<RequestSpec> s = specs({kPrompts[0], kPrompts[1]}, 20);
   for (RequestSpec& r : s) {
