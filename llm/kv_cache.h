@@ -55,11 +55,13 @@ class WEFT_API KvCache {
 
   /// Allocates the whole pool now, in host memory.
   explicit KvCache(const Options& options);
+  ///@{
+  /// Movable; not copyable: a copy would share a device storage under block tables of its own.
   KvCache(KvCache&&) = default;
   KvCache& operator=(KvCache&&) = default;
-  /// Not copyable: a copy would share a device storage under block tables of its own.
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
+  ///@}
   /// Keeps only the block tables; keys and values live in `storage` (the slot accessors below
   /// must not be used).
   KvCache(const Options& options, std::shared_ptr<KvStorage> storage);
