@@ -9,6 +9,7 @@
 
 #include "kernels/random_weights_for_test.h"
 #include "llm/gguf_writer.h"
+#include "llm/tiny_model_for_test.h"
 #include "weft/status.h"
 
 namespace weft::llm::testing {
@@ -25,16 +26,8 @@ struct RandomModelSpec {
 inline Status write_random_model(const std::string& path, const RandomModelSpec& s = {}) {
   std::mt19937 rng(s.seed);
   GgufWriter w;
-  const std::string p = s.arch + ".";
-  w.add_string("general.architecture", s.arch);
-  w.add_uint32(p + "block_count", static_cast<uint32_t>(s.layers));
-  w.add_uint32(p + "embedding_length", static_cast<uint32_t>(s.d_model));
-  w.add_uint32(p + "feed_forward_length", static_cast<uint32_t>(s.ffn));
-  w.add_uint32(p + "attention.head_count", static_cast<uint32_t>(s.heads));
-  w.add_uint32(p + "attention.head_count_kv", static_cast<uint32_t>(s.kv_heads));
-  w.add_float32(p + "attention.layer_norm_rms_epsilon", 1e-5f);
-  w.add_float32(p + "rope.freq_base", s.rope_base);
-  w.add_uint32(p + "context_length", 8192);
+  add_decoder_metadata(w, s.arch, s.layers, s.d_model, s.ffn, s.heads, s.kv_heads, 8192);
+  w.add_float32(s.arch + ".rope.freq_base", s.rope_base);
   auto matrix = [&](const std::string& name, kernels::TensorType t, int64_t cols, int64_t rows) {
     return w.add_tensor(name, t, {cols, rows}, kernels::testing::random_rows(t, rows, cols, rng));
   };

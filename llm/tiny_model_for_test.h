@@ -16,19 +16,25 @@ struct TinyModelSpec {
   unsigned seed = 11;
 };
 
+// The hyperparameters a Llama-family GGUF file carries (RMSNorm epsilon 1e-5).
+inline void add_decoder_metadata(GgufWriter& w, const std::string& arch, int layers, int d_model, int ffn, int heads,
+                                 int kv_heads, int context) {
+  const std::string p = arch + ".";
+  w.add_string("general.architecture", arch);
+  w.add_uint32(p + "block_count", static_cast<uint32_t>(layers));
+  w.add_uint32(p + "embedding_length", static_cast<uint32_t>(d_model));
+  w.add_uint32(p + "feed_forward_length", static_cast<uint32_t>(ffn));
+  w.add_uint32(p + "attention.head_count", static_cast<uint32_t>(heads));
+  w.add_uint32(p + "attention.head_count_kv", static_cast<uint32_t>(kv_heads));
+  w.add_float32(p + "attention.layer_norm_rms_epsilon", 1e-5f);
+  w.add_uint32(p + "context_length", static_cast<uint32_t>(context));
+}
+
 inline std::string tiny_model_bytes(const TinyModelSpec& s = {}) {
   std::mt19937 rng(s.seed);
   std::normal_distribution<float> normal(0.0f, 0.15f);
   GgufWriter w;
-  const std::string p = s.arch + ".";
-  w.add_string("general.architecture", s.arch);
-  w.add_uint32(p + "block_count", static_cast<uint32_t>(s.layers));
-  w.add_uint32(p + "embedding_length", static_cast<uint32_t>(s.d_model));
-  w.add_uint32(p + "feed_forward_length", static_cast<uint32_t>(s.ffn));
-  w.add_uint32(p + "attention.head_count", static_cast<uint32_t>(s.heads));
-  w.add_uint32(p + "attention.head_count_kv", static_cast<uint32_t>(s.kv_heads));
-  w.add_float32(p + "attention.layer_norm_rms_epsilon", 1e-5f);
-  w.add_uint32(p + "context_length", 256);
+  add_decoder_metadata(w, s.arch, s.layers, s.d_model, s.ffn, s.heads, s.kv_heads, 256);
   auto tensor = [&](const std::string& name, std::vector<int64_t> ne, float mean = 0.0f) {
     int64_t n = 1;
     for (int64_t x : ne) n *= x;
