@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/bench_util.h"
 #include "bench/json_line.h"
 #include "bench/peer_json.h"
 #include "kernels/backend.h"
@@ -31,28 +32,19 @@
 
 namespace {
 
+using weft::bench::Clock;
 using weft::bench::JsonLine;
+using weft::bench::seconds_since;
 using weft::llm::Batch;
 using weft::llm::KvCache;
 using weft::llm::LlamaModel;
-using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
+constexpr const char* kTool = "gpu_bench";
 template <class T>
 T must(weft::Result<T> r) {
-  if (!r.ok()) {
-    std::fprintf(stderr, "gpu_bench: %s\n", r.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(r).value();
+  return weft::bench::must(std::move(r), kTool);
 }
-void must(const weft::Status& s) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "gpu_bench: %s\n", s.to_string().c_str());
-    std::exit(1);
-  }
-}
+void must(const weft::Status& s) { weft::bench::must(s, kTool); }
 
 int32_t token(int64_t i) { return static_cast<int32_t>(100 + (i * 7919) % 49000); }
 

@@ -9,12 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "kernels/cpu/fast_kernels.h"
 
 namespace weft::bench {
 
 inline double int8_peak(const kernels::cpu::FastKernels& k, int threads) {
-  using Clock = std::chrono::steady_clock;
   std::vector<double> rates(static_cast<size_t>(threads));
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) {
@@ -26,7 +26,7 @@ inline double int8_peak(const kernels::cpu::FastKernels& k, int threads) {
         double s = 0;
         do {
           macs += k.int8_dot_probe(1 << 16, &sink);
-          s = std::chrono::duration<double>(Clock::now() - t).count();
+          s = seconds_since(t);
         } while (s < 0.2);
         rates[i] = std::max(rates[i], static_cast<double>(macs) / s);
       }

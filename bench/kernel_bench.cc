@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bench/int8_peak.h"
 #include "bench/json_line.h"
 #include "kernels/cpu/half.h"
@@ -26,9 +27,8 @@ namespace {
 
 using namespace weft::kernels;
 using namespace weft::kernels::cpu;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using weft::bench::Clock;
+using weft::bench::seconds_since;
 
 // Multiply-adds per second of `fn` (which returns the multiply-adds it did), best of 3 runs of
 // at least 0.2 s each.

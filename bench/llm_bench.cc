@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/bench_util.h"
 #include "bench/int8_peak.h"
 #include "bench/json_line.h"
 #include "bench/peer_json.h"
@@ -32,22 +33,16 @@
 
 namespace {
 
+using weft::bench::Clock;
 using weft::bench::JsonLine;
+using weft::bench::seconds_since;
 using weft::llm::Batch;
 using weft::llm::KvCache;
 using weft::llm::LlamaModel;
-using Clock = std::chrono::steady_clock;
 
 int32_t token(int64_t i, int vocab) { return static_cast<int32_t>(100 + (i * 7919) % (vocab - 200)); }
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-void must(const weft::Status& s) {
-  if (!s.is_ok()) {
-    std::fprintf(stderr, "llm_bench: %s\n", s.to_string().c_str());
-    std::exit(1);
-  }
-}
+void must(const weft::Status& s) { weft::bench::must(s, "llm_bench"); }
 
 void run(const LlamaModel& m, const Batch& b, KvCache& kv) {
   auto r = m.forward(b, kv);

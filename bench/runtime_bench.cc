@@ -22,6 +22,7 @@
 
 #include <weft/weft.h>
 
+#include "bench/bench_util.h"
 #include "bench/json_line.h"
 #include "bench/peer_json.h"
 #include "bench/plain_pool.h"
@@ -43,13 +44,12 @@ struct Counter {
 Counter make_counter() { return Counter{}; }
 WEFT_REMOTE(noop, inc, leaf, sum_all, make_counter, &Counter::add);
 
+using weft::bench::Clock;
 using weft::bench::JsonLine;
-using weft::bench::PlainPool;
 using weft::bench::peer;
+using weft::bench::PlainPool;
 using weft::bench::read_peer_json;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using weft::bench::seconds_since;
 
 template <class F>
 double best_rate(int reps, long n, F&& body) {

@@ -33,14 +33,14 @@ class BackendTest : public ::testing::TestWithParam<Device> {
   template <class T>
   Buffer put(const std::vector<T>& v) {
     Buffer b = be->allocate(v.size() * sizeof(T)).value();
-    EXPECT_TRUE(be->upload(v.data(), v.size() * sizeof(T), b, 0).ok());
+    EXPECT_TRUE(be->upload(v.data(), v.size() * sizeof(T), b, 0).is_ok());
     return b;
   }
   template <class T>
   std::vector<T> get(const Buffer& b, size_t count) {
     std::vector<T> out(count);
     Status s = be->download(b, 0, count * sizeof(T), out.data());
-    EXPECT_TRUE(s.ok()) << s.to_string();
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
     return out;
   }
   // A host weight view over bytes kept alive by the test.
@@ -50,7 +50,7 @@ class BackendTest : public ::testing::TestWithParam<Device> {
   std::vector<float> dequantized(const WeightView& w) {
     std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
     for (int64_t r = 0; r < w.rows; ++r)
-      EXPECT_TRUE(cpu::dequantize_row(w.type, w.row(r), &out[r * w.cols], w.cols).ok());
+      EXPECT_TRUE(cpu::dequantize_row(w.type, w.row(r), &out[r * w.cols], w.cols).is_ok());
     return out;
   }
   std::vector<float> random(size_t n, float sd = 1.0f) {
@@ -238,8 +238,8 @@ TEST_P(BackendTest, RopeStoreAndTreeAttentionMatchReference) {
         keys[j] = cpu::fp32_to_fp16(kf[j]);
         values[j] = cpu::fp32_to_fp16(vf[j]);
       }
-      ASSERT_TRUE(be->upload(keys.data(), keys.size() * 2, pool.keys, 0).ok());
-      ASSERT_TRUE(be->upload(values.data(), values.size() * 2, pool.values, 0).ok());
+      ASSERT_TRUE(be->upload(keys.data(), keys.size() * 2, pool.keys, 0).is_ok());
+      ASSERT_TRUE(be->upload(values.data(), values.size() * 2, pool.values, 0).is_ok());
       std::vector<int32_t> prefix;
       for (int s = 0; s < 20; ++s) prefix.push_back((s * 7) % 40 + 20 * (s % 2));
       std::sort(prefix.begin(), prefix.end());
@@ -342,8 +342,8 @@ TEST_P(BackendTest, RecordedStepsReadTheirBuffersEachTime) {
   std::vector<float> first;
   for (int round = 0; round < 4; ++round) {
     const std::vector<float> x = random(cols);
-    ASSERT_TRUE(be->upload(x.data(), cols * 4, xb, 0).ok());
-    ASSERT_TRUE(be->run_recorded(42, [&] { be->matmul(dw, xb.as<float>(), 1, yb.as<float>(), false); }).ok());
+    ASSERT_TRUE(be->upload(x.data(), cols * 4, xb, 0).is_ok());
+    ASSERT_TRUE(be->run_recorded(42, [&] { be->matmul(dw, xb.as<float>(), 1, yb.as<float>(), false); }).is_ok());
     const std::vector<float> got = get<float>(yb, 16);
     const std::vector<float> wf = dequantized(w);
     for (int r = 0; r < 16; ++r) {
@@ -362,7 +362,7 @@ TEST_P(BackendTest, AddAndOneRankAllReduce) {
   Backend* ranks[] = {be.get()};
   auto comms = make_communicators(ranks);
   if (!comms.ok()) GTEST_SKIP() << comms.status();
-  ASSERT_TRUE((*comms)[0]->all_reduce_sum(yb.as<float>(), 1000).ok());
+  ASSERT_TRUE((*comms)[0]->all_reduce_sum(yb.as<float>(), 1000).is_ok());
   const std::vector<float> got = get<float>(yb, 1000);
   for (int i = 0; i < 1000; ++i) ASSERT_FLOAT_EQ(got[i], y[i] + x[i]);
 }
@@ -383,7 +383,7 @@ TEST(ThreadCommunicator, SumsOverRanksAndEveryRankHoldsTheSameBits) {
   for (int round = 0; round < 3; ++round) {  // the group is reused
     std::vector<std::thread> threads;
     for (int r = 0; r < kRanks; ++r) {
-      threads.emplace_back([&, r] { EXPECT_TRUE(comms[r]->all_reduce_sum(data[r].data(), kCount).ok()); });
+      threads.emplace_back([&, r] { EXPECT_TRUE(comms[r]->all_reduce_sum(data[r].data(), kCount).is_ok()); });
     }
     for (auto& t : threads) t.join();
   }
@@ -398,6 +398,22 @@ TEST(ThreadCommunicator, SumsOverRanksAndEveryRankHoldsTheSameBits) {
     for (int r = 0; r < kRanks; ++r) ASSERT_EQ(data[r][j], data[0][j]);
     ASSERT_FLOAT_EQ(data[0][j], expect) << j;
   }
+}
+
+// A weight type without kernels is an error (at upload, or at the next synchronize), never
+// silently wrong output.
+TEST_P(BackendTest, WeightsWithoutKernelsAreAnError) {
+  const std::string bytes = testing::random_rows(TensorType::kQ5_0, 4, 64, rng);
+  Result<Weight> w = be->upload_weight(view(TensorType::kQ5_0, 4, 64, bytes), true);
+  if (!w.ok()) {
+    EXPECT_NE(w.status().message().find("Q5_0"), std::string::npos) << w.status();
+    return;
+  }
+  Buffer xb = put(random(64)), yb = be->allocate(4 * 4).value();
+  be->matmul(*w, xb.as<float>(), 1, yb.as<float>(), false);
+  const Status s = be->synchronize();
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_TRUE(be->synchronize().is_ok());  // reported once
 }
 
 TEST_P(BackendTest, DeviceNamesParse) {

@@ -236,7 +236,7 @@ void DeviceModel::Rank::record(const ModelConfig& c, int n, int m, kernels::KvPo
     }
     be.matmul(w, x, n, pp, false);
     Status s = comm->all_reduce_sum(pp, static_cast<size_t>(n) * d);
-    if (!s.ok() && comm_error.ok()) comm_error = std::move(s);
+    if (!s.is_ok() && comm_error.is_ok()) comm_error = std::move(s);
     be.add(hp, pp, static_cast<int64_t>(n) * d);
   };
 
@@ -292,19 +292,19 @@ Status DeviceModel::Rank::run(const ModelConfig& c, int n, int m, kernels::KvPoo
   } else {
     record_step();
   }
-  if (s.ok()) s = comm_error;
-  if (s.ok() && logits_out != nullptr) {
+  if (s.is_ok()) s = comm_error;
+  if (s.is_ok() && logits_out != nullptr) {
     logits_out->resize(static_cast<size_t>(m) * c.vocab);
     s = backend->download(logits, 0, logits_out->size() * 4, logits_out->data());
   }
-  if (s.ok() && argmax_out != nullptr) {
+  if (s.is_ok() && argmax_out != nullptr) {
     s = backend->download(argmax, 0, static_cast<size_t>(m) * 4, host_out.as<int32_t>());
-    if (s.ok()) argmax_out->assign(host_out.as<int32_t>(), host_out.as<int32_t>() + m);
+    if (s.is_ok()) argmax_out->assign(host_out.as<int32_t>(), host_out.as<int32_t>() + m);
   }
   // Every step ends with the queue drained (download() waits too), so the staging buffers and
   // the activations are free for the next one, whatever failed.
   Status drained = backend->synchronize();
-  return s.ok() ? drained : s;
+  return s.is_ok() ? drained : s;
 }
 
 DeviceModel::DeviceModel(const ModelConfig& config) : config_(config) {}

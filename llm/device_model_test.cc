@@ -115,7 +115,7 @@ void expect_tree_then_branch_matches_chain(const LlamaModel& m, double tolerance
                  {14, ts, P + 2, 2, true}};
   std::vector<float> tl = m.forward(tree, tree_kv).value();
   const int keep[] = {0, 2, 4};
-  ASSERT_TRUE(tree_kv.keep_branch(ts, keep).ok());
+  ASSERT_TRUE(tree_kv.keep_branch(ts, keep).is_ok());
   Batch chain;
   chain.add_chain(cs, P, {10, 12, 14});
   for (auto& t : chain.tokens) t.logits = true;
@@ -230,7 +230,7 @@ class CudaModelTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!kernels::backend_available(kernels::Device::kCuda)) return;
     path_ = (std::filesystem::temp_directory_path() / "weft_smollm2_shape_q4_1.gguf").string();
-    ASSERT_TRUE(testing::write_random_model(path_).ok());
+    ASSERT_TRUE(testing::write_random_model(path_).is_ok());
     ModelOptions cuda;
     cuda.device = kernels::Device::kCuda;
     auto cpu = LlamaModel::load(path_);

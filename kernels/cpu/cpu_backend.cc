@@ -66,7 +66,7 @@ Status CpuBackend::run_recorded(uint64_t /*key*/, const std::function<void()>& r
 void CpuBackend::embed(const Weight& table, const int32_t* ids, int n, float* out) {
   for (int i = 0; i < n; ++i) {
     Status s = weight_row(table.host, ids[i], out + static_cast<size_t>(i) * table.cols);
-    if (!s.ok()) fail(std::move(s));
+    if (!s.is_ok()) fail(std::move(s));
   }
 }
 
@@ -90,11 +90,11 @@ void CpuBackend::matmul(std::span<const kernels::MatmulTarget> targets, const fl
   for (const kernels::MatmulTarget& t : targets) {
     const Weight& w = *t.w;
     if (!accumulate) {
-      if (Status s = cpu::matmul(w.host, x, n, t.y, kReference); !s.ok()) fail(std::move(s));
+      if (Status s = cpu::matmul(w.host, x, n, t.y, kReference); !s.is_ok()) fail(std::move(s));
       continue;
     }
     std::vector<float> tmp(static_cast<size_t>(n) * w.rows);
-    if (Status s = cpu::matmul(w.host, x, n, tmp.data(), kReference); !s.ok()) fail(std::move(s));
+    if (Status s = cpu::matmul(w.host, x, n, tmp.data(), kReference); !s.is_ok()) fail(std::move(s));
     for (size_t j = 0; j < tmp.size(); ++j) t.y[j] += tmp[j];
   }
 }
@@ -103,8 +103,8 @@ void CpuBackend::matmul_swiglu(const Weight& gate, const Weight& up, const float
                                float eps, float* y) {
   x = normalised(x, n, static_cast<int>(gate.cols), norm, eps);
   std::vector<float> g(static_cast<size_t>(n) * gate.rows), u(g.size());
-  if (Status s = cpu::matmul(gate.host, x, n, g.data(), kReference); !s.ok()) fail(std::move(s));
-  if (Status s = cpu::matmul(up.host, x, n, u.data(), kReference); !s.ok()) fail(std::move(s));
+  if (Status s = cpu::matmul(gate.host, x, n, g.data(), kReference); !s.is_ok()) fail(std::move(s));
+  if (Status s = cpu::matmul(up.host, x, n, u.data(), kReference); !s.is_ok()) fail(std::move(s));
   silu_mul(g.data(), u.data(), y, static_cast<int64_t>(g.size()));
 }
 

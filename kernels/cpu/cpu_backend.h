@@ -45,7 +45,7 @@ class CpuBackend final : public Backend {
   // x, or x RMS-normalised into norm_ when `norm` is given.
   const float* normalised(const float* x, int n, int cols, const float* norm, float eps);
   void fail(Status s) {
-    if (error_.ok()) error_ = std::move(s);
+    if (error_.is_ok()) error_ = std::move(s);
   }
   Status error_;
   std::vector<float> norm_;

@@ -182,7 +182,7 @@ class CudaBackend final : public Backend {
     recording_ = false;
     cudaGraph_t graph = nullptr;
     WEFT_RETURN_IF_ERROR(cuda_status(cudaStreamEndCapture(stream_, &graph), "end capture"));
-    if (Status s = take_error(); !s.ok()) {
+    if (Status s = take_error(); !s.is_ok()) {
       cudaGraphDestroy(graph);
       return s;
     }
@@ -377,7 +377,7 @@ class CudaBackend final : public Backend {
     }
   }
   void fail(std::string message) {
-    if (error_.ok()) error_ = Status::internal(std::move(message));
+    if (error_.is_ok()) error_ = Status::internal(std::move(message));
   }
   Status take_error() {
     Status s = std::move(error_);
