@@ -28,6 +28,8 @@ void throw_task_error(std::shared_ptr<const ErrorInfo> info) {
       throw WorkerDied(std::move(info));
     case ErrorKind::kRemote:
       throw RemoteError(std::move(info));
+    case ErrorKind::kObjectLost:
+      throw ObjectLost(std::move(info));
     case ErrorKind::kRaised:
       break;
   }

@@ -1,8 +1,11 @@
 #include "runtime/runtime.h"
 
 #include "runtime/node_store.h"
+#include "runtime/object_refs.h"
 
 #include "scheduler/work_stealing_pool.h"
+
+#include <unistd.h>
 
 #include <cstdlib>
 #include <mutex>
@@ -83,9 +86,11 @@ void serve_if_worker() {
       std::exit(3);
     }
   }
+  // Refs to this worker's own objects hand their values to the driver when they leave.
+  runtime::ObjectRefs::process().set_hand_over(static_cast<uint64_t>(getppid()));
   // Tasks may submit nested tasks: they run on threads of this worker.
   (void)init({});
-  const int code = workers::run_worker(endpoint, index);
+  const int code = workers::run_worker(endpoint, index, &runtime::ObjectRefs::process());
   (void)shutdown();
   runtime::disconnect_node_store();
   std::exit(code);
@@ -127,8 +132,9 @@ Status init(const Options& options) {
   std::unique_ptr<sched::Executor> executor;
   sched::RemoteActorHost* actors = nullptr;
   if (processes > 0) {
-    WEFT_ASSIGN_OR_RETURN(auto process_executor, workers::ProcessExecutor::start(
-                                                     {processes, options.pipeline_depth, workers, options.store_bytes}));
+    WEFT_ASSIGN_OR_RETURN(auto process_executor,
+                          workers::ProcessExecutor::start({processes, options.pipeline_depth, workers,
+                                                           options.store_bytes, &runtime::ObjectRefs::process()}));
     WEFT_RETURN_IF_ERROR(runtime::connect_node_store(process_executor->store_socket()));
     actors = process_executor.get();
     executor = std::move(process_executor);

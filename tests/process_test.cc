@@ -81,7 +81,7 @@ weft::Array<float> ramp(int n) {  // made in the worker, returned to the driver
 struct Counter {
   long n = 0;
   long add(long k) { return n += k; }
-  long add_ref(weft::ObjectRef<long> k) { return n += weft::get(k); }  // cannot travel to a worker
+  long add_ref(weft::ObjectRef<long> k) { return n += weft::get(k); }
   int64_t where() { return getpid(); }
   long fail_if_negative(long k) {
     if (k < 0) throw std::out_of_range("negative: " + std::to_string(k));
@@ -279,16 +279,10 @@ TEST_F(Processes, NamedActorsLiveInWorkersAndAreFoundByName) {
   EXPECT_EQ(weft::get(weft::get_actor<Counter>("tally").task(&Counter::add).remote(1L)), 11);
 }
 
-TEST_F(Processes, AMethodWhoseArgumentsCannotTravelIsARemoteError) {
+TEST_F(Processes, AMethodTakingARefRunsInTheActorsWorker) {
   auto c = weft::actor<Counter>(make_counter).remote();
-  try {
-    weft::get(c.task(&Counter::add_ref).remote(weft::put(5L)));
-    FAIL() << "expected weft::RemoteError";
-  } catch (const weft::RemoteError& e) {
-    EXPECT_EQ(e.kind(), weft::ErrorKind::kRemote);
-    EXPECT_NE(std::string(e.what()).find("by value"), std::string::npos) << e.what();
-  }
-  EXPECT_EQ(weft::get(c.task(&Counter::add).remote(2L)), 2);  // the actor goes on
+  EXPECT_EQ(weft::get(c.task(&Counter::add_ref).remote(weft::put(5L))), 5);
+  EXPECT_EQ(weft::get(c.task(&Counter::add).remote(2L)), 7);
 }
 
 TEST_F(Processes, AFailedFactoryFailsEveryCall) {

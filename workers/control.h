@@ -11,6 +11,11 @@
 //   ActorCreate  driver -> worker   seq, actor (its id), factory, payload
 //   ActorCall    driver -> worker   seq, actor, method (registered name), payload
 //   ActorDrop    driver -> worker   actor: the last handle is gone; free the instance
+//   ObjectWait   worker -> driver   object: a ref the worker read names this pending object of the
+//                                   driver's; send its value once it exists (weft/detail/ref_wire.h)
+//   ObjectReady  driver -> worker   record: the answer, the object's value or error
+//   BorrowDone   worker -> driver   object: the answer arrived; the driver stops keeping it for
+//                                   this worker
 //
 // decode_control validates the envelope and the body's schema; anything else is kInvalidArgument
 // naming what is wrong (the receiver logs it and drops the message).
@@ -23,12 +28,13 @@
 #include <vector>
 
 #include "core/wire.h"
+#include "weft/detail/ref_wire.h"
 #include "weft/errors.h"
 #include "weft/status.h"
 
 namespace weft::workers {
 
-inline constexpr wire::Protocol kControl{"control", 2};
+inline constexpr wire::Protocol kControl{"control", 3};
 
 struct Hello {
   static constexpr uint8_t kType = 1;
@@ -112,8 +118,29 @@ struct ActorDrop {
   MSGPACK_DEFINE_ARRAY(actor)
 };
 
-using ControlMessage =
-    std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall, ActorDrop>;
+struct ObjectWait {
+  static constexpr uint8_t kType = 10;
+  static constexpr const char* kName = "object wait";
+  ObjectId object;
+  MSGPACK_DEFINE_ARRAY(object)
+};
+
+struct ObjectReady {
+  static constexpr uint8_t kType = 11;
+  static constexpr const char* kName = "object ready";
+  detail::RefRecord record;
+  MSGPACK_DEFINE_ARRAY(record)
+};
+
+struct BorrowDone {
+  static constexpr uint8_t kType = 12;
+  static constexpr const char* kName = "borrow done";
+  ObjectId object;
+  MSGPACK_DEFINE_ARRAY(object)
+};
+
+using ControlMessage = std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall,
+                                    ActorDrop, ObjectWait, ObjectReady, BorrowDone>;
 
 std::string encode(const ControlMessage& m);
 Result<ControlMessage> decode_control(std::string_view bytes);

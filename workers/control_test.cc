@@ -32,10 +32,23 @@ TEST(Control, EveryMessageRoundTripsWithItsOwnFields) {
   const ActorCall call = round_trip(ActorCall{2, 42, "Counter::add", {"x"}});
   EXPECT_EQ(call.method, "Counter::add");
   EXPECT_EQ(round_trip(ActorDrop{42}).actor, 42u);
+  EXPECT_EQ(round_trip(ObjectWait{ObjectId{1, 2}}).object, (ObjectId{1, 2}));
+  EXPECT_EQ(round_trip(BorrowDone{ObjectId{3, 4}}).object, (ObjectId{3, 4}));
+  detail::RefRecord rec;
+  rec.set_id(ObjectId{5, 6});
+  rec.owner = 77;
+  rec.set_error(ErrorInfo{"t", "gone", "weft::ObjectLost", ErrorKind::kObjectLost});
+  const ObjectReady ready = round_trip(ObjectReady{rec});
+  EXPECT_EQ(ready.record.id(), (ObjectId{5, 6}));
+  EXPECT_EQ(ready.record.owner, 77u);
+  EXPECT_EQ(ready.record.state, detail::RefRecord::kFailed);
+  EXPECT_EQ(ready.record.error()->kind, ErrorKind::kObjectLost);
+  EXPECT_EQ(ready.record.error()->message, "gone");
 }
 
 TEST(Control, FailuresKeepTheirKind) {
-  for (ErrorKind kind : {ErrorKind::kRaised, ErrorKind::kCancelled, ErrorKind::kWorkerDied, ErrorKind::kRemote}) {
+  for (ErrorKind kind : {ErrorKind::kRaised, ErrorKind::kCancelled, ErrorKind::kWorkerDied, ErrorKind::kRemote,
+                         ErrorKind::kObjectLost}) {
     const ErrorInfo in{"t", "why", "std::runtime_error", kind};
     const ErrorInfo out = from_failure("t", round_trip(TaskResult{1, false, {}, to_failure(in)}).failure);
     EXPECT_EQ(out.kind, kind);
@@ -66,7 +79,7 @@ TEST(Control, MalformedMessagesAreNamedErrors) {
   expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType)), "not an array [version, type, body]");
   // Another version is refused by name, not misread.
   expect_malformed(packed(std::make_tuple(kControl.version + 1, Steal::kType, std::make_tuple(1))),
-                   "version 3, this build speaks version 2");
+                   "version 4, this build speaks version 3");
   expect_malformed(packed(std::make_tuple(kControl.version, 42, std::make_tuple(1))), "unknown type 42");
   // Each body is checked against its own schema: field count, then field types.
   expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType, std::make_tuple(1, 2))),

@@ -39,6 +39,7 @@ struct Item {
   Waiter waiter;
   std::string call_name;  // actor messages: names errors
   uint64_t actor = 0;
+  std::vector<ObjectId> carried;  // refs to pending objects its message carries (RefService)
 };
 
 class DispatchBook {

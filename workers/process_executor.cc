@@ -107,6 +107,7 @@ struct ProcessExecutor::Dispatcher {
   std::mutex inbox_mu;  // guards inbox, actor_inbox and stopping
   std::vector<Runnable*> inbox;
   std::vector<ActorOp> actor_inbox;
+  std::vector<std::pair<pid_t, detail::RefRecord>> answers;  // objects workers wait for, now done
   bool stopping = false;
   std::vector<ActorOp> actor_pending;  // creates waiting for a ready worker
   std::unordered_map<uint64_t, ActorSpec> actor_specs;   // actors with restarts
@@ -193,6 +194,46 @@ struct ProcessExecutor::Dispatcher {
     } else {
       it.task->fail_remote(std::make_shared<ErrorInfo>(from_failure(it.task->task_name(), r.failure)));
     }
+    release_carried(it);
+  }
+
+  // The message that carried `it`'s refs was answered, or will never be.
+  void release_carried(Item& it) {
+    if (options.refs != nullptr && !it.carried.empty()) options.refs->release(it.carried);
+    it.carried.clear();
+  }
+
+  // A worker waits for a pending object of ours: answer once it is done.
+  void on_object_wait(const Worker& w, const ObjectId& id) {
+    if (options.refs == nullptr) return;
+    count(&ProcessStats::object_waits);
+    const pid_t pid = w.pid;
+    options.refs->wait(id, static_cast<uint64_t>(pid), [this, pid](detail::RefRecord record) {
+      {
+        std::lock_guard<std::mutex> lock(inbox_mu);
+        answers.emplace_back(pid, std::move(record));
+      }
+      wake();
+    });
+  }
+
+  void send_answers() {
+    std::vector<std::pair<pid_t, detail::RefRecord>> batch;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu);
+      batch.swap(answers);
+    }
+    for (auto& [pid, record] : batch) {
+      Worker* target = nullptr;
+      for (Worker& w : workers) {
+        if (w.pid == pid && !w.identity.empty()) target = &w;
+      }
+      if (target == nullptr) {  // it died meanwhile: its waits were let go with it
+        options.refs->borrow_done(static_cast<uint64_t>(pid), record.id());
+        continue;
+      }
+      send(*target, encode(ObjectReady{std::move(record)}));
+    }
   }
 
   void on_message(const std::string& identity, std::string_view bytes) {
@@ -238,6 +279,10 @@ struct ProcessExecutor::Dispatcher {
       complete(*item, *result);
     } else if (const Returned* returned = std::get_if<Returned>(&*msg)) {
       count(&ProcessStats::stolen, book.returned(w.index, returned->seqs));
+    } else if (const ObjectWait* wait = std::get_if<ObjectWait>(&*msg)) {
+      on_object_wait(w, wait->object);
+    } else if (const BorrowDone* done = std::get_if<BorrowDone>(&*msg)) {
+      if (options.refs != nullptr) options.refs->borrow_done(static_cast<uint64_t>(w.pid), done->object);
     } else {
       count(&ProcessStats::rejected_messages);
       log()->warn("driver: unexpected {} message from worker {}", name_of(*msg), w.index);
@@ -258,6 +303,7 @@ struct ProcessExecutor::Dispatcher {
     }
     if (w.pidfd >= 0) close(w.pidfd);
     by_identity.erase(w.identity);
+    if (options.refs != nullptr) options.refs->drop_borrower(static_cast<uint64_t>(w.pid));
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
     for (Item& item : lost) {
@@ -273,6 +319,7 @@ struct ProcessExecutor::Dispatcher {
       } else {
         item.task->fail_remote(std::make_shared<ErrorInfo>(worker_died(
             item.task->task_name(), fmt::format("its worker process (pid {}) {} while running it", pid, how))));
+        release_carried(item);
       }
     }
     bool stop;
@@ -397,10 +444,17 @@ struct ProcessExecutor::Dispatcher {
   void dispatch() {
     while (auto next = book.next()) {
       auto& [index, item] = *next;
+      // A task given back by a worker is packed again: what its old message carried is let go
+      // once the new one holds it.
+      std::vector<ObjectId> before = std::move(item.carried);
+      if (options.refs != nullptr) options.refs->begin_capture();
       auto args = item.task->pack_arguments();
+      if (options.refs != nullptr) item.carried = options.refs->end_capture();
+      if (options.refs != nullptr && !before.empty()) options.refs->release(before);
       if (!args.ok()) {
         item.task->fail_remote(std::make_shared<ErrorInfo>(
             ErrorInfo{item.task->task_name(), args.status().message(), "weft::RemoteError", ErrorKind::kRemote}));
+        release_carried(item);
         continue;
       }
       const uint64_t seq = next_seq++;
@@ -462,8 +516,13 @@ struct ProcessExecutor::Dispatcher {
       for (size_t k = 2; k < items.size(); ++k) {
         if (items[k].revents & ZMQ_POLLIN) on_death(workers[pid_index[k - 2]]);
       }
+      send_answers();
       if (stopping) {
-        while (book.has_queued()) book.pop_queued().runnable->cancel();
+        while (book.has_queued()) {
+          Item item = book.pop_queued();
+          item.runnable->cancel();
+          release_carried(item);
+        }
         take_inbox();
         if (book.in_flight_total() == 0) break;
         continue;

@@ -16,6 +16,11 @@
 // calls go there, one at a time in the actor's order; if that worker dies, the actor's pending
 // and later calls fail with weft::WorkerDied.
 //
+// Refs travel in task arguments, results and actor calls (weft/detail/ref_wire.h): a worker
+// that reads a ref to a pending object of the driver's asks for it (ObjectWait), and the
+// dispatcher answers once the object is done (ObjectReady), keeping it alive for that worker
+// until it says it has the value (BorrowDone) or dies.
+//
 // The driver also serves the node's shared-memory object store (objectstore/) on a socket next
 // to the control socket; workers connect to it at start (weft::Array travels through it).
 //
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "scheduler/executor.h"
+#include "scheduler/ref_service.h"
 #include "scheduler/remote_actor_host.h"
 #include "scheduler/work_stealing_pool.h"
 #include "weft/detail/hooks.h"
@@ -45,11 +51,13 @@ struct ProcessOptions {
   int pipeline_depth = 4;  // tasks in flight per worker (>= 1)
   int local_threads = 1;   // threads for work that stays in the driver
   size_t store_bytes = 0;  // the node store's size; 0: 30% of the machine's memory
+  sched::RefService* refs = nullptr;  // the driver's refs: workers wait on its pending objects
 };
 
 struct ProcessStats {
   uint64_t dispatched = 0, completed = 0, stolen = 0, retried = 0, worker_deaths = 0, rejected_messages = 0;
   uint64_t actor_restarts = 0;
+  uint64_t object_waits = 0;  // pending objects of the driver's that workers asked for
 };
 
 class ProcessExecutor final : public sched::Executor, public sched::RemoteActorHost {

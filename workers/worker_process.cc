@@ -1,6 +1,7 @@
 #include "workers/worker_process.h"
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -27,6 +28,33 @@ struct TaskQueue {
   std::condition_variable cv;
   std::deque<ControlMessage> tasks;
   bool stop = false;
+};
+
+// Messages for the driver from any thread, sent by the I/O thread; the eventfd wakes its poll.
+class Outbox {
+ public:
+  Outbox() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  ~Outbox() { close(fd_); }
+  int fd() const { return fd_; }
+  void push(std::string m) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      messages_.push_back(std::move(m));
+    }
+    const uint64_t one = 1;
+    (void)!write(fd_, &one, sizeof one);
+  }
+  std::vector<std::string> take() {
+    uint64_t v;
+    (void)!read(fd_, &v, sizeof v);
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(messages_, {});
+  }
+
+ private:
+  int fd_;
+  std::mutex mu_;
+  std::vector<std::string> messages_;
 };
 
 // Actor instances hosted here, by the driver's actor id (executing thread only).
@@ -110,7 +138,7 @@ struct Runner {
 
 }  // namespace
 
-int run_worker(const std::string& endpoint, uint32_t index) {
+int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* refs) {
   const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) return 1;  // the driver died before we got here
@@ -119,12 +147,15 @@ int run_worker(const std::string& endpoint, uint32_t index) {
   zmq::socket_t driver(ctx, zmq::socket_type::dealer);
   driver.set(zmq::sockopt::linger, 0);
   driver.connect(endpoint);
-  zmq::socket_t results_in(ctx, zmq::socket_type::pair);
-  results_in.bind("inproc://results");
-  zmq::socket_t results_out(ctx, zmq::socket_type::pair);
-  results_out.connect("inproc://results");
 
   driver.send(zmq::buffer(encode(Hello{index, getpid()})), zmq::send_flags::none);
+
+  // Results and requests for pending objects, from any thread, in the order they were made; the
+  // I/O thread sends them (a request made while a task ran reaches the driver before its result).
+  Outbox outbox;
+  if (refs != nullptr) {
+    refs->set_requester([&outbox](const ObjectId& id, uint64_t) { outbox.push(encode(ObjectWait{id})); });
+  }
 
   TaskQueue q;
   std::thread exec([&] {
@@ -141,19 +172,16 @@ int run_worker(const std::string& endpoint, uint32_t index) {
         task = std::move(q.tasks.front());
         q.tasks.pop_front();
       }
-      if (auto reply = std::visit(Runner{actors}, task)) {
-        results_out.send(zmq::buffer(encode(*reply)), zmq::send_flags::none);
-      }
+      if (auto reply = std::visit(Runner{actors}, task)) outbox.push(encode(*reply));
     }
   });
 
   bool running = true;
   while (running) {
-    zmq::pollitem_t items[] = {{driver.handle(), 0, ZMQ_POLLIN, 0}, {results_in.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[] = {{driver.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, outbox.fd(), ZMQ_POLLIN, 0}};
     zmq::poll(items, 2, std::chrono::milliseconds(500));
     if (items[1].revents & ZMQ_POLLIN) {
-      zmq::message_t m;
-      while (results_in.recv(m, zmq::recv_flags::dontwait)) driver.send(m, zmq::send_flags::none);
+      for (std::string& m : outbox.take()) driver.send(zmq::buffer(m), zmq::send_flags::none);
     }
     if (items[0].revents & ZMQ_POLLIN) {
       zmq::message_t m;
@@ -182,6 +210,10 @@ int run_worker(const std::string& endpoint, uint32_t index) {
             }
           }
           driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
+        } else if (ObjectReady* ready = std::get_if<ObjectReady>(&*msg)) {
+          const ObjectId id = ready->record.id();
+          if (refs != nullptr) refs->resolve(std::move(ready->record));
+          driver.send(zmq::buffer(encode(BorrowDone{id})), zmq::send_flags::none);
         } else if (std::holds_alternative<Shutdown>(*msg)) {
           running = false;
         } else {
@@ -198,8 +230,8 @@ int run_worker(const std::string& endpoint, uint32_t index) {
     q.cv.notify_all();
   }
   exec.join();
-  zmq::message_t m;
-  while (results_in.recv(m, zmq::recv_flags::dontwait)) driver.send(m, zmq::send_flags::none);
+  if (refs != nullptr) refs->set_requester(nullptr);
+  for (std::string& m : outbox.take()) driver.send(zmq::buffer(m), zmq::send_flags::none);
   return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "scheduler/ref_service.h"
+
 namespace weft::workers {
 
 // Environment variables a driver sets for its workers.
@@ -18,6 +20,7 @@ inline constexpr const char* kIndexEnv = "WEFT_WORKER_INDEX";
 inline constexpr const char* kStoreEnv = "WEFT_WORKER_STORE";
 
 // Serves tasks from the driver at `endpoint` until it says to stop; returns the exit code.
-int run_worker(const std::string& endpoint, uint32_t index);
+// `refs`: this process's refs (the worker asks the driver for pending objects through it).
+int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* refs);
 
 }  // namespace weft::workers

@@ -123,11 +123,13 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
                            "arguments and result by value");
     } else {
       std::string args;
+      CarriedRefs carried;  // refs to pending objects in the arguments stay alive until answered
       try {
         args = pack_resolved<std::tuple<Ps...>>(*args_, std::index_sequence_for<Ps...>{});
       } catch (const std::exception& ex) {
         return fail_in_place(state, std::string("arguments could not be encoded: ") + ex.what());
       }
+      carried.packed();
       for (;;) {
         RemoteOutcome out = Create ? remote_actor_create(e->name, args, name(), max_restarts())
                                    : remote_actor_call(state->remote_id(), e->name, args, name());

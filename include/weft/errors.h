@@ -12,6 +12,7 @@
 //   weft::WorkerDied     the worker process running the task or hosting the actor died
 //   weft::TaskCancelled  the runtime shut down before the task ran
 //   weft::RemoteError    a worker process could not run it (not registered in its binary, say)
+//   weft::ObjectLost     an object owned by another process could not be read there
 #pragma once
 
 #include <cstdint>
@@ -41,6 +42,7 @@ enum class ErrorKind : uint8_t {
   kCancelled = 1,   ///< the runtime shut down before it ran (TaskCancelled)
   kWorkerDied = 2,  ///< its worker process died (WorkerDied)
   kRemote = 3,      ///< a worker process could not run it (RemoteError)
+  kObjectLost = 4,  ///< an object it read from another process is gone (ObjectLost)
 };
 
 /// What a failed task left behind: shared, immutable, passed along to every dependent.
@@ -89,6 +91,14 @@ class WEFT_API TaskCancelled : public TaskError {
 /// A worker process could not run the task: its function or actor is not registered in the
 /// worker's binary, or its arguments did not decode there.
 class WEFT_API RemoteError : public TaskError {
+ public:
+  using TaskError::TaskError;
+};
+
+/// An object owned by another process could not be read: its owner no longer has it (it was
+/// freed, or a ref to a pending object was packed outside a task's arguments), or its copy in the
+/// node's store is gone.
+class WEFT_API ObjectLost : public TaskError {
  public:
   using TaskError::TaskError;
 };

@@ -92,3 +92,5 @@ inline constexpr bool is_object_ref_vector_v = is_object_ref_vector<T>::value;
 /// @endcond
 
 }  // namespace weft
+
+#include "weft/detail/ref_wire.h"  // how refs travel to other processes

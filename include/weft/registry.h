@@ -118,8 +118,8 @@ template <class R, class C, class... Ps>
 struct fn_traits<R (C::*)(Ps...) const> : fn_traits<R (C::*)(Ps...)> {};
 
 template <class T>
-inline constexpr bool travels_by_value_v = Serializable<std::remove_cvref_t<T>> &&
-                                           !travels_by_id<std::remove_cvref_t<T>>::value;
+inline constexpr bool travels_by_value_v =
+    Serializable<std::remove_cvref_t<T>> && !stays_in_process<std::remove_cvref_t<T>>::value;
 
 template <auto F>
 Result<std::string> invoke_packed(void* self, std::string_view packed) {

@@ -53,11 +53,12 @@ struct is_ref_like<std::vector<ObjectRef<T>, A>> : std::true_type {};
 template <class T>
 inline constexpr bool is_ref_like_v = is_ref_like<T>::value;
 
-/// Values that travel as ids resolved by the runtime (refs, actor handles), not as plain bytes.
+/// Values that cannot travel to another process yet: actor handles (the actor lives in the
+/// driver's directory). Refs travel (weft/detail/ref_wire.h).
 template <class T>
-struct travels_by_id : is_ref_like<T> {};
+struct stays_in_process : std::false_type {};
 template <class T>
-struct travels_by_id<ActorHandle<T>> : std::true_type {};
+struct stays_in_process<ActorHandle<T>> : std::true_type {};
 
 template <class T>
 concept HasMsgpackDefine = requires(const T& t, msgpack::packer<msgpack::sbuffer>& pk) { t.msgpack_pack(pk); };
@@ -90,7 +91,7 @@ template <class A, class B>
 struct is_serializable<std::pair<A, B>> : std::bool_constant<Serializable<A> && Serializable<B>> {};
 template <class... Ts>
 struct is_serializable<std::tuple<Ts...>> : std::bool_constant<(Serializable<Ts> && ...)> {};
-/// Refs and handles travel as ids.
+/// Refs travel as records (weft/detail/ref_wire.h); handles as ids.
 template <class T>
 struct is_serializable<ObjectRef<T>> : std::true_type {};
 template <class T, class A>

@@ -80,7 +80,7 @@ class FunctionTask<R (*)(Ps...), S...> final : public Object<R>, public TaskBase
   }
 
   // ---- RemoteTask: running in a worker process ----
-  // Whether every parameter travels by value (no ObjectRef parameters): only then can a worker
+  // Whether every parameter can travel (values, and refs as records): only then can a worker
   // process decode the arguments.
   static constexpr bool kTravels = (travels_by_value_v<Ps> && ...);
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 #include "weft/errors.h"
 #include "weft/export.h"
@@ -72,6 +73,21 @@ WEFT_API RemoteOutcome remote_actor_call(uint64_t actor, const std::string& meth
 class ActorCore;
 WEFT_API Status name_actor(const std::string& name, const std::type_info& type, ActorCore* actor);
 WEFT_API Result<ActorCore*> named_actor(const std::string& name, const std::type_info& type);
+
+// Refs to pending objects packed on this thread between construction and packed() are kept
+// alive by their owner (this process) until destruction: a message's lifetime (ref_wire.h).
+class WEFT_API CarriedRefs {
+ public:
+  CarriedRefs();
+  ~CarriedRefs();
+  CarriedRefs(const CarriedRefs&) = delete;
+  CarriedRefs& operator=(const CarriedRefs&) = delete;
+  void packed();
+
+ private:
+  std::vector<ObjectId> ids_;
+  bool recording_ = true;
+};
 
 // The last handle and call are gone: the worker frees the instance.
 WEFT_API void remote_actor_drop(uint64_t actor);

@@ -49,6 +49,9 @@ class WEFT_API ObjectBase {
   // Valid once failed() is true.
   const ErrorPtr& error() const noexcept { return error_; }
   const ObjectId& id() const noexcept { return id_; }
+  // The owning process's key when this is a slot for an object owned elsewhere; 0 for an object of
+  // this process (ref_wire.h).
+  virtual uint64_t borrowed_from() const noexcept { return 0; }
 
   // Producer: marks the object failed and notifies dependents and sleepers.
   void fail(ErrorPtr e) {
@@ -79,6 +82,7 @@ class WEFT_API ObjectBase {
 
  protected:
   explicit ObjectBase(uint32_t initial_refs) : refs_(initial_refs), id_(ObjectId::next()) {}
+  ObjectBase(uint32_t initial_refs, const ObjectId& id) : refs_(initial_refs), id_(id) {}
   virtual ~ObjectBase() = default;
 
   static constexpr uint32_t kReady = 1, kFailed = 2, kDoneMask = 3, kSleeper = 4;
@@ -101,6 +105,7 @@ template <class T>
 class Object : public ObjectBase {
  public:
   explicit Object(uint32_t initial_refs = 1) : ObjectBase(initial_refs) {}
+  Object(uint32_t initial_refs, const ObjectId& id) : ObjectBase(initial_refs, id) {}
 
   template <class... A>
   void set_value(A&&... a) {
@@ -119,6 +124,7 @@ template <>
 class Object<void> : public ObjectBase {
  public:
   explicit Object(uint32_t initial_refs = 1) : ObjectBase(initial_refs) {}
+  Object(uint32_t initial_refs, const ObjectId& id) : ObjectBase(initial_refs, id) {}
   void set_value() { finish(kReady); }
 };
 

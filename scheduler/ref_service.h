@@ -1,0 +1,43 @@
+// The process's object references as a multi-process executor sees them: what it calls when a
+// message carries refs (weft/detail/ref_wire.h) and when another process asks for a value. The
+// runtime implements it (runtime/object_refs.h); unit tests use it directly, two instances
+// standing for two processes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "weft/detail/ref_wire.h"
+#include "weft/ids.h"
+
+namespace weft::sched {
+
+class RefService {
+ public:
+  virtual ~RefService() = default;
+
+  // ---- the owner's side ----
+  // Refs to pending objects exported on this thread between the two calls are the ones a message
+  // carries: each is kept alive until release() is called with what end_capture returned.
+  virtual void begin_capture() = 0;
+  virtual std::vector<ObjectId> end_capture() = 0;
+  // The message carrying these refs has been answered (or dropped): its readers asked for what they
+  // need by now.
+  virtual void release(const std::vector<ObjectId>& carried) = 0;
+  // Process `borrower` waits for object `id`: `ready` gets its record once it is done, at once if it
+  // is, on the producing thread otherwise (an unknown id gets a kFailed ObjectLost record). The
+  // object stays alive for the borrower until borrow_done.
+  virtual void wait(const ObjectId& id, uint64_t borrower, std::function<void(detail::RefRecord)> ready) = 0;
+  virtual void borrow_done(uint64_t borrower, const ObjectId& id) = 0;
+  // The borrower's process died: everything it waited for is let go.
+  virtual void drop_borrower(uint64_t borrower) = 0;
+
+  // ---- the borrower's side ----
+  // How this process asks an owner for the value of a pending object (called outside any lock).
+  virtual void set_requester(std::function<void(const ObjectId& id, uint64_t owner)> request) = 0;
+  // An owner's answer to a request: finishes the slot waiting for it, if there still is one.
+  virtual void resolve(detail::RefRecord record) = 0;
+};
+
+}  // namespace weft::sched
