@@ -11,6 +11,12 @@
 //   array_task_1GiB       a task in a worker receiving a 1 GiB weft::Array put by the driver and
 //                         reading its last value, against the same for 1 MiB: read in place, so
 //                         the size does not matter
+//   process_ref_args      20,000 tasks each given a ref (to a put value) and reading it in the
+//                         worker (Ray: the same, the ref nested in a list so that it arrives as a
+//                         ref), with the same number of plain-value tasks beside it
+//   ref_get_1GiB_owned_by_worker  a 1 GiB weft::Array made by one worker process, its ref
+//                         returned to the driver and passed to a task in another worker, which
+//                         reads its last value; against the same for 1 MiB
 // Best of three each.
 #include <time.h>
 
@@ -39,7 +45,47 @@ int spin(int us) {
   return us;
 }
 float last(const weft::Array<float>& xs) { return xs.empty() ? 0.0f : xs[xs.size() - 1]; }
-WEFT_REMOTE(empty, spin, last);
+int read_ref(weft::ObjectRef<int> r) { return weft::get(r); }
+weft::ObjectRef<weft::Array<float>> make_array(int64_t bytes) {
+  auto a = weft::Array<float>::make(static_cast<size_t>(bytes) / sizeof(float));
+  std::fill_n(a.mutable_data(), a.size(), 1.0f);
+  return weft::put(a);
+}
+float last_by_ref(weft::ObjectRef<weft::Array<float>> r) { return last(weft::get(r)); }
+WEFT_REMOTE(empty, spin, last, read_ref, make_array, last_by_ref);
+
+// Tasks per second for n tasks each given a ref to a put value (refs made beforehand).
+double ref_args_per_s(int processes, int n) {
+  if (!weft::init({.num_workers = 1, .processes = processes, .pipeline_depth = 8}).is_ok()) std::exit(1);
+  std::vector<weft::ObjectRef<int>> values;
+  for (int i = 0; i < n; ++i) values.push_back(weft::put(i));
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<weft::ObjectRef<int>> refs;
+    refs.reserve(static_cast<size_t>(n));
+    const auto t = Clock::now();
+    for (int i = 0; i < n; ++i) refs.push_back(weft::task(read_ref).remote(values[static_cast<size_t>(i)]));
+    for (auto& r : refs) (void)weft::get(r);
+    best = std::max(best, n / std::chrono::duration<double>(Clock::now() - t).count());
+  }
+  (void)weft::shutdown();
+  return best;
+}
+
+// Microseconds for a task to read the last value of an array of `bytes` that another worker
+// process made, by ref (best of 20).
+double ref_get_us(int processes, int64_t bytes) {
+  if (!weft::init({.num_workers = 1, .processes = std::max(2, processes)}).is_ok()) std::exit(1);
+  weft::ObjectRef<weft::Array<float>> ref = weft::get(weft::task(make_array).remote(bytes));
+  double best = 1e18;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto t = Clock::now();
+    (void)weft::get(weft::task(last_by_ref).remote(ref));
+    best = std::min(best, std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+  }
+  (void)weft::shutdown();
+  return best;
+}
 
 // Microseconds for a task in a worker to receive an array put by the driver and read its last
 // value (best of 20), for an array of `bytes`.
@@ -102,5 +148,14 @@ int main(int argc, char** argv) {
   const double small = array_task_us(processes, size_t{1} << 20);
   const double big = array_task_us(processes, size_t{1} << 30);
   weft::bench::JsonLine{"array_task_1GiB", "us", big, "array_task_1MiB", small, false, {{"processes", p}}}.print();
+  const double ref_rate = ref_args_per_s(processes, 20000);
+  weft::bench::JsonLine{"process_ref_args", "tasks/s", ref_rate, "ray", weft::bench::peer(ray, "ref_args_per_s"), true,
+                        {{"processes", p}, {"plain_value_tasks_per_s", std::to_string(static_cast<int64_t>(empty_rate))}}}
+      .print();
+  const double ref_small = ref_get_us(processes, int64_t{1} << 20);
+  const double ref_big = ref_get_us(processes, int64_t{1} << 30);
+  weft::bench::JsonLine{"ref_get_1GiB_owned_by_worker", "us", ref_big, "ref_get_1MiB_owned_by_worker", ref_small, false,
+                        {{"processes", p}}}
+      .print();
   return 0;
 }

@@ -1,7 +1,8 @@
 """Ray's numbers for the runtime benchmarks, measured on this machine in the same run as weft's.
 
 Same workloads as bench/runtime_bench.cc: one driver, asynchronous submission, then get all.
-Prints one JSON object: {"empty_tasks_per_s": ..., "chain_us_per_task": ..., "actor_calls_per_s": ...}.
+Prints one JSON object: {"empty_tasks_per_s": ..., "chain_us_per_task": ..., "actor_calls_per_s": ...,
+"ref_args_per_s": ...}.
 """
 import argparse
 import json
@@ -30,6 +31,12 @@ class Counter:
     def add(self, k):
         self.n += k
         return self.n
+
+
+@ray.remote
+def read_ref(refs):
+    # A ref nested in a list reaches the task as a ref (Ray resolves only top-level ones).
+    return ray.get(refs[0])
 
 
 def best_of(reps, fn):
@@ -69,10 +76,17 @@ def main():
         ray.get([c.add.remote(1) for _ in range(a.calls)])
         return a.calls / (time.perf_counter() - t)
 
+    def ref_args_per_s():
+        refs = [ray.put(i) for i in range(a.tasks)]
+        t = time.perf_counter()
+        ray.get([read_ref.remote([r]) for r in refs])
+        return a.tasks / (time.perf_counter() - t)
+
     out = {
         "empty_tasks_per_s": best_of(a.reps, tasks_per_s),
         "chain_us_per_task": 1e6 / best_of(a.reps, chain_rate),
         "actor_calls_per_s": best_of(a.reps, calls_per_s),
+        "ref_args_per_s": best_of(a.reps, ref_args_per_s),
     }
     ray.shutdown()
     json.dump(out, sys.stdout)

@@ -4,10 +4,14 @@
 //   int three = weft::get(r);
 //
 // Refs are cheap to copy (one atomic increment) and may be passed to other tasks, alone or inside
-// a std::vector; such a task starts once the objects exist and receives the values. A ref keeps
-// its object alive; the object is freed when the last ref to it (anywhere) is dropped. Refs are
-// safe to copy and read from any thread. A default-constructed or moved-from ref is empty: using
-// it raises weft::Error.
+// a std::vector; such a task starts once the objects exist and receives the values (or the refs
+// themselves, for a parameter of type ObjectRef<T>). A ref keeps its object alive; the object is
+// freed when the last ref to it is dropped. Refs are safe to copy and read from any thread. A
+// default-constructed or moved-from ref is empty: using it raises weft::Error.
+//
+// Refs travel to other processes (multi-process mode) in task arguments, results and inside any
+// value, by id with their owner (weft/detail/ref_wire.h); get there reads the same object, and
+// raises weft::ObjectLost if it can no longer be had.
 #pragma once
 
 #include <type_traits>
