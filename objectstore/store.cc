@@ -245,8 +245,9 @@ void Store::disconnect(ClientId client) {
   std::vector<ObjectId> dropped;
   std::vector<std::pair<ObjectId, uint32_t>> pinned, held;
   for (auto& [id, e] : objects_) {
-    const bool orphan = e.transient && !e.ever_pinned;  // its reader never came
-    if ((e.state == State::kCreated || orphan) && e.owner == client) dropped.push_back(id);
+    // Everything it created goes with it: nobody else would ever remove it (readers' pins keep
+    // an object until they release it).
+    if (e.owner == client) dropped.push_back(id);
     if (auto p = e.pins.find(client); p != e.pins.end()) pinned.emplace_back(id, p->second);
     if (auto h = e.holds.find(client); h != e.holds.end()) held.emplace_back(id, h->second);
   }
@@ -258,7 +259,13 @@ void Store::disconnect(ClientId client) {
     if (auto it = objects_.find(id); it != objects_.end()) unhold(id, it->second, client, count);
   }
   for (const ObjectId& id : dropped) {
-    if (auto it = objects_.find(id); it != objects_.end() && it->second.total_pins == 0) erase(id);
+    auto it = objects_.find(id);
+    if (it == objects_.end()) continue;
+    if (it->second.state == State::kCreated || it->second.total_pins == 0) {
+      erase(id);  // unsealed: nobody can have pinned it
+    } else {
+      it->second.doomed = true;  // freed when its last reader releases it
+    }
   }
 }
 

@@ -10,8 +10,9 @@
 // unpinned primary copies are spilled to disk (SpillStorage), least recently used first, and
 // restored transparently by the next get. An object a reader has pinned never moves. When an
 // object cannot fit even so, create fails with kResourceExhausted ("store full: ..."), saying
-// how much is pinned. A client that goes away (disconnect) drops its pins and its unsealed
-// objects. Not thread-safe: one thread (the server's) owns a Store.
+// how much is pinned. A client that goes away (disconnect) drops its pins and holds, and every
+// object it created (those that other readers pin stay until they release them), so a process
+// that dies leaks nothing into a node shared by many. Not thread-safe: one thread (the server's) owns a Store.
 #pragma once
 
 #include <cstdint>

@@ -93,6 +93,17 @@ TEST_F(StoreTest, DisconnectDropsPinsAndUnsealedObjects) {
   EXPECT_TRUE(store_->contains(sealed));
 }
 
+TEST_F(StoreTest, ACreatorThatGoesTakesItsObjectsWithItOnceReadersAreDone) {
+  const ObjectId read = put(100, 1, true, 3), unread = put(100, 1, true, 3);
+  ASSERT_TRUE(store_->get(8, read).ok());
+  store_->disconnect(3);
+  EXPECT_FALSE(store_->contains(unread));
+  EXPECT_TRUE(store_->contains(read));  // its reader still maps it
+  ASSERT_TRUE(store_->release(8, read).is_ok());
+  EXPECT_FALSE(store_->contains(read));
+  EXPECT_EQ(store_->stats().used, 0u);
+}
+
 TEST_F(StoreTest, TransientObjectsGoWithTheirReaderOrTheirCreator) {
   const ObjectId handed = ObjectId::next(), orphan = ObjectId::next();
   ASSERT_TRUE(store_->create(1, handed, 100, {.transient = true}).ok());

@@ -87,7 +87,10 @@ void serve_if_worker() {
     }
   }
   // Refs to this worker's own objects hand their values to the driver when they leave.
-  runtime::ObjectRefs::process().set_hand_over(static_cast<uint64_t>(getppid()));
+  const char* driver_env = std::getenv(workers::kDriverPidEnv);
+  const uint64_t driver = driver_env != nullptr ? std::strtoull(driver_env, nullptr, 10) : 0;
+  runtime::ObjectRefs::process().set_hand_over(driver != 0 ? driver : static_cast<uint64_t>(getppid()));
+  unsetenv(workers::kDriverPidEnv);
   // Tasks may submit nested tasks: they run on threads of this worker.
   (void)init({});
   const int code = workers::run_worker(endpoint, index, &runtime::ObjectRefs::process());
@@ -102,9 +105,10 @@ Status init(const Options& options) {
   if (runtime::g_api.load(std::memory_order_acquire) != nullptr) {
     return Status::failed_precondition("weft::init: the runtime is already running; call weft::shutdown() first");
   }
-  if (!options.address.empty()) {
+  if (!options.address.empty() && options.address.rfind("unix:", 0) != 0) {
     return Status::unavailable("weft::init: joining a cluster at '" + options.address +
-                               "' is not supported by this build; leave Options::address empty to run embedded");
+                               "' is not supported by this build; give a local node as unix:PATH (see `weft node`), "
+                               "or leave Options::address empty to run embedded");
   }
   if (options.num_workers < 0) {
     return Status::invalid_argument("weft::init: num_workers must be >= 0 (0 means one per core)");
@@ -120,6 +124,7 @@ Status init(const Options& options) {
   WEFT_RETURN_IF_ERROR(set_log_level(options.log_level));
   WEFT_RETURN_IF_ERROR(Registry::global().validate());
 
+  const bool on_node = !options.address.empty() && !runtime::g_in_worker;
   int processes = runtime::g_in_worker ? 0 : options.processes;
   if (const char* env = std::getenv("WEFT_PROCESSES"); processes == 0 && !runtime::g_in_worker && env != nullptr && *env != '\0') {
     processes = std::atoi(env);
@@ -131,10 +136,14 @@ Status init(const Options& options) {
   capacity.try_emplace("CPU", static_cast<double>(workers));
   std::unique_ptr<sched::Executor> executor;
   sched::RemoteActorHost* actors = nullptr;
-  if (processes > 0) {
+  if (processes > 0 || on_node) {
     WEFT_ASSIGN_OR_RETURN(auto process_executor,
-                          workers::ProcessExecutor::start({processes, options.pipeline_depth, workers,
-                                                           options.store_bytes, &runtime::ObjectRefs::process()}));
+                          workers::ProcessExecutor::start({.processes = processes,
+                                                           .node_address = on_node ? options.address : "",
+                                                           .pipeline_depth = options.pipeline_depth,
+                                                           .local_threads = workers,
+                                                           .store_bytes = options.store_bytes,
+                                                           .refs = &runtime::ObjectRefs::process()}));
     WEFT_RETURN_IF_ERROR(runtime::connect_node_store(process_executor->store_socket()));
     actors = process_executor.get();
     executor = std::move(process_executor);
@@ -142,8 +151,9 @@ Status init(const Options& options) {
     executor = std::make_unique<sched::WorkStealingPool>(sched::PoolOptions{workers, "weft-worker"});
   }
   runtime::install(std::move(executor), std::move(capacity), actors);
-  if (processes > 0) {
-    log()->info("runtime started with {} worker processes and {} local threads", processes, workers);
+  if (processes > 0 || on_node) {
+    log()->info("runtime started with {} worker processes and {} local threads",
+                runtime::live()->executor().num_workers(), workers);
   } else {
     log()->info("embedded runtime started with {} worker threads", workers);
   }

@@ -42,13 +42,18 @@ int child_main(int argc, char** argv) {
     return 10;
   }
   auto arg = [&](int i) { return std::stoull(argv[i]); };
-  if (mode == "write") {  // write FIRST COUNT SIZE [DELAY_MS]
+  if (mode == "write" || mode == "write-and-hang") {  // write FIRST COUNT SIZE [DELAY_MS]
     if (argc > 7) std::this_thread::sleep_for(std::chrono::milliseconds(arg(7)));
     for (uint64_t n = arg(4); n < arg(4) + arg(5); ++n) {
       auto buf = (*client)->create(id_of(n), arg(6));
       if (!buf.ok()) return 11;
       for (uint64_t i = 0; i < arg(6); ++i) (*buf)[i] = pattern(n, i);
       if (!(*client)->seal(id_of(n)).is_ok()) return 12;
+    }
+    if (mode == "write-and-hang") {  // its objects live as long as it does
+      std::printf("written\n");
+      std::fflush(stdout);
+      pause();
     }
     return 0;
   }
@@ -124,8 +129,8 @@ class StoreProcesses : public ::testing::Test {
 
 TEST_F(StoreProcesses, AnotherProcessReadsTheSameMemoryInPlace) {
   const uint64_t size = 64 << 20;
-  ASSERT_EQ(wait_exit(spawn({"write", socket_, "1", "1", std::to_string(size)})), 0);
-  auto view = client_->get(id_of(1), 1000);
+  const pid_t writer = spawn({"write-and-hang", socket_, "1", "1", std::to_string(size)});
+  auto view = client_->get(id_of(1), 10000);
   ASSERT_TRUE(view.ok()) << view.status();
   // The bytes another process wrote, seen through this process's own mapping of the arena.
   const uint8_t* base = client_->arena().base();
@@ -133,7 +138,17 @@ TEST_F(StoreProcesses, AnotherProcessReadsTheSameMemoryInPlace) {
   EXPECT_LE(view->data() + view->size(), base + client_->arena().size());
   for (uint64_t i = 0; i < size; i += 4099) ASSERT_EQ((*view)[i], pattern(1, i));
   EXPECT_EQ(wait_exit(spawn({"read", socket_, "1", "1", std::to_string(size)})), 0);
+  // The writer goes: its object stays while this process still maps it, then goes too.
+  kill(writer, SIGKILL);
+  wait_exit(writer);
+  EXPECT_EQ((*view)[4099], pattern(1, 4099));
   ASSERT_TRUE(client_->release(id_of(1)).is_ok());
+  EXPECT_TRUE(eventually([](const StoreStats& s) { return s.objects == 0 && s.used == 0; }));
+}
+
+TEST_F(StoreProcesses, AWriterThatExitsLeavesNothingBehind) {
+  ASSERT_EQ(wait_exit(spawn({"write", socket_, "5", "3", "4096"})), 0);
+  EXPECT_TRUE(eventually([](const StoreStats& s) { return s.objects == 0 && s.used == 0; }));
 }
 
 TEST_F(StoreProcesses, AKilledReaderReleasesItsPins) {
@@ -171,10 +186,13 @@ TEST_F(StoreProcesses, SpillsAndRestoresAWorkingSetLargerThanTheStore) {
   client_.reset();
   start(32 << 20);
   const std::string size = std::to_string(4 << 20);
-  ASSERT_EQ(wait_exit(spawn({"write", socket_, "100", "16", size})), 0);  // 64 MiB through 32 MiB
+  const pid_t writer = spawn({"write-and-hang", socket_, "100", "16", size});  // 64 MiB through 32 MiB
+  ASSERT_TRUE(eventually([](const StoreStats& s) { return s.sealed + s.spilled == 16; }));
   EXPECT_GT(server_->stats().spills, 0u);
   ASSERT_EQ(wait_exit(spawn({"read", socket_, "100", "16", size})), 0);  // every byte checked
   EXPECT_GT(server_->stats().restores, 0u);
+  kill(writer, SIGKILL);
+  wait_exit(writer);
 }
 
 TEST_F(StoreProcesses, AFullStoreSaysSoInsteadOfFailingLater) {

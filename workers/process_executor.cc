@@ -22,15 +22,13 @@
 #include <zmq.hpp>
 
 #include "core/logging.h"
-#include "objectstore/store_server.h"
 #include "weft/detail/remote_task.h"
 #include "weft/errors.h"
 #include "weft/registry.h"
 #include "workers/control.h"
 #include "workers/dispatch_book.h"
+#include "workers/worker_host.h"
 #include "workers/worker_process.h"
-
-extern char** environ;
 
 namespace weft::workers {
 namespace {
@@ -65,44 +63,19 @@ ErrorInfo worker_died(const std::string& task_name, std::string message) {
 struct Worker {
   uint32_t index = 0;
   pid_t pid = -1;
-  int pidfd = -1;
   std::string identity;
 };
-
-std::vector<std::string> own_command_line() {
-  std::ifstream in("/proc/self/cmdline", std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string all = ss.str();
-  std::vector<std::string> args;
-  size_t start = 0;
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (all[i] == '\0') {
-      args.push_back(all.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  if (args.empty()) args.push_back("weft-worker");
-  return args;
-}
-
-std::string describe_exit(int status) {
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  return "stopped";
-}
 
 }  // namespace
 
 struct ProcessExecutor::Dispatcher {
   ProcessOptions options;
   sched::WorkStealingPool* local = nullptr;
-  std::string dir, endpoint, store_socket;
-  std::unique_ptr<objectstore::StoreServer> store;
+  std::string dir, endpoint;
+  std::unique_ptr<WorkerHost> host;  // starts and watches the workers; serves or knows the store
   zmq::context_t ctx{1};
   zmq::socket_t router{ctx, zmq::socket_type::router};
   int wake_fd = -1;
-  std::vector<std::string> argv = own_command_line();
 
   std::mutex inbox_mu;  // guards inbox, actor_inbox and stopping
   std::vector<Runnable*> inbox;
@@ -138,32 +111,12 @@ struct ProcessExecutor::Dispatcher {
   }
 
   Status spawn(uint32_t index) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "WEFT_WORKER_", 12) != 0) env.emplace_back(*e);
-    }
-    env.push_back(std::string(kEndpointEnv) + "=" + endpoint);
-    env.push_back(std::string(kIndexEnv) + "=" + std::to_string(index));
-    env.push_back(std::string(kStoreEnv) + "=" + store_socket);
-    std::vector<char*> envp, args;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    // The program's own path (not /proc/self/exe), so workers carry its name in ps and top.
-    char self[4096] = {};
-    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    const char* path = len > 0 ? self : "/proc/self/exe";
-    const int rc = posix_spawn(&pid, path, nullptr, nullptr, args.data(), envp.data());
-    if (rc != 0) return Status::io_error(fmt::format("cannot start a worker process: {}", std::strerror(rc)));
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    WEFT_ASSIGN_OR_RETURN(pid_t pid, host->start(index));
     std::lock_guard<std::mutex> lock(workers_mu);
     Worker& w = workers[index];
     w = Worker{};
     w.index = index;
     w.pid = pid;
-    w.pidfd = pidfd;
     return Status::ok();
   }
 
@@ -289,10 +242,7 @@ struct ProcessExecutor::Dispatcher {
     }
   }
 
-  void on_death(Worker& w) {
-    int status = 0;
-    waitpid(w.pid, &status, 0);
-    const std::string how = describe_exit(status);
+  void on_death(Worker& w, const std::string& how) {
     log()->warn("driver: worker {} (pid {}) {}", w.index, w.pid, how);
     count(&ProcessStats::worker_deaths);
     std::vector<Item> lost;
@@ -301,7 +251,6 @@ struct ProcessExecutor::Dispatcher {
       std::lock_guard<std::mutex> lock(workers_mu);
       lost = book.lost(w.index);  // and its actors' homes
     }
-    if (w.pidfd >= 0) close(w.pidfd);
     by_identity.erase(w.identity);
     if (options.refs != nullptr) options.refs->drop_borrower(static_cast<uint64_t>(w.pid));
     const uint32_t index = w.index;
@@ -482,13 +431,7 @@ struct ProcessExecutor::Dispatcher {
   void run() {
     for (;;) {
       std::vector<zmq::pollitem_t> items = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
-      std::vector<uint32_t> pid_index;
-      for (const Worker& w : workers) {
-        if (w.pidfd >= 0) {
-          items.push_back({nullptr, w.pidfd, ZMQ_POLLIN, 0});
-          pid_index.push_back(w.index);
-        }
-      }
+      host->add_poll_items(items);
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
       if (items[1].revents & ZMQ_POLLIN) {
         uint64_t v;
@@ -513,8 +456,8 @@ struct ProcessExecutor::Dispatcher {
           on_message(id.to_string(), std::string_view(static_cast<const char*>(body.data()), body.size()));
         }
       }
-      for (size_t k = 2; k < items.size(); ++k) {
-        if (items[k].revents & ZMQ_POLLIN) on_death(workers[pid_index[k - 2]]);
+      for (const WorkerExit& e : host->exits(items.data() + 2)) {
+        if (e.index < workers.size() && workers[e.index].pid == e.pid) on_death(workers[e.index], e.how);
       }
       send_answers();
       if (stopping) {
@@ -536,29 +479,11 @@ struct ProcessExecutor::Dispatcher {
   void stop_workers() {
     const std::string bye = encode(Shutdown{});
     for (Worker& w : workers) {
-      if (book.ready(w.index)) {
-        send(w, bye);
-      } else if (w.pid > 0) {
-        kill(w.pid, SIGKILL);  // still starting (a restart): nothing of ours runs there
-      }
+      if (book.ready(w.index)) send(w, bye);  // those still starting are killed by the host
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    for (Worker& w : workers) {
-      if (w.pid <= 0) continue;
-      int status = 0;
-      while (waitpid(w.pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          kill(w.pid, SIGKILL);
-          waitpid(w.pid, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-      if (w.pidfd >= 0) close(w.pidfd);
-      std::lock_guard<std::mutex> lock(workers_mu);
-      w.pid = -1;
-      w.pidfd = -1;
-    }
+    host->stop(std::chrono::seconds(3));
+    std::lock_guard<std::mutex> lock(workers_mu);
+    for (Worker& w : workers) w.pid = -1;
   }
 };
 
@@ -570,7 +495,9 @@ ProcessExecutor::ProcessExecutor(const ProcessOptions& options)
 }
 
 Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOptions& options) {
-  if (options.processes < 1) return Status::invalid_argument("processes must be >= 1");
+  if (options.processes < (options.node_address.empty() ? 1 : 0)) {
+    return Status::invalid_argument("processes must be >= 1 (>= 0 with a node: 0 takes the node's default)");
+  }
   if (options.pipeline_depth < 1) return Status::invalid_argument("pipeline_depth must be >= 1");
   std::unique_ptr<ProcessExecutor> ex(new ProcessExecutor(options));
   Dispatcher& d = *ex->d_;
@@ -585,15 +512,21 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
   } catch (const zmq::error_t& e) {
     return Status::io_error(std::string("cannot bind the driver's control socket: ") + e.what());
   }
-  d.store_socket = d.dir + "/store.sock";
-  {
-    WEFT_ASSIGN_OR_RETURN(std::unique_ptr<objectstore::Store> store, objectstore::Store::create({.capacity = options.store_bytes}));
-    WEFT_ASSIGN_OR_RETURN(d.store, objectstore::StoreServer::start(d.store_socket, std::move(store)));
+  if (options.node_address.empty()) {
+    WEFT_ASSIGN_OR_RETURN(d.host, make_private_host(d.dir, d.endpoint, options.store_bytes, options.processes));
+  } else {
+    WEFT_ASSIGN_OR_RETURN(d.host, attach_to_node(options.node_address, d.endpoint));
   }
+  if (d.options.processes == 0) d.options.processes = d.host->default_workers();
   d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  d.workers.resize(static_cast<size_t>(options.processes));
+  d.workers.resize(static_cast<size_t>(d.options.processes));
   d.book = DispatchBook(d.workers.size(), options.pipeline_depth);
-  for (int i = 0; i < options.processes; ++i) WEFT_RETURN_IF_ERROR(d.spawn(static_cast<uint32_t>(i)));
+  for (int i = 0; i < d.options.processes; ++i) {
+    if (Status s = d.spawn(static_cast<uint32_t>(i)); !s.is_ok()) {
+      d.host->stop(std::chrono::milliseconds(0));
+      return s;
+    }
+  }
   ex->thread_ = std::thread([&d] { d.run(); });
   std::unique_lock<std::mutex> lock(d.workers_mu);
   const bool all = d.hello_cv.wait_for(lock, std::chrono::seconds(30), [&] {
@@ -609,7 +542,8 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
         "worker processes did not connect within 30 s (the program must call weft::init, or "
         "weft::serve_if_worker, before anything else in main)");
   }
-  log()->info("driver: {} worker processes, {} tasks in flight each", options.processes, options.pipeline_depth);
+  log()->info("driver: {} worker processes, {} tasks in flight each{}", d.options.processes, options.pipeline_depth,
+              options.node_address.empty() ? "" : " (node " + options.node_address + ")");
   return ex;
 }
 
@@ -668,7 +602,7 @@ void ProcessExecutor::shutdown() {
   d_->wake();
   if (thread_.joinable()) thread_.join();
   local_->shutdown();
-  d_->store.reset();
+  d_->host.reset();
   std::error_code ec;
   if (!d_->dir.empty()) std::filesystem::remove_all(d_->dir, ec);
   if (d_->wake_fd >= 0) {
@@ -694,7 +628,7 @@ void ProcessExecutor::cancel_pending() {
 bool ProcessExecutor::in_worker_thread() const { return local_->in_worker_thread(); }
 int ProcessExecutor::num_workers() const { return d_->options.processes; }
 std::string ProcessExecutor::endpoint() const { return d_->endpoint; }
-std::string ProcessExecutor::store_socket() const { return d_->store_socket; }
+std::string ProcessExecutor::store_socket() const { return d_->host ? d_->host->store_socket() : ""; }
 
 std::vector<pid_t> ProcessExecutor::worker_pids() const {
   std::lock_guard<std::mutex> lock(d_->workers_mu);

@@ -47,7 +47,8 @@
 namespace weft::workers {
 
 struct ProcessOptions {
-  int processes = 2;
+  int processes = 2;         // 0 with a node: the node's default
+  std::string node_address;  // empty: a private node in this process; "unix:PATH": a `weft node`
   int pipeline_depth = 4;  // tasks in flight per worker (>= 1)
   int local_threads = 1;   // threads for work that stays in the driver
   size_t store_bytes = 0;  // the node store's size; 0: 30% of the machine's memory

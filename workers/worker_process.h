@@ -18,6 +18,7 @@ namespace weft::workers {
 inline constexpr const char* kEndpointEnv = "WEFT_WORKER_ENDPOINT";
 inline constexpr const char* kIndexEnv = "WEFT_WORKER_INDEX";
 inline constexpr const char* kStoreEnv = "WEFT_WORKER_STORE";
+inline constexpr const char* kDriverPidEnv = "WEFT_WORKER_DRIVER_PID";  // the driver it serves
 
 // Serves tasks from the driver at `endpoint` until it says to stop; returns the exit code.
 // `refs`: this process's refs (the worker asks the driver for pending objects through it).

@@ -3,12 +3,14 @@
 //   weft generate --model default "The capital of France is"
 //   weft chat --model default
 //   weft serve --model default --port 8000
+//   weft node --address unix:/run/user/1000/weft-node.sock
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "apps/weft/convert_command.h"
 #include "apps/weft/llm_commands.h"
+#include "apps/weft/node_command.h"
 #include "apps/weft/serve_command.h"
 #include "weft/version.h"
 
@@ -21,6 +23,7 @@ constexpr const char* kUsage =
     "  chat       chat with a model using its chat template\n"
     "  serve      the OpenAI-compatible server (weft serve --help)\n"
     "  convert    rewrite a model's weights in another type (weft convert --help)\n"
+    "  node       the daemon drivers of this machine attach to (weft node --help)\n"
     "  version    print weft's version (also weft --version)\n";
 
 }  // namespace
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
   if (command == "chat") return weft::cli::chat_command(argc - 2, argv + 2);
   if (command == "serve") return weft::cli::serve_command(argc - 2, argv + 2);
   if (command == "convert") return weft::cli::convert_command(argc - 2, argv + 2);
+  if (command == "node") return weft::cli::node_command(argc - 2, argv + 2);
   if (command == "version" || command == "--version") {
     std::printf("weft %s\n", weft::version_string());
     return 0;

@@ -27,8 +27,9 @@
 namespace weft {
 
 /// Starts the runtime. Errors: kFailedPrecondition if already running; kAlreadyExists if two
-/// functions were registered under one name; kInvalidArgument for bad options; kUnavailable for an
-/// address (cluster mode is not in this build), or worker processes that did not start.
+/// functions were registered under one name; kInvalidArgument for bad options; kUnavailable for a
+/// cluster address (not in this build), a node that does not answer, or worker processes that did
+/// not start; kFailedPrecondition when a node refuses this driver.
 /// With Options::processes > 0 the driver's binary is started again as worker processes, where
 /// this call (which must come first in main) serves tasks and never returns.
 WEFT_API Status init(const Options& options = {});

@@ -28,16 +28,19 @@ using ResourceSet = std::map<std::string, double>;
 
 /// What weft::init starts.
 struct Options {
-  /// Empty: run embedded (head, node and workers as threads of this process). "host:port": join a
-  /// cluster (not available in this build yet; init reports it).
+  /// Empty: run embedded (head, node and workers as threads of this process), or with a private
+  /// node (`processes`). "unix:PATH": attach to the `weft node` daemon listening there (its store
+  /// is shared with the other drivers attached to it; `processes` workers, 0 taking the node's
+  /// default, run this program's binary under it). "host:port" (a cluster) is not available in
+  /// this build yet; init reports it.
   std::string address;
   /// Worker threads; 0 means one per hardware thread.
   int num_workers = 0;
   /// 0: everything runs on threads of this process (embedded), unless $WEFT_PROCESSES names a
   /// number (which then applies to a program that left this at 0). N > 0: multi-process mode — N
   /// worker processes (this program's binary, started again) run the tasks of registered
-  /// functions whose arguments travel by value, so a crashing task cannot take the driver down;
-  /// actor calls and tasks taking ObjectRef parameters run on `num_workers` threads here.
+  /// functions whose arguments and results are serialisable (refs included), so a crashing task
+  /// cannot take the driver down; what cannot travel runs on `num_workers` threads here.
   int processes = 0;
   /// Multi-process mode: tasks in flight per worker process (pipelining), >= 1.
   int pipeline_depth = 4;

@@ -1,0 +1,324 @@
+#include "workers/node_daemon.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <zmq.hpp>
+
+#include "core/logging.h"
+#include "objectstore/store_server.h"
+#include "workers/node_protocol.h"
+#include "workers/worker_host.h"
+
+namespace weft::workers {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint32_t kMaxWorkersPerDriver = 4096;
+
+int pidfd_of(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+struct Child {
+  pid_t pid = -1;
+  int pidfd = -1;
+};
+
+struct Driver {
+  std::string identity;
+  node::Attach spec;
+  int pidfd = -1;
+  std::map<uint32_t, Child> workers;
+  std::optional<Clock::time_point> detach_by;  // detaching: kill what is left then
+};
+
+void kill_and_reap(Child& c) {
+  if (c.pid <= 0) return;
+  kill(c.pid, SIGKILL);
+  int status = 0;
+  waitpid(c.pid, &status, 0);
+  if (c.pidfd >= 0) close(c.pidfd);
+  c = Child{};
+}
+
+}  // namespace
+
+struct NodeDaemon::Server {
+  NodeOptions options;
+  std::string socket_path, store_path;
+  std::unique_ptr<objectstore::StoreServer> store;
+  zmq::context_t ctx{1};
+  zmq::socket_t router{ctx, zmq::socket_type::router};
+  int wake_fd = -1;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  std::unordered_map<std::string, Driver> drivers;  // by identity
+  mutable std::mutex counts_mu;
+  NodeCounts counts;
+
+  void send(const std::string& identity, const node::NodeMessage& m) {
+    try {
+      router.send(zmq::buffer(identity), zmq::send_flags::sndmore);
+      router.send(zmq::buffer(node::encode(m)), zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+      log()->warn("node: cannot answer a driver: {}", e.what());
+    }
+  }
+
+  void reject(const std::string& why) {
+    log()->warn("node: {}", why);
+    std::lock_guard<std::mutex> lock(counts_mu);
+    ++counts.rejected_messages;
+  }
+
+  void attach(const std::string& identity, node::Attach a) {
+    node::Attached reply;
+    reply.node_pid = getpid();
+    reply.store_socket = store_path;
+    reply.default_workers = static_cast<uint32_t>(options.workers);
+    if (drivers.contains(identity)) {
+      reply.message = "this connection is attached already";
+    } else if (a.pid <= 0 || a.endpoint.empty() || a.argv.empty()) {
+      reply.message = "an attach needs the driver's pid, endpoint and command line";
+    } else if (access(a.executable.c_str(), X_OK) != 0) {
+      reply.message = "cannot run the driver's executable '" + a.executable + "': " + std::strerror(errno);
+    } else {
+      const int pidfd = pidfd_of(static_cast<pid_t>(a.pid));
+      if (pidfd < 0) {
+        reply.message = fmt::format("no process {} to attach", a.pid);
+      } else {
+        log()->info("node: driver {} ({}) attached", a.pid, a.executable);
+        drivers[identity] = Driver{identity, std::move(a), pidfd, {}, std::nullopt};
+        reply.ok = true;
+      }
+    }
+    send(identity, reply);
+  }
+
+  void spawn(Driver& d, uint32_t index) {
+    node::Spawned reply{index, -1, ""};
+    if (index >= kMaxWorkersPerDriver) {
+      reply.message = fmt::format("worker index {} is out of range", index);
+      send(d.identity, reply);
+      return;
+    }
+    if (auto it = d.workers.find(index); it != d.workers.end()) {  // replaced: the old one goes
+      kill_and_reap(it->second);
+      d.workers.erase(it);
+    }
+    std::vector<std::string> env =
+        worker_environment(d.spec.env, d.spec.endpoint, index, store_path, static_cast<pid_t>(d.spec.pid));
+    std::vector<char*> envp, args;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    for (auto& a : d.spec.argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addchdir_np(&actions, d.spec.cwd.c_str());
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, d.spec.executable.c_str(), &actions, nullptr, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      reply.message = fmt::format("cannot start '{}': {}", d.spec.executable, std::strerror(rc));
+    } else {
+      d.workers[index] = Child{pid, pidfd_of(pid)};
+      reply.pid = pid;
+    }
+    send(d.identity, reply);
+  }
+
+  void on_message(const std::string& identity, std::string_view bytes) {
+    auto msg = node::decode_node(bytes);
+    if (!msg.ok()) return reject(msg.status().message());
+    if (auto* a = std::get_if<node::Attach>(&*msg)) return attach(identity, std::move(*a));
+    auto it = drivers.find(identity);
+    if (it == drivers.end())
+      return reject(fmt::format("a {} message from a driver that never attached", node::name_of(*msg)));
+    Driver& d = it->second;
+    if (const auto* s = std::get_if<node::Spawn>(&*msg)) {
+      if (!d.detach_by) spawn(d, s->index);
+    } else if (const auto* detach = std::get_if<node::Detach>(&*msg)) {
+      d.detach_by = Clock::now() + std::chrono::milliseconds(std::min<uint32_t>(detach->grace_ms, 60000));
+      finish_detach(d);
+    } else {
+      reject(fmt::format("unexpected {} message from driver {}", node::name_of(*msg), d.spec.pid));
+    }
+  }
+
+  // Erases a detaching driver whose workers are all gone (after saying so); returns true then.
+  bool finish_detach(Driver& d) {
+    if (!d.detach_by || !d.workers.empty()) return false;
+    send(d.identity, node::Detached{});
+    log()->info("node: driver {} detached", d.spec.pid);
+    close(d.pidfd);
+    const std::string id = d.identity;
+    drivers.erase(id);
+    return true;
+  }
+
+  void on_worker_exit(Driver& d, uint32_t index) {
+    Child c = d.workers.at(index);
+    int status = 0;
+    waitpid(c.pid, &status, 0);
+    close(c.pidfd);
+    d.workers.erase(index);
+    if (!d.detach_by) send(d.identity, node::Exited{index, c.pid, describe_exit(status)});
+  }
+
+  void on_driver_death(Driver& d) {
+    log()->warn("node: driver {} died; stopping its {} workers", d.spec.pid, d.workers.size());
+    for (auto& [index, c] : d.workers) kill_and_reap(c);
+    close(d.pidfd);
+    const std::string id = d.identity;
+    drivers.erase(id);
+  }
+
+  void run() {
+    while (!stop.load()) {
+      // What each poll item is: the router, the wake fd, then drivers and their workers.
+      struct Source {
+        std::string driver;
+        std::optional<uint32_t> worker;
+      };
+      std::vector<zmq::pollitem_t> items = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+      std::vector<Source> sources;
+      for (auto& [id, d] : drivers) {
+        items.push_back({nullptr, d.pidfd, ZMQ_POLLIN, 0});
+        sources.push_back({id, std::nullopt});
+        for (auto& [index, c] : d.workers) {
+          if (c.pidfd < 0) continue;
+          items.push_back({nullptr, c.pidfd, ZMQ_POLLIN, 0});
+          sources.push_back({id, index});
+        }
+      }
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+      if (items[1].revents & ZMQ_POLLIN) {
+        uint64_t v;
+        (void)!read(wake_fd, &v, sizeof v);
+      }
+      if (items[0].revents & ZMQ_POLLIN) {
+        for (;;) {
+          zmq::message_t id, body;
+          if (!router.recv(id, zmq::recv_flags::dontwait)) break;
+          if (!id.more()) continue;
+          (void)router.recv(body, zmq::recv_flags::none);
+          bool extra = false;
+          while (body.more()) {
+            zmq::message_t more;
+            (void)router.recv(more, zmq::recv_flags::none);
+            body.rebuild(0);
+            extra = true;
+          }
+          if (extra) {
+            reject("a message of several frames");
+            continue;
+          }
+          on_message(id.to_string(), std::string_view(static_cast<const char*>(body.data()), body.size()));
+        }
+      }
+      for (size_t k = 2; k < items.size(); ++k) {
+        if (!(items[k].revents & ZMQ_POLLIN)) continue;
+        const Source& src = sources[k - 2];
+        auto it = drivers.find(src.driver);
+        if (it == drivers.end()) continue;
+        if (src.worker) {
+          if (it->second.workers.contains(*src.worker)) on_worker_exit(it->second, *src.worker);
+        } else {
+          on_driver_death(it->second);
+        }
+      }
+      // Detaching drivers: done, or out of time (their workers are killed, then reaped above).
+      std::vector<std::string> ids;
+      for (auto& [id, d] : drivers) ids.push_back(id);
+      for (const std::string& id : ids) {
+        Driver& d = drivers.at(id);
+        if (finish_detach(d) || !d.detach_by || Clock::now() < *d.detach_by) continue;
+        for (auto& [index, c] : d.workers) kill(c.pid, SIGKILL);
+      }
+      std::lock_guard<std::mutex> lock(counts_mu);
+      counts.drivers = drivers.size();
+      counts.workers = 0;
+      for (auto& [id, d] : drivers) counts.workers += d.workers.size();
+    }
+    for (auto& [id, d] : drivers) {
+      for (auto& [index, c] : d.workers) kill_and_reap(c);
+      close(d.pidfd);
+    }
+    drivers.clear();
+  }
+};
+
+Result<std::unique_ptr<NodeDaemon>> NodeDaemon::start(const NodeOptions& options) {
+  if (options.address.rfind("unix:", 0) != 0 || options.address.size() <= 5) {
+    return Status::invalid_argument("a node address is unix:PATH, not '" + options.address + "'");
+  }
+  if (options.workers < 0) return Status::invalid_argument("workers must be >= 0 (0: one per core)");
+  std::unique_ptr<NodeDaemon> node(new NodeDaemon());
+  node->s_ = std::make_unique<Server>();
+  Server& s = *node->s_;
+  s.options = options;
+  if (s.options.workers == 0) s.options.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  s.socket_path = options.address.substr(5);
+  s.store_path = s.socket_path + ".store";
+  std::error_code ec;
+  std::filesystem::remove(s.socket_path, ec);  // a stale socket of a node that is gone
+  std::filesystem::remove(s.store_path, ec);
+  {
+    WEFT_ASSIGN_OR_RETURN(std::unique_ptr<objectstore::Store> store,
+                          objectstore::Store::create({.capacity = options.store_bytes}));
+    WEFT_ASSIGN_OR_RETURN(s.store, objectstore::StoreServer::start(s.store_path, std::move(store)));
+  }
+  try {
+    s.router.set(zmq::sockopt::linger, 0);
+    s.router.set(zmq::sockopt::router_mandatory, 1);
+    s.router.bind("ipc://" + s.socket_path);
+  } catch (const zmq::error_t& e) {
+    return Status::io_error("cannot listen at " + options.address + ": " + e.what());
+  }
+  chmod(s.socket_path.c_str(), 0600);  // only its owner's drivers
+  chmod(s.store_path.c_str(), 0600);
+  s.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  s.thread = std::thread([&s] { s.run(); });
+  log()->info("node: listening at {} (store: {})", options.address, s.store_path);
+  return node;
+}
+
+NodeDaemon::~NodeDaemon() {
+  if (!s_) return;
+  s_->stop.store(true);
+  const uint64_t one = 1;
+  (void)!write(s_->wake_fd, &one, sizeof one);
+  if (s_->thread.joinable()) s_->thread.join();
+  s_->store.reset();
+  close(s_->wake_fd);
+  std::error_code ec;
+  std::filesystem::remove(s_->socket_path, ec);
+  std::filesystem::remove(s_->store_path, ec);
+}
+
+std::string NodeDaemon::address() const { return s_->options.address; }
+std::string NodeDaemon::store_socket() const { return s_->store_path; }
+
+NodeCounts NodeDaemon::counts() const {
+  std::lock_guard<std::mutex> lock(s_->counts_mu);
+  return s_->counts;
+}
+
+}  // namespace weft::workers

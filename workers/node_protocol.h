@@ -1,0 +1,98 @@
+// Messages between a driver and a `weft node` daemon (workers/node_daemon.h): one ZeroMQ message
+// each, in the wire codec's envelope [version, type, body] (core/wire.h).
+//
+//   Attach    driver -> node   pid, the endpoint its workers connect to, and how to start them
+//                              (its executable, argv, environment, working directory)
+//   Attached  node -> driver   ok (or why not), the store's socket, the node's default pool size
+//                              and its pid
+//   Spawn     driver -> node   start worker `index` of this driver's pool (again, after a death)
+//   Spawned   node -> driver   index, pid (or why it could not start)
+//   Exited    node -> driver   index, pid, how: a worker of this driver's pool is gone
+//   Detach    driver -> node   the driver is done: its workers were told to stop; the node waits
+//                              for them a grace period, then kills the rest
+//   Detached  node -> driver   every worker of the driver's pool has exited
+//
+// The node watches each attached driver's process: when it dies, its workers are killed and its
+// store objects freed, with no message from it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/wire.h"
+#include "weft/status.h"
+
+namespace weft::workers::node {
+
+inline constexpr wire::Protocol kNodeProtocol{"node", 1};
+
+struct Attach {
+  static constexpr uint8_t kType = 1;
+  static constexpr const char* kName = "attach";
+  int64_t pid = 0;
+  std::string endpoint;
+  std::string executable;
+  std::vector<std::string> argv, env;
+  std::string cwd;
+  MSGPACK_DEFINE_ARRAY(pid, endpoint, executable, argv, env, cwd)
+};
+
+struct Attached {
+  static constexpr uint8_t kType = 2;
+  static constexpr const char* kName = "attached";
+  bool ok = false;
+  std::string message;
+  std::string store_socket;
+  uint32_t default_workers = 0;
+  int64_t node_pid = 0;  // the driver watches it: a node that dies takes its workers with it
+  MSGPACK_DEFINE_ARRAY(ok, message, store_socket, default_workers, node_pid)
+};
+
+struct Spawn {
+  static constexpr uint8_t kType = 3;
+  static constexpr const char* kName = "spawn";
+  uint32_t index = 0;
+  MSGPACK_DEFINE_ARRAY(index)
+};
+
+struct Spawned {
+  static constexpr uint8_t kType = 4;
+  static constexpr const char* kName = "spawned";
+  uint32_t index = 0;
+  int64_t pid = -1;
+  std::string message;  // why it could not start (pid -1)
+  MSGPACK_DEFINE_ARRAY(index, pid, message)
+};
+
+struct Exited {
+  static constexpr uint8_t kType = 5;
+  static constexpr const char* kName = "exited";
+  uint32_t index = 0;
+  int64_t pid = 0;
+  std::string how;
+  MSGPACK_DEFINE_ARRAY(index, pid, how)
+};
+
+struct Detach {
+  static constexpr uint8_t kType = 6;
+  static constexpr const char* kName = "detach";
+  uint32_t grace_ms = 3000;
+  MSGPACK_DEFINE_ARRAY(grace_ms)
+};
+
+struct Detached {
+  static constexpr uint8_t kType = 7;
+  static constexpr const char* kName = "detached";
+  MSGPACK_DEFINE_ARRAY()
+};
+
+using NodeMessage = std::variant<Attach, Attached, Spawn, Spawned, Exited, Detach, Detached>;
+
+std::string encode(const NodeMessage& m);
+Result<NodeMessage> decode_node(std::string_view bytes);
+using wire::name_of;
+
+}  // namespace weft::workers::node
