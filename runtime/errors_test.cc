@@ -21,14 +21,42 @@ int er_flaky(int succeed_on) {
   return succeed_on;
 }
 int er_throws_int() { throw 42; }
+struct ParseError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+int er_parse(std::string s) { throw ParseError("bad digit in '" + s + "'"); }
+int er_after_parse(int x) { return x; }
 int er_nested_get(int x) { return weft::get(weft::task(er_fail).remote(x)) * 2; }
 }  // namespace
-WEFT_REMOTE(er_fail, er_dependent, er_flaky, er_throws_int, er_nested_get);
+WEFT_REMOTE(er_fail, er_dependent, er_flaky, er_throws_int, er_nested_get, er_parse, er_after_parse);
+WEFT_EXCEPTION(ParseError);
 
 namespace weft {
 namespace {
 
 using ErrorsTest = testing::RuntimeTest<2>;
+
+TEST_F(ErrorsTest, ARegisteredExceptionTypeIsRaisedAgainAsItself) {
+  auto r = task(er_parse).remote(std::string("x1"));
+  auto later = task(er_after_parse).remote(r);  // fails with the same cause, not run
+  for (auto* ref : {&r, &later}) {
+    try {
+      get(*ref);
+      FAIL() << "expected ParseError";
+    } catch (const ParseError& e) {
+      EXPECT_STREQ(e.what(), "bad digit in 'x1'");
+      try {
+        std::rethrow_if_nested(e);
+        FAIL() << "expected the TaskError nested inside";
+      } catch (const TaskError& t) {
+        EXPECT_EQ(t.task_name(), "er_parse");
+        EXPECT_EQ(t.exception_type(), "(anonymous namespace)::ParseError");
+      }
+    }
+  }
+  // Caught as a std::exception too, like any other exception.
+  EXPECT_THROW(get(r), std::exception);
+}
 
 TEST_F(ErrorsTest, ExceptionBecomesTaskErrorWithNameAndMessage) {
   auto r = task(er_fail).remote(-3);

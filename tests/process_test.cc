@@ -36,6 +36,10 @@ int fails(int x) {
   if (x > 0) throw std::invalid_argument("x must be <= 0, got " + std::to_string(x));
   return x;
 }
+struct QuotaExceeded : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+int over_quota(int n) { throw QuotaExceeded("quota of " + std::to_string(n) + " exceeded"); }
 int64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -104,7 +108,8 @@ std::unique_ptr<Counter> make_counter_from(long start) {
 
 WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, total, in_store, ramp,
             make_counter, make_counter_from, &Counter::add, &Counter::where, &Counter::fail_if_negative);
-WEFT_REMOTE(&Counter::add_ref, make_counter_once);
+WEFT_REMOTE(&Counter::add_ref, make_counter_once, over_quota);
+WEFT_EXCEPTION(QuotaExceeded);
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -151,6 +156,15 @@ TEST_F(Processes, ExceptionsKeepTheirTypeAndMessage) {
     EXPECT_EQ(e.task_name(), "fails");
   }
   EXPECT_EQ(weft::get(weft::task(fails).remote(-1)), -1);
+}
+
+TEST_F(Processes, ARegisteredExceptionTypeCrossesProcessesAsItself) {
+  try {
+    weft::get(weft::task(over_quota).remote(3));
+    FAIL() << "expected QuotaExceeded";
+  } catch (const QuotaExceeded& e) {
+    EXPECT_STREQ(e.what(), "quota of 3 exceeded");
+  }
 }
 
 TEST_F(Processes, LatencyCriticalWorkOvertakesQueuedBatchWork) {

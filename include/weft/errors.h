@@ -13,12 +13,17 @@
 //   weft::TaskCancelled  the runtime shut down before the task ran
 //   weft::RemoteError    a worker process could not run it (not registered in its binary, say)
 //   weft::ObjectLost     an object owned by another process could not be read there
+// A program's own exception types registered with WEFT_EXCEPTION (at the end of this file) are
+// raised again as themselves, in any process, with the TaskError nested inside.
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <typeinfo>
 
 #include "weft/export.h"
 
@@ -103,7 +108,40 @@ class WEFT_API ObjectLost : public TaskError {
   using TaskError::TaskError;
 };
 
-/// Raises the TaskError subclass of `info`'s kind.
+/// Raises the TaskError subclass of `info`'s kind, or the task's own exception type when that
+/// type is registered with WEFT_EXCEPTION.
 [[noreturn]] WEFT_API void throw_task_error(std::shared_ptr<const ErrorInfo> info);
 
+/// @cond INTERNAL
+namespace detail {
+using ExceptionThrower = void (*)(std::shared_ptr<const ErrorInfo>);
+WEFT_API bool register_exception(const std::type_info& type, ExceptionThrower thrower) noexcept;
+
+template <class E>
+[[noreturn]] void throw_as(std::shared_ptr<const ErrorInfo> info) {
+  try {
+    throw TaskError(info);
+  } catch (...) {
+    std::throw_with_nested(E(info->message));
+  }
+}
+}  // namespace detail
+/// @endcond
+
 }  // namespace weft
+
+/// Registers an exception type, so that when a task raises it, get raises it again as that type
+/// wherever the failure surfaces (in another process too), instead of as weft::TaskError:
+///
+///   struct ParseError : std::runtime_error { using std::runtime_error::runtime_error; };
+///   WEFT_EXCEPTION(ParseError);
+///   try { weft::get(ref); } catch (const ParseError& e) { ... e.what() is the task's message ... }
+///
+/// The type must be constructible from a std::string (its what()). The TaskError (which task,
+/// its name) is nested inside: std::rethrow_if_nested(e) raises it. At namespace scope, in a
+/// .cc file linked into the program.
+#define WEFT_EXCEPTION(E)                                                                         \
+  static_assert(std::is_constructible_v<E, std::string>,                                          \
+                "WEFT_EXCEPTION: " #E " must be constructible from a std::string (its message)"); \
+  [[maybe_unused]] static const bool WEFT_PP_CAT(weft_exception_, __COUNTER__) =                  \
+      ::weft::detail::register_exception(typeid(E), &::weft::detail::throw_as<E>)
