@@ -27,6 +27,7 @@
 #include "weft/registry.h"
 #include "workers/control.h"
 #include "workers/dispatch_book.h"
+#include "workers/transport.h"
 #include "workers/worker_host.h"
 #include "workers/worker_process.h"
 
@@ -72,9 +73,8 @@ struct ProcessExecutor::Dispatcher {
   ProcessOptions options;
   sched::WorkStealingPool* local = nullptr;
   std::string dir, endpoint;
-  std::unique_ptr<WorkerHost> host;  // starts and watches the workers; serves or knows the store
-  zmq::context_t ctx{1};
-  zmq::socket_t router{ctx, zmq::socket_type::router};
+  std::unique_ptr<Transport> transport;  // messages to and from the workers
+  std::unique_ptr<WorkerHost> host;      // starts and watches the workers; serves or knows the store
   int wake_fd = -1;
 
   std::mutex inbox_mu;  // guards inbox, actor_inbox and stopping
@@ -419,21 +419,16 @@ struct ProcessExecutor::Dispatcher {
     for (auto [victim, count] : book.steals()) send(workers[victim], encode(Steal{count}));
   }
 
-  void send(Worker& w, const std::string& bytes) {
-    try {
-      router.send(zmq::buffer(w.identity), zmq::send_flags::sndmore);
-      router.send(zmq::buffer(bytes), zmq::send_flags::none);
-    } catch (const zmq::error_t& e) {
-      log()->warn("driver: send to worker {} failed: {}", w.index, e.what());
-    }
-  }
+  void send(Worker& w, const std::string& bytes) { transport->send(w.identity, bytes); }
 
   void run() {
     for (;;) {
-      std::vector<zmq::pollitem_t> items = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+      std::vector<zmq::pollitem_t> items = {{nullptr, wake_fd, ZMQ_POLLIN, 0}};
+      transport->add_poll_items(items);
+      const size_t host_items = items.size();
       host->add_poll_items(items);
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
-      if (items[1].revents & ZMQ_POLLIN) {
+      if (items[0].revents & ZMQ_POLLIN) {
         uint64_t v;
         (void)!read(wake_fd, &v, sizeof v);
       }
@@ -442,21 +437,8 @@ struct ProcessExecutor::Dispatcher {
         stopping = true;
       }
       take_inbox();
-      if (items[0].revents & ZMQ_POLLIN) {
-        for (;;) {
-          zmq::message_t id, body;
-          if (!router.recv(id, zmq::recv_flags::dontwait)) break;
-          if (!id.more()) continue;  // a frame without a body: drop it
-          (void)router.recv(body, zmq::recv_flags::none);
-          while (body.more()) {  // extra frames: the message is malformed; drain them
-            zmq::message_t extra;
-            (void)router.recv(extra, zmq::recv_flags::none);
-            body.rebuild(0);
-          }
-          on_message(id.to_string(), std::string_view(static_cast<const char*>(body.data()), body.size()));
-        }
-      }
-      for (const WorkerExit& e : host->exits(items.data() + 2)) {
+      while (auto m = transport->receive()) on_message(m->first, m->second);
+      for (const WorkerExit& e : host->exits(items.data() + host_items)) {
         if (e.index < workers.size() && workers[e.index].pid == e.pid) on_death(workers[e.index], e.how);
       }
       send_answers();
@@ -498,26 +480,45 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
   if (options.processes < (options.node_address.empty() ? 1 : 0)) {
     return Status::invalid_argument("processes must be >= 1 (>= 0 with a node: 0 takes the node's default)");
   }
+  std::string tmpl = (std::filesystem::temp_directory_path() / "weft-driver-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return Status::io_error("cannot make a directory for the driver's socket");
+  const std::string dir = tmpl;
+  auto remove_dir = [&] {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  };
+  auto transport = bind_zmq_transport("ipc://" + dir + "/control.ipc");
+  if (!transport.ok()) {
+    remove_dir();
+    return transport.status();
+  }
+  auto host = options.node_address.empty()
+                  ? make_private_host(dir, (*transport)->endpoint(), options.store_bytes, options.processes)
+                  : attach_to_node(options.node_address, (*transport)->endpoint());
+  if (!host.ok()) {
+    remove_dir();
+    return host.status();
+  }
+  auto ex = start_with(options, std::move(*transport), std::move(*host));
+  if (!ex.ok()) {
+    remove_dir();
+    return ex.status();
+  }
+  (*ex)->d_->dir = dir;
+  return ex;
+}
+
+Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start_with(const ProcessOptions& options,
+                                                                     std::unique_ptr<Transport> transport,
+                                                                     std::unique_ptr<WorkerHost> host) {
   if (options.pipeline_depth < 1) return Status::invalid_argument("pipeline_depth must be >= 1");
   std::unique_ptr<ProcessExecutor> ex(new ProcessExecutor(options));
   Dispatcher& d = *ex->d_;
-  std::string tmpl = (std::filesystem::temp_directory_path() / "weft-driver-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) return Status::io_error("cannot make a directory for the driver's socket");
-  d.dir = tmpl;
-  d.endpoint = "ipc://" + d.dir + "/control.ipc";
-  try {
-    d.router.set(zmq::sockopt::linger, 0);
-    d.router.set(zmq::sockopt::router_mandatory, 1);
-    d.router.bind(d.endpoint);
-  } catch (const zmq::error_t& e) {
-    return Status::io_error(std::string("cannot bind the driver's control socket: ") + e.what());
-  }
-  if (options.node_address.empty()) {
-    WEFT_ASSIGN_OR_RETURN(d.host, make_private_host(d.dir, d.endpoint, options.store_bytes, options.processes));
-  } else {
-    WEFT_ASSIGN_OR_RETURN(d.host, attach_to_node(options.node_address, d.endpoint));
-  }
+  d.transport = std::move(transport);
+  d.host = std::move(host);
+  d.endpoint = d.transport->endpoint();
   if (d.options.processes == 0) d.options.processes = d.host->default_workers();
+  if (d.options.processes < 1) return Status::invalid_argument("processes must be >= 1");
   d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   d.workers.resize(static_cast<size_t>(d.options.processes));
   d.book = DispatchBook(d.workers.size(), options.pipeline_depth);

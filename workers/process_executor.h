@@ -46,6 +46,9 @@
 
 namespace weft::workers {
 
+class Transport;
+class WorkerHost;
+
 struct ProcessOptions {
   int processes = 2;         // 0 with a node: the node's default
   std::string node_address;  // empty: a private node in this process; "unix:PATH": a `weft node`
@@ -65,6 +68,10 @@ class ProcessExecutor final : public sched::Executor, public sched::RemoteActorH
  public:
   // Starts the workers and waits (up to 30 s) until each has said hello.
   static Result<std::unique_ptr<ProcessExecutor>> start(const ProcessOptions& options);
+  // The same over a given transport and worker host (tests pass in-memory fakes).
+  static Result<std::unique_ptr<ProcessExecutor>> start_with(const ProcessOptions& options,
+                                                             std::unique_ptr<Transport> transport,
+                                                             std::unique_ptr<WorkerHost> host);
   ~ProcessExecutor() override;
 
   void submit(detail::Runnable* r) override;
