@@ -27,6 +27,19 @@ Result<detail::ActorCore*> ActorDirectory::find(const std::string& name, const s
   return it->second.second;
 }
 
+Result<detail::ActorCore*> ActorDirectory::find_by_class_name(const std::string& name,
+                                                              const std::string& class_name) const {
+  std::lock_guard lock(mu_);
+  auto it = actors_.find(name);
+  if (it == actors_.end()) return Status::not_found("no actor is named '" + name + "'");
+  if (it->second.second->class_name() != class_name) {
+    return Status::invalid_argument("the actor named '" + name + "' is a " + it->second.second->class_name() +
+                                    ", not a " + class_name);
+  }
+  it->second.second->add_ref();
+  return it->second.second;
+}
+
 void ActorDirectory::clear() {
   std::vector<detail::ActorCore*> held;
   {

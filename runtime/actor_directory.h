@@ -27,6 +27,8 @@ class ActorDirectory {
   // The actor named `name`, with a reference added for the caller; kNotFound, or
   // kInvalidArgument when it is of another class than `type`.
   Result<detail::ActorCore*> find(const std::string& name, const std::type_info& type) const;
+  // The same, for a class named as demangled (what another process sends).
+  Result<detail::ActorCore*> find_by_class_name(const std::string& name, const std::string& class_name) const;
   // Drops every name and the references they hold.
   void clear();
 

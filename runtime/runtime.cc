@@ -1,5 +1,6 @@
 #include "runtime/runtime.h"
 
+#include "runtime/actor_exports.h"
 #include "runtime/node_store.h"
 #include "runtime/object_refs.h"
 
@@ -27,6 +28,14 @@ std::atomic<Runtime*> g_api{nullptr};  // accepts user submissions
 std::atomic<Runtime*> g_live{nullptr};  // serves internal traffic until teardown
 std::atomic<bool> g_was_shut_down{false};
 bool g_in_worker = false;  // set once, before any init, in a worker process
+// In a worker process: how tasks reach the driver's named actors (set while the worker serves).
+std::atomic<sched::RemoteActorHost*> g_driver_actors{nullptr};
+
+// The driver's named actors as its workers reach them.
+ActorExportTable& exports() {
+  static ActorExportTable* table = new ActorExportTable();  // lives until exit
+  return *table;
+}
 
 }  // namespace
 
@@ -93,7 +102,8 @@ void serve_if_worker() {
   unsetenv(workers::kDriverPidEnv);
   // Tasks may submit nested tasks: they run on threads of this worker.
   (void)init({});
-  const int code = workers::run_worker(endpoint, index, &runtime::ObjectRefs::process());
+  const int code = workers::run_worker(endpoint, index, &runtime::ObjectRefs::process(),
+                                       [](sched::RemoteActorHost* h) { runtime::g_driver_actors.store(h); });
   (void)shutdown();
   runtime::disconnect_node_store();
   std::exit(code);
@@ -143,7 +153,8 @@ Status init(const Options& options) {
                                                            .pipeline_depth = options.pipeline_depth,
                                                            .local_threads = workers,
                                                            .store_bytes = options.store_bytes,
-                                                           .refs = &runtime::ObjectRefs::process()}));
+                                                           .refs = &runtime::ObjectRefs::process(),
+                                                           .actors = &runtime::exports()}));
     WEFT_RETURN_IF_ERROR(runtime::connect_node_store(process_executor->store_socket()));
     actors = process_executor.get();
     executor = std::move(process_executor);
@@ -168,6 +179,7 @@ Status shutdown() {
     return Status::failed_precondition("weft::shutdown: cannot shut down from inside a task");
   }
   runtime::g_api.store(nullptr, std::memory_order_release);
+  runtime::exports().clear();  // what workers held of named actors
   rt->named_actors().clear();  // while the executor still runs: remote actors get their drop
   rt->stop();
   runtime::g_live.store(nullptr, std::memory_order_release);
@@ -192,7 +204,19 @@ sched::RemoteActorHost* remote_actors() {
   runtime::Runtime* rt = runtime::live();
   return rt != nullptr ? rt->remote_actors() : nullptr;
 }
+// Where a call of an actor living in another process goes: this driver's workers, or (in a
+// worker) the driver.
+sched::RemoteActorHost* actor_host() {
+  if (sched::RemoteActorHost* h = remote_actors()) return h;
+  return runtime::g_driver_actors.load();
+}
 }  // namespace
+
+Result<uint64_t> named_driver_actor(const std::string& name, const std::string& class_name) {
+  sched::RemoteActorHost* link = runtime::g_driver_actors.load();
+  if (link == nullptr) return Status::not_found("no actor is named '" + name + "'");
+  return link->find_named(name, class_name);
+}
 
 bool remote_actors_available() { return remote_actors() != nullptr; }
 
@@ -221,7 +245,7 @@ RemoteOutcome remote_actor_create(const std::string& factory, std::string packed
 
 RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::string packed_args,
                                 const std::string& call_name) {
-  sched::RemoteActorHost* host = remote_actors();
+  sched::RemoteActorHost* host = actor_host();
   if (host == nullptr) {
     RemoteOutcome out;
     out.error = cancelled_error(call_name);
@@ -231,7 +255,7 @@ RemoteOutcome remote_actor_call(uint64_t actor, const std::string& method, std::
 }
 
 void remote_actor_drop(uint64_t actor) {
-  if (sched::RemoteActorHost* host = remote_actors()) host->drop_actor(actor);
+  if (sched::RemoteActorHost* host = actor_host()) host->drop_actor(actor);
 }
 
 void ensure_running() {

@@ -24,6 +24,11 @@ class RemoteActorHost {
                                            const std::string& call_name) = 0;
   // The last handle and call are gone: the hosting worker frees the instance.
   virtual void drop_actor(uint64_t actor) = 0;
+  // A named actor this host can reach (a worker asks its driver); kNotFound by default.
+  virtual Result<uint64_t> find_named(const std::string& name, const std::string& class_name) {
+    (void)class_name;
+    return Status::not_found("no actor named '" + name + "'");
+  }
 };
 
 }  // namespace weft::sched

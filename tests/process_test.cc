@@ -93,6 +93,11 @@ struct Counter {
   }
 };
 Counter make_counter() { return {}; }
+// A task in a worker calling the driver's actor named `name`.
+long add_to_named(std::string name, long k) {
+  auto c = weft::get_actor<Counter>(name);
+  return weft::get(c.task(&Counter::add).remote(k));
+}
 // Builds once: a second build (a restart) finds the marker and fails.
 Counter make_counter_once(std::string marker) {
   if (std::filesystem::exists(marker)) throw std::runtime_error("built before");
@@ -108,7 +113,7 @@ std::unique_ptr<Counter> make_counter_from(long start) {
 
 WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, total, in_store, ramp,
             make_counter, make_counter_from, &Counter::add, &Counter::where, &Counter::fail_if_negative);
-WEFT_REMOTE(&Counter::add_ref, make_counter_once, over_quota);
+WEFT_REMOTE(&Counter::add_ref, make_counter_once, over_quota, add_to_named);
 WEFT_EXCEPTION(QuotaExceeded);
 
 weft::workers::ProcessExecutor& executor() {
@@ -283,6 +288,25 @@ TEST_F(Processes, AnActorWhoseRestartFailsFailsItsLaterCallsWithTheCause) {
     EXPECT_NE(std::string(e.what()).find("rebuilding it failed: built before"), std::string::npos) << e.what();
   }
   std::filesystem::remove(marker);
+}
+
+TEST_F(Processes, TasksInWorkersFindTheDriversNamedActorsAndCallThemInOrder) {
+  weft::actor<Counter>(make_counter_from).name("shared-tally").remote(100L);
+  std::vector<weft::ObjectRef<long>> adds;
+  for (long k = 1; k <= 10; ++k) adds.push_back(weft::task(add_to_named).remote(std::string("shared-tally"), k));
+  std::set<long> seen;
+  for (auto& a : adds) seen.insert(weft::get(a));
+  EXPECT_EQ(seen.size(), 10u) << "each call saw its own state: one instance, one call at a time";
+  EXPECT_EQ(*seen.rbegin(), 155);
+  auto c = weft::get_actor<Counter>("shared-tally");
+  EXPECT_EQ(weft::get(c.task(&Counter::add).remote(0L)), 155);
+  // A name the driver does not have is an error in the worker's task.
+  try {
+    weft::get(weft::task(add_to_named).remote(std::string("nobody"), 1L));
+    FAIL() << "expected an error";
+  } catch (const weft::TaskError& e) {
+    EXPECT_NE(e.message().find("no actor is named 'nobody'"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(Processes, NamedActorsLiveInWorkersAndAreFoundByName) {

@@ -16,6 +16,12 @@
 //   ObjectReady  driver -> worker   record: the answer, the object's value or error
 //   BorrowDone   worker -> driver   object: the answer arrived; the driver stops keeping it for
 //                                   this worker
+//   ActorLookup  worker -> driver   seq, name, class: a task looks up a named actor of the driver's
+//   ActorFound   driver -> worker   seq, actor (0: not found, and why): the answer
+//   ActorForward worker -> driver   seq, actor, method, payload: a call of that actor, made in the
+//                                   driver after the actor's earlier calls
+//   ActorReply   driver -> worker   seq, the call's outcome (as TaskResult)
+//   ActorRelease worker -> driver   actor: the worker's last handle to it is gone
 //
 // decode_control validates the envelope and the body's schema; anything else is kInvalidArgument
 // naming what is wrong (the receiver logs it and drops the message).
@@ -34,7 +40,7 @@
 
 namespace weft::workers {
 
-inline constexpr wire::Protocol kControl{"control", 3};
+inline constexpr wire::Protocol kControl{"control", 4};
 
 struct Hello {
   static constexpr uint8_t kType = 1;
@@ -139,8 +145,51 @@ struct BorrowDone {
   MSGPACK_DEFINE_ARRAY(object)
 };
 
-using ControlMessage = std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall,
-                                    ActorDrop, ObjectWait, ObjectReady, BorrowDone>;
+struct ActorLookup {
+  static constexpr uint8_t kType = 13;
+  static constexpr const char* kName = "actor lookup";
+  uint64_t seq = 0;
+  std::string name, class_name;
+  MSGPACK_DEFINE_ARRAY(seq, name, class_name)
+};
+
+struct ActorFound {
+  static constexpr uint8_t kType = 14;
+  static constexpr const char* kName = "actor found";
+  uint64_t seq = 0;
+  uint64_t actor = 0;  // 0: not found
+  uint8_t code = 0;    // weft::StatusCode when not found
+  std::string message;
+  MSGPACK_DEFINE_ARRAY(seq, actor, code, message)
+};
+
+struct ActorForward {
+  static constexpr uint8_t kType = 15;
+  static constexpr const char* kName = "actor forward";
+  uint64_t seq = 0;
+  uint64_t actor = 0;
+  std::string method;
+  wire::Bytes payload;
+  MSGPACK_DEFINE_ARRAY(seq, actor, method, payload)
+};
+
+struct ActorReply {
+  static constexpr uint8_t kType = 16;
+  static constexpr const char* kName = "actor reply";
+  TaskResult result;
+  MSGPACK_DEFINE_ARRAY(result)
+};
+
+struct ActorRelease {
+  static constexpr uint8_t kType = 17;
+  static constexpr const char* kName = "actor release";
+  uint64_t actor = 0;
+  MSGPACK_DEFINE_ARRAY(actor)
+};
+
+using ControlMessage =
+    std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall, ActorDrop, ObjectWait,
+                 ObjectReady, BorrowDone, ActorLookup, ActorFound, ActorForward, ActorReply, ActorRelease>;
 
 std::string encode(const ControlMessage& m);
 Result<ControlMessage> decode_control(std::string_view bytes);

@@ -44,6 +44,14 @@ TEST(Control, EveryMessageRoundTripsWithItsOwnFields) {
   EXPECT_EQ(ready.record.state, detail::RefRecord::kFailed);
   EXPECT_EQ(ready.record.error()->kind, ErrorKind::kObjectLost);
   EXPECT_EQ(ready.record.error()->message, "gone");
+  const ActorLookup lookup = round_trip(ActorLookup{3, "counter", "Counter"});
+  EXPECT_EQ(lookup.class_name, "Counter");
+  EXPECT_EQ(round_trip(ActorFound{3, 0, 5, "no actor"}).message, "no actor");
+  const ActorForward fwd = round_trip(ActorForward{4, 9, "Counter::add", {"p"}});
+  EXPECT_EQ(fwd.method, "Counter::add");
+  EXPECT_EQ(fwd.payload.data, "p");
+  EXPECT_EQ(round_trip(ActorReply{TaskResult{4, true, {"r"}, {}}}).result.payload.data, "r");
+  EXPECT_EQ(round_trip(ActorRelease{9}).actor, 9u);
 }
 
 TEST(Control, FailuresKeepTheirKind) {
@@ -79,7 +87,7 @@ TEST(Control, MalformedMessagesAreNamedErrors) {
   expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType)), "not an array [version, type, body]");
   // Another version is refused by name, not misread.
   expect_malformed(packed(std::make_tuple(kControl.version + 1, Steal::kType, std::make_tuple(1))),
-                   "version 4, this build speaks version 3");
+                   "version 5, this build speaks version 4");
   expect_malformed(packed(std::make_tuple(kControl.version, 42, std::make_tuple(1))), "unknown type 42");
   // Each body is checked against its own schema: field count, then field types.
   expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType, std::make_tuple(1, 2))),

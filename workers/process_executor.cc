@@ -80,7 +80,7 @@ struct ProcessExecutor::Dispatcher {
   std::mutex inbox_mu;  // guards inbox, actor_inbox and stopping
   std::vector<Runnable*> inbox;
   std::vector<ActorOp> actor_inbox;
-  std::vector<std::pair<pid_t, detail::RefRecord>> answers;  // objects workers wait for, now done
+  std::vector<std::pair<pid_t, ControlMessage>> answers;  // for workers: objects now done, actor calls
   bool stopping = false;
   std::vector<ActorOp> actor_pending;  // creates waiting for a ready worker
   std::unordered_map<uint64_t, ActorSpec> actor_specs;   // actors with restarts
@@ -161,31 +161,71 @@ struct ProcessExecutor::Dispatcher {
     if (options.refs == nullptr) return;
     count(&ProcessStats::object_waits);
     const pid_t pid = w.pid;
-    options.refs->wait(id, static_cast<uint64_t>(pid), [this, pid](detail::RefRecord record) {
-      {
-        std::lock_guard<std::mutex> lock(inbox_mu);
-        answers.emplace_back(pid, std::move(record));
-      }
-      wake();
+    options.refs->wait(id, static_cast<uint64_t>(pid),
+                       [this, pid](detail::RefRecord record) { answer(pid, ObjectReady{std::move(record)}); });
+  }
+
+  // A worker's call of one of the driver's named actors: made through the actor's mailbox.
+  void on_actor_forward(const Worker& w, ActorForward& f) {
+    const pid_t pid = w.pid;
+    const uint64_t seq = f.seq;
+    if (options.actors == nullptr) {
+      answer(pid, ActorReply{TaskResult{seq,
+                                        false,
+                                        {},
+                                        to_failure(ErrorInfo{f.method, "this driver exports no actors",
+                                                             "weft::RemoteError", ErrorKind::kRemote})}});
+      return;
+    }
+    options.actors->forward(f.actor, f.method, std::move(f.payload.data), [this, pid, seq](detail::RemoteOutcome out) {
+      TaskResult r{seq, out.ok, {std::move(out.payload)}, {}};
+      if (!out.ok && out.error) r.failure = to_failure(*out.error);
+      answer(pid, ActorReply{std::move(r)});
     });
   }
 
+  void on_actor_lookup(const Worker& w, const ActorLookup& l) {
+    ActorFound found{l.seq, 0, static_cast<uint8_t>(StatusCode::kNotFound), "no actor is named '" + l.name + "'"};
+    if (options.actors != nullptr) {
+      Result<uint64_t> id = options.actors->lookup(l.name, l.class_name, static_cast<uint64_t>(w.pid));
+      if (id.ok()) {
+        found.actor = *id;
+        found.code = 0;
+        found.message.clear();
+      } else {
+        found.code = static_cast<uint8_t>(id.status().code());
+        found.message = id.status().message();
+      }
+    }
+    send(w, encode(found));
+  }
+
+  // Queues a message for worker `pid` from any thread; the dispatcher sends it.
+  void answer(pid_t pid, ControlMessage m) {
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu);
+      answers.emplace_back(pid, std::move(m));
+    }
+    wake();
+  }
+
   void send_answers() {
-    std::vector<std::pair<pid_t, detail::RefRecord>> batch;
+    std::vector<std::pair<pid_t, ControlMessage>> batch;
     {
       std::lock_guard<std::mutex> lock(inbox_mu);
       batch.swap(answers);
     }
-    for (auto& [pid, record] : batch) {
+    for (auto& [pid, m] : batch) {
       Worker* target = nullptr;
       for (Worker& w : workers) {
         if (w.pid == pid && !w.identity.empty()) target = &w;
       }
-      if (target == nullptr) {  // it died meanwhile: its waits were let go with it
-        options.refs->borrow_done(static_cast<uint64_t>(pid), record.id());
-        continue;
+      if (target != nullptr) {
+        send(*target, encode(m));
+      } else if (const auto* ready = std::get_if<ObjectReady>(&m)) {
+        // It died meanwhile: its waits were let go with it.
+        options.refs->borrow_done(static_cast<uint64_t>(pid), ready->record.id());
       }
-      send(*target, encode(ObjectReady{std::move(record)}));
     }
   }
 
@@ -236,6 +276,12 @@ struct ProcessExecutor::Dispatcher {
       on_object_wait(w, wait->object);
     } else if (const BorrowDone* done = std::get_if<BorrowDone>(&*msg)) {
       if (options.refs != nullptr) options.refs->borrow_done(static_cast<uint64_t>(w.pid), done->object);
+    } else if (ActorForward* forward = std::get_if<ActorForward>(&*msg)) {
+      on_actor_forward(w, *forward);
+    } else if (const ActorLookup* lookup = std::get_if<ActorLookup>(&*msg)) {
+      on_actor_lookup(w, *lookup);
+    } else if (const ActorRelease* release = std::get_if<ActorRelease>(&*msg)) {
+      if (options.actors != nullptr) options.actors->release(release->actor, static_cast<uint64_t>(w.pid));
     } else {
       count(&ProcessStats::rejected_messages);
       log()->warn("driver: unexpected {} message from worker {}", name_of(*msg), w.index);
@@ -253,6 +299,7 @@ struct ProcessExecutor::Dispatcher {
     }
     by_identity.erase(w.identity);
     if (options.refs != nullptr) options.refs->drop_borrower(static_cast<uint64_t>(w.pid));
+    if (options.actors != nullptr) options.actors->drop_borrower(static_cast<uint64_t>(w.pid));
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
     for (Item& item : lost) {
@@ -419,7 +466,7 @@ struct ProcessExecutor::Dispatcher {
     for (auto [victim, count] : book.steals()) send(workers[victim], encode(Steal{count}));
   }
 
-  void send(Worker& w, const std::string& bytes) { transport->send(w.identity, bytes); }
+  void send(const Worker& w, const std::string& bytes) { transport->send(w.identity, bytes); }
 
   void run() {
     for (;;) {

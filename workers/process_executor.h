@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "scheduler/actor_exports.h"
 #include "scheduler/executor.h"
 #include "scheduler/ref_service.h"
 #include "scheduler/remote_actor_host.h"
@@ -56,6 +57,7 @@ struct ProcessOptions {
   int local_threads = 1;   // threads for work that stays in the driver
   size_t store_bytes = 0;  // the node store's size; 0: 30% of the machine's memory
   sched::RefService* refs = nullptr;  // the driver's refs: workers wait on its pending objects
+  sched::ActorExports* actors = nullptr;  // the driver's named actors, as workers reach them
 };
 
 struct ProcessStats {

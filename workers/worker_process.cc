@@ -6,15 +6,18 @@
 #include <unistd.h>
 
 #include <condition_variable>
-#include <optional>
-#include <unordered_map>
 #include <deque>
+#include <functional>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include <zmq.hpp>
 
 #include "core/logging.h"
+#include "scheduler/remote_actor_host.h"
 #include "weft/detail/hooks.h"
 #include "weft/registry.h"
 #include "workers/control.h"
@@ -55,6 +58,76 @@ class Outbox {
   int fd_;
   std::mutex mu_;
   std::vector<std::string> messages_;
+};
+
+// The driver's named actors as tasks here reach them (weft::get_actor in a worker): lookups and
+// calls go to the driver through the outbox and wait for its answer, which the I/O thread
+// delivers; a handle's release is sent without waiting.
+class DriverActors final : public sched::RemoteActorHost {
+ public:
+  explicit DriverActors(Outbox& out) : out_(out) {}
+
+  detail::RemoteOutcome create_actor(const std::string&, std::string, const std::string& call_name, int) override {
+    detail::RemoteOutcome out;
+    out.error = std::make_shared<ErrorInfo>(
+        ErrorInfo{call_name, "actors made in a worker live in that worker", "weft::RemoteError", ErrorKind::kRemote});
+    return out;
+  }
+
+  detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
+                                   const std::string& call_name) override {
+    auto [seq, answer] = expect();
+    out_.push(encode(ActorForward{seq, actor, method, {std::move(args)}}));
+    ControlMessage m = answer.get();
+    detail::RemoteOutcome out;
+    if (const auto* reply = std::get_if<ActorReply>(&m)) {
+      out.ok = reply->result.ok;
+      out.payload = reply->result.payload.data;
+      if (!out.ok) out.error = std::make_shared<ErrorInfo>(from_failure(call_name, reply->result.failure));
+    } else {
+      out.error = detail::cancelled_error(call_name);
+    }
+    return out;
+  }
+
+  void drop_actor(uint64_t actor) override { out_.push(encode(ActorRelease{actor})); }
+
+  Result<uint64_t> find_named(const std::string& name, const std::string& class_name) override {
+    auto [seq, answer] = expect();
+    out_.push(encode(ActorLookup{seq, name, class_name}));
+    ControlMessage m = answer.get();
+    const auto* found = std::get_if<ActorFound>(&m);
+    if (found == nullptr) return Status::cancelled("the worker is stopping");
+    if (found->actor == 0) return Status(static_cast<StatusCode>(found->code), found->message);
+    return found->actor;
+  }
+
+  // The driver's answer to request `seq` (ActorFound or ActorReply).
+  void answer(uint64_t seq, ControlMessage m) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = waiting_.find(seq); it != waiting_.end()) {
+      it->second.set_value(std::move(m));
+      waiting_.erase(it);
+    }
+  }
+  // The worker stops: whoever still waits gets Shutdown (a cancellation).
+  void cancel_all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [seq, p] : waiting_) p.set_value(Shutdown{});
+    waiting_.clear();
+  }
+
+ private:
+  std::pair<uint64_t, std::future<ControlMessage>> expect() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const uint64_t seq = next_seq_++;
+    return {seq, waiting_[seq].get_future()};
+  }
+
+  Outbox& out_;
+  std::mutex mu_;
+  uint64_t next_seq_ = 1;
+  std::unordered_map<uint64_t, std::promise<ControlMessage>> waiting_;
 };
 
 // Actor instances hosted here, by the driver's actor id (executing thread only).
@@ -138,7 +211,8 @@ struct Runner {
 
 }  // namespace
 
-int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* refs) {
+int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* refs,
+               const std::function<void(sched::RemoteActorHost*)>& install_driver_actors) {
   const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) return 1;  // the driver died before we got here
@@ -157,24 +231,31 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
     refs->set_requester([&outbox](const ObjectId& id, uint64_t) { outbox.push(encode(ObjectWait{id})); });
   }
 
-  TaskQueue q;
-  std::thread exec([&] {
-    Actors actors;
+  DriverActors driver_actors(outbox);
+  if (install_driver_actors) install_driver_actors(&driver_actors);
+
+  // Tasks and actor messages run on threads of their own, so that a task may wait on an actor
+  // that lives in this same process (through the driver) without waiting on itself.
+  TaskQueue q, actor_q;
+  auto serve = [&outbox](TaskQueue& from) {
+    Actors actors;  // only the actor thread's is ever used
     for (;;) {
       ControlMessage task;
       {
-        std::unique_lock<std::mutex> lock(q.mu);
-        q.cv.wait(lock, [&] { return q.stop || !q.tasks.empty(); });
-        if (q.tasks.empty()) {  // stop, and nothing left to run
+        std::unique_lock<std::mutex> lock(from.mu);
+        from.cv.wait(lock, [&] { return from.stop || !from.tasks.empty(); });
+        if (from.tasks.empty()) {  // stop, and nothing left to run
           for (auto& [id, a] : actors) a.destroy(a.instance);
           return;
         }
-        task = std::move(q.tasks.front());
-        q.tasks.pop_front();
+        task = std::move(from.tasks.front());
+        from.tasks.pop_front();
       }
       if (auto reply = std::visit(Runner{actors}, task)) outbox.push(encode(*reply));
     }
-  });
+  };
+  std::thread exec(serve, std::ref(q));
+  std::thread actor_thread(serve, std::ref(actor_q));
 
   bool running = true;
   while (running) {
@@ -191,11 +272,15 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
           log()->warn("worker {}: {}", index, msg.status().message());
           continue;
         }
-        if (std::holds_alternative<Task>(*msg) || std::holds_alternative<ActorCreate>(*msg) ||
-            std::holds_alternative<ActorCall>(*msg) || std::holds_alternative<ActorDrop>(*msg)) {
+        if (std::holds_alternative<Task>(*msg)) {
           std::lock_guard<std::mutex> lock(q.mu);
           q.tasks.push_back(std::move(*msg));
           q.cv.notify_one();
+        } else if (std::holds_alternative<ActorCreate>(*msg) || std::holds_alternative<ActorCall>(*msg) ||
+                   std::holds_alternative<ActorDrop>(*msg)) {
+          std::lock_guard<std::mutex> lock(actor_q.mu);
+          actor_q.tasks.push_back(std::move(*msg));
+          actor_q.cv.notify_one();
         } else if (const Steal* steal = std::get_if<Steal>(&*msg)) {
           Returned back;
           {
@@ -214,6 +299,10 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
           const ObjectId id = ready->record.id();
           if (refs != nullptr) refs->resolve(std::move(ready->record));
           driver.send(zmq::buffer(encode(BorrowDone{id})), zmq::send_flags::none);
+        } else if (ActorFound* found = std::get_if<ActorFound>(&*msg)) {
+          driver_actors.answer(found->seq, std::move(*found));
+        } else if (ActorReply* reply = std::get_if<ActorReply>(&*msg)) {
+          driver_actors.answer(reply->result.seq, std::move(*reply));
         } else if (std::holds_alternative<Shutdown>(*msg)) {
           running = false;
         } else {
@@ -223,13 +312,16 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
     }
     if (getppid() != parent) running = false;
   }
-  {
-    std::lock_guard<std::mutex> lock(q.mu);
-    q.stop = true;
-    q.tasks.clear();
-    q.cv.notify_all();
+  for (TaskQueue* queue : {&q, &actor_q}) {
+    std::lock_guard<std::mutex> lock(queue->mu);
+    queue->stop = true;
+    queue->tasks.clear();
+    queue->cv.notify_all();
   }
+  driver_actors.cancel_all();
   exec.join();
+  actor_thread.join();
+  if (install_driver_actors) install_driver_actors(nullptr);
   if (refs != nullptr) refs->set_requester(nullptr);
   for (std::string& m : outbox.take()) driver.send(zmq::buffer(m), zmq::send_flags::none);
   return 0;

@@ -1,16 +1,21 @@
 // The worker side of multi-process mode: a process started by a driver (running the driver's
 // own binary) connects back over ZeroMQ and runs registered functions by name.
 //
-// Two threads: the I/O thread owns the ZeroMQ socket, queues incoming tasks and answers steal
+// Three threads: the I/O thread owns the ZeroMQ socket, queues incoming tasks and answers steal
 // requests at once (with tasks it has not started); the executing thread runs queued tasks one
-// after another through the registry's invokers. The worker dies with its driver
-// (PR_SET_PDEATHSIG), and exits after kShutdown.
+// after another through the registry's invokers; the actor thread runs the calls of the actors
+// hosted here, in order (apart from tasks, so that a task may wait on an actor of this same
+// process). Results, and requests to the driver from any thread, leave through one ordered
+// outbox. The worker dies with its parent (PR_SET_PDEATHSIG: the driver, or its node), and exits
+// after Shutdown.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "scheduler/ref_service.h"
+#include "scheduler/remote_actor_host.h"
 
 namespace weft::workers {
 
@@ -22,6 +27,9 @@ inline constexpr const char* kDriverPidEnv = "WEFT_WORKER_DRIVER_PID";  // the d
 
 // Serves tasks from the driver at `endpoint` until it says to stop; returns the exit code.
 // `refs`: this process's refs (the worker asks the driver for pending objects through it).
-int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* refs);
+// `install_driver_actors` is called with how tasks here reach the driver's named actors, and with
+// null before the worker stops.
+int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* refs,
+               const std::function<void(sched::RemoteActorHost*)>& install_driver_actors);
 
 }  // namespace weft::workers

@@ -44,6 +44,7 @@ class ActorState final : public ActorCore {
   /// Multi-process mode: the instance lives in a worker process under this id (0: here).
   uint64_t remote_id() const { return remote_id_; }
   void set_remote_id(uint64_t id) { remote_id_ = id; }
+  uint64_t hosted_id() const override { return remote_id_; }
 
  private:
   std::unique_ptr<T> instance_;
@@ -341,14 +342,25 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
   std::string actor_name_;
 };
 
-/// The actor named `name` (ActorBuilder::name). Raises weft::Error when there is none, or when
-/// it is not of class T.
+/// The actor named `name` (ActorBuilder::name), anywhere in the program: in a task running in a
+/// worker process, the driver's actor of that name (its calls go through the driver, in order
+/// with the others). Raises weft::Error when there is none, or when it is not of class T.
 template <class T>
 ActorHandle<T> get_actor(const std::string& name) {
   detail::ensure_running();
   Result<detail::ActorCore*> core = detail::named_actor(name, typeid(T));
-  if (!core.ok()) throw Error("weft::get_actor: " + core.status().message());
-  return ActorHandle<T>::adopt(static_cast<detail::ActorState<T>*>(*core));
+  if (core.ok()) return ActorHandle<T>::adopt(static_cast<detail::ActorState<T>*>(*core));
+  if (core.status().code() == StatusCode::kNotFound) {
+    // In a worker process: the driver's actor of that name, its calls made through the driver.
+    Result<uint64_t> id = detail::named_driver_actor(name, detail::demangle(typeid(T).name()));
+    if (id.ok()) {
+      auto* state = new detail::ActorState<T>();
+      state->set_remote_id(*id);
+      return ActorHandle<T>::adopt(state);
+    }
+    if (id.status().code() != StatusCode::kNotFound) throw Error("weft::get_actor: " + id.status().message());
+  }
+  throw Error("weft::get_actor: " + core.status().message());
 }
 
 /// Starts building an actor of class T from a registered factory.

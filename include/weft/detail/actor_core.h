@@ -61,6 +61,9 @@ class WEFT_API ActorCore {
   // Calls after a failed construction fail with `error` (drain thread only).
   void set_dead(ErrorPtr error) { dead_ = std::move(error); }
   const std::string& class_name() const { return class_name_; }
+  // The id under which a worker process hosts the instance (multi-process mode), or 0 while it
+  // lives here or is not built yet (read from the actor's drain, after its factory call).
+  virtual uint64_t hosted_id() const { return 0; }
 
  protected:
   explicit ActorCore(std::string class_name) : drain_(this), class_name_(std::move(class_name)) {}

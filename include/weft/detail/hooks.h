@@ -89,6 +89,10 @@ class WEFT_API CarriedRefs {
   bool recording_ = true;
 };
 
+// In a worker process, the driver's actor named `name` of class `class_name`: the id its calls
+// name through remote_actor_call (kNotFound elsewhere, or when the driver has none).
+WEFT_API Result<uint64_t> named_driver_actor(const std::string& name, const std::string& class_name);
+
 // The last handle and call are gone: the worker frees the instance.
 WEFT_API void remote_actor_drop(uint64_t actor);
 
