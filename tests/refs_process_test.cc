@@ -3,7 +3,6 @@
 // when they hold arrays, and let go everywhere afterwards. This binary is started again as the
 // worker processes; main serves as a worker first.
 #include <signal.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -26,12 +25,6 @@ namespace {
 
 using weft::Array;
 using weft::ObjectRef;
-
-int64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
 
 int square(int x) { return x * x; }
 // Returns `x` after `ms` milliseconds.

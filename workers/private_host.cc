@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "core/logging.h"
 #include "objectstore/store_server.h"
 #include "workers/worker_host.h"
 #include "workers/worker_process.h"
@@ -134,13 +135,18 @@ class PrivateHost final : public WorkerHost {
     for (Child& c : children_) {
       if (c.pid <= 0) continue;
       int status = 0;
+      bool killed = false;
       while (waitpid(c.pid, &status, WNOHANG) == 0) {
         if (std::chrono::steady_clock::now() >= deadline) {
           kill(c.pid, SIGKILL);
           waitpid(c.pid, &status, 0);
+          killed = true;
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        log()->warn("driver: worker pid {} {} while stopping", c.pid, describe_exit(status));
       }
       if (c.pidfd >= 0) close(c.pidfd);
       c = Child{};

@@ -177,7 +177,8 @@ struct Runner {
       return remote_error(c.seq, "no actor factory '" + c.factory + "' is registered in this worker's binary");
     }
     try {
-      actors[c.actor] = HostedActor{e->construct(c.payload.data), e->destroy};
+      void* instance = e->construct(c.payload.data);  // first: a factory that raises adds nothing
+      actors[c.actor] = HostedActor{instance, e->destroy};
       return TaskResult{c.seq, true, {pack(msgpack::type::nil_t())}, {}};
     } catch (...) {
       return exception_result(c.seq, c.factory);
