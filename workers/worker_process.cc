@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -76,9 +75,9 @@ class DriverActors final : public sched::RemoteActorHost {
 
   detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
                                    const std::string& call_name) override {
-    auto [seq, answer] = expect();
+    const uint64_t seq = expect();
     out_.push(encode(ActorForward{seq, actor, method, {std::move(args)}}));
-    ControlMessage m = answer.get();
+    ControlMessage m = wait_for(seq);
     detail::RemoteOutcome out;
     if (const auto* reply = std::get_if<ActorReply>(&m)) {
       out.ok = reply->result.ok;
@@ -93,9 +92,9 @@ class DriverActors final : public sched::RemoteActorHost {
   void drop_actor(uint64_t actor) override { out_.push(encode(ActorRelease{actor})); }
 
   Result<uint64_t> find_named(const std::string& name, const std::string& class_name) override {
-    auto [seq, answer] = expect();
+    const uint64_t seq = expect();
     out_.push(encode(ActorLookup{seq, name, class_name}));
-    ControlMessage m = answer.get();
+    ControlMessage m = wait_for(seq);
     const auto* found = std::get_if<ActorFound>(&m);
     if (found == nullptr) return Status::cancelled("the worker is stopping");
     if (found->actor == 0) return Status(static_cast<StatusCode>(found->code), found->message);
@@ -105,29 +104,39 @@ class DriverActors final : public sched::RemoteActorHost {
   // The driver's answer to request `seq` (ActorFound or ActorReply).
   void answer(uint64_t seq, ControlMessage m) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = waiting_.find(seq); it != waiting_.end()) {
-      it->second.set_value(std::move(m));
-      waiting_.erase(it);
+    if (auto it = waiting_.find(seq); it != waiting_.end() && !it->second) {
+      it->second = std::move(m);
+      cv_.notify_all();
     }
   }
   // The worker stops: whoever still waits gets Shutdown (a cancellation).
   void cancel_all() {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [seq, p] : waiting_) p.set_value(Shutdown{});
-    waiting_.clear();
+    stopping_ = true;
+    cv_.notify_all();
   }
 
  private:
-  std::pair<uint64_t, std::future<ControlMessage>> expect() {
+  uint64_t expect() {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t seq = next_seq_++;
-    return {seq, waiting_[seq].get_future()};
+    waiting_[seq];
+    return seq;
+  }
+  ControlMessage wait_for(uint64_t seq) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || waiting_[seq].has_value(); });
+    ControlMessage m = waiting_[seq] ? std::move(*waiting_[seq]) : ControlMessage(Shutdown{});
+    waiting_.erase(seq);
+    return m;
   }
 
   Outbox& out_;
   std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
   uint64_t next_seq_ = 1;
-  std::unordered_map<uint64_t, std::promise<ControlMessage>> waiting_;
+  std::unordered_map<uint64_t, std::optional<ControlMessage>> waiting_;  // seq -> answer, once it came
 };
 
 // Actor instances hosted here, by the driver's actor id (executing thread only).
