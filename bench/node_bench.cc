@@ -54,22 +54,41 @@ weft::ObjectRef<weft::Array<float>> make_array(int64_t bytes) {
 float last_by_ref(weft::ObjectRef<weft::Array<float>> r) { return last(weft::get(r)); }
 WEFT_REMOTE(empty, spin, last, read_ref, make_array, last_by_ref);
 
-// Tasks per second for n tasks each given a ref to a put value (refs made beforehand).
-double ref_args_per_s(int processes, int n) {
-  if (!weft::init({.num_workers = 1, .processes = processes, .pipeline_depth = 8}).is_ok()) std::exit(1);
-  std::vector<weft::ObjectRef<int>> values;
-  for (int i = 0; i < n; ++i) values.push_back(weft::put(i));
+// Best of three: tasks per second for `n` tasks made by submit(i), all submitted, then got.
+template <class Submit>
+double best_rate(int n, Submit submit) {
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
     std::vector<weft::ObjectRef<int>> refs;
     refs.reserve(static_cast<size_t>(n));
     const auto t = Clock::now();
-    for (int i = 0; i < n; ++i) refs.push_back(weft::task(read_ref).remote(values[static_cast<size_t>(i)]));
+    for (int i = 0; i < n; ++i) refs.push_back(submit(i));
     for (auto& r : refs) (void)weft::get(r);
     best = std::max(best, n / std::chrono::duration<double>(Clock::now() - t).count());
   }
-  (void)weft::shutdown();
   return best;
+}
+
+// Best of 20: microseconds for one run of `round_trip`.
+template <class RoundTrip>
+double best_us(RoundTrip round_trip) {
+  double best = 1e18;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto t = Clock::now();
+    round_trip();
+    best = std::min(best, std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+  }
+  return best;
+}
+
+// Tasks per second for n tasks each given a ref to a put value (refs made beforehand).
+double ref_args_per_s(int processes, int n) {
+  if (!weft::init({.num_workers = 1, .processes = processes, .pipeline_depth = 8}).is_ok()) std::exit(1);
+  std::vector<weft::ObjectRef<int>> values;
+  for (int i = 0; i < n; ++i) values.push_back(weft::put(i));
+  const double rate = best_rate(n, [&](int i) { return weft::task(read_ref).remote(values[static_cast<size_t>(i)]); });
+  (void)weft::shutdown();
+  return rate;
 }
 
 // Microseconds for a task to read the last value of an array of `bytes` that another worker
@@ -77,14 +96,9 @@ double ref_args_per_s(int processes, int n) {
 double ref_get_us(int processes, int64_t bytes) {
   if (!weft::init({.num_workers = 1, .processes = std::max(2, processes)}).is_ok()) std::exit(1);
   weft::ObjectRef<weft::Array<float>> ref = weft::get(weft::task(make_array).remote(bytes));
-  double best = 1e18;
-  for (int rep = 0; rep < 20; ++rep) {
-    const auto t = Clock::now();
-    (void)weft::get(weft::task(last_by_ref).remote(ref));
-    best = std::min(best, std::chrono::duration<double, std::micro>(Clock::now() - t).count());
-  }
+  const double us = best_us([&] { (void)weft::get(weft::task(last_by_ref).remote(ref)); });
   (void)weft::shutdown();
-  return best;
+  return us;
 }
 
 // Microseconds for a task in a worker to receive an array put by the driver and read its last
@@ -94,29 +108,17 @@ double array_task_us(int processes, size_t bytes) {
   auto a = weft::Array<float>::make(bytes / sizeof(float));
   std::fill_n(a.mutable_data(), a.size(), 1.0f);
   auto ref = weft::put(a);
-  double best = 1e18;
-  for (int rep = 0; rep < 20; ++rep) {
-    const auto t = Clock::now();
-    (void)weft::get(weft::task(last).remote(ref));
-    best = std::min(best, std::chrono::duration<double, std::micro>(Clock::now() - t).count());
-  }
+  const double us = best_us([&] { (void)weft::get(weft::task(last).remote(ref)); });
   (void)weft::shutdown();
-  return best;
+  return us;
 }
 
 double tasks_per_s(int processes, int depth, int n, int spin_us) {
   if (!weft::init({.num_workers = 1, .processes = processes, .pipeline_depth = depth}).is_ok()) std::exit(1);
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    std::vector<weft::ObjectRef<int>> refs;
-    refs.reserve(static_cast<size_t>(n));
-    const auto t = Clock::now();
-    for (int i = 0; i < n; ++i) refs.push_back(spin_us > 0 ? weft::task(spin).remote(spin_us) : weft::task(empty).remote(i));
-    for (auto& r : refs) (void)weft::get(r);
-    best = std::max(best, n / std::chrono::duration<double>(Clock::now() - t).count());
-  }
+  const double rate =
+      best_rate(n, [&](int i) { return spin_us > 0 ? weft::task(spin).remote(spin_us) : weft::task(empty).remote(i); });
   (void)weft::shutdown();
-  return best;
+  return rate;
 }
 
 }  // namespace
