@@ -7,13 +7,15 @@
 //   Create    object, size, primary/transient, task -> Reply{offset, size}
 //   Seal      object (no reply)
 //   Abort     object
-//   Get       object, adopt (take over a hold), timeout_ms (-1: as long as it takes) -> Reply{offset, size}
+//   Get       object, hold (nonzero: take that hold over), timeout_ms (-1: as long as it takes)
+//             -> Reply{offset, size}
 //   Release   object (no reply)
 //   Delete    object
 //   Stats     -> Reply{stats}
-//   Hold      object: keep it pinned for a reader that will Get it with adopt
+//   Hold      object: keep it pinned for a reader that will Get it with the hold -> Reply{hold}
+//   Unhold    object, hold: the sender drops a hold its reader never took over (no reply)
 //
-// Seal and Release get no reply: the client never waits on them (the store processes a
+// Seal, Release and Unhold get no reply: the client never waits on them (the store processes a
 // connection's messages in order, so a later request sees them done), and the store logs their
 // errors, which only a buggy client can cause. Decoding never trusts its input: a message that
 // is not exactly one of these (bad MessagePack, another version, unknown type, a body of the wrong
@@ -32,7 +34,7 @@
 
 namespace weft::objectstore {
 
-inline constexpr wire::Protocol kStoreProtocol{"store", 2};
+inline constexpr wire::Protocol kStoreProtocol{"store", 3};
 inline constexpr size_t kMaxMessageBytes = 4096;
 
 struct Connect {
@@ -74,9 +76,9 @@ struct Get {
   static constexpr const char* kName = "get";
   uint64_t request_id = 0;
   ObjectId object;
-  bool adopt = false;
+  uint64_t hold = 0;
   int64_t timeout_ms = -1;
-  MSGPACK_DEFINE_ARRAY(request_id, object, adopt, timeout_ms)
+  MSGPACK_DEFINE_ARRAY(request_id, object, hold, timeout_ms)
 };
 
 struct Release {
@@ -109,7 +111,15 @@ struct Hold {
   MSGPACK_DEFINE_ARRAY(request_id, object)
 };
 
-using Request = std::variant<Connect, Create, Seal, Abort, Get, Release, Delete, Stats, Hold>;
+struct Unhold {
+  static constexpr uint8_t kType = 10;
+  static constexpr const char* kName = "unhold";
+  ObjectId object;
+  uint64_t hold = 0;
+  MSGPACK_DEFINE_ARRAY(object, hold)
+};
+
+using Request = std::variant<Connect, Create, Seal, Abort, Get, Release, Delete, Stats, Hold, Unhold>;
 
 struct Reply {
   static constexpr uint8_t kType = 100;
@@ -119,7 +129,8 @@ struct Reply {
   std::string message;
   uint64_t offset = 0, size = 0;  // Connect: size is the arena's size
   StoreStats stats;               // Stats
-  MSGPACK_DEFINE_ARRAY(request_id, code, message, offset, size, stats)
+  uint64_t hold = 0;              // Hold: the hold's token
+  MSGPACK_DEFINE_ARRAY(request_id, code, message, offset, size, stats, hold)
 
   Status status() const { return code == 0 ? Status::ok() : Status(static_cast<StatusCode>(code), message); }
   void set_status(const Status& s) {
@@ -128,7 +139,7 @@ struct Reply {
   }
 };
 
-// The request's id; 0 for the requests without a reply (Seal, Release).
+// The request's id; 0 for the requests without a reply (Seal, Release, Unhold).
 uint64_t request_id(const Request& q);
 void set_request_id(Request& q, uint64_t id);
 

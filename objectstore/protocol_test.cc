@@ -22,12 +22,13 @@ TEST(StoreProtocol, EveryRequestRoundTripsWithItsOwnFields) {
   EXPECT_FALSE(c.primary);
   EXPECT_TRUE(c.transient);
   EXPECT_EQ(c.task, 3u);
-  const Get g = round_trip(Get{.request_id = 5, .object = {1, 2}, .adopt = true, .timeout_ms = -1});
-  EXPECT_TRUE(g.adopt);
+  const Get g = round_trip(Get{.request_id = 5, .object = {1, 2}, .hold = 11, .timeout_ms = -1});
+  EXPECT_EQ(g.hold, 11u);
   EXPECT_EQ(g.timeout_ms, -1);
   EXPECT_EQ(round_trip(Seal{{3, 4}}).object, (ObjectId{3, 4}));
   EXPECT_EQ(round_trip(Release{{5, 6}}).object, (ObjectId{5, 6}));
   EXPECT_EQ(round_trip(Hold{.request_id = 8, .object = {1, 1}}).request_id, 8u);
+  EXPECT_EQ(round_trip(Unhold{{2, 2}, 12}).hold, 12u);
   round_trip(Connect{});
   round_trip(Abort{});
   round_trip(Delete{});
@@ -61,7 +62,7 @@ TEST(StoreProtocol, MalformedMessagesAreNamedErrors) {
   expect_bad("\x92\x01\x01", "not an array [version, type, body]");
   std::string wrong_version = encode(Request{Stats{}});
   wrong_version[1] = 5;
-  expect_bad(wrong_version, "version 5, this build speaks version 2");
+  expect_bad(wrong_version, "version 5, this build speaks version 3");
   std::string unknown = encode(Request{Stats{}});
   unknown[2] = 0x50;
   expect_bad(unknown, "unknown type 80");

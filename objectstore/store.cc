@@ -143,10 +143,10 @@ Status Store::abort(ClientId client, const ObjectId& id) {
   return Status::ok();
 }
 
-Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id, bool adopt) {
+Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id, uint64_t hold) {
   auto it = objects_.find(id);
   // A removed object stays readable by the readers its holds were left for.
-  if (it == objects_.end() || (it->second.doomed && !(adopt && !it->second.holds.empty()))) {
+  if (it == objects_.end() || (it->second.doomed && !(hold != 0 && it->second.holds.contains(hold)))) {
     return Status::not_found("object " + id.hex() + " does not exist");
   }
   if (it->second.state == State::kCreated) return Status::unavailable("object " + id.hex() + " is not sealed yet");
@@ -164,9 +164,8 @@ Result<ObjectLocation> Store::get(ClientId client, const ObjectId& id, bool adop
     ++restores_;
   }
   Entry& e = objects_.at(id);
-  if (adopt && !e.holds.empty()) {
-    auto h = e.holds.begin();  // the hold becomes this client's pin: the total stays
-    if (--h->second == 0) e.holds.erase(h);
+  if (hold != 0 && e.holds.erase(hold) == 1) {
+    // the hold becomes this client's pin: the total stays
   } else {
     add_pin(e);
   }
@@ -181,7 +180,7 @@ void Store::add_pin(Entry& e) {
   ++e.total_pins;
 }
 
-Status Store::hold(ClientId client, const ObjectId& id) {
+Result<uint64_t> Store::hold(ClientId client, const ObjectId& id) {
   auto it = objects_.find(id);
   // A removed object that someone still pins may be handed on: its readers keep it alive.
   if (it == objects_.end()) return Status::not_found("object " + id.hex() + " does not exist");
@@ -189,7 +188,21 @@ Status Store::hold(ClientId client, const ObjectId& id) {
     return Status::failed_precondition("object " + id.hex() + " must be sealed and in memory to be handed on");
   }
   add_pin(it->second);
-  ++it->second.holds[client];
+  const uint64_t token = ++next_hold_;
+  it->second.holds.emplace(token, client);
+  return token;
+}
+
+Status Store::unhold(ClientId client, const ObjectId& id, uint64_t token) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return Status::ok();
+  auto h = it->second.holds.find(token);
+  if (h == it->second.holds.end()) return Status::ok();  // taken over by its reader, or dropped
+  if (h->second != client) {
+    return Status::failed_precondition("hold " + std::to_string(token) + " on object " + id.hex() +
+                                       " is another client's");
+  }
+  drop_hold(id, it->second, token);
   return Status::ok();
 }
 
@@ -212,12 +225,9 @@ void Store::unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count)
   drop_pins(id, e, count);
 }
 
-void Store::unhold(const ObjectId& id, Entry& e, ClientId client, uint32_t count) {
-  auto h = e.holds.find(client);
-  WEFT_CHECK(h != e.holds.end() && h->second >= count);
-  h->second -= count;
-  if (h->second == 0) e.holds.erase(h);
-  drop_pins(id, e, count);
+void Store::drop_hold(const ObjectId& id, Entry& e, uint64_t token) {
+  WEFT_CHECK(e.holds.erase(token) == 1);
+  drop_pins(id, e, 1);
 }
 
 Status Store::release(ClientId client, const ObjectId& id) {
@@ -243,20 +253,23 @@ Status Store::remove(const ObjectId& id) {
 
 void Store::disconnect(ClientId client) {
   std::vector<ObjectId> dropped;
-  std::vector<std::pair<ObjectId, uint32_t>> pinned, held;
+  std::vector<std::pair<ObjectId, uint32_t>> pinned;
+  std::vector<std::pair<ObjectId, uint64_t>> held;
   for (auto& [id, e] : objects_) {
     // Everything it created goes with it: nobody else would ever remove it (readers' pins keep
     // an object until they release it).
     if (e.owner == client) dropped.push_back(id);
     if (auto p = e.pins.find(client); p != e.pins.end()) pinned.emplace_back(id, p->second);
-    if (auto h = e.holds.find(client); h != e.holds.end()) held.emplace_back(id, h->second);
+    for (const auto& [token, sender] : e.holds) {
+      if (sender == client) held.emplace_back(id, token);
+    }
   }
   // Each step may erase objects (a transient one whose last pin this was): look them up again.
   for (auto& [id, count] : pinned) {
     if (auto it = objects_.find(id); it != objects_.end()) unpin(id, it->second, client, count);
   }
-  for (auto& [id, count] : held) {
-    if (auto it = objects_.find(id); it != objects_.end()) unhold(id, it->second, client, count);
+  for (auto& [id, token] : held) {
+    if (auto it = objects_.find(id); it != objects_.end()) drop_hold(id, it->second, token);
   }
   for (const ObjectId& id : dropped) {
     auto it = objects_.find(id);

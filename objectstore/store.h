@@ -71,13 +71,18 @@ class Store {
   // Discards an unsealed object of `client`.
   Status abort(ClientId client, const ObjectId& id);
   // Pins a sealed object for `client` (restoring it from disk if it was spilled) and says where
-  // it is. kNotFound when absent; kUnavailable when it exists but is not sealed yet. `adopt`:
-  // take over a hold (see hold()) as this pin, when the object has one.
-  Result<ObjectLocation> get(ClientId client, const ObjectId& id, bool adopt = false);
+  // it is. kNotFound when absent; kUnavailable when it exists but is not sealed yet. `hold`
+  // (nonzero): take over that hold (see hold()) as this pin, when it is still there.
+  Result<ObjectLocation> get(ClientId client, const ObjectId& id, uint64_t hold = 0);
   // A pin on behalf of a message in flight: `client` is handing the object's id to another
-  // process, whose get(adopt) takes the hold over, so the object cannot vanish in between even if
-  // the sender lets go first. Holds of a client that goes away are dropped with it.
-  Status hold(ClientId client, const ObjectId& id);
+  // process, whose get(hold) takes the hold over, so the object cannot vanish in between even if
+  // the sender lets go first. Returns the hold's token (unique in this store). A hold ends when
+  // its reader takes it over, when its sender drops it (unhold: the message was lost with its
+  // reader, or answered), or when its sender goes away.
+  Result<uint64_t> hold(ClientId client, const ObjectId& id);
+  // Drops `client`'s hold `token` on the object if it is still there (taken over or gone: OK).
+  // kFailedPrecondition when the hold is another client's.
+  Status unhold(ClientId client, const ObjectId& id, uint64_t token);
   // Drops one of `client`'s pins on the object.
   Status release(ClientId client, const ObjectId& id);
   // Deletes the object now, or as soon as its last pin drops.
@@ -101,7 +106,7 @@ class Store {
     bool ever_pinned = false;
     bool doomed = false;  // remove() while pinned
     std::unordered_map<ClientId, uint32_t> pins;
-    std::unordered_map<ClientId, uint32_t> holds;  // pins for messages in flight, by sender
+    std::unordered_map<uint64_t, ClientId> holds;   // pins for messages in flight: token -> sender
     uint32_t total_pins = 0;                        // pins and holds
     std::list<ObjectId>::iterator lru;  // valid while unpinned and sealed in memory
     bool in_lru = false;
@@ -114,7 +119,7 @@ class Store {
   void free_memory(Entry& e);
   void erase(const ObjectId& id);
   void unpin(const ObjectId& id, Entry& e, ClientId client, uint32_t count);
-  void unhold(const ObjectId& id, Entry& e, ClientId client, uint32_t count);
+  void drop_hold(const ObjectId& id, Entry& e, uint64_t token);
   void drop_pins(const ObjectId& id, Entry& e, uint32_t count);  // after a pin or hold is gone
   void add_pin(Entry& e);
 
@@ -125,6 +130,7 @@ class Store {
   std::list<ObjectId> lru_;  // unpinned sealed in-memory objects, least recently used first
   uint64_t pinned_bytes_ = 0;
   uint64_t evictions_ = 0, spills_ = 0, restores_ = 0;
+  uint64_t next_hold_ = 0;
 };
 
 }  // namespace weft::objectstore

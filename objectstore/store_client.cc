@@ -111,10 +111,16 @@ Status StoreClient::put(const ObjectId& id, const void* data, uint64_t size, con
   return seal(id);
 }
 
-Status StoreClient::hold(const ObjectId& id) { return call(Hold{.object = id}).status(); }
+Result<uint64_t> StoreClient::hold(const ObjectId& id) {
+  WEFT_ASSIGN_OR_RETURN(Reply r, call(Hold{.object = id}));
+  if (r.hold == 0) return Status::corruption("the store answered a hold without its token");
+  return r.hold;
+}
 
-Result<std::span<const uint8_t>> StoreClient::get(const ObjectId& id, int64_t timeout_ms, bool adopt) {
-  WEFT_ASSIGN_OR_RETURN(Reply r, call(Get{.object = id, .adopt = adopt, .timeout_ms = timeout_ms}));
+Status StoreClient::unhold(const ObjectId& id, uint64_t hold) { return send_only(Unhold{id, hold}); }
+
+Result<std::span<const uint8_t>> StoreClient::get(const ObjectId& id, int64_t timeout_ms, uint64_t hold) {
+  WEFT_ASSIGN_OR_RETURN(Reply r, call(Get{.object = id, .hold = hold, .timeout_ms = timeout_ms}));
   if (r.offset + r.size > arena_.size()) return Status::corruption("the store gave a range outside its memory");
   return std::span<const uint8_t>(arena_.base() + r.offset, r.size);
 }

@@ -43,11 +43,14 @@ class StoreClient {
   Status put(const ObjectId& id, const void* data, uint64_t size, const CreateOptions& options = {});
   // The sealed object's bytes, pinned until release(). Waits up to `timeout_ms` (-1: forever)
   // for an object that does not exist or is not sealed yet; kDeadlineExceeded after that.
-  Result<std::span<const uint8_t>> get(const ObjectId& id, int64_t timeout_ms = -1, bool adopt = false);
-  // Keeps the object alive for a reader in another process that will get(..., adopt = true) it
-  // (see Store::hold). Returns once the store holds it, so a message sent afterwards cannot
-  // reach its reader before the hold is in place.
-  Status hold(const ObjectId& id);
+  // `hold`: take over that hold of the sender's (see hold()).
+  Result<std::span<const uint8_t>> get(const ObjectId& id, int64_t timeout_ms = -1, uint64_t hold = 0);
+  // Keeps the object alive for a reader in another process that will get(..., hold) it (see
+  // Store::hold); returns the hold's token. Returns once the store holds it, so a message sent
+  // afterwards cannot reach its reader before the hold is in place.
+  Result<uint64_t> hold(const ObjectId& id);
+  // Drops a hold of this client's that its reader never took over (sent without waiting).
+  Status unhold(const ObjectId& id, uint64_t hold);
   Status release(const ObjectId& id);  // sent without waiting, like seal
 
   Status remove(const ObjectId& id);

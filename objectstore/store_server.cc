@@ -55,7 +55,7 @@ struct StoreServer::Loop {
     int sock;
     uint64_t request_id;
     Clock::time_point deadline;  // max() for no timeout
-    bool adopt;
+    uint64_t hold;
   };
   std::unordered_map<int, ClientId> clients;  // socket -> client
   ClientId next_client = 1;
@@ -122,8 +122,8 @@ void StoreServer::run() {
     r.set_status(s);
     reply(sock, std::move(r));
   };
-  auto answer_get = [&](int sock, uint64_t request_id, const ObjectId& id, bool adopt) {
-    auto loc = store_->get(loop.clients.at(sock), id, adopt);
+  auto answer_get = [&](int sock, uint64_t request_id, const ObjectId& id, uint64_t hold) {
+    auto loc = store_->get(loop.clients.at(sock), id, hold);
     if (!loc.ok()) return error_reply(sock, request_id, loc.status());
     Reply r;
     r.request_id = request_id;
@@ -173,16 +173,16 @@ void StoreServer::run() {
       if (w != loop.waiting.end()) {
         std::vector<Loop::Waiter> waiters = std::move(w->second);
         loop.waiting.erase(w);
-        for (const auto& x : waiters) answer_get(x.sock, x.request_id, q->object, x.adopt);
+        for (const auto& x : waiters) answer_get(x.sock, x.request_id, q->object, x.hold);
       }
     } else if (const Abort* q = std::get_if<Abort>(&request)) {
       answer(store_->abort(client, q->object));
     } else if (const Get* q = std::get_if<Get>(&request)) {
       if (store_->is_sealed(q->object) || q->timeout_ms == 0)
-        return answer_get(sock, q->request_id, q->object, q->adopt);
+        return answer_get(sock, q->request_id, q->object, q->hold);
       const auto deadline =
           q->timeout_ms < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(q->timeout_ms);
-      loop.waiting[q->object].push_back({sock, q->request_id, deadline, q->adopt});
+      loop.waiting[q->object].push_back({sock, q->request_id, deadline, q->hold});
     } else if (const Release* q = std::get_if<Release>(&request)) {
       Status s = store_->release(client, q->object);
       if (!s.is_ok()) log()->warn("store: release from client {}: {}", client, s.message());
@@ -192,7 +192,13 @@ void StoreServer::run() {
       r.stats = store_->stats();
       reply(sock, std::move(r));
     } else if (const Hold* q = std::get_if<Hold>(&request)) {
-      answer(store_->hold(client, q->object));
+      auto token = store_->hold(client, q->object);
+      if (!token.ok()) return error_reply(sock, q->request_id, token.status());
+      r.hold = *token;
+      reply(sock, std::move(r));
+    } else if (const Unhold* q = std::get_if<Unhold>(&request)) {
+      Status s = store_->unhold(client, q->object, q->hold);
+      if (!s.is_ok()) log()->warn("store: unhold from client {}: {}", client, s.message());
     }
   };
 

@@ -122,24 +122,45 @@ TEST_F(StoreTest, AHoldKeepsAnObjectForItsReaderAfterTheSenderLetsGo) {
   const ObjectId id = ObjectId::next();
   ASSERT_TRUE(store_->create(1, id, 100, {.transient = true}).ok());
   ASSERT_TRUE(store_->seal(1, id).is_ok());
-  ASSERT_TRUE(store_->get(1, id).ok());    // the sender reads it
-  ASSERT_TRUE(store_->hold(1, id).is_ok());  // and hands its id on
+  ASSERT_TRUE(store_->get(1, id).ok());  // the sender reads it
+  auto hold = store_->hold(1, id);       // and hands its id on
+  ASSERT_TRUE(hold.ok());
   ASSERT_TRUE(store_->release(1, id).is_ok());
   ASSERT_TRUE(store_->remove(id).is_ok());  // even removed by its owner
   EXPECT_TRUE(store_->contains(id));  // the hold keeps it
   EXPECT_EQ(store_->get(5, id).status().code(), StatusCode::kNotFound);  // for its reader only
-  ASSERT_TRUE(store_->get(2, id, /*adopt=*/true).ok());
+  EXPECT_EQ(store_->get(2, id, *hold + 1).status().code(), StatusCode::kNotFound);  // with its own token
+  ASSERT_TRUE(store_->get(2, id, *hold).ok());
   EXPECT_EQ(store_->stats().pins, 1u);  // the hold became the reader's pin
+  EXPECT_TRUE(store_->unhold(1, id, *hold).is_ok());  // taken over already: nothing to drop
+  EXPECT_EQ(store_->stats().pins, 1u);
   ASSERT_TRUE(store_->release(2, id).is_ok());
   EXPECT_FALSE(store_->contains(id));  // transient: gone with its last reader
   // A hold whose reader never comes goes with its sender.
   const ObjectId lost = ObjectId::next();
   ASSERT_TRUE(store_->create(3, lost, 100).ok());
   ASSERT_TRUE(store_->seal(3, lost).is_ok());
-  ASSERT_TRUE(store_->hold(4, lost).is_ok());
+  ASSERT_TRUE(store_->hold(4, lost).ok());
   EXPECT_EQ(store_->stats().pins, 1u);
   store_->disconnect(4);
   EXPECT_EQ(store_->stats().pins, 0u);
+}
+
+TEST_F(StoreTest, ASenderDropsTheHoldOfAReaderThatNeverCame) {
+  const ObjectId id = ObjectId::next();
+  ASSERT_TRUE(store_->create(1, id, 100, {.transient = true}).ok());
+  ASSERT_TRUE(store_->seal(1, id).is_ok());
+  auto first = store_->hold(1, id);  // two messages carry it
+  auto second = store_->hold(1, id);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NE(*first, *second);
+  EXPECT_EQ(store_->unhold(2, id, *first).code(), StatusCode::kFailedPrecondition);  // not 2's to drop
+  ASSERT_TRUE(store_->get(3, id, *second).ok());        // the second's reader took its hold over
+  ASSERT_TRUE(store_->unhold(1, id, *first).is_ok());   // the first's reader died before reading
+  ASSERT_TRUE(store_->unhold(1, id, *second).is_ok());  // a no-op: it is the reader's pin now
+  EXPECT_EQ(store_->stats().pins, 1u);
+  ASSERT_TRUE(store_->release(3, id).is_ok());
+  EXPECT_FALSE(store_->contains(id));  // transient: gone with its last pin
 }
 
 TEST_F(StoreTest, SecondaryCopiesAreEvictedFirstThenPrimariesSpillAndRestore) {

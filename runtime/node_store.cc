@@ -12,6 +12,7 @@ namespace {
 
 std::mutex g_mu;  // guards g_client
 std::shared_ptr<objectstore::StoreClient> g_client;
+thread_local std::vector<detail::StoreHold>* t_holds = nullptr;
 
 std::shared_ptr<objectstore::StoreClient> client() {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -44,6 +45,15 @@ void disconnect_node_store() {
   g_client.reset();
 }
 
+void capture_holds(std::vector<detail::StoreHold>* into) { t_holds = into; }
+
+void drop_holds(const std::vector<detail::StoreHold>& holds) {
+  if (holds.empty()) return;
+  auto c = client();
+  if (!c) return;  // the connection is gone, and its holds with it
+  for (const detail::StoreHold& h : holds) (void)c->unhold(h.object, h.token);
+}
+
 }  // namespace runtime
 
 namespace detail {
@@ -71,10 +81,10 @@ Status store_seal_and_pin(SharedObject& obj) {
   return Status::ok();
 }
 
-Result<SharedObject> store_open(const ObjectId& id, bool adopt) {
+Result<SharedObject> store_open(const ObjectId& id, uint64_t hold) {
   auto c = runtime::client();
   if (!c) return Status::unavailable("a shared-memory array reached a process without a node store");
-  WEFT_ASSIGN_OR_RETURN(auto view, c->get(id, 10000, adopt));
+  WEFT_ASSIGN_OR_RETURN(auto view, c->get(id, 10000, hold));
   auto h = std::make_shared<runtime::Handle>();
   h->client = c;
   h->id = id;
@@ -82,9 +92,11 @@ Result<SharedObject> store_open(const ObjectId& id, bool adopt) {
   return SharedObject{id, const_cast<uint8_t*>(view.data()), view.size(), std::move(h)};
 }
 
-Status store_hold(const SharedObject& obj) {
+Result<uint64_t> store_hold(const SharedObject& obj) {
   auto* h = static_cast<runtime::Handle*>(obj.keep.get());
-  return h->client->hold(obj.id);
+  WEFT_ASSIGN_OR_RETURN(uint64_t token, h->client->hold(obj.id));
+  if (runtime::t_holds != nullptr) runtime::t_holds->push_back(StoreHold{obj.id, token});
+  return token;
 }
 
 }  // namespace detail

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "runtime/node_store.h"
 #include "weft/detail/hooks.h"
 
 namespace weft::runtime {
@@ -14,10 +15,10 @@ using detail::ObjectBase;
 using detail::RefRecord;
 using detail::ValueCodec;
 
-// The refs to pending objects exported on this thread while a message is packed.
+// What a message packed on this thread carries: refs to pending objects, holds on store objects.
 struct Capture {
   const ObjectRefs* owner = nullptr;
-  std::vector<ObjectId> ids;
+  detail::Carried carried;
 };
 thread_local Capture t_capture;
 
@@ -81,8 +82,9 @@ RefRecord ObjectRefs::done_record(ObjectBase* o, const ValueCodec& codec, uint64
   if (s.is_ok()) {
     std::memcpy(obj->data, packed->data(), packed->size());
     s = detail::store_seal_and_pin(*obj);
-    if (s.is_ok()) s = detail::store_hold(*obj);
   }
+  Result<uint64_t> hold = s.is_ok() ? detail::store_hold(*obj) : Result<uint64_t>(s);
+  if (!hold.ok()) s = hold.status();
   if (!s.is_ok()) {  // no room in the store: the value travels in the message after all
     r.state = RefRecord::kInline;
     r.bytes = std::move(*packed);
@@ -91,7 +93,7 @@ RefRecord ObjectRefs::done_record(ObjectBase* o, const ValueCodec& codec, uint64
   r.state = RefRecord::kInStore;
   r.store_hi = obj->id.hi;
   r.store_lo = obj->id.lo;
-  r.adopt = true;
+  r.hold = *hold;
   return r;
 }
 
@@ -105,7 +107,7 @@ void ObjectRefs::fill(ObjectBase* slot, const RefRecord& r, const ValueCodec& co
       s = codec.set_value(slot, r.bytes);
       break;
     case RefRecord::kInStore: {
-      auto obj = detail::store_open(r.store_object(), r.adopt);
+      auto obj = detail::store_open(r.store_object(), r.hold);
       if (!obj.ok()) {
         slot->fail(std::make_shared<ErrorInfo>(
             lost(r.id(), "its value is gone from the node's store (" + obj.status().message() + ")")));
@@ -153,7 +155,7 @@ RefRecord ObjectRefs::export_ref(ObjectBase* o, const ValueCodec& codec) {
     it->second.codec = &codec;
   }
   ++it->second.in_flight;
-  t_capture.ids.push_back(o->id());
+  t_capture.carried.refs.push_back(o->id());
   return r;
 }
 
@@ -214,12 +216,14 @@ ObjectBase* ObjectRefs::import_ref(RefRecord record, const ValueCodec& codec) {
 
 void ObjectRefs::begin_capture() {
   t_capture.owner = this;
-  t_capture.ids.clear();
+  t_capture.carried = {};
+  capture_holds(&t_capture.carried.holds);
 }
 
-std::vector<ObjectId> ObjectRefs::end_capture() {
+detail::Carried ObjectRefs::end_capture() {
+  capture_holds(nullptr);
   t_capture.owner = nullptr;
-  return std::exchange(t_capture.ids, {});
+  return std::exchange(t_capture.carried, {});
 }
 
 ObjectBase* ObjectRefs::maybe_free(std::unordered_map<ObjectId, Owned>::iterator it) {
@@ -229,11 +233,12 @@ ObjectBase* ObjectRefs::maybe_free(std::unordered_map<ObjectId, Owned>::iterator
   return o;
 }
 
-void ObjectRefs::release(const std::vector<ObjectId>& carried) {
+void ObjectRefs::release(const detail::Carried& carried) {
+  drop_holds(carried.holds);  // its readers took them over by now, or never will
   std::vector<ObjectBase*> freed;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const ObjectId& id : carried) {
+    for (const ObjectId& id : carried.refs) {
       auto it = owned_.find(id);
       if (it == owned_.end() || it->second.in_flight == 0) continue;
       --it->second.in_flight;
@@ -263,8 +268,20 @@ void ObjectRefs::wait(const ObjectId& id, uint64_t borrower, std::function<void(
     ready(std::move(r));
     return;
   }
-  auto* watch = new DoneWatch(o, [this, o, codec, ready = std::move(ready)] {
-    ready(done_record(o, *codec, self_));
+  auto* watch = new DoneWatch(o, [this, o, codec, borrower, ready = std::move(ready)] {
+    RefRecord r = done_record(o, *codec, self_);
+    const detail::StoreHold hold{r.store_object(), r.hold};
+    bool kept = false;  // the borrower takes the hold over; if it dies first, drop_borrower drops it
+    if (hold.token != 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = owned_.find(o->id());
+      if (it != owned_.end() && it->second.borrowers.contains(borrower)) {
+        it->second.answer_holds.emplace(borrower, hold);
+        kept = true;
+      }
+    }
+    ready(std::move(r));
+    if (hold.token != 0 && !kept) drop_holds({hold});  // it died while the value was made
     o->release();
   });
   watch->start();
@@ -279,6 +296,10 @@ void ObjectRefs::borrow_done(uint64_t borrower, const ObjectId& id) {
     auto b = it->second.borrowers.find(borrower);
     if (b == it->second.borrowers.end()) return;
     if (--b->second == 0) it->second.borrowers.erase(b);
+    // It has the value: the hold of the answer (if any) is its pin now.
+    if (auto h = it->second.answer_holds.find(borrower); h != it->second.answer_holds.end()) {
+      it->second.answer_holds.erase(h);
+    }
     freed = maybe_free(it);
   }
   if (freed) freed->release();
@@ -286,16 +307,21 @@ void ObjectRefs::borrow_done(uint64_t borrower, const ObjectId& id) {
 
 void ObjectRefs::drop_borrower(uint64_t borrower) {
   std::vector<ObjectBase*> freed;
+  std::vector<detail::StoreHold> unread;  // answers it never read
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = owned_.begin(); it != owned_.end();) {
       auto next = std::next(it);
+      auto [first, last] = it->second.answer_holds.equal_range(borrower);
+      for (auto h = first; h != last; ++h) unread.push_back(h->second);
+      it->second.answer_holds.erase(first, last);
       if (it->second.borrowers.erase(borrower) > 0) {
         if (ObjectBase* o = maybe_free(it)) freed.push_back(o);
       }
       it = next;
     }
   }
+  drop_holds(unread);
   for (ObjectBase* o : freed) o->release();
 }
 
@@ -316,7 +342,9 @@ void ObjectRefs::resolve(RefRecord record) {
   }
   if (p.slot == nullptr) {
     // Nobody waits any more; a value held in the store for us is let go.
-    if (record.state == RefRecord::kInStore && record.adopt) (void)detail::store_open(record.store_object(), true);
+    if (record.state == RefRecord::kInStore && record.hold != 0) {
+      (void)detail::store_open(record.store_object(), record.hold);
+    }
     return;
   }
   if (record.state == RefRecord::kPending) {
@@ -353,12 +381,12 @@ CarriedRefs::CarriedRefs() { runtime::ObjectRefs::process().begin_capture(); }
 void CarriedRefs::packed() {
   if (!recording_) return;
   recording_ = false;
-  ids_ = runtime::ObjectRefs::process().end_capture();
+  carried_ = runtime::ObjectRefs::process().end_capture();
 }
 
 CarriedRefs::~CarriedRefs() {
   packed();
-  if (!ids_.empty()) runtime::ObjectRefs::process().release(ids_);
+  if (!carried_.empty()) runtime::ObjectRefs::process().release(carried_);
 }
 
 }  // namespace weft::detail

@@ -36,8 +36,8 @@ class ObjectRefs final : public sched::RefService {
   detail::ObjectBase* import_ref(detail::RefRecord record, const detail::ValueCodec& codec);
 
   void begin_capture() override;
-  std::vector<ObjectId> end_capture() override;
-  void release(const std::vector<ObjectId>& carried) override;
+  detail::Carried end_capture() override;
+  void release(const detail::Carried& carried) override;
   void wait(const ObjectId& id, uint64_t borrower, std::function<void(detail::RefRecord)> ready) override;
   void borrow_done(uint64_t borrower, const ObjectId& id) override;
   void drop_borrower(uint64_t borrower) override;
@@ -57,6 +57,7 @@ class ObjectRefs final : public sched::RefService {
     const detail::ValueCodec* codec = nullptr;
     uint32_t in_flight = 0;                            // messages carrying it, not answered yet
     std::unordered_map<uint64_t, uint32_t> borrowers;  // process -> waits not yet done
+    std::unordered_multimap<uint64_t, detail::StoreHold> answer_holds;  // process -> answers in the store
   };
   struct Pending {
     detail::ObjectBase* slot = nullptr;  // one reference

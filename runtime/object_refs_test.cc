@@ -71,8 +71,8 @@ TEST_F(Pair, APendingObjectIsKeptForTheMessageThenForEachBorrowerUntilItHasTheVa
   std::optional<ObjectRef<int>> ref = new_pending<int>();
   owner.begin_capture();
   RefRecord r = export_from(owner, *ref);
-  const std::vector<ObjectId> carried = owner.end_capture();
-  ASSERT_EQ(carried.size(), 1u);
+  const detail::Carried carried = owner.end_capture();
+  ASSERT_EQ(carried.refs.size(), 1u);
   EXPECT_EQ(r.state, RefRecord::kPending);
   EXPECT_EQ(owner.owned_entries(), 1u);
 

@@ -18,19 +18,20 @@ class RefService {
   virtual ~RefService() = default;
 
   // ---- the owner's side ----
-  // Refs to pending objects exported on this thread between the two calls are the ones a message
-  // carries: each is kept alive until release() is called with what end_capture returned.
+  // What a message packed on this thread between the two calls carries (refs to pending objects,
+  // holds on store objects): kept alive until release() is called with what end_capture returned.
   virtual void begin_capture() = 0;
-  virtual std::vector<ObjectId> end_capture() = 0;
-  // The message carrying these refs has been answered (or dropped): its readers asked for what they
-  // need by now.
-  virtual void release(const std::vector<ObjectId>& carried) = 0;
+  virtual detail::Carried end_capture() = 0;
+  // The message has been answered (or lost with its reader): its readers asked for what they need
+  // by now, and took over the holds they read.
+  virtual void release(const detail::Carried& carried) = 0;
   // Process `borrower` waits for object `id`: `ready` gets its record once it is done, at once if it
   // is, on the producing thread otherwise (an unknown id gets a kFailed ObjectLost record). The
   // object stays alive for the borrower until borrow_done.
   virtual void wait(const ObjectId& id, uint64_t borrower, std::function<void(detail::RefRecord)> ready) = 0;
   virtual void borrow_done(uint64_t borrower, const ObjectId& id) = 0;
-  // The borrower's process died: everything it waited for is let go.
+  // The borrower's process died: everything it waited for is let go, and holds on answers it never
+  // read are dropped.
   virtual void drop_borrower(uint64_t borrower) = 0;
 
   // ---- the borrower's side ----

@@ -70,6 +70,24 @@ int wait_then_die(ObjectRef<std::vector<ObjectRef<int>>> outer) {
   raise(SIGKILL);
   return 0;
 }
+// The same, for a large value that goes through the store; the worker dies once it has asked.
+std::vector<double> slow_big(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return std::vector<double>(20000, 0.5);  // 180 KB packed: beyond what travels inline
+}
+int ask_then_die(ObjectRef<std::vector<ObjectRef<std::vector<double>>>> outer) {
+  (void)weft::get(outer);  // the inner ref is imported: this worker asks the driver for it
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  raise(SIGKILL);
+  return 0;
+}
+// Sleeps, then its process is killed: the tasks queued behind it are never read.
+int die_after(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  raise(SIGKILL);
+  return 0;
+}
+double sum_array(Array<float> a) { return std::accumulate(a.begin(), a.end(), 0.0); }
 // Arrays by ref through several processes.
 ObjectRef<Array<float>> make_array_ref(int n) {
   auto a = Array<float>::make(static_cast<size_t>(n));
@@ -93,6 +111,7 @@ Tally make_tally() { return {}; }
 
 WEFT_REMOTE(square, slow, fails, sum_at, plus_one, sum_big, make_refs, sum_nested, first_error, wait_then_die,
             make_array_ref, pass_on, read_array, make_tally, &Tally::add_ref, &Tally::add_all);
+WEFT_REMOTE(slow_big, ask_then_die, die_after, sum_array);
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -197,6 +216,44 @@ TEST_F(Refs, ABorrowerThatDiesIsLetGo) {
   EXPECT_THROW(weft::get(died), weft::WorkerDied);
   EXPECT_EQ(weft::get(late), 1);
   // TearDown checks that the driver keeps nothing for the dead worker.
+}
+
+TEST_F(Refs, TheValueADeadBorrowerAskedForIsLetGoFromTheStore) {
+  const uint64_t before = store_objects();
+  {
+    auto late = weft::task(slow_big).remote(600);
+    auto outer = weft::put(std::vector<ObjectRef<std::vector<double>>>{late});
+    auto died = weft::task(ask_then_die).remote(outer);
+    EXPECT_THROW(weft::get(died), weft::WorkerDied);
+    EXPECT_EQ(weft::get(late).size(), 20000u);  // the answer to the dead worker went through the store
+    EXPECT_GE(executor().stats().object_waits, 1u) << "the worker asked for the value before it died";
+  }
+  EXPECT_TRUE(eventually([&] { return store_objects() == before; }))
+      << store_objects() - before << " objects left in the store for a reader that died";
+}
+
+TEST_F(Refs, AnArgumentHeldForAWorkerThatDiesBeforeReadingItIsLetGo) {
+  const uint64_t before = store_objects();
+  {
+    auto a = Array<float>::make(1 << 16);  // 256 KiB: held in the store for each task's reader
+    std::fill(a.mutable_data(), a.mutable_data() + a.size(), 1.0f);
+    // Each worker runs a task that kills it, with a task taking the array queued behind it
+    // (pipeline depth 2): those messages are never read.
+    std::vector<ObjectRef<int>> dying;
+    std::vector<ObjectRef<double>> unread;
+    for (int i = 0; i < 3; ++i) dying.push_back(weft::task(die_after).max_retries(0).remote(300));
+    for (int i = 0; i < 3; ++i) unread.push_back(weft::task(sum_array).max_retries(0).remote(a));
+    for (auto& d : dying) EXPECT_THROW(weft::get(d), weft::WorkerDied);
+    for (auto& u : unread) {
+      try {
+        EXPECT_EQ(weft::get(u), 65536.0);  // if it reached a live worker after all
+      } catch (const weft::WorkerDied&) {
+      }
+    }
+    EXPECT_GT(store_objects(), before);
+  }
+  EXPECT_TRUE(eventually([&] { return store_objects() == before; }))
+      << store_objects() - before << " objects left in the store, held for readers that died";
 }
 
 TEST_F(Refs, ManyRefsRoundTripWithoutLeaks) {

@@ -39,7 +39,7 @@ struct Item {
   Waiter waiter;
   std::string call_name;  // actor messages: names errors
   uint64_t actor = 0;
-  std::vector<ObjectId> carried;  // refs to pending objects its message carries (RefService)
+  detail::Carried carried;  // what its message keeps alive for its reader (RefService)
 };
 
 class DispatchBook {

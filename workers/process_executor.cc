@@ -153,7 +153,7 @@ struct ProcessExecutor::Dispatcher {
   // The message that carried `it`'s refs was answered, or will never be.
   void release_carried(Item& it) {
     if (options.refs != nullptr && !it.carried.empty()) options.refs->release(it.carried);
-    it.carried.clear();
+    it.carried = {};
   }
 
   // A worker waits for a pending object of ours: answer once it is done.
@@ -442,7 +442,7 @@ struct ProcessExecutor::Dispatcher {
       auto& [index, item] = *next;
       // A task given back by a worker is packed again: what its old message carried is let go
       // once the new one holds it.
-      std::vector<ObjectId> before = std::move(item.carried);
+      detail::Carried before = std::move(item.carried);
       if (options.refs != nullptr) options.refs->begin_capture();
       auto args = item.task->pack_arguments();
       if (options.refs != nullptr) item.carried = options.refs->end_capture();

@@ -46,12 +46,18 @@ class TestTask final : public detail::Runnable, public detail::RemoteTask {
   std::promise<std::string> done_;
 };
 
-// What a RefService was asked; answers a wait at once with a value record.
+// What a RefService was asked; answers a wait at once with a value record. Each message packed
+// carries one hold, numbered from 1 in packing order.
 class RecordingRefs final : public sched::RefService {
  public:
   void begin_capture() override {}
-  std::vector<ObjectId> end_capture() override { return {}; }
-  void release(const std::vector<ObjectId>&) override {}
+  detail::Carried end_capture() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return detail::Carried{{}, {detail::StoreHold{ObjectId{0, 1}, ++captures_}}};
+  }
+  void release(const detail::Carried& carried) override {
+    for (const auto& h : carried.holds) log("release " + std::to_string(h.token));
+  }
   void wait(const ObjectId& id, uint64_t borrower, std::function<void(detail::RefRecord)> ready) override {
     log("wait " + std::to_string(borrower));
     detail::RefRecord r;
@@ -76,6 +82,7 @@ class RecordingRefs final : public sched::RefService {
   }
   std::mutex mu_;
   std::vector<std::string> calls_;
+  uint64_t captures_ = 0;
 };
 
 template <class M>
@@ -141,6 +148,23 @@ TEST_F(Dispatcher, AWorkersDeathRetriesItsTaskElsewhereThenFailsItAndTheWorkerIs
   EXPECT_NE(why.find("Segmentation fault"), std::string::npos) << why;
   EXPECT_EQ(ex_->stats().retried, 1u);
   EXPECT_EQ(ex_->stats().worker_deaths, 2u);
+}
+
+TEST_F(Dispatcher, WhatAMessageLostWithItsWorkerCarriedIsLetGo) {
+  start(1, 1);
+  TestTask t("a", /*retries=*/1);
+  ex_->submit(&t);
+  (void)expect<Task>(workers_.next_to(0));  // carries hold 1
+  const std::string first = "drop " + std::to_string(workers_.pid_of(0));
+  workers_.kill(0);  // before reading it: packed again (hold 2), 1 let go
+  for (int i = 0; i < 500 && workers_.starts(0) < 2; ++i) std::this_thread::sleep_for(10ms);
+  (void)expect<Task>(workers_.next_to(0));
+  EXPECT_EQ(refs_.calls(), (std::vector<std::string>{first, "release 1"}));
+  const std::string second = "drop " + std::to_string(workers_.pid_of(0));
+  workers_.kill(0);  // no retries left: the task fails and its second message's hold is let go
+  EXPECT_NE(t.outcome().find("failed kind 2"), std::string::npos);
+  for (int i = 0; i < 500 && refs_.calls().size() < 4; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(refs_.calls(), (std::vector<std::string>{first, "release 1", second, "release 2"}));
 }
 
 TEST_F(Dispatcher, AnIdleWorkerGetsBackTasksABusyOneHasNotStarted) {

@@ -103,32 +103,32 @@ class Array {
   }
 
   // ---- MessagePack (weft's serialisation) ----
-  static constexpr int8_t kExtType = 87;  ///< payload: object id (16 bytes) | count (8) | adopt (1)
+  static constexpr int8_t kExtType = 87;  ///< payload: object id (16 bytes) | count (8) | hold (8)
 
   /// Internal: writes the array (a store reference or the bytes inline).
   void msgpack_pack_to(msgpack::packer<msgpack::sbuffer>& pk) const {
     const size_t bytes = size() * sizeof(T);
     if (in_shared_memory() || (bytes >= kSharedThreshold && detail::node_store_available())) {
-      char ext[25];
+      char ext[32];
       ObjectId id;
+      uint64_t token = 0;
       if (in_shared_memory()) {
         seal();
-        hold(s_->obj);  // alive until the reader adopts it
+        token = hold(s_->obj);  // alive until the reader takes the hold over
         id = s_->obj.id;
-        ext[24] = 1;
       } else {  // private values, copied once into a transient object for their one reader
         auto obj = detail::store_create(bytes, /*owned=*/false);
         if (!obj.ok()) throw std::runtime_error("weft::Array: " + obj.status().to_string());
         std::memcpy(obj->data, data(), bytes);
         if (Status s = detail::store_seal_and_pin(*obj); !s.is_ok()) throw std::runtime_error(s.to_string());
-        hold(*obj);
+        token = hold(*obj);
         id = obj->id;
-        ext[24] = 1;
       }
       const uint64_t n = size();
       std::memcpy(ext, &id.hi, 8);
       std::memcpy(ext + 8, &id.lo, 8);
       std::memcpy(ext + 16, &n, 8);
+      std::memcpy(ext + 24, &token, 8);
       pk.pack_ext(sizeof ext, kExtType);
       pk.pack_ext_body(ext, sizeof ext);
       return;
@@ -145,13 +145,15 @@ class Array {
       if (!v.empty()) std::memcpy(v.data(), o.via.bin.ptr, o.via.bin.size);
       return Array(std::move(v));
     }
-    if (o.type != msgpack::type::EXT || o.via.ext.type() != kExtType || o.via.ext.size != 25) throw msgpack::type_error();
+    if (o.type != msgpack::type::EXT || o.via.ext.type() != kExtType || o.via.ext.size != 32)
+      throw msgpack::type_error();
     ObjectId id;
-    uint64_t n;
+    uint64_t n, token;
     std::memcpy(&id.hi, o.via.ext.data(), 8);
     std::memcpy(&id.lo, o.via.ext.data() + 8, 8);
     std::memcpy(&n, o.via.ext.data() + 16, 8);
-    auto obj = detail::store_open(id, o.via.ext.data()[24] != 0);
+    std::memcpy(&token, o.via.ext.data() + 24, 8);
+    auto obj = detail::store_open(id, token);
     if (!obj.ok()) throw std::runtime_error("weft::Array: " + obj.status().to_string());
     if (n > obj->size / sizeof(T) || obj->size != n * sizeof(T)) throw msgpack::type_error();
     return from_store(std::move(*obj), n, /*sealed=*/true);
@@ -176,8 +178,10 @@ class Array {
     a.s_->sealed = sealed;
     return a;
   }
-  static void hold(const detail::SharedObject& obj) {
-    if (Status s = detail::store_hold(obj); !s.is_ok()) throw std::runtime_error("weft::Array: " + s.to_string());
+  static uint64_t hold(const detail::SharedObject& obj) {
+    Result<uint64_t> token = detail::store_hold(obj);
+    if (!token.ok()) throw std::runtime_error("weft::Array: " + token.status().to_string());
+    return *token;
   }
   void seal() const {
     if (s_->sealed) return;

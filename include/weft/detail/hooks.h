@@ -74,8 +74,24 @@ class ActorCore;
 WEFT_API Status name_actor(const std::string& name, const std::type_info& type, ActorCore* actor);
 WEFT_API Result<ActorCore*> named_actor(const std::string& name, const std::type_info& type);
 
-// Refs to pending objects packed on this thread between construction and packed() are kept
-// alive by their owner (this process) until destruction: a message's lifetime (ref_wire.h).
+// A hold on a store object that a message carries for its reader (objectstore/store.h).
+struct StoreHold {
+  ObjectId object;
+  uint64_t token = 0;
+};
+
+// What one message keeps alive for its readers until it is answered or lost: the sender's
+// entries for refs to its pending objects, and its holds on store objects (weft::Array values,
+// kInStore records). A hold its reader took over is a no-op to drop.
+struct Carried {
+  std::vector<ObjectId> refs;
+  std::vector<StoreHold> holds;
+  bool empty() const { return refs.empty() && holds.empty(); }
+};
+
+// What a message packed on this thread between construction and packed() carries (refs to
+// pending objects, holds on store objects) is kept alive by this process until destruction: the
+// message's lifetime (ref_wire.h).
 class WEFT_API CarriedRefs {
  public:
   CarriedRefs();
@@ -85,7 +101,7 @@ class WEFT_API CarriedRefs {
   void packed();
 
  private:
-  std::vector<ObjectId> ids_;
+  Carried carried_;
   bool recording_ = true;
 };
 
@@ -114,10 +130,11 @@ WEFT_API bool node_store_available();
 WEFT_API Result<SharedObject> store_create(size_t size, bool owned);
 // Seals the object (immutable, readable everywhere) and pins it for this process.
 WEFT_API Status store_seal_and_pin(SharedObject& obj);
-// Pins an existing object; `adopt`: take over the hold its sender left (store_hold).
-WEFT_API Result<SharedObject> store_open(const ObjectId& id, bool adopt);
-// Keeps a pinned object alive for a reader in another process that will open it with adopt;
-// returns once the store holds it.
-WEFT_API Status store_hold(const SharedObject& obj);
+// Pins an existing object; `hold` (nonzero): take over that hold its sender left (store_hold).
+WEFT_API Result<SharedObject> store_open(const ObjectId& id, uint64_t hold);
+// Keeps a pinned object alive for a reader in another process that will open it with the hold;
+// returns once the store holds it. Returns the hold's token, which the message carries; a hold
+// made while a message is packed under capture (ObjectRefs) is part of what it carries.
+WEFT_API Result<uint64_t> store_hold(const SharedObject& obj);
 
 }  // namespace weft::detail

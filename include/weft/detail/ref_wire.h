@@ -5,7 +5,8 @@
 //
 //   kInline   the object is done: its value, packed, travels in the record
 //   kInStore  the object is done and its packed value is large: it waits in the node's store,
-//             held for the record's one reader, who takes the hold over (as weft::Array does)
+//             held for the record's one reader, who takes the hold over (as weft::Array does);
+//             a sender whose message is lost before it is read drops the hold (Carried)
 //   kFailed   the object failed: its error travels (the reader's get raises it, by type)
 //   kPending  not done yet: the reader's slot waits, and asks the owner to send the value once it
 //             exists; the owner keeps the object alive for the message carrying the record, then
@@ -27,6 +28,7 @@
 
 #include <msgpack.hpp>
 
+#include "weft/detail/hooks.h"
 #include "weft/detail/object.h"
 #include "weft/errors.h"
 #include "weft/export.h"
@@ -44,10 +46,10 @@ struct RefRecord {
   uint8_t state = kPending;
   std::string bytes;                    // kInline: the packed value
   uint64_t store_hi = 0, store_lo = 0;  // kInStore: the store object holding the packed value
-  bool adopt = false;                   // kInStore: the reader takes over the sender's hold
+  uint64_t hold = 0;                    // kInStore: the sender's hold, which the reader takes over
   uint8_t error_kind = 0;               // kFailed: the ErrorInfo
   std::string error_task, error_type, error_message;
-  MSGPACK_DEFINE_ARRAY(id_hi, id_lo, owner, state, bytes, store_hi, store_lo, adopt, error_kind, error_task, error_type,
+  MSGPACK_DEFINE_ARRAY(id_hi, id_lo, owner, state, bytes, store_hi, store_lo, hold, error_kind, error_task, error_type,
                        error_message)
 
   ObjectId id() const { return {id_hi, id_lo}; }
