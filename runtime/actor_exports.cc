@@ -1,6 +1,7 @@
 #include "runtime/actor_exports.h"
 
 #include "runtime/runtime.h"
+#include "weft/registry.h"
 
 #include <utility>
 #include <vector>
@@ -30,13 +31,29 @@ class ForwardedCall final : public detail::ActorCallBase {
   void start() { start_dependencies(); }
   void run() override {
     const uint64_t hosted = actor()->hosted_id();
-    if (hosted == 0) {
-      finish(failed(method_, "actor " + actor()->class_name() +
-                                 " lives in the driver (its factory or arguments cannot travel), so tasks in worker "
-                                 "processes cannot call it"));
-      return;
+    if (hosted != 0) return finish(detail::remote_actor_call(hosted, method_, std::move(args_), method_));
+    // The instance lives here (its factory's arguments could not travel): run the method on it.
+    void* instance = actor()->local_instance();
+    const RemoteEntry* e = Registry::global().find_by_name(method_);
+    if (instance == nullptr || e == nullptr || e->invoker == nullptr || e->kind != RemoteKind::kMethod) {
+      return finish(failed(method_, "actor " + actor()->class_name() + " lives in the driver and its method " +
+                                        method_ +
+                                        " does not take its arguments and result by value, so tasks in worker "
+                                        "processes cannot call it"));
     }
-    finish(detail::remote_actor_call(hosted, method_, std::move(args_), method_));
+    RemoteOutcome out;
+    try {
+      Result<std::string> r = e->invoker(instance, args_);
+      if (r.ok()) {
+        out.ok = true;
+        out.payload = std::move(*r);
+      } else {
+        out = failed(method_, r.status().message());
+      }
+    } catch (...) {
+      out.error = detail::error_from_current_exception(method_);
+    }
+    finish(std::move(out));
   }
   void cancel() override {
     RemoteOutcome out;
@@ -66,6 +83,15 @@ class ForwardedCall final : public detail::ActorCallBase {
 
 }  // namespace
 
+thread_local std::vector<uint64_t>* t_lent = nullptr;
+
+ActorExportTable& ActorExportTable::process() {
+  static ActorExportTable* table = new ActorExportTable();  // lives until exit
+  return *table;
+}
+
+void ActorExportTable::capture_lent(std::vector<uint64_t>* into) { t_lent = into; }
+
 void ActorExportTable::clear() {
   std::vector<ActorCore*> held;
   {
@@ -77,29 +103,76 @@ void ActorExportTable::clear() {
   for (ActorCore* a : held) a->release();
 }
 
+uint64_t ActorExportTable::entry_for(ActorCore* actor, bool adopt_reference) {
+  auto [it, added] = id_of_.try_emplace(actor, next_id_);
+  if (added) {
+    if (!adopt_reference) actor->add_ref();
+    by_id_[next_id_++].actor = actor;
+  } else if (adopt_reference) {
+    actor->release();  // the entry has its own already (never the last: the entry's)
+  }
+  return it->second;
+}
+
+ActorCore* ActorExportTable::maybe_free(std::unordered_map<uint64_t, Entry>::iterator it) {
+  if (it->second.in_flight > 0 || !it->second.borrowers.empty()) return nullptr;
+  ActorCore* actor = it->second.actor;
+  id_of_.erase(actor);
+  by_id_.erase(it);
+  return actor;
+}
+
 Result<uint64_t> ActorExportTable::lookup(const std::string& name, const std::string& class_name, uint64_t borrower) {
   Runtime* rt = live();
   if (rt == nullptr) return Status::failed_precondition("the runtime is not running");
   WEFT_ASSIGN_OR_RETURN(ActorCore * actor, rt->named_actors().find_by_class_name(name, class_name));
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, added] = id_of_.try_emplace(actor, next_id_);
-  if (added) {
-    by_id_[next_id_++].actor = actor;  // keeps find's reference
-  } else {
-    actor->release();
+  const uint64_t id = entry_for(actor, /*adopt_reference=*/true);  // find's reference
+  ++by_id_[id].borrowers[borrower];
+  return id;
+}
+
+uint64_t ActorExportTable::lend(ActorCore* actor) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = entry_for(actor, /*adopt_reference=*/false);
+    ++by_id_[id].in_flight;
   }
-  ++by_id_[it->second].borrowers[borrower];
-  return it->second;
+  if (t_lent != nullptr) t_lent->push_back(id);
+  return id;
+}
+
+void ActorExportTable::return_lent(const std::vector<uint64_t>& ids) {
+  std::vector<ActorCore*> freed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t id : ids) {
+      auto it = by_id_.find(id);
+      if (it == by_id_.end() || it->second.in_flight == 0) continue;
+      --it->second.in_flight;
+      if (ActorCore* a = maybe_free(it)) freed.push_back(a);
+    }
+  }
+  for (ActorCore* a : freed) a->release();
+}
+
+ActorCore* ActorExportTable::find(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return nullptr;
+  it->second.actor->add_ref();
+  return it->second.actor;
+}
+
+void ActorExportTable::borrow(uint64_t id, uint64_t borrower) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = by_id_.find(id); it != by_id_.end()) ++it->second.borrowers[borrower];
 }
 
 void ActorExportTable::forward(uint64_t id, const std::string& method, std::string args,
                                std::function<void(RemoteOutcome)> done) {
-  ActorCore* actor = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = by_id_.find(id); it != by_id_.end()) actor = it->second.actor;
-    if (actor != nullptr) actor->add_ref();
-  }
+  ActorCore* actor = find(id);
   if (actor == nullptr) return done(failed(method, "no such actor (its handle was released)"));
   auto* call = new ForwardedCall(actor, method, std::move(args), std::move(done));
   actor->release();  // the call holds its own reference
@@ -116,11 +189,7 @@ void ActorExportTable::release(uint64_t id, uint64_t borrower) {
     auto b = it->second.borrowers.find(borrower);
     if (b == it->second.borrowers.end()) return;
     if (--b->second == 0) it->second.borrowers.erase(b);
-    if (it->second.borrowers.empty()) {
-      freed = it->second.actor;
-      id_of_.erase(freed);
-      by_id_.erase(it);
-    }
+    freed = maybe_free(it);
   }
   if (freed) freed->release();
 }
@@ -130,14 +199,11 @@ void ActorExportTable::drop_borrower(uint64_t borrower) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = by_id_.begin(); it != by_id_.end();) {
-      it->second.borrowers.erase(borrower);
-      if (it->second.borrowers.empty()) {
-        freed.push_back(it->second.actor);
-        id_of_.erase(it->second.actor);
-        it = by_id_.erase(it);
-      } else {
-        ++it;
+      auto next = std::next(it);
+      if (it->second.borrowers.erase(borrower) > 0) {
+        if (ActorCore* a = maybe_free(it)) freed.push_back(a);
       }
+      it = next;
     }
   }
   for (ActorCore* a : freed) a->release();

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "runtime/actor_exports.h"
 #include "runtime/node_store.h"
 #include "weft/detail/hooks.h"
 
@@ -218,12 +219,27 @@ void ObjectRefs::begin_capture() {
   t_capture.owner = this;
   t_capture.carried = {};
   capture_holds(&t_capture.carried.holds);
+  ActorExportTable::capture_lent(&t_capture.carried.actors);
 }
 
 detail::Carried ObjectRefs::end_capture() {
   capture_holds(nullptr);
+  ActorExportTable::capture_lent(nullptr);
   t_capture.owner = nullptr;
   return std::exchange(t_capture.carried, {});
+}
+
+RefRecord ObjectRefs::answer_record(ObjectBase* o, const ValueCodec& codec, detail::Carried& carried) {
+  Capture outer = std::exchange(t_capture, Capture{});  // set aside whatever this thread was packing
+  begin_capture();
+  RefRecord r = done_record(o, codec, self_);
+  carried = end_capture();
+  t_capture = std::move(outer);
+  if (t_capture.owner != nullptr) {
+    capture_holds(&t_capture.carried.holds);
+    ActorExportTable::capture_lent(&t_capture.carried.actors);
+  }
+  return r;
 }
 
 ObjectBase* ObjectRefs::maybe_free(std::unordered_map<ObjectId, Owned>::iterator it) {
@@ -235,6 +251,7 @@ ObjectBase* ObjectRefs::maybe_free(std::unordered_map<ObjectId, Owned>::iterator
 
 void ObjectRefs::release(const detail::Carried& carried) {
   drop_holds(carried.holds);  // its readers took them over by now, or never will
+  if (!carried.actors.empty()) ActorExportTable::process().return_lent(carried.actors);
   std::vector<ObjectBase*> freed;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -269,19 +286,21 @@ void ObjectRefs::wait(const ObjectId& id, uint64_t borrower, std::function<void(
     return;
   }
   auto* watch = new DoneWatch(o, [this, o, codec, borrower, ready = std::move(ready)] {
-    RefRecord r = done_record(o, *codec, self_);
-    const detail::StoreHold hold{r.store_object(), r.hold};
-    bool kept = false;  // the borrower takes the hold over; if it dies first, drop_borrower drops it
-    if (hold.token != 0) {
+    // What the answer carries (a hold on its value in the store, actors it lends) is kept until the
+    // borrower says it read it (borrow_done) or dies (drop_borrower).
+    detail::Carried carried;
+    RefRecord r = answer_record(o, *codec, carried);
+    bool kept = carried.empty();
+    if (!kept) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = owned_.find(o->id());
       if (it != owned_.end() && it->second.borrowers.contains(borrower)) {
-        it->second.answer_holds.emplace(borrower, hold);
+        it->second.answers.emplace(borrower, carried);
         kept = true;
       }
     }
     ready(std::move(r));
-    if (hold.token != 0 && !kept) drop_holds({hold});  // it died while the value was made
+    if (!kept) release(carried);  // it died while the value was made
     o->release();
   });
   watch->start();
@@ -289,6 +308,7 @@ void ObjectRefs::wait(const ObjectId& id, uint64_t borrower, std::function<void(
 
 void ObjectRefs::borrow_done(uint64_t borrower, const ObjectId& id) {
   ObjectBase* freed = nullptr;
+  detail::Carried read;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = owned_.find(id);
@@ -296,32 +316,35 @@ void ObjectRefs::borrow_done(uint64_t borrower, const ObjectId& id) {
     auto b = it->second.borrowers.find(borrower);
     if (b == it->second.borrowers.end()) return;
     if (--b->second == 0) it->second.borrowers.erase(b);
-    // It has the value: the hold of the answer (if any) is its pin now.
-    if (auto h = it->second.answer_holds.find(borrower); h != it->second.answer_holds.end()) {
-      it->second.answer_holds.erase(h);
+    // It has the value: what the answer carried is its own now.
+    if (auto a = it->second.answers.find(borrower); a != it->second.answers.end()) {
+      read = std::move(a->second);
+      it->second.answers.erase(a);
     }
     freed = maybe_free(it);
   }
+  read.holds.clear();  // taken over: its pin now
+  release(read);
   if (freed) freed->release();
 }
 
 void ObjectRefs::drop_borrower(uint64_t borrower) {
   std::vector<ObjectBase*> freed;
-  std::vector<detail::StoreHold> unread;  // answers it never read
+  std::vector<detail::Carried> unread;  // answers it never read
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = owned_.begin(); it != owned_.end();) {
       auto next = std::next(it);
-      auto [first, last] = it->second.answer_holds.equal_range(borrower);
-      for (auto h = first; h != last; ++h) unread.push_back(h->second);
-      it->second.answer_holds.erase(first, last);
+      auto [first, last] = it->second.answers.equal_range(borrower);
+      for (auto a = first; a != last; ++a) unread.push_back(std::move(a->second));
+      it->second.answers.erase(first, last);
       if (it->second.borrowers.erase(borrower) > 0) {
         if (ObjectBase* o = maybe_free(it)) freed.push_back(o);
       }
       it = next;
     }
   }
-  drop_holds(unread);
+  for (const detail::Carried& c : unread) release(c);
   for (ObjectBase* o : freed) o->release();
 }
 

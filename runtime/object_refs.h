@@ -57,7 +57,7 @@ class ObjectRefs final : public sched::RefService {
     const detail::ValueCodec* codec = nullptr;
     uint32_t in_flight = 0;                            // messages carrying it, not answered yet
     std::unordered_map<uint64_t, uint32_t> borrowers;  // process -> waits not yet done
-    std::unordered_multimap<uint64_t, detail::StoreHold> answer_holds;  // process -> answers in the store
+    std::unordered_multimap<uint64_t, detail::Carried> answers;  // process -> what its answers carry
   };
   struct Pending {
     detail::ObjectBase* slot = nullptr;  // one reference
@@ -66,6 +66,9 @@ class ObjectRefs final : public sched::RefService {
 
   // The record of a done object: its value (inline or in the store) or its error.
   detail::RefRecord done_record(detail::ObjectBase* o, const detail::ValueCodec& codec, uint64_t owner) const;
+  // The same for an answer to a borrower, packed under a capture of its own: `carried` gets what
+  // it carries.
+  detail::RefRecord answer_record(detail::ObjectBase* o, const detail::ValueCodec& codec, detail::Carried& carried);
   // Finishes `slot` from a record carrying a value or an error.
   static void fill(detail::ObjectBase* slot, const detail::RefRecord& r, const detail::ValueCodec& codec);
   // With mu_ held: erases the entry if nothing keeps it; returns the object to release.

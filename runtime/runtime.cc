@@ -31,11 +31,8 @@ bool g_in_worker = false;  // set once, before any init, in a worker process
 // In a worker process: how tasks reach the driver's named actors (set while the worker serves).
 std::atomic<sched::RemoteActorHost*> g_driver_actors{nullptr};
 
-// The driver's named actors as its workers reach them.
-ActorExportTable& exports() {
-  static ActorExportTable* table = new ActorExportTable();  // lives until exit
-  return *table;
-}
+// The driver's actors as its workers reach them.
+ActorExportTable& exports() { return ActorExportTable::process(); }
 
 }  // namespace
 
@@ -219,6 +216,36 @@ Result<uint64_t> named_driver_actor(const std::string& name, const std::string& 
 }
 
 bool remote_actors_available() { return remote_actors() != nullptr; }
+
+ActorWireId export_actor(ActorCore* actor) {
+  if (runtime::g_in_worker) {
+    sched::RemoteActorHost* link = runtime::g_driver_actors.load();
+    const uint64_t id = actor->lives_elsewhere() ? actor->hosted_id() : 0;
+    if (link == nullptr || id == 0) {
+      throw Error("weft: a handle to actor " + actor->class_name() +
+                  ", made in a worker process, cannot leave it (only handles to the driver's actors travel)");
+    }
+    link->borrow_actor(id);  // before the message carrying it: the driver keeps it until it reads it
+    return ActorWireId{id, static_cast<uint64_t>(getpid())};
+  }
+  if (!remote_actors_available()) {
+    throw Error("weft: actor handles travel between processes only in multi-process mode");
+  }
+  return ActorWireId{runtime::exports().lend(actor), 0};
+}
+
+ActorCore* import_actor(const ActorWireId& wire) {
+  if (runtime::g_in_worker) {
+    sched::RemoteActorHost* link = runtime::g_driver_actors.load();
+    if (link == nullptr) throw Error("weft: an actor handle reached a worker that cannot reach its driver");
+    link->borrow_actor(wire.id);  // the proxy's drop releases it
+    return nullptr;
+  }
+  ActorCore* actor = runtime::exports().find(wire.id);
+  if (wire.lender != 0) runtime::exports().release(wire.id, wire.lender);  // the lender's borrow, now ours
+  if (actor == nullptr) throw Error("weft: an actor handle names actor " + std::to_string(wire.id) + ", which is gone");
+  return actor;
+}
 
 Status name_actor(const std::string& name, const std::type_info& type, ActorCore* actor) {
   runtime::Runtime* rt = runtime::live();

@@ -1,7 +1,7 @@
 // The driver's actors as worker processes reach them: a task in a worker looks a named actor up
-// (weft::get_actor) and calls it through the driver, in order with the actor's other calls. The
-// runtime implements it (runtime/actor_exports.h); the dispatcher calls it for the workers'
-// messages.
+// (weft::get_actor), or reads a handle passed to it, and calls it through the driver, in order with
+// the actor's other calls. The runtime implements it (runtime/actor_exports.h); the dispatcher
+// calls it for the workers' messages.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,9 @@ class ActorExports {
   // actor's earlier calls; `done` gets the outcome on some thread.
   virtual void forward(uint64_t id, const std::string& method, std::string args,
                        std::function<void(detail::RemoteOutcome)> done) = 0;
+  // Process `borrower` holds one more handle to exported actor `id` (it read one in a message, or
+  // is passing one on): the actor is kept alive for it until the matching release.
+  virtual void borrow(uint64_t id, uint64_t borrower) = 0;
   virtual void release(uint64_t id, uint64_t borrower) = 0;
   virtual void drop_borrower(uint64_t borrower) = 0;
 };

@@ -24,6 +24,9 @@ class RemoteActorHost {
                                            const std::string& call_name) = 0;
   // The last handle and call are gone: the hosting worker frees the instance.
   virtual void drop_actor(uint64_t actor) = 0;
+  // This process holds one more handle to actor `actor` (a worker tells its driver, which keeps the
+  // actor alive for it until drop_actor); nothing by default.
+  virtual void borrow_actor(uint64_t actor) { (void)actor; }
   // A named actor this host can reach (a worker asks its driver); kNotFound by default.
   virtual Result<uint64_t> find_named(const std::string& name, const std::string& class_name) {
     (void)class_name;

@@ -17,6 +17,7 @@
 #include <weft/weft.h>
 
 #include "objectstore/store_client.h"
+#include "runtime/actor_exports.h"
 #include "runtime/object_refs.h"
 #include "runtime/runtime.h"
 #include "workers/process_executor.h"
@@ -106,12 +107,44 @@ struct Tally {
     for (auto& k : ks) n += weft::get(k);
     return n;
   }
+  long add(long k) { return n += k; }
+  int64_t where() { return getpid(); }
 };
 Tally make_tally() { return {}; }
+// A factory whose argument may not leave the driver: the actor lives there.
+struct DriverOnly {
+  long n = 0;
+  MSGPACK_DEFINE(n)
+};
+}  // namespace
+template <>
+struct weft::detail::stays_in_process<DriverOnly> : std::true_type {};
+namespace {
+Tally make_local_tally(DriverOnly seed) { return Tally{seed.n}; }
+
+// Actor handles passed to tasks.
+std::pair<long, int64_t> add_via(weft::ActorHandle<Tally> t, long k) {
+  return {weft::get(t.task(&Tally::add).remote(k)), getpid()};
+}
+std::vector<int64_t> where_all(std::vector<weft::ActorHandle<Tally>> ts) {
+  std::vector<int64_t> out;
+  for (auto& t : ts) out.push_back(weft::get(t.task(&Tally::where).remote()));
+  out.push_back(getpid());
+  return out;
+}
+weft::ActorHandle<Tally> echo_actor(weft::ActorHandle<Tally> t) { return t; }
+int hold_actor_then_die(weft::ActorHandle<Tally> t) {
+  (void)weft::get(t.task(&Tally::add).remote(1));
+  raise(SIGKILL);
+  return 0;
+}
 
 WEFT_REMOTE(square, slow, fails, sum_at, plus_one, sum_big, make_refs, sum_nested, first_error, wait_then_die,
             make_array_ref, pass_on, read_array, make_tally, &Tally::add_ref, &Tally::add_all);
 WEFT_REMOTE(slow_big, ask_then_die, die_after, sum_array);
+WEFT_REMOTE(&Tally::add, &Tally::where, make_local_tally, add_via, where_all, echo_actor, hold_actor_then_die);
+
+size_t exported_actors() { return weft::runtime::ActorExportTable::process().exported(); }
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -254,6 +287,42 @@ TEST_F(Refs, AnArgumentHeldForAWorkerThatDiesBeforeReadingItIsLetGo) {
   }
   EXPECT_TRUE(eventually([&] { return store_objects() == before; }))
       << store_objects() - before << " objects left in the store, held for readers that died";
+}
+
+TEST_F(Refs, AnActorHandlePassedToTasksIsCalledFromWorkers) {
+  {
+    auto t = weft::actor<Tally>(make_tally).remote();
+    std::vector<ObjectRef<std::pair<long, int64_t>>> calls;
+    for (int i = 1; i <= 20; ++i) calls.push_back(weft::task(add_via).remote(t, static_cast<long>(i)));
+    for (auto& c : calls) EXPECT_NE(weft::get(c).second, getpid()) << "the task ran in a worker process";
+    EXPECT_EQ(weft::get(t.task(&Tally::add).remote(0L)), 210) << "every worker's call reached the one actor";
+    // Handed back to the driver, it is the same actor.
+    weft::ActorHandle<Tally> back = weft::get(weft::task(echo_actor).remote(t));
+    EXPECT_EQ(weft::get(back.task(&Tally::add).remote(1L)), 211);
+  }
+  EXPECT_TRUE(eventually([] { return exported_actors() == 0; })) << exported_actors() << " actors still lent";
+}
+
+TEST_F(Refs, HandlesToAnActorLivingInTheDriverReachItFromWorkers) {
+  auto local = weft::actor<Tally>(make_local_tally).remote(DriverOnly{5});
+  auto hosted = weft::actor<Tally>(make_tally).remote();
+  // Alone, a handle to the driver's own actor keeps the task in the driver, as before.
+  EXPECT_EQ(weft::get(weft::task(add_via).remote(local, 1L)), std::make_pair(6L, static_cast<int64_t>(getpid())));
+  // Inside a value, it travels: the worker's calls run in the driver, on the one instance.
+  const std::vector<int64_t> at = weft::get(weft::task(where_all).remote(std::vector{local, hosted}));
+  ASSERT_EQ(at.size(), 3u);
+  EXPECT_EQ(at[0], getpid()) << "the driver's actor ran in the driver";
+  EXPECT_NE(at[1], getpid()) << "the hosted actor ran in its worker";
+  EXPECT_NE(at[2], getpid()) << "the task ran in a worker";
+}
+
+TEST_F(Refs, AnActorLentToAWorkerThatDiesIsLetGo) {
+  {
+    auto t = weft::actor<Tally>(make_tally).remote();
+    EXPECT_THROW(weft::get(weft::task(hold_actor_then_die).remote(t)), weft::WorkerDied);
+    EXPECT_EQ(weft::get(t.task(&Tally::add).remote(0L)), 1) << "the call it made before dying counted";
+  }
+  EXPECT_TRUE(eventually([] { return exported_actors() == 0; })) << exported_actors() << " actors still lent";
 }
 
 TEST_F(Refs, ManyRefsRoundTripWithoutLeaks) {

@@ -21,7 +21,10 @@
 //   ActorForward worker -> driver   seq, actor, method, payload: a call of that actor, made in the
 //                                   driver after the actor's earlier calls
 //   ActorReply   driver -> worker   seq, the call's outcome (as TaskResult)
-//   ActorRelease worker -> driver   actor: the worker's last handle to it is gone
+//   ActorRelease worker -> driver   actor: one of the worker's handles to it is gone
+//   ActorBorrow  worker -> driver   actor: the worker holds one more handle to it (it read one in
+//                                   a message, or is sending one on); sent before the message
+//                                   that carried or carries it is answered
 //
 // decode_control validates the envelope and the body's schema; anything else is kInvalidArgument
 // naming what is wrong (the receiver logs it and drops the message).
@@ -40,7 +43,7 @@
 
 namespace weft::workers {
 
-inline constexpr wire::Protocol kControl{"control", 4};
+inline constexpr wire::Protocol kControl{"control", 5};
 
 struct Hello {
   static constexpr uint8_t kType = 1;
@@ -187,9 +190,16 @@ struct ActorRelease {
   MSGPACK_DEFINE_ARRAY(actor)
 };
 
+struct ActorBorrow {
+  static constexpr uint8_t kType = 18;
+  static constexpr const char* kName = "actor borrow";
+  uint64_t actor = 0;
+  MSGPACK_DEFINE_ARRAY(actor)
+};
+
 using ControlMessage =
     std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall, ActorDrop, ObjectWait,
-                 ObjectReady, BorrowDone, ActorLookup, ActorFound, ActorForward, ActorReply, ActorRelease>;
+                 ObjectReady, BorrowDone, ActorLookup, ActorFound, ActorForward, ActorReply, ActorRelease, ActorBorrow>;
 
 std::string encode(const ControlMessage& m);
 Result<ControlMessage> decode_control(std::string_view bytes);

@@ -52,6 +52,7 @@ TEST(Control, EveryMessageRoundTripsWithItsOwnFields) {
   EXPECT_EQ(fwd.payload.data, "p");
   EXPECT_EQ(round_trip(ActorReply{TaskResult{4, true, {"r"}, {}}}).result.payload.data, "r");
   EXPECT_EQ(round_trip(ActorRelease{9}).actor, 9u);
+  EXPECT_EQ(round_trip(ActorBorrow{10}).actor, 10u);
 }
 
 TEST(Control, FailuresKeepTheirKind) {
@@ -87,7 +88,7 @@ TEST(Control, MalformedMessagesAreNamedErrors) {
   expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType)), "not an array [version, type, body]");
   // Another version is refused by name, not misread.
   expect_malformed(packed(std::make_tuple(kControl.version + 1, Steal::kType, std::make_tuple(1))),
-                   "version 5, this build speaks version 4");
+                   "version 6, this build speaks version 5");
   expect_malformed(packed(std::make_tuple(kControl.version, 42, std::make_tuple(1))), "unknown type 42");
   // Each body is checked against its own schema: field count, then field types.
   expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType, std::make_tuple(1, 2))),

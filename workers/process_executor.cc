@@ -282,6 +282,8 @@ struct ProcessExecutor::Dispatcher {
       on_actor_lookup(w, *lookup);
     } else if (const ActorRelease* release = std::get_if<ActorRelease>(&*msg)) {
       if (options.actors != nullptr) options.actors->release(release->actor, static_cast<uint64_t>(w.pid));
+    } else if (const ActorBorrow* borrow = std::get_if<ActorBorrow>(&*msg)) {
+      if (options.actors != nullptr) options.actors->borrow(borrow->actor, static_cast<uint64_t>(w.pid));
     } else {
       count(&ProcessStats::rejected_messages);
       log()->warn("driver: unexpected {} message from worker {}", name_of(*msg), w.index);

@@ -90,6 +90,7 @@ class DriverActors final : public sched::RemoteActorHost {
   }
 
   void drop_actor(uint64_t actor) override { out_.push(encode(ActorRelease{actor})); }
+  void borrow_actor(uint64_t actor) override { out_.push(encode(ActorBorrow{actor})); }
 
   Result<uint64_t> find_named(const std::string& name, const std::string& class_name) override {
     const uint64_t seq = expect();

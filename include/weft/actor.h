@@ -45,6 +45,7 @@ class ActorState final : public ActorCore {
   uint64_t remote_id() const { return remote_id_; }
   void set_remote_id(uint64_t id) { remote_id_ = id; }
   uint64_t hosted_id() const override { return remote_id_; }
+  void* local_instance() const override { return instance_.get(); }
 
  private:
   std::unique_ptr<T> instance_;
@@ -236,6 +237,11 @@ class ActorHandle {
     h.state_ = s;
     return h;
   }
+  /// Internal: the actor's state (null when empty).
+  detail::ActorState<T>* state() const noexcept { return state_; }
+
+  /// Internal: whether a task given this handle may run in a worker process.
+  friend bool weft_travels_now(const ActorHandle& h) { return h.state_ == nullptr || h.state_->lives_elsewhere(); }
 
  private:
   detail::ActorState<T>* state_ = nullptr;
@@ -324,6 +330,11 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
     detail::ensure_running();
     detail::check_refs_valid(args...);
     auto* state = new detail::ActorState<T>();
+    if constexpr ((detail::travels_by_value_v<Ps> && ... && true)) {
+      // Built in a worker process (see ActorCall::runs_remotely): handles to it may travel too.
+      const RemoteEntry* e = Registry::global().find_by_key(detail::pointer_key(fn_));
+      if (detail::remote_actors_available() && e != nullptr && e->construct != nullptr) state->set_lives_elsewhere();
+    }
     ActorHandle<T> handle = ActorHandle<T>::adopt(state);
     if (!actor_name_.empty()) {
       if (Status s = detail::name_actor(actor_name_, typeid(T), state); !s.is_ok())
@@ -356,6 +367,7 @@ ActorHandle<T> get_actor(const std::string& name) {
     if (id.ok()) {
       auto* state = new detail::ActorState<T>();
       state->set_remote_id(*id);
+      state->set_lives_elsewhere();
       return ActorHandle<T>::adopt(state);
     }
     if (id.status().code() != StatusCode::kNotFound) throw Error("weft::get_actor: " + id.status().message());
@@ -370,3 +382,50 @@ ActorBuilder<T, FR (*)(Ps...)> actor(FR (*factory)(Ps...)) {
 }
 
 }  // namespace weft
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  // An ActorHandle travels as [export id, lender, class name] (weft/detail/hooks.h: export_actor);
+  // an empty one as nil.
+  template <class T>
+  struct pack<weft::ActorHandle<T>> {
+    template <class Stream>
+    packer<Stream>& operator()(packer<Stream>& pk, const weft::ActorHandle<T>& h) const {
+      if (!h.valid()) return pk.pack_nil();
+      const weft::detail::ActorWireId w = weft::detail::export_actor(h.state());
+      pk.pack_array(3);
+      pk.pack(w.id);
+      pk.pack(w.lender);
+      pk.pack(h.state()->class_name());
+      return pk;
+    }
+  };
+  template <class T>
+  struct convert<weft::ActorHandle<T>> {
+    const msgpack::object& operator()(const msgpack::object& o, weft::ActorHandle<T>& h) const {
+      if (o.type == msgpack::type::NIL) {
+        h = weft::ActorHandle<T>();
+        return o;
+      }
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) throw msgpack::type_error();
+      const weft::detail::ActorWireId w{o.via.array.ptr[0].as<uint64_t>(), o.via.array.ptr[1].as<uint64_t>()};
+      const std::string cls = o.via.array.ptr[2].as<std::string>();
+      const std::string expected = weft::detail::demangle(typeid(T).name());
+      if (cls != expected) {
+        throw weft::Error("weft: a handle to an actor of class " + cls + " was read as one of class " + expected);
+      }
+      if (weft::detail::ActorCore* core = weft::detail::import_actor(w)) {
+        h = weft::ActorHandle<T>::adopt(static_cast<weft::detail::ActorState<T>*>(core));
+      } else {  // a worker: calls go to the driver under the id
+        auto* state = new weft::detail::ActorState<T>();
+        state->set_remote_id(w.id);
+        state->set_lives_elsewhere();
+        h = weft::ActorHandle<T>::adopt(state);
+      }
+      return o;
+    }
+  };
+  }  // namespace adaptor
+}
+}  // namespace msgpack

@@ -53,12 +53,11 @@ struct is_ref_like<std::vector<ObjectRef<T>, A>> : std::true_type {};
 template <class T>
 inline constexpr bool is_ref_like_v = is_ref_like<T>::value;
 
-/// Values that cannot travel to another process yet: actor handles (the actor lives in the
-/// driver's directory). Refs travel (weft/detail/ref_wire.h).
+/// Values that must not leave their process: none of weft's own types (refs and actor handles
+/// travel, weft/detail/ref_wire.h and weft/actor.h); a type that specialises it keeps the tasks and
+/// actor factories taking it in the driver.
 template <class T>
 struct stays_in_process : std::false_type {};
-template <class T>
-struct stays_in_process<ActorHandle<T>> : std::true_type {};
 
 template <class T>
 concept HasMsgpackDefine = requires(const T& t, msgpack::packer<msgpack::sbuffer>& pk) { t.msgpack_pack(pk); };

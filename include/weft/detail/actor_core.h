@@ -64,6 +64,13 @@ class WEFT_API ActorCore {
   // The id under which a worker process hosts the instance (multi-process mode), or 0 while it
   // lives here or is not built yet (read from the actor's drain, after its factory call).
   virtual uint64_t hosted_id() const { return 0; }
+  // The instance, while it lives in this process (read from the actor's drain); null otherwise.
+  virtual void* local_instance() const { return nullptr; }
+  // Whether its instance lives in another process, or will once built: set before its first
+  // handle is handed out, so any thread may read it. A task given a handle to such an actor may
+  // run in a worker process, whose calls reach it through the driver.
+  bool lives_elsewhere() const noexcept { return lives_elsewhere_; }
+  void set_lives_elsewhere() noexcept { lives_elsewhere_ = true; }
 
  protected:
   explicit ActorCore(std::string class_name) : drain_(this), class_name_(std::move(class_name)) {}
@@ -88,6 +95,7 @@ class WEFT_API ActorCore {
   Drain drain_;
   ErrorPtr dead_;
   std::string class_name_;
+  bool lives_elsewhere_ = false;
 };
 
 }  // namespace weft::detail

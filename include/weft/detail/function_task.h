@@ -21,6 +21,18 @@
 
 namespace weft::detail {
 
+// Whether an argument can go to a worker process as it is now (types with a hidden friend
+// weft_travels_now decide at run time: an ActorHandle to an actor living in the driver does not).
+template <class S>
+bool travels_now(const S& s) {
+  if constexpr (requires { weft_travels_now(s); }) {
+    return weft_travels_now(s);
+  } else {
+    (void)s;
+    return true;
+  }
+}
+
 // Shared by function tasks and actor calls: retries, resources and error naming.
 class TaskLifecycle {
  public:
@@ -88,6 +100,7 @@ class FunctionTask<R (*)(Ps...), S...> final : public Object<R>, public TaskBase
   const RemoteEntry* remote_entry() override {
     if constexpr (!kTravels) return nullptr;
     if (failed_dependency() != nullptr) return nullptr;
+    if (!std::apply([](const auto&... a) { return (travels_now(a) && ... && true); }, *args_)) return nullptr;
     const RemoteEntry* e = Registry::global().find_by_key(pointer_key(fn_));
     return e != nullptr && e->invoker != nullptr ? e : nullptr;
   }

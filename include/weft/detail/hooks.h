@@ -81,12 +81,14 @@ struct StoreHold {
 };
 
 // What one message keeps alive for its readers until it is answered or lost: the sender's
-// entries for refs to its pending objects, and its holds on store objects (weft::Array values,
-// kInStore records). A hold its reader took over is a no-op to drop.
+// entries for refs to its pending objects, its holds on store objects (weft::Array values,
+// kInStore records) and the actors it lends handles to. A hold its reader took over is a no-op
+// to drop.
 struct Carried {
   std::vector<ObjectId> refs;
   std::vector<StoreHold> holds;
-  bool empty() const { return refs.empty() && holds.empty(); }
+  std::vector<uint64_t> actors;  // export ids (runtime/actor_exports.h)
+  bool empty() const { return refs.empty() && holds.empty() && actors.empty(); }
 };
 
 // What a message packed on this thread between construction and packed() carries (refs to
@@ -104,6 +106,20 @@ class WEFT_API CarriedRefs {
   Carried carried_;
   bool recording_ = true;
 };
+
+// An ActorHandle packed into a message (multi-process mode): the id under which the driver
+// exports the actor, and the worker that lends it (0: the driver, which keeps the actor for the
+// message it is packing). In a worker, only handles to the driver's actors can leave; anything
+// else throws weft::Error.
+struct ActorWireId {
+  uint64_t id = 0;
+  uint64_t lender = 0;
+};
+WEFT_API ActorWireId export_actor(ActorCore* actor);
+// The handle read from a message: in the driver, the actor itself (one reference; throws
+// weft::Error when it is gone); in a worker, null once the driver is told the worker holds a handle
+// (the caller makes a proxy whose calls go to the driver under `id`).
+WEFT_API ActorCore* import_actor(const ActorWireId& wire);
 
 // In a worker process, the driver's actor named `name` of class `class_name`: the id its calls
 // name through remote_actor_call (kNotFound elsewhere, or when the driver has none).
