@@ -67,6 +67,8 @@ void throw_task_error(std::shared_ptr<const ErrorInfo> info) {
       throw RemoteError(std::move(info));
     case ErrorKind::kObjectLost:
       throw ObjectLost(std::move(info));
+    case ErrorKind::kOwnerDied:
+      throw OwnerDied(std::move(info));
     case ErrorKind::kRaised:
       break;
   }

@@ -3,6 +3,7 @@
 #include "runtime/actor_exports.h"
 #include "runtime/node_store.h"
 #include "runtime/object_refs.h"
+#include "workers/peer_drivers.h"
 
 #include "scheduler/work_stealing_pool.h"
 
@@ -28,6 +29,7 @@ std::atomic<Runtime*> g_api{nullptr};  // accepts user submissions
 std::atomic<Runtime*> g_live{nullptr};  // serves internal traffic until teardown
 std::atomic<bool> g_was_shut_down{false};
 bool g_in_worker = false;  // set once, before any init, in a worker process
+uint64_t g_driver_pid = 0;  // in a worker process: its driver's
 // In a worker process: how tasks reach the driver's named actors (set while the worker serves).
 std::atomic<sched::RemoteActorHost*> g_driver_actors{nullptr};
 
@@ -95,7 +97,8 @@ void serve_if_worker() {
   // Refs to this worker's own objects hand their values to the driver when they leave.
   const char* driver_env = std::getenv(workers::kDriverPidEnv);
   const uint64_t driver = driver_env != nullptr ? std::strtoull(driver_env, nullptr, 10) : 0;
-  runtime::ObjectRefs::process().set_hand_over(driver != 0 ? driver : static_cast<uint64_t>(getppid()));
+  runtime::g_driver_pid = driver != 0 ? driver : static_cast<uint64_t>(getppid());
+  runtime::ObjectRefs::process().set_hand_over(runtime::g_driver_pid);
   unsetenv(workers::kDriverPidEnv);
   // Tasks may submit nested tasks: they run on threads of this worker.
   (void)init({});
@@ -210,6 +213,11 @@ sched::RemoteActorHost* actor_host() {
 }  // namespace
 
 Result<uint64_t> named_driver_actor(const std::string& name, const std::string& class_name) {
+  if (!runtime::g_in_worker) {  // a driver: another driver's of the same node
+    sched::RemoteActorHost* host = remote_actors();
+    if (host == nullptr) return Status::not_found("no actor is named '" + name + "'");
+    return host->find_named(name, class_name);
+  }
   sched::RemoteActorHost* link = runtime::g_driver_actors.load();
   if (link == nullptr) return Status::not_found("no actor is named '" + name + "'");
   return link->find_named(name, class_name);
@@ -226,15 +234,24 @@ ActorWireId export_actor(ActorCore* actor) {
                   ", made in a worker process, cannot leave it (only handles to the driver's actors travel)");
     }
     link->borrow_actor(id);  // before the message carrying it: the driver keeps it until it reads it
-    return ActorWireId{id, static_cast<uint64_t>(getpid())};
+    return ActorWireId{id, static_cast<uint64_t>(getpid()), runtime::g_driver_pid};
   }
   if (!remote_actors_available()) {
     throw Error("weft: actor handles travel between processes only in multi-process mode");
   }
-  return ActorWireId{runtime::exports().lend(actor), 0};
+  if (actor->hosted_id() >= workers::PeerDrivers::kAliasBase) {
+    throw Error("weft: a handle to actor " + actor->class_name() +
+                " of another driver cannot be passed on; look it up by name with weft::get_actor where it is needed");
+  }
+  return ActorWireId{runtime::exports().lend(actor), 0, static_cast<uint64_t>(getpid())};
 }
 
 ActorCore* import_actor(const ActorWireId& wire) {
+  const uint64_t here = runtime::g_in_worker ? runtime::g_driver_pid : static_cast<uint64_t>(getpid());
+  if (wire.owner != here) {
+    throw Error("weft: a handle to an actor of driver " + std::to_string(wire.owner) + " reached a process of driver " +
+                std::to_string(here) + "; look actors of other drivers up by name with weft::get_actor");
+  }
   if (runtime::g_in_worker) {
     sched::RemoteActorHost* link = runtime::g_driver_actors.load();
     if (link == nullptr) throw Error("weft: an actor handle reached a worker that cannot reach its driver");
@@ -250,6 +267,10 @@ ActorCore* import_actor(const ActorWireId& wire) {
 Status name_actor(const std::string& name, const std::type_info& type, ActorCore* actor) {
   runtime::Runtime* rt = runtime::live();
   if (rt == nullptr) return Status::failed_precondition("the runtime is not running");
+  // On a node, the name is the node's: published first, so two drivers cannot both take it.
+  if (sched::RemoteActorHost* host = remote_actors(); host != nullptr && !runtime::g_in_worker) {
+    WEFT_RETURN_IF_ERROR(host->publish_name(name, demangle(type.name())));
+  }
   return rt->named_actors().add(name, type, actor);
 }
 

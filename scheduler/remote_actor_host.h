@@ -27,6 +27,13 @@ class RemoteActorHost {
   // This process holds one more handle to actor `actor` (a worker tells its driver, which keeps the
   // actor alive for it until drop_actor); nothing by default.
   virtual void borrow_actor(uint64_t actor) { (void)actor; }
+  // Publishes an actor named in this process where other processes look names up (the node's
+  // directory); nothing by default.
+  virtual Status publish_name(const std::string& name, const std::string& class_name) {
+    (void)name;
+    (void)class_name;
+    return Status::ok();
+  }
   // A named actor this host can reach (a worker asks its driver); kNotFound by default.
   virtual Result<uint64_t> find_named(const std::string& name, const std::string& class_name) {
     (void)class_name;

@@ -43,7 +43,26 @@ int sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
 }
-WEFT_REMOTE(square, whoami, total, sleep_ms);
+// An actor one driver names and another calls; its method reads a ref the caller owns.
+struct Sink {
+  long total = 0;
+  std::string last_error;
+  long add(long k) { return total += k; }
+  // Reads the ref inside (a ref passed alone would be waited for before the call is made).
+  int take(weft::ObjectRef<std::vector<weft::ObjectRef<int>>> outer) {
+    try {
+      return weft::get(weft::get(outer).at(0));
+    } catch (const weft::OwnerDied& e) {
+      last_error = "OwnerDied: " + e.message();
+    } catch (const weft::TaskError& e) {
+      last_error = e.exception_type() + ": " + e.message();
+    }
+    return -1;
+  }
+  std::string error() { return last_error; }
+};
+Sink make_sink() { return {}; }
+WEFT_REMOTE(square, whoami, total, sleep_ms, make_sink, &Sink::add, &Sink::take, &Sink::error);
 
 weft::workers::ProcessExecutor& executor() {
   return dynamic_cast<weft::workers::ProcessExecutor&>(weft::runtime::live()->executor());
@@ -72,6 +91,37 @@ int driver_main(const std::string& role) {
     std::printf("array %.0f\n", weft::get(weft::task(total).remote(array)));
     std::fflush(stdout);
     return weft::shutdown().is_ok() ? 0 : 4;
+  }
+  if (role == "sink") {  // names an actor, then reports what reached it
+    auto sink = weft::actor<Sink>(make_sink).name("sink").remote();
+    std::printf("ready\n");
+    std::fflush(stdout);
+    std::string error;
+    for (int i = 0; i < 300 && error.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      error = weft::get(sink.task(&Sink::error).remote());  // after the calls before it
+    }
+    std::printf("total %ld\nerror %s\n", weft::get(sink.task(&Sink::add).remote(0L)), error.c_str());
+    std::fflush(stdout);
+    return weft::shutdown().is_ok() ? 0 : 4;
+  }
+  if (role == "lend") {  // calls the other driver's actor with refs it owns, then dies
+    auto sink = weft::get_actor<Sink>("sink");
+    std::printf("added %ld\n", weft::get(sink.task(&Sink::add).remote(5L)));
+    auto quick = weft::task(sleep_ms).remote(300);
+    std::printf("took %d\n", weft::get(sink.task(&Sink::take).remote(weft::put(std::vector{quick}))));
+    try {
+      (void)weft::actor<Sink>(make_sink).name("sink").remote();
+      std::printf("name taken twice\n");
+    } catch (const weft::Error& e) {
+      std::printf("name refused: %s\n", e.what());
+    }
+    auto slow = weft::task(sleep_ms).remote(60000);
+    auto never = sink.task(&Sink::take).remote(weft::put(std::vector{slow}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the sink waits on `slow` now
+    std::printf("lent\n");
+    std::fflush(stdout);
+    raise(SIGKILL);
   }
   if (role == "die") {  // busy workers, an object in the store, then killed
     auto busy = weft::task(sleep_ms).remote(60000);
@@ -224,6 +274,24 @@ TEST_F(Node, ADriverThatDiesTakesItsWorkersAndObjectsWithIt) {
   const std::string out = read_all(next);
   EXPECT_EQ(wait_exit(next.pid), 0) << out;
   EXPECT_EQ(value_after(out, "sum"), "328350") << out;
+}
+
+TEST_F(Node, ADriverCallsAnotherDriversNamedActorWithRefsItOwnsAndItsDeathIsOwnerDied) {
+  Child sink = driver("sink");
+  ASSERT_EQ(read_line(sink), "store " + path_ + ".store");
+  ASSERT_EQ(read_line(sink), "ready");
+  Child lender = driver("lend");
+  const std::string out = read_all(lender);
+  EXPECT_EQ(wait_exit(lender.pid), 128 + SIGKILL) << out;
+  EXPECT_EQ(value_after(out, "added"), "5") << out;
+  EXPECT_EQ(value_after(out, "took"), "300") << "the sink's worker read the lender's object: " << out;
+  EXPECT_NE(value_after(out, "name").find("taken by an actor of driver"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nlent\n"), std::string::npos) << out;
+  const std::string report = read_all(sink);
+  EXPECT_EQ(wait_exit(sink.pid), 0) << report;
+  EXPECT_EQ(value_after(report, "total"), "5") << report;
+  EXPECT_EQ(value_after(report, "error").rfind("OwnerDied: ", 0), 0u)
+      << "the object's owner died while the sink waited for it: " << report;
 }
 
 TEST_F(Node, GarbageAndBadRequestsAreRefusedClearly) {

@@ -21,6 +21,7 @@ ErrorInfo from_failure(const std::string& task_name, const Failure& f) {
     case static_cast<uint8_t>(ErrorKind::kWorkerDied):
     case static_cast<uint8_t>(ErrorKind::kRemote):
     case static_cast<uint8_t>(ErrorKind::kObjectLost):
+    case static_cast<uint8_t>(ErrorKind::kOwnerDied):
       kind = static_cast<ErrorKind>(f.kind);
   }
   return ErrorInfo{task_name, f.message, f.type, kind};

@@ -11,8 +11,9 @@
 //   ActorCreate  driver -> worker   seq, actor (its id), factory, payload
 //   ActorCall    driver -> worker   seq, actor, method (registered name), payload
 //   ActorDrop    driver -> worker   actor: the last handle is gone; free the instance
-//   ObjectWait   worker -> driver   object: a ref the worker read names this pending object of the
-//                                   driver's; send its value once it exists (weft/detail/ref_wire.h)
+//   ObjectWait   worker -> driver   object, owner: a ref the worker read names this pending object;
+//                                   send its value once it exists (weft/detail/ref_wire.h). The
+//                                   driver asks the owner when it is another driver of the node
 //   ObjectReady  driver -> worker   record: the answer, the object's value or error
 //   BorrowDone   worker -> driver   object: the answer arrived; the driver stops keeping it for
 //                                   this worker
@@ -25,6 +26,9 @@
 //   ActorBorrow  worker -> driver   actor: the worker holds one more handle to it (it read one in
 //                                   a message, or is sending one on); sent before the message
 //                                   that carried or carries it is answered
+//   PeerHello    driver -> driver   pid: another driver of the node connects as a borrower of this
+//                                   one's actors and objects (ActorLookup, ActorForward,
+//                                   ActorBorrow, ActorRelease, ObjectWait, BorrowDone)
 //
 // decode_control validates the envelope and the body's schema; anything else is kInvalidArgument
 // naming what is wrong (the receiver logs it and drops the message).
@@ -131,7 +135,8 @@ struct ObjectWait {
   static constexpr uint8_t kType = 10;
   static constexpr const char* kName = "object wait";
   ObjectId object;
-  MSGPACK_DEFINE_ARRAY(object)
+  int64_t owner = 0;  // the owning process, when not the receiver (a driver then asks that owner)
+  MSGPACK_DEFINE_ARRAY(object, owner)
 };
 
 struct ObjectReady {
@@ -197,9 +202,16 @@ struct ActorBorrow {
   MSGPACK_DEFINE_ARRAY(actor)
 };
 
-using ControlMessage =
-    std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall, ActorDrop, ObjectWait,
-                 ObjectReady, BorrowDone, ActorLookup, ActorFound, ActorForward, ActorReply, ActorRelease, ActorBorrow>;
+struct PeerHello {
+  static constexpr uint8_t kType = 19;
+  static constexpr const char* kName = "peer hello";
+  int64_t pid = 0;
+  MSGPACK_DEFINE_ARRAY(pid)
+};
+
+using ControlMessage = std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall,
+                                    ActorDrop, ObjectWait, ObjectReady, BorrowDone, ActorLookup, ActorFound,
+                                    ActorForward, ActorReply, ActorRelease, ActorBorrow, PeerHello>;
 
 std::string encode(const ControlMessage& m);
 Result<ControlMessage> decode_control(std::string_view bytes);

@@ -53,6 +53,8 @@ TEST(Control, EveryMessageRoundTripsWithItsOwnFields) {
   EXPECT_EQ(round_trip(ActorReply{TaskResult{4, true, {"r"}, {}}}).result.payload.data, "r");
   EXPECT_EQ(round_trip(ActorRelease{9}).actor, 9u);
   EXPECT_EQ(round_trip(ActorBorrow{10}).actor, 10u);
+  EXPECT_EQ(round_trip(PeerHello{11}).pid, 11);
+  EXPECT_EQ(round_trip(ObjectWait{ObjectId{1, 2}, 12}).owner, 12);
 }
 
 TEST(Control, FailuresKeepTheirKind) {

@@ -69,6 +69,11 @@ struct NodeDaemon::Server {
   std::thread thread;
 
   std::unordered_map<std::string, Driver> drivers;  // by identity
+  struct Published {
+    int64_t driver = 0;
+    std::string class_name;
+  };
+  std::unordered_map<std::string, Published> names;  // the drivers' named actors
   mutable std::mutex counts_mu;
   NodeCounts counts;
 
@@ -144,10 +149,57 @@ struct NodeDaemon::Server {
     send(d.identity, reply);
   }
 
+  const Driver* driver_by_pid(int64_t pid) const {
+    for (const auto& [id, d] : drivers) {
+      if (d.spec.pid == pid && !d.detach_by) return &d;
+    }
+    return nullptr;
+  }
+
+  // The directory: any connection may ask.
+  bool directory(const std::string& identity, const node::NodeMessage& msg) {
+    if (const auto* n = std::get_if<node::Name>(&msg)) {
+      node::Named reply{n->seq, false, ""};
+      auto it = names.find(n->name);
+      if (driver_by_pid(n->driver) == nullptr) {
+        reply.message = fmt::format("no driver {} is attached to this node", n->driver);
+      } else if (n->name.empty()) {
+        reply.message = "an actor's name cannot be empty";
+      } else if (it != names.end() && it->second.driver != n->driver) {
+        reply.message = fmt::format("the name '{}' is taken by an actor of driver {}", n->name, it->second.driver);
+      } else {
+        names[n->name] = Published{n->driver, n->class_name};
+        reply.ok = true;
+      }
+      send(identity, reply);
+    } else if (const auto* f = std::get_if<node::Find>(&msg)) {
+      node::Found reply{f->seq, 0, "", ""};
+      if (auto it = names.find(f->name); it != names.end()) {
+        if (const Driver* d = driver_by_pid(it->second.driver)) {
+          reply.driver = d->spec.pid;
+          reply.endpoint = d->spec.endpoint;
+          reply.class_name = it->second.class_name;
+        }
+      }
+      send(identity, reply);
+    } else if (const auto* l = std::get_if<node::Locate>(&msg)) {
+      const Driver* d = driver_by_pid(l->driver);
+      send(identity, node::Located{l->seq, d != nullptr ? d->spec.endpoint : ""});
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  void forget_names(int64_t driver) {
+    std::erase_if(names, [driver](const auto& kv) { return kv.second.driver == driver; });
+  }
+
   void on_message(const std::string& identity, std::string_view bytes) {
     auto msg = node::decode_node(bytes);
     if (!msg.ok()) return reject(msg.status().message());
     if (auto* a = std::get_if<node::Attach>(&*msg)) return attach(identity, std::move(*a));
+    if (directory(identity, *msg)) return;
     auto it = drivers.find(identity);
     if (it == drivers.end())
       return reject(fmt::format("a {} message from a driver that never attached", node::name_of(*msg)));
@@ -167,6 +219,7 @@ struct NodeDaemon::Server {
     if (!d.detach_by || !d.workers.empty()) return false;
     send(d.identity, node::Detached{});
     log()->info("node: driver {} detached", d.spec.pid);
+    forget_names(d.spec.pid);
     close(d.pidfd);
     const std::string id = d.identity;
     drivers.erase(id);
@@ -184,6 +237,7 @@ struct NodeDaemon::Server {
 
   void on_driver_death(Driver& d) {
     log()->warn("node: driver {} died; stopping its {} workers", d.spec.pid, d.workers.size());
+    forget_names(d.spec.pid);
     for (auto& [index, c] : d.workers) kill_and_reap(c);
     close(d.pidfd);
     const std::string id = d.identity;

@@ -12,8 +12,17 @@
 //                              for them a grace period, then kills the rest
 //   Detached  node -> driver   every worker of the driver's pool has exited
 //
-// The node watches each attached driver's process: when it dies, its workers are killed and its
-// store objects freed, with no message from it.
+// The node's directory, asked by any connection (a driver keeps one for it, apart from its
+// attachment), answered in order on that connection:
+//   Name      driver -> node   seq, the attached driver's pid, actor name, class: publish it
+//   Named     node -> driver   seq, ok (or why not: the name is another driver's)
+//   Find      driver -> node   seq, actor name
+//   Found     node -> driver   seq, the driver holding it (pid, endpoint; pid 0: none), its class
+//   Locate    driver -> node   seq, a driver's pid
+//   Located   node -> driver   seq, that driver's endpoint (empty: not attached here)
+//
+// The node watches each attached driver's process: when it dies, its workers are killed, its
+// store objects freed and its names forgotten, with no message from it.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +36,7 @@
 
 namespace weft::workers::node {
 
-inline constexpr wire::Protocol kNodeProtocol{"node", 1};
+inline constexpr wire::Protocol kNodeProtocol{"node", 2};
 
 struct Attach {
   static constexpr uint8_t kType = 1;
@@ -89,7 +98,59 @@ struct Detached {
   MSGPACK_DEFINE_ARRAY()
 };
 
-using NodeMessage = std::variant<Attach, Attached, Spawn, Spawned, Exited, Detach, Detached>;
+struct Name {
+  static constexpr uint8_t kType = 8;
+  static constexpr const char* kName = "name";
+  uint64_t seq = 0;
+  int64_t driver = 0;
+  std::string name, class_name;
+  MSGPACK_DEFINE_ARRAY(seq, driver, name, class_name)
+};
+
+struct Named {
+  static constexpr uint8_t kType = 9;
+  static constexpr const char* kName = "named";
+  uint64_t seq = 0;
+  bool ok = false;
+  std::string message;
+  MSGPACK_DEFINE_ARRAY(seq, ok, message)
+};
+
+struct Find {
+  static constexpr uint8_t kType = 10;
+  static constexpr const char* kName = "find";
+  uint64_t seq = 0;
+  std::string name;
+  MSGPACK_DEFINE_ARRAY(seq, name)
+};
+
+struct Found {
+  static constexpr uint8_t kType = 11;
+  static constexpr const char* kName = "found";
+  uint64_t seq = 0;
+  int64_t driver = 0;  // 0: no actor of that name
+  std::string endpoint, class_name;
+  MSGPACK_DEFINE_ARRAY(seq, driver, endpoint, class_name)
+};
+
+struct Locate {
+  static constexpr uint8_t kType = 12;
+  static constexpr const char* kName = "locate";
+  uint64_t seq = 0;
+  int64_t driver = 0;
+  MSGPACK_DEFINE_ARRAY(seq, driver)
+};
+
+struct Located {
+  static constexpr uint8_t kType = 13;
+  static constexpr const char* kName = "located";
+  uint64_t seq = 0;
+  std::string endpoint;  // empty: no such driver here
+  MSGPACK_DEFINE_ARRAY(seq, endpoint)
+};
+
+using NodeMessage =
+    std::variant<Attach, Attached, Spawn, Spawned, Exited, Detach, Detached, Name, Named, Find, Found, Locate, Located>;
 
 std::string encode(const NodeMessage& m);
 Result<NodeMessage> decode_node(std::string_view bytes);

@@ -25,6 +25,15 @@ TEST(NodeProtocol, EveryMessageRoundTripsWithItsOwnFields) {
   EXPECT_EQ(round_trip(Exited{1, 77, "killed by signal 9 (Killed)"}).how, "killed by signal 9 (Killed)");
   EXPECT_EQ(round_trip(Detach{500}).grace_ms, 500u);
   round_trip(Detached{});
+  const Name n = round_trip(Name{5, 42, "counter", "Counter"});
+  EXPECT_EQ(n.driver, 42);
+  EXPECT_EQ(n.class_name, "Counter");
+  EXPECT_EQ(round_trip(Named{5, false, "taken"}).message, "taken");
+  EXPECT_EQ(round_trip(Find{6, "counter"}).name, "counter");
+  const Found f = round_trip(Found{6, 42, "ipc:///tmp/d", "Counter"});
+  EXPECT_EQ(f.endpoint, "ipc:///tmp/d");
+  EXPECT_EQ(round_trip(Locate{7, 42}).driver, 42);
+  EXPECT_EQ(round_trip(Located{7, "ipc:///tmp/d"}).seq, 7u);
 }
 
 TEST(NodeProtocol, MalformedMessagesAreNamedErrors) {

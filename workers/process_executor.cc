@@ -25,8 +25,10 @@
 #include "weft/detail/remote_task.h"
 #include "weft/errors.h"
 #include "weft/registry.h"
+#include "workers/borrowers.h"
 #include "workers/control.h"
 #include "workers/dispatch_book.h"
+#include "workers/peer_drivers.h"
 #include "workers/transport.h"
 #include "workers/worker_host.h"
 #include "workers/worker_process.h"
@@ -96,6 +98,15 @@ struct ProcessExecutor::Dispatcher {
   std::unordered_map<std::string, uint32_t> by_identity;
   std::condition_variable hello_cv;
 
+  // Other drivers of the node, connected as borrowers (PeerHello): watched until they die.
+  struct Peer {
+    std::string identity;
+    int pidfd = -1;
+  };
+  std::unordered_map<pid_t, Peer> peers;
+  std::unordered_map<std::string, pid_t> peer_by_identity;
+  std::unique_ptr<Borrowers> borrowers;
+
   mutable std::mutex stats_mu;
   ProcessStats stats;
 
@@ -156,51 +167,7 @@ struct ProcessExecutor::Dispatcher {
     it.carried = {};
   }
 
-  // A worker waits for a pending object of ours: answer once it is done.
-  void on_object_wait(const Worker& w, const ObjectId& id) {
-    if (options.refs == nullptr) return;
-    count(&ProcessStats::object_waits);
-    const pid_t pid = w.pid;
-    options.refs->wait(id, static_cast<uint64_t>(pid),
-                       [this, pid](detail::RefRecord record) { answer(pid, ObjectReady{std::move(record)}); });
-  }
-
-  // A worker's call of one of the driver's named actors: made through the actor's mailbox.
-  void on_actor_forward(const Worker& w, ActorForward& f) {
-    const pid_t pid = w.pid;
-    const uint64_t seq = f.seq;
-    if (options.actors == nullptr) {
-      answer(pid, ActorReply{TaskResult{seq,
-                                        false,
-                                        {},
-                                        to_failure(ErrorInfo{f.method, "this driver exports no actors",
-                                                             "weft::RemoteError", ErrorKind::kRemote})}});
-      return;
-    }
-    options.actors->forward(f.actor, f.method, std::move(f.payload.data), [this, pid, seq](detail::RemoteOutcome out) {
-      TaskResult r{seq, out.ok, {std::move(out.payload)}, {}};
-      if (!out.ok && out.error) r.failure = to_failure(*out.error);
-      answer(pid, ActorReply{std::move(r)});
-    });
-  }
-
-  void on_actor_lookup(const Worker& w, const ActorLookup& l) {
-    ActorFound found{l.seq, 0, static_cast<uint8_t>(StatusCode::kNotFound), "no actor is named '" + l.name + "'"};
-    if (options.actors != nullptr) {
-      Result<uint64_t> id = options.actors->lookup(l.name, l.class_name, static_cast<uint64_t>(w.pid));
-      if (id.ok()) {
-        found.actor = *id;
-        found.code = 0;
-        found.message.clear();
-      } else {
-        found.code = static_cast<uint8_t>(id.status().code());
-        found.message = id.status().message();
-      }
-    }
-    send(w, encode(found));
-  }
-
-  // Queues a message for worker `pid` from any thread; the dispatcher sends it.
+  // Queues a message for worker or peer driver `pid` from any thread; the dispatcher sends it.
   void answer(pid_t pid, ControlMessage m) {
     {
       std::lock_guard<std::mutex> lock(inbox_mu);
@@ -216,15 +183,15 @@ struct ProcessExecutor::Dispatcher {
       batch.swap(answers);
     }
     for (auto& [pid, m] : batch) {
-      Worker* target = nullptr;
+      const std::string* to = nullptr;
       for (Worker& w : workers) {
-        if (w.pid == pid && !w.identity.empty()) target = &w;
+        if (w.pid == pid && !w.identity.empty()) to = &w.identity;
       }
-      if (target != nullptr) {
-        send(*target, encode(m));
-      } else if (const auto* ready = std::get_if<ObjectReady>(&m)) {
-        // It died meanwhile: its waits were let go with it.
-        options.refs->borrow_done(static_cast<uint64_t>(pid), ready->record.id());
+      if (auto p = peers.find(pid); to == nullptr && p != peers.end()) to = &p->second.identity;
+      if (to != nullptr) {
+        transport->send(*to, encode(m));
+      } else {
+        borrowers->undelivered(pid, m);
       }
     }
   }
@@ -255,13 +222,17 @@ struct ProcessExecutor::Dispatcher {
       hello_cv.notify_all();
       return;
     }
+    if (const PeerHello* hello = std::get_if<PeerHello>(&*msg)) return on_peer_hello(identity, hello->pid);
     auto it = by_identity.find(identity);
     if (it == by_identity.end()) {
+      auto peer = peer_by_identity.find(identity);
+      if (peer != peer_by_identity.end() && borrowers->handle(peer->second, *msg)) return;
       count(&ProcessStats::rejected_messages);
-      log()->warn("driver: a message from a peer that never said hello");
+      log()->warn("driver: a {} message from a peer that never said hello", name_of(*msg));
       return;
     }
     Worker& w = workers[it->second];
+    if (borrowers->handle(w.pid, *msg)) return;
     if (TaskResult* result = std::get_if<TaskResult>(&*msg)) {
       std::optional<Item> item = book.finish(w.index, result->seq);
       if (!item) {
@@ -272,22 +243,33 @@ struct ProcessExecutor::Dispatcher {
       complete(*item, *result);
     } else if (const Returned* returned = std::get_if<Returned>(&*msg)) {
       count(&ProcessStats::stolen, book.returned(w.index, returned->seqs));
-    } else if (const ObjectWait* wait = std::get_if<ObjectWait>(&*msg)) {
-      on_object_wait(w, wait->object);
-    } else if (const BorrowDone* done = std::get_if<BorrowDone>(&*msg)) {
-      if (options.refs != nullptr) options.refs->borrow_done(static_cast<uint64_t>(w.pid), done->object);
-    } else if (ActorForward* forward = std::get_if<ActorForward>(&*msg)) {
-      on_actor_forward(w, *forward);
-    } else if (const ActorLookup* lookup = std::get_if<ActorLookup>(&*msg)) {
-      on_actor_lookup(w, *lookup);
-    } else if (const ActorRelease* release = std::get_if<ActorRelease>(&*msg)) {
-      if (options.actors != nullptr) options.actors->release(release->actor, static_cast<uint64_t>(w.pid));
-    } else if (const ActorBorrow* borrow = std::get_if<ActorBorrow>(&*msg)) {
-      if (options.actors != nullptr) options.actors->borrow(borrow->actor, static_cast<uint64_t>(w.pid));
     } else {
       count(&ProcessStats::rejected_messages);
       log()->warn("driver: unexpected {} message from worker {}", name_of(*msg), w.index);
     }
+  }
+
+  void on_peer_hello(const std::string& identity, int64_t pid) {
+    const int pidfd = pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)) : -1;
+    if (pidfd < 0 || peers.contains(static_cast<pid_t>(pid)) || by_identity.contains(identity)) {
+      if (pidfd >= 0) close(pidfd);
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: a peer hello from pid {} refused (no such process, or said twice)", pid);
+      return;
+    }
+    peers[static_cast<pid_t>(pid)] = Peer{identity, pidfd};
+    peer_by_identity[identity] = static_cast<pid_t>(pid);
+    log()->info("driver: peer driver {} connected", pid);
+  }
+
+  void on_peer_death(pid_t pid) {
+    auto it = peers.find(pid);
+    if (it == peers.end()) return;
+    log()->info("driver: peer driver {} is gone", pid);
+    close(it->second.pidfd);
+    peer_by_identity.erase(it->second.identity);
+    peers.erase(it);
+    borrowers->gone(pid);
   }
 
   void on_death(Worker& w, const std::string& how) {
@@ -300,8 +282,7 @@ struct ProcessExecutor::Dispatcher {
       lost = book.lost(w.index);  // and its actors' homes
     }
     by_identity.erase(w.identity);
-    if (options.refs != nullptr) options.refs->drop_borrower(static_cast<uint64_t>(w.pid));
-    if (options.actors != nullptr) options.actors->drop_borrower(static_cast<uint64_t>(w.pid));
+    borrowers->gone(w.pid);
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
     for (Item& item : lost) {
@@ -476,6 +457,12 @@ struct ProcessExecutor::Dispatcher {
       transport->add_poll_items(items);
       const size_t host_items = items.size();
       host->add_poll_items(items);
+      const size_t peer_items = items.size();
+      std::vector<pid_t> peer_pids;
+      for (auto& [pid, p] : peers) {
+        items.push_back({nullptr, p.pidfd, ZMQ_POLLIN, 0});
+        peer_pids.push_back(pid);
+      }
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
       if (items[0].revents & ZMQ_POLLIN) {
         uint64_t v;
@@ -487,6 +474,9 @@ struct ProcessExecutor::Dispatcher {
       }
       take_inbox();
       while (auto m = transport->receive()) on_message(m->first, m->second);
+      for (size_t k = 0; k < peer_pids.size(); ++k) {
+        if (items[peer_items + k].revents & ZMQ_POLLIN) on_peer_death(peer_pids[k]);
+      }
       for (const WorkerExit& e : host->exits(items.data() + host_items)) {
         if (e.index < workers.size() && workers[e.index].pid == e.pid) on_death(workers[e.index], e.how);
       }
@@ -548,7 +538,19 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
     remove_dir();
     return host.status();
   }
-  auto ex = start_with(options, std::move(*transport), std::move(*host));
+  std::unique_ptr<PeerDrivers> peers;
+  if (!options.node_address.empty()) {
+    sched::RefService* refs = options.refs;
+    auto p = PeerDrivers::start(options.node_address, [refs](detail::RefRecord r) {
+      if (refs != nullptr) refs->resolve(std::move(r));
+    });
+    if (!p.ok()) {
+      remove_dir();
+      return p.status();
+    }
+    peers = std::move(*p);
+  }
+  auto ex = start_with(options, std::move(*transport), std::move(*host), std::move(peers));
   if (!ex.ok()) {
     remove_dir();
     return ex.status();
@@ -559,10 +561,18 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
 
 Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start_with(const ProcessOptions& options,
                                                                      std::unique_ptr<Transport> transport,
-                                                                     std::unique_ptr<WorkerHost> host) {
+                                                                     std::unique_ptr<WorkerHost> host,
+                                                                     std::unique_ptr<PeerDrivers> peers) {
   if (options.pipeline_depth < 1) return Status::invalid_argument("pipeline_depth must be >= 1");
   std::unique_ptr<ProcessExecutor> ex(new ProcessExecutor(options));
   Dispatcher& d = *ex->d_;
+  ex->peers_ = std::move(peers);
+  d.borrowers = std::make_unique<Borrowers>(options.refs, options.actors, ex->peers_.get(),
+                                            [&d](pid_t pid, ControlMessage m) { d.answer(pid, std::move(m)); });
+  if (ex->peers_ != nullptr && options.refs != nullptr) {
+    PeerDrivers* peers_of = ex->peers_.get();
+    options.refs->set_requester([peers_of](const ObjectId& id, uint64_t owner) { peers_of->request(id, owner); });
+  }
   d.transport = std::move(transport);
   d.host = std::move(host);
   d.endpoint = d.transport->endpoint();
@@ -613,6 +623,9 @@ detail::RemoteOutcome ProcessExecutor::create_actor(const std::string& factory, 
 
 detail::RemoteOutcome ProcessExecutor::call_actor(uint64_t actor, const std::string& method, std::string args,
                                                   const std::string& call_name) {
+  if (peers_ != nullptr && PeerDrivers::is_alias(actor)) {
+    return peers_->call_actor(actor, method, std::move(args), call_name);
+  }
   auto waiter = std::make_shared<std::promise<detail::RemoteOutcome>>();
   auto future = waiter->get_future();
   {
@@ -624,11 +637,25 @@ detail::RemoteOutcome ProcessExecutor::call_actor(uint64_t actor, const std::str
 }
 
 void ProcessExecutor::drop_actor(uint64_t actor) {
+  if (peers_ != nullptr && PeerDrivers::is_alias(actor)) return peers_->drop(actor);
   {
     std::lock_guard<std::mutex> lock(d_->inbox_mu);
     d_->actor_inbox.push_back({ActorOp::kDrop, actor, "", "", "", nullptr});
   }
   d_->wake();
+}
+
+void ProcessExecutor::borrow_actor(uint64_t actor) {
+  if (peers_ != nullptr && PeerDrivers::is_alias(actor)) peers_->borrow(actor);
+}
+
+Result<uint64_t> ProcessExecutor::find_named(const std::string& name, const std::string& class_name) {
+  if (peers_ == nullptr) return Status::not_found("no actor is named '" + name + "'");
+  return peers_->find_named(name, class_name);
+}
+
+Status ProcessExecutor::publish_name(const std::string& name, const std::string& class_name) {
+  return peers_ != nullptr ? peers_->publish(name, class_name) : Status::ok();
 }
 
 void ProcessExecutor::submit(detail::Runnable* r) {
@@ -651,6 +678,8 @@ void ProcessExecutor::shutdown() {
   d_->stop_requested.store(true);
   d_->wake();
   if (thread_.joinable()) thread_.join();
+  if (peers_ != nullptr && d_->options.refs != nullptr) d_->options.refs->set_requester(nullptr);
+  peers_.reset();  // fails calls still waiting on other drivers
   local_->shutdown();
   d_->host.reset();
   std::error_code ec;
@@ -689,7 +718,9 @@ std::vector<pid_t> ProcessExecutor::worker_pids() const {
 
 ProcessStats ProcessExecutor::stats() const {
   std::lock_guard<std::mutex> lock(d_->stats_mu);
-  return d_->stats;
+  ProcessStats s = d_->stats;
+  if (d_->borrowers) s.object_waits = d_->borrowers->object_waits();
+  return s;
 }
 
 }  // namespace weft::workers

@@ -19,7 +19,9 @@
 // Refs travel in task arguments, results and actor calls (weft/detail/ref_wire.h): a worker
 // that reads a ref to a pending object of the driver's asks for it (ObjectWait), and the
 // dispatcher answers once the object is done (ObjectReady), keeping it alive for that worker
-// until it says it has the value (BorrowDone) or dies.
+// until it says it has the value (BorrowDone) or dies (workers/borrowers.h). On a node, the other
+// drivers borrow the same way (PeerHello), and this driver borrows from them (workers/peer_drivers.h):
+// named actors are found across the node's drivers.
 //
 // The driver also serves the node's shared-memory object store (objectstore/) on a socket next
 // to the control socket; workers connect to it at start (weft::Array travels through it).
@@ -44,6 +46,7 @@
 #include "scheduler/work_stealing_pool.h"
 #include "weft/detail/hooks.h"
 #include "weft/status.h"
+#include "workers/peer_drivers.h"
 
 namespace weft::workers {
 
@@ -70,10 +73,12 @@ class ProcessExecutor final : public sched::Executor, public sched::RemoteActorH
  public:
   // Starts the workers and waits (up to 30 s) until each has said hello.
   static Result<std::unique_ptr<ProcessExecutor>> start(const ProcessOptions& options);
-  // The same over a given transport and worker host (tests pass in-memory fakes).
+  // The same over a given transport and worker host (tests pass in-memory fakes), and links to the
+  // node's other drivers (none: private node).
   static Result<std::unique_ptr<ProcessExecutor>> start_with(const ProcessOptions& options,
                                                              std::unique_ptr<Transport> transport,
-                                                             std::unique_ptr<WorkerHost> host);
+                                                             std::unique_ptr<WorkerHost> host,
+                                                             std::unique_ptr<PeerDrivers> peers = nullptr);
   ~ProcessExecutor() override;
 
   void submit(detail::Runnable* r) override;
@@ -92,6 +97,10 @@ class ProcessExecutor final : public sched::Executor, public sched::RemoteActorH
   detail::RemoteOutcome call_actor(uint64_t actor, const std::string& method, std::string args,
                                    const std::string& call_name) override;
   void drop_actor(uint64_t actor) override;
+  // On a node, actors of the node's other drivers too: found by name, called through their driver.
+  void borrow_actor(uint64_t actor) override;
+  Result<uint64_t> find_named(const std::string& name, const std::string& class_name) override;
+  Status publish_name(const std::string& name, const std::string& class_name) override;
 
   // The node store's socket (the driver and every worker connect to it).
   std::string store_socket() const;
@@ -104,6 +113,7 @@ class ProcessExecutor final : public sched::Executor, public sched::RemoteActorH
   explicit ProcessExecutor(const ProcessOptions& options);
   struct Dispatcher;
   std::unique_ptr<sched::WorkStealingPool> local_;
+  std::unique_ptr<PeerDrivers> peers_;  // declared before d_: outlives the dispatcher's use of it
   std::unique_ptr<Dispatcher> d_;
   std::thread thread_;
   std::atomic<bool> shut_down_{false};

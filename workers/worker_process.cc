@@ -239,7 +239,9 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
   // I/O thread sends them (a request made while a task ran reaches the driver before its result).
   Outbox outbox;
   if (refs != nullptr) {
-    refs->set_requester([&outbox](const ObjectId& id, uint64_t) { outbox.push(encode(ObjectWait{id})); });
+    refs->set_requester([&outbox](const ObjectId& id, uint64_t owner) {
+      outbox.push(encode(ObjectWait{id, static_cast<int64_t>(owner)}));
+    });
   }
 
   DriverActors driver_actors(outbox);

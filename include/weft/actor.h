@@ -18,6 +18,7 @@
 // the last pending call are gone.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <tuple>
 #include <type_traits>
@@ -37,19 +38,19 @@ class ActorState final : public ActorCore {
  public:
   ActorState() : ActorCore(demangle(typeid(T).name())) {}
   ~ActorState() override {
-    if (remote_id_ != 0) remote_actor_drop(remote_id_);
+    if (const uint64_t id = remote_id(); id != 0) remote_actor_drop(id);
   }
   T* instance() const { return instance_.get(); }
   void set_instance(std::unique_ptr<T> p) { instance_ = std::move(p); }
   /// Multi-process mode: the instance lives in a worker process under this id (0: here).
-  uint64_t remote_id() const { return remote_id_; }
-  void set_remote_id(uint64_t id) { remote_id_ = id; }
-  uint64_t hosted_id() const override { return remote_id_; }
+  uint64_t remote_id() const { return remote_id_.load(std::memory_order_acquire); }
+  void set_remote_id(uint64_t id) { remote_id_.store(id, std::memory_order_release); }
+  uint64_t hosted_id() const override { return remote_id(); }
   void* local_instance() const override { return instance_.get(); }
 
  private:
   std::unique_ptr<T> instance_;
-  uint64_t remote_id_ = 0;  ///< written by the factory call, read by later calls (drain order)
+  std::atomic<uint64_t> remote_id_{0};  ///< written by the factory call; read by calls and by packing
 };
 
 /// One call on an actor: a method call (Create = false) or the factory call (Create = true).
@@ -386,7 +387,7 @@ ActorBuilder<T, FR (*)(Ps...)> actor(FR (*factory)(Ps...)) {
 namespace msgpack {
 MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
   namespace adaptor {
-  // An ActorHandle travels as [export id, lender, class name] (weft/detail/hooks.h: export_actor);
+  // An ActorHandle travels as [export id, lender, owner, class name] (weft/detail/hooks.h: export_actor);
   // an empty one as nil.
   template <class T>
   struct pack<weft::ActorHandle<T>> {
@@ -394,9 +395,10 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
     packer<Stream>& operator()(packer<Stream>& pk, const weft::ActorHandle<T>& h) const {
       if (!h.valid()) return pk.pack_nil();
       const weft::detail::ActorWireId w = weft::detail::export_actor(h.state());
-      pk.pack_array(3);
+      pk.pack_array(4);
       pk.pack(w.id);
       pk.pack(w.lender);
+      pk.pack(w.owner);
       pk.pack(h.state()->class_name());
       return pk;
     }
@@ -408,9 +410,10 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
         h = weft::ActorHandle<T>();
         return o;
       }
-      if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) throw msgpack::type_error();
-      const weft::detail::ActorWireId w{o.via.array.ptr[0].as<uint64_t>(), o.via.array.ptr[1].as<uint64_t>()};
-      const std::string cls = o.via.array.ptr[2].as<std::string>();
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) throw msgpack::type_error();
+      const weft::detail::ActorWireId w{o.via.array.ptr[0].as<uint64_t>(), o.via.array.ptr[1].as<uint64_t>(),
+                                        o.via.array.ptr[2].as<uint64_t>()};
+      const std::string cls = o.via.array.ptr[3].as<std::string>();
       const std::string expected = weft::detail::demangle(typeid(T).name());
       if (cls != expected) {
         throw weft::Error("weft: a handle to an actor of class " + cls + " was read as one of class " + expected);

@@ -13,6 +13,7 @@
 //   weft::TaskCancelled  the runtime shut down before the task ran
 //   weft::RemoteError    a worker process could not run it (not registered in its binary, say)
 //   weft::ObjectLost     an object owned by another process could not be read there
+//   weft::OwnerDied      (an ObjectLost) the process that owned it died before it was read
 // A program's own exception types registered with WEFT_EXCEPTION (at the end of this file) are
 // raised again as themselves, in any process, with the TaskError nested inside.
 #pragma once
@@ -48,6 +49,7 @@ enum class ErrorKind : uint8_t {
   kWorkerDied = 2,  ///< its worker process died (WorkerDied)
   kRemote = 3,      ///< a worker process could not run it (RemoteError)
   kObjectLost = 4,  ///< an object it read from another process is gone (ObjectLost)
+  kOwnerDied = 5,   ///< the process owning an object it read died (OwnerDied)
 };
 
 /// What a failed task left behind: shared, immutable, passed along to every dependent.
@@ -106,6 +108,13 @@ class WEFT_API RemoteError : public TaskError {
 class WEFT_API ObjectLost : public TaskError {
  public:
   using TaskError::TaskError;
+};
+
+/// The process that owned an object (another driver on the node) died before the object could be
+/// read here; nothing waits for it any more.
+class WEFT_API OwnerDied : public ObjectLost {
+ public:
+  using ObjectLost::ObjectLost;
 };
 
 /// Raises the TaskError subclass of `info`'s kind, or the task's own exception type when that

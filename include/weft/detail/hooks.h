@@ -108,12 +108,13 @@ class WEFT_API CarriedRefs {
 };
 
 // An ActorHandle packed into a message (multi-process mode): the id under which the driver
-// exports the actor, and the worker that lends it (0: the driver, which keeps the actor for the
-// message it is packing). In a worker, only handles to the driver's actors can leave; anything
-// else throws weft::Error.
+// exports the actor, the worker that lends it (0: the driver, which keeps the actor for the
+// message it is packing) and that driver. In a worker, only handles to the driver's actors can
+// leave, and a handle is read only under the driver it names; anything else throws weft::Error.
 struct ActorWireId {
   uint64_t id = 0;
   uint64_t lender = 0;
+  uint64_t owner = 0;  // the driver whose export id it is
 };
 WEFT_API ActorWireId export_actor(ActorCore* actor);
 // The handle read from a message: in the driver, the actor itself (one reference; throws

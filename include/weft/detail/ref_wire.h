@@ -66,7 +66,7 @@ struct RefRecord {
     error_message = e.message;
   }
   ErrorPtr error() const {
-    const uint8_t kind = error_kind <= static_cast<uint8_t>(ErrorKind::kObjectLost) ? error_kind : 3;
+    const uint8_t kind = error_kind <= static_cast<uint8_t>(ErrorKind::kOwnerDied) ? error_kind : 3;
     return std::make_shared<ErrorInfo>(ErrorInfo{error_task, error_message, error_type, static_cast<ErrorKind>(kind)});
   }
 };
