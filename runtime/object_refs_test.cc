@@ -67,6 +67,24 @@ TEST_F(Pair, AFailureTravelsWithItsTypeAndKind) {
   }
 }
 
+TEST_F(Pair, AnOwnersDeathReachesTheBorrowerAsOwnerDied) {
+  auto ref = new_pending<int>();
+  owner.begin_capture();
+  RefRecord r = export_from(owner, ref);
+  (void)owner.end_capture();
+  auto got = import_as<int>(borrower, r);
+  ASSERT_EQ(requests.size(), 1u);
+  // The borrower's link to the owner saw it die: it answers with the owner's death.
+  RefRecord died;
+  died.set_id(ref.id());
+  died.owner = 100;
+  died.set_error(ErrorInfo{"object", "its owner died", "weft::OwnerDied", ErrorKind::kOwnerDied});
+  borrower.resolve(died);
+  EXPECT_THROW(weft::get(got), OwnerDied);
+  EXPECT_THROW(weft::get(got), ObjectLost) << "an OwnerDied is an ObjectLost";
+  EXPECT_EQ(borrower.pending_slots(), 0u);
+}
+
 TEST_F(Pair, APendingObjectIsKeptForTheMessageThenForEachBorrowerUntilItHasTheValue) {
   std::optional<ObjectRef<int>> ref = new_pending<int>();
   owner.begin_capture();

@@ -4,8 +4,6 @@
 
 #include <fmt/format.h>
 
-#include "workers/peer_drivers.h"
-
 namespace weft::workers {
 namespace {
 

@@ -22,12 +22,20 @@
 
 namespace weft::workers {
 
-class PeerDrivers;
+// Where waits for another driver's objects go (PeerDrivers; a fake in tests).
+class ObjectRelay {
+ public:
+  virtual ~ObjectRelay() = default;
+  // A worker waits for object `id` owned by driver `owner`: `answer` gets the record.
+  virtual void relay(const ObjectId& id, uint64_t owner, std::function<void(detail::RefRecord)> answer) = 0;
+  // The worker has it (or died): the owner may let go of it.
+  virtual void borrow_done(const ObjectId& id, uint64_t owner) = 0;
+};
 
 class Borrowers {
  public:
   // Any may be null: that kind of borrowing is refused (refs, actors) or not relayed (peers).
-  Borrowers(sched::RefService* refs, sched::ActorExports* actors, PeerDrivers* peers,
+  Borrowers(sched::RefService* refs, sched::ActorExports* actors, ObjectRelay* peers,
             std::function<void(pid_t, ControlMessage)> answer)
       : refs_(refs), actors_(actors), peers_(peers), answer_(std::move(answer)) {}
 
@@ -51,7 +59,7 @@ class Borrowers {
 
   sched::RefService* refs_;
   sched::ActorExports* actors_;
-  PeerDrivers* peers_;
+  ObjectRelay* peers_;
   std::function<void(pid_t, ControlMessage)> answer_;
   std::multimap<Relayed, uint64_t> relayed_;  // waits passed on to another driver: -> its pid
   std::atomic<uint64_t> object_waits_{0};

@@ -26,17 +26,18 @@
 #include "weft/detail/hooks.h"
 #include "weft/detail/ref_wire.h"
 #include "weft/status.h"
+#include "workers/borrowers.h"
 
 namespace weft::workers {
 
-class PeerDrivers {
+class PeerDrivers final : public ObjectRelay {
  public:
   // `node_address`: the node ("unix:PATH"); `endpoint`: where this driver listens (it tells the
   // node nothing new: the node knows it from the attachment). `resolve` gets the answers to
   // request() (ObjectRefs::resolve).
   static Result<std::unique_ptr<PeerDrivers>> start(const std::string& node_address,
                                                     std::function<void(detail::RefRecord)> resolve);
-  ~PeerDrivers();
+  ~PeerDrivers() override;
 
   // Aliases (the ids find_named returns) never collide with a driver's own actor ids.
   static constexpr uint64_t kAliasBase = uint64_t{1} << 62;
@@ -56,9 +57,9 @@ class PeerDrivers {
   // This driver waits for object `id` owned by driver `owner`.
   void request(const ObjectId& id, uint64_t owner);
   // A worker of this driver waits for it: `answer` gets the record (on the I/O thread).
-  void relay(const ObjectId& id, uint64_t owner, std::function<void(detail::RefRecord)> answer);
+  void relay(const ObjectId& id, uint64_t owner, std::function<void(detail::RefRecord)> answer) override;
   // The worker has the relayed value (or died): the owner may let go of it.
-  void borrow_done(const ObjectId& id, uint64_t owner);
+  void borrow_done(const ObjectId& id, uint64_t owner) override;
 
   // For tests: drivers linked, and peers seen dead.
   size_t linked() const;
