@@ -88,6 +88,7 @@ struct PeerDrivers::State {
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> aliases;  // alias -> (peer, its id)
   uint64_t next_alias = kAliasBase;
   std::unordered_set<uint64_t> dead;
+  int callers = 0;  // threads inside find_named or call_actor: the destructor waits for them
 
   int wake_fd = -1;
   std::atomic<bool> stop{false};
@@ -144,6 +145,20 @@ struct PeerDrivers::State {
     calls.erase(seq);
     return m;
   }
+
+  // Marks a thread inside a blocking call, so the destructor does not free what it uses.
+  struct Caller {
+    explicit Caller(State& s) : s(s) {
+      std::lock_guard<std::mutex> lock(s.mu);
+      ++s.callers;
+    }
+    ~Caller() {
+      std::lock_guard<std::mutex> lock(s.mu);
+      --s.callers;
+      s.cv.notify_all();
+    }
+    State& s;
+  };
 
   // ---- the I/O thread ----
   Link* link_to(uint64_t peer, const std::string& known_endpoint) {
@@ -324,9 +339,10 @@ Result<std::unique_ptr<PeerDrivers>> PeerDrivers::start(const std::string& node_
 PeerDrivers::~PeerDrivers() {
   if (!s_) return;
   {
-    std::lock_guard<std::mutex> lock(s_->mu);
+    std::unique_lock<std::mutex> lock(s_->mu);
     s_->stop.store(true);
     s_->cv.notify_all();
+    s_->cv.wait(lock, [&] { return s_->callers == 0; });  // they return cancelled now
   }
   const uint64_t one = 1;
   (void)!write(s_->wake_fd, &one, sizeof one);
@@ -343,6 +359,7 @@ Status PeerDrivers::publish(const std::string& name, const std::string& class_na
 }
 
 Result<uint64_t> PeerDrivers::find_named(const std::string& name, const std::string& class_name) {
+  State::Caller inside(*s_);
   const uint64_t dseq = s_->dir_seq();
   WEFT_ASSIGN_OR_RETURN(node::Found found, s_->ask_node<node::Found>(node::Find{dseq, name}, dseq));
   if (found.driver == 0 || static_cast<uint64_t>(found.driver) == s_->self) {
@@ -376,6 +393,7 @@ Result<uint64_t> PeerDrivers::find_named(const std::string& name, const std::str
 
 RemoteOutcome PeerDrivers::call_actor(uint64_t alias, const std::string& method, std::string args,
                                       const std::string& call_name) {
+  State::Caller inside(*s_);
   RemoteOutcome out;
   uint64_t peer = 0, seq = 0, actor = 0;
   {

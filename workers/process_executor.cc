@@ -498,6 +498,9 @@ struct ProcessExecutor::Dispatcher {
   }
 
   void stop_workers() {
+    for (auto& [pid, p] : peers) close(p.pidfd);
+    peers.clear();
+    peer_by_identity.clear();
     const std::string bye = encode(Shutdown{});
     for (Worker& w : workers) {
       if (book.ready(w.index)) send(w, bye);  // those still starting are killed by the host
