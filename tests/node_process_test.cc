@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -89,6 +90,23 @@ int driver_main(const std::string& role) {
     auto [pid, parent] = weft::get(weft::task(whoami).remote(0));
     std::printf("worker %lld parent %lld\n", static_cast<long long>(pid), static_cast<long long>(parent));
     std::printf("array %.0f\n", weft::get(weft::task(total).remote(array)));
+    std::fflush(stdout);
+    return weft::shutdown().is_ok() ? 0 : 4;
+  }
+  if (role == "hog") {  // keeps its workers busy; reports how many it kept while another driver ran
+    std::printf("ready\n");
+    std::fflush(stdout);
+    size_t live = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      std::vector<weft::ObjectRef<int>> batch;
+      for (int i = 0; i < 4; ++i) batch.push_back(weft::task(sleep_ms).remote(20));
+      for (auto& b : batch) weft::get(b);
+      const auto pids = executor().worker_pids();
+      live = static_cast<size_t>(std::count_if(pids.begin(), pids.end(), [](pid_t p) { return p > 0; }));
+      if (executor().stats().retired > 0 && live == 2) break;  // gave one up, and got it back
+    }
+    std::printf("retired %llu\nback %zu\n", static_cast<unsigned long long>(executor().stats().retired), live);
     std::fflush(stdout);
     return weft::shutdown().is_ok() ? 0 : 4;
   }
@@ -292,6 +310,27 @@ TEST_F(Node, ADriverCallsAnotherDriversNamedActorWithRefsItOwnsAndItsDeathIsOwne
   EXPECT_EQ(value_after(report, "total"), "5") << report;
   EXPECT_EQ(value_after(report, "error").rfind("OwnerDied: ", 0), 0u)
       << "the object's owner died while the sink waited for it: " << report;
+}
+
+TEST_F(Node, DriversShareTheNodesSlotsFairly) {
+  // Two slots, and two drivers that want two workers each: the busy one gives one up while the
+  // other runs, and gets it back when it leaves.
+  kill(node_.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(node_.pid), 0);
+  node_ = start({WEFT_CLI_PATH, "node", "--address", address_, "--workers", "2", "--slots", "2"}, {});
+  ASSERT_NE(read_line(node_).find("listening at " + address_), std::string::npos);
+  Child hog = driver("hog");
+  ASSERT_EQ(read_line(hog), "store " + path_ + ".store");
+  ASSERT_EQ(read_line(hog), "ready");
+  Child work = driver("work");
+  const std::string out = read_all(work);
+  EXPECT_EQ(wait_exit(work.pid), 0) << out;
+  EXPECT_EQ(value_after(out, "sum"), "328350") << out;
+  EXPECT_EQ(value_after(out, "array"), "262144") << out;
+  const std::string report = read_all(hog);
+  EXPECT_EQ(wait_exit(hog.pid), 0) << report;
+  EXPECT_EQ(value_after(report, "retired"), "1") << "it yielded a slot to the other driver: " << report;
+  EXPECT_EQ(value_after(report, "back"), "2") << "and got it back: " << report;
 }
 
 TEST_F(Node, GarbageAndBadRequestsAreRefusedClearly) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -44,6 +45,8 @@ struct Driver {
   node::Attach spec;
   int pidfd = -1;
   std::map<uint32_t, Child> workers;
+  std::deque<uint32_t> parked;                 // spawns waiting for a slot, oldest first
+  uint32_t yielding = 0;                       // workers it was asked to retire and has not yet
   std::optional<Clock::time_point> detach_by;  // detaching: kill what is left then
 };
 
@@ -109,24 +112,74 @@ struct NodeDaemon::Server {
         reply.message = fmt::format("no process {} to attach", a.pid);
       } else {
         log()->info("node: driver {} ({}) attached", a.pid, a.executable);
-        drivers[identity] = Driver{identity, std::move(a), pidfd, {}, std::nullopt};
+        drivers[identity] = Driver{identity, std::move(a), pidfd, {}, {}, 0, std::nullopt};
         reply.ok = true;
       }
     }
     send(identity, reply);
   }
 
-  void spawn(Driver& d, uint32_t index) {
-    node::Spawned reply{index, -1, ""};
+  size_t running() const {
+    size_t n = 0;
+    for (const auto& [id, d] : drivers) n += d.workers.size();
+    return n;
+  }
+
+  // A driver's request for worker `index`: started if a slot is free, parked otherwise.
+  void request(Driver& d, uint32_t index) {
     if (index >= kMaxWorkersPerDriver) {
-      reply.message = fmt::format("worker index {} is out of range", index);
-      send(d.identity, reply);
+      send(d.identity, node::Spawned{index, -1, fmt::format("worker index {} is out of range", index)});
       return;
     }
     if (auto it = d.workers.find(index); it != d.workers.end()) {  // replaced: the old one goes
       kill_and_reap(it->second);
       d.workers.erase(it);
     }
+    std::erase(d.parked, index);
+    if (running() < static_cast<size_t>(options.slots)) return spawn(d, index);
+    d.parked.push_back(index);
+    send(d.identity, node::Spawned{index, 0, "", /*parked=*/true});
+    rebalance();
+  }
+
+  // Free slots go to parked workers of the driver running the fewest; then a driver short of its
+  // fair share asks the one furthest above it to yield.
+  void rebalance() {
+    for (;;) {
+      Driver* next = nullptr;
+      for (auto& [id, d] : drivers) {
+        if (d.parked.empty() || d.detach_by) continue;
+        if (next == nullptr || d.workers.size() < next->workers.size()) next = &d;
+      }
+      if (next == nullptr || running() >= static_cast<size_t>(options.slots)) break;
+      const uint32_t index = next->parked.front();
+      next->parked.pop_front();
+      spawn(*next, index);
+    }
+    size_t wanting = 0;
+    for (auto& [id, d] : drivers) wanting += !d.detach_by && (!d.workers.empty() || !d.parked.empty());
+    if (wanting == 0) return;
+    const size_t share = std::max<size_t>(1, static_cast<size_t>(options.slots) / wanting);
+    size_t short_by = 0;
+    for (auto& [id, d] : drivers) {
+      if (!d.parked.empty() && d.workers.size() < share)
+        short_by += std::min(d.parked.size(), share - d.workers.size());
+    }
+    for (auto& [id, d] : drivers) {
+      if (short_by == 0) break;
+      const size_t keeps = d.workers.size() - std::min<size_t>(d.yielding, d.workers.size());
+      if (keeps <= share) continue;
+      const auto give = static_cast<uint32_t>(std::min(keeps - share, short_by));
+      d.yielding += give;
+      short_by -= give;
+      log()->info("node: driver {} runs {} workers, above its share of {}: asked to yield {}", d.spec.pid,
+                  d.workers.size(), share, give);
+      send(d.identity, node::Yield{give});
+    }
+  }
+
+  void spawn(Driver& d, uint32_t index) {
+    node::Spawned reply{index, -1, ""};
     std::vector<std::string> env =
         worker_environment(d.spec.env, d.spec.endpoint, index, store_path, static_cast<pid_t>(d.spec.pid));
     std::vector<char*> envp, args;
@@ -205,7 +258,7 @@ struct NodeDaemon::Server {
       return reject(fmt::format("a {} message from a driver that never attached", node::name_of(*msg)));
     Driver& d = it->second;
     if (const auto* s = std::get_if<node::Spawn>(&*msg)) {
-      if (!d.detach_by) spawn(d, s->index);
+      if (!d.detach_by) request(d, s->index);
     } else if (const auto* detach = std::get_if<node::Detach>(&*msg)) {
       d.detach_by = Clock::now() + std::chrono::milliseconds(std::min<uint32_t>(detach->grace_ms, 60000));
       finish_detach(d);
@@ -223,6 +276,7 @@ struct NodeDaemon::Server {
     close(d.pidfd);
     const std::string id = d.identity;
     drivers.erase(id);
+    rebalance();
     return true;
   }
 
@@ -232,7 +286,9 @@ struct NodeDaemon::Server {
     waitpid(c.pid, &status, 0);
     close(c.pidfd);
     d.workers.erase(index);
+    if (d.yielding > 0) --d.yielding;
     if (!d.detach_by) send(d.identity, node::Exited{index, c.pid, describe_exit(status)});
+    rebalance();
   }
 
   void on_driver_death(Driver& d) {
@@ -242,6 +298,7 @@ struct NodeDaemon::Server {
     close(d.pidfd);
     const std::string id = d.identity;
     drivers.erase(id);
+    rebalance();
   }
 
   void run() {
@@ -309,7 +366,11 @@ struct NodeDaemon::Server {
       std::lock_guard<std::mutex> lock(counts_mu);
       counts.drivers = drivers.size();
       counts.workers = 0;
-      for (auto& [id, d] : drivers) counts.workers += d.workers.size();
+      counts.parked = 0;
+      for (auto& [id, d] : drivers) {
+        counts.workers += d.workers.size();
+        counts.parked += d.parked.size();
+      }
     }
     for (auto& [id, d] : drivers) {
       for (auto& [index, c] : d.workers) kill_and_reap(c);
@@ -329,6 +390,8 @@ Result<std::unique_ptr<NodeDaemon>> NodeDaemon::start(const NodeOptions& options
   Server& s = *node->s_;
   s.options = options;
   if (s.options.workers == 0) s.options.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (s.options.slots < 0) return Status::invalid_argument("slots must be >= 0 (0: one per core)");
+  if (s.options.slots == 0) s.options.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s.socket_path = options.address.substr(5);
   s.store_path = s.socket_path + ".store";
   std::error_code ec;

@@ -7,7 +7,10 @@
 //   // drivers: weft::init({.address = "unix:/run/weft/node.sock"})
 //
 // Each driver's workers run that driver's own executable, with its arguments, environment and
-// working directory, so its registered functions and actors are found there. A driver that dies
+// working directory, so its registered functions and actors are found there. The node's slots
+// (one worker process each) are shared among its drivers: while they want more than there are,
+// a driver's extra workers wait parked, free slots go to the driver running the fewest, and a
+// driver above its fair share (slots / drivers wanting more) is asked to yield idle workers. A driver that dies
 // takes its workers and its store objects with it; the others go on. Messages are those of
 // node_protocol.h; malformed ones are logged and dropped.
 //
@@ -26,11 +29,12 @@ namespace weft::workers {
 struct NodeOptions {
   std::string address;     // "unix:PATH": the socket drivers attach to; the store is PATH.store
   int workers = 0;         // a driver's pool when it asks for none in particular; 0: one per core
+  int slots = 0;           // worker processes running at once, all drivers together; 0: one per core
   size_t store_bytes = 0;  // the store's size; 0: 30% of the machine's memory
 };
 
 struct NodeCounts {
-  size_t drivers = 0, workers = 0;
+  size_t drivers = 0, workers = 0, parked = 0;
   uint64_t rejected_messages = 0;
 };
 

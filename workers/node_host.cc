@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -64,13 +65,24 @@ class NodeHost final : public WorkerHost {
     while (true) {
       WEFT_ASSIGN_OR_RETURN(node::NodeMessage reply, receive_until<node::Spawned>(10s));
       const auto& spawned = std::get<node::Spawned>(reply);
-      if (spawned.index != index) continue;  // a late answer to an earlier request
+      if (spawned.index != index) {  // a parked worker of earlier, started now
+        handle(reply);
+        continue;
+      }
+      if (spawned.parked) {
+        parked_.insert(index);
+        return pid_t{0};
+      }
       if (spawned.pid <= 0)
         return Status::io_error("the node could not start worker " + std::to_string(index) + ": " + spawned.message);
+      parked_.erase(index);
       alive_[index] = static_cast<pid_t>(spawned.pid);
       return static_cast<pid_t>(spawned.pid);
     }
   }
+
+  std::vector<std::pair<uint32_t, pid_t>> granted() override { return std::exchange(granted_, {}); }
+  uint32_t take_yield() override { return std::exchange(yield_, 0); }
 
   void add_poll_items(std::vector<zmq::pollitem_t>& items) override {
     items.push_back({sock_.handle(), 0, ZMQ_POLLIN, 0});
@@ -144,6 +156,14 @@ class NodeHost final : public WorkerHost {
   }
 
   void handle(const node::NodeMessage& msg) {
+    if (const auto* s = std::get_if<node::Spawned>(&msg)) {
+      if (s->pid > 0 && parked_.erase(s->index) > 0) {
+        alive_[s->index] = static_cast<pid_t>(s->pid);
+        granted_.emplace_back(s->index, static_cast<pid_t>(s->pid));
+      }
+    } else if (const auto* y = std::get_if<node::Yield>(&msg)) {
+      yield_ += y->count;
+    }
     if (const auto* e = std::get_if<node::Exited>(&msg)) {
       auto it = alive_.find(e->index);
       if (it == alive_.end() || it->second != e->pid) return;  // an earlier incarnation
@@ -161,6 +181,9 @@ class NodeHost final : public WorkerHost {
   bool node_dead_ = false;
   bool polled_pidfd_ = false;
   std::unordered_map<uint32_t, pid_t> alive_;
+  std::unordered_set<uint32_t> parked_;
+  std::vector<std::pair<uint32_t, pid_t>> granted_;
+  uint32_t yield_ = 0;
   std::vector<WorkerExit> exits_;
 };
 

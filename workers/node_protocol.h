@@ -6,7 +6,12 @@
 //   Attached  node -> driver   ok (or why not), the store's socket, the node's default pool size
 //                              and its pid
 //   Spawn     driver -> node   start worker `index` of this driver's pool (again, after a death)
-//   Spawned   node -> driver   index, pid (or why it could not start)
+//   Spawned   node -> driver   index, pid (or why it could not start), or parked: every slot of
+//                              the node is taken, and a later Spawned brings its pid once one
+//                              is free for it
+//   Yield     node -> driver   count: another driver waits for slots; retire that many workers
+//                              once they are idle (their exits free the slots; the driver asks
+//                              for them again with Spawn, and they wait parked)
 //   Exited    node -> driver   index, pid, how: a worker of this driver's pool is gone
 //   Detach    driver -> node   the driver is done: its workers were told to stop; the node waits
 //                              for them a grace period, then kills the rest
@@ -73,7 +78,8 @@ struct Spawned {
   uint32_t index = 0;
   int64_t pid = -1;
   std::string message;  // why it could not start (pid -1)
-  MSGPACK_DEFINE_ARRAY(index, pid, message)
+  bool parked = false;  // no free slot: the pid comes in a later Spawned
+  MSGPACK_DEFINE_ARRAY(index, pid, message, parked)
 };
 
 struct Exited {
@@ -149,8 +155,15 @@ struct Located {
   MSGPACK_DEFINE_ARRAY(seq, endpoint)
 };
 
-using NodeMessage =
-    std::variant<Attach, Attached, Spawn, Spawned, Exited, Detach, Detached, Name, Named, Find, Found, Locate, Located>;
+struct Yield {
+  static constexpr uint8_t kType = 14;
+  static constexpr const char* kName = "yield";
+  uint32_t count = 0;
+  MSGPACK_DEFINE_ARRAY(count)
+};
+
+using NodeMessage = std::variant<Attach, Attached, Spawn, Spawned, Exited, Detach, Detached, Name, Named, Find, Found,
+                                 Locate, Located, Yield>;
 
 std::string encode(const NodeMessage& m);
 Result<NodeMessage> decode_node(std::string_view bytes);

@@ -22,6 +22,8 @@ TEST(NodeProtocol, EveryMessageRoundTripsWithItsOwnFields) {
   EXPECT_EQ(at.node_pid, 99);
   EXPECT_EQ(round_trip(Spawn{3}).index, 3u);
   EXPECT_EQ(round_trip(Spawned{3, 1234, ""}).pid, 1234);
+  EXPECT_TRUE(round_trip(Spawned{3, 0, "", true}).parked);
+  EXPECT_EQ(round_trip(Yield{2}).count, 2u);
   EXPECT_EQ(round_trip(Exited{1, 77, "killed by signal 9 (Killed)"}).how, "killed by signal 9 (Killed)");
   EXPECT_EQ(round_trip(Detach{500}).grace_ms, 500u);
   round_trip(Detached{});

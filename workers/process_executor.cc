@@ -67,6 +67,9 @@ struct Worker {
   uint32_t index = 0;
   pid_t pid = -1;
   std::string identity;
+  bool parked = false;    // the node has no slot for it yet (WorkerHost::granted)
+  bool retiring = false;  // yielded to another driver: stops once idle, then parks
+  bool told_to_stop = false;
 };
 
 }  // namespace
@@ -127,8 +130,46 @@ struct ProcessExecutor::Dispatcher {
     Worker& w = workers[index];
     w = Worker{};
     w.index = index;
-    w.pid = pid;
+    w.pid = pid == 0 ? -1 : pid;
+    w.parked = pid == 0;
+    hello_cv.notify_all();
     return Status::ok();
+  }
+
+  // The node shares its slots: parked workers start, and busy drivers give some back.
+  void share_slots() {
+    for (auto [index, pid] : host->granted()) {
+      if (index >= workers.size() || !workers[index].parked) continue;
+      std::lock_guard<std::mutex> lock(workers_mu);
+      workers[index].pid = pid;
+      workers[index].parked = false;  // ready at its hello
+    }
+    for (uint32_t n = host->take_yield(); n > 0; --n) {
+      // The idlest worker hosting no actor (an actor's state lives in its process).
+      std::optional<uint32_t> pick;
+      for (const Worker& w : workers) {
+        if (!book.ready(w.index) || w.retiring || !book.actors_on(w.index).empty()) continue;
+        if (!pick || book.in_flight(w.index) < book.in_flight(*pick)) pick = w.index;
+      }
+      if (!pick) break;
+      log()->info("driver: worker {} retires: the node's slots are shared with another driver", *pick);
+      workers[*pick].retiring = true;
+      book.set_ready(*pick, false);  // nothing new goes to it
+    }
+    for (Worker& w : workers) {
+      if (w.retiring && !w.told_to_stop && book.in_flight(w.index) == 0) {
+        send(w, encode(Shutdown{}));
+        w.told_to_stop = true;
+      }
+    }
+  }
+
+  // A retired worker is gone: its slot went to another driver; ask for it again (it parks).
+  void on_retired(Worker& w) {
+    count(&ProcessStats::retired);
+    by_identity.erase(w.identity);
+    borrowers->gone(w.pid);
+    if (Status s = spawn(w.index); !s.is_ok()) log()->warn("driver: worker {}: {}", w.index, s.message());
   }
 
   void complete(Item& it, TaskResult& r) {
@@ -478,8 +519,15 @@ struct ProcessExecutor::Dispatcher {
         if (items[peer_items + k].revents & ZMQ_POLLIN) on_peer_death(peer_pids[k]);
       }
       for (const WorkerExit& e : host->exits(items.data() + host_items)) {
-        if (e.index < workers.size() && workers[e.index].pid == e.pid) on_death(workers[e.index], e.how);
+        if (e.index >= workers.size() || workers[e.index].pid != e.pid) continue;
+        Worker& w = workers[e.index];
+        if (w.retiring && book.in_flight(w.index) == 0 && !stopping) {
+          on_retired(w);
+        } else {
+          on_death(w, e.how);
+        }
       }
+      share_slots();
       send_answers();
       if (stopping) {
         while (book.has_queued()) {
@@ -594,7 +642,7 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start_with(const Proce
   std::unique_lock<std::mutex> lock(d.workers_mu);
   const bool all = d.hello_cv.wait_for(lock, std::chrono::seconds(30), [&] {
     for (uint32_t i = 0; i < d.book.size(); ++i) {
-      if (!d.book.ready(i)) return false;
+      if (!d.book.ready(i) && !d.workers[i].parked) return false;  // parked ones start later
     }
     return true;
   });

@@ -67,6 +67,7 @@ struct ProcessStats {
   uint64_t dispatched = 0, completed = 0, stolen = 0, retried = 0, worker_deaths = 0, rejected_messages = 0;
   uint64_t actor_restarts = 0;
   uint64_t object_waits = 0;  // pending objects of the driver's that workers asked for
+  uint64_t retired = 0;       // workers stopped to give their node slot to another driver
 };
 
 class ProcessExecutor final : public sched::Executor, public sched::RemoteActorHost {

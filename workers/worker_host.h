@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <zmq.hpp>
@@ -35,12 +36,18 @@ class WorkerHost {
   // Workers wanted when the driver asks for none in particular.
   virtual int default_workers() const = 0;
   // Starts worker `index` (again, after a death); returns its pid. The worker connects to the
-  // driver's endpoint and says hello with this pid.
+  // driver's endpoint and says hello with this pid. 0: parked, the host has no slot for it now
+  // (a node shared by several drivers); granted() says when it starts.
   virtual Result<pid_t> start(uint32_t index) = 0;
   // Appends what the dispatcher must poll for this host's events; after the poll, exits() reads
   // the same items (starting at `first`) and returns the workers that are gone.
   virtual void add_poll_items(std::vector<zmq::pollitem_t>& items) = 0;
   virtual std::vector<WorkerExit> exits(const zmq::pollitem_t* first) = 0;
+  // After exits(): parked workers that started since (index, pid).
+  virtual std::vector<std::pair<uint32_t, pid_t>> granted() { return {}; }
+  // After exits(): how many workers the host asks the driver to retire once idle (another driver
+  // waits for slots); each retired worker's exit frees one, and the driver asks for it again.
+  virtual uint32_t take_yield() { return 0; }
   // At shutdown, once every worker was told to stop: waits up to `grace` for them, then kills
   // those left (and those still starting).
   virtual void stop(std::chrono::milliseconds grace) = 0;
