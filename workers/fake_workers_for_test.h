@@ -8,6 +8,8 @@
 //   auto task = w.next_to(0);           // a control message the dispatcher sent worker 0
 //   w.reply(0, TaskResult{...});
 //   w.kill(0);                          // restarted by the dispatcher: w.starts(0) == 2
+//   w.park_starts(true); w.grant(1);     // a node with no free slot, then one
+//   w.ask_yield(1);                      // the node wants a worker back
 #pragma once
 
 #include <sys/eventfd.h>
@@ -89,6 +91,22 @@ class FakeWorkers {
     const uint64_t one = 1;
     (void)!write(exits_fd_, &one, sizeof one);
   }
+  // While set, starts are parked (no slot): grant() starts one later.
+  void park_starts(bool park) {
+    std::lock_guard<std::mutex> lock(mu_);
+    park_ = park;
+  }
+  void grant(uint32_t index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const pid_t pid = start_locked(index);
+    granted_.emplace_back(index, pid);
+    wake_host_locked();
+  }
+  void ask_yield(uint32_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    yield_ += n;
+    wake_host_locked();
+  }
   int starts(uint32_t index) {
     std::lock_guard<std::mutex> lock(mu_);
     return workers_[index].starts;
@@ -105,6 +123,19 @@ class FakeWorkers {
     bool alive = false;
   };
 
+  pid_t start_locked(uint32_t index) {
+    Incarnation& inc = workers_[index];
+    ++inc.starts;
+    inc.pid = static_cast<pid_t>(10000 + 100 * index + inc.starts);
+    inc.alive = true;
+    inbox_[index].clear();
+    deliver_locked(identity_locked(index), encode(Hello{index, inc.pid}));
+    return inc.pid;
+  }
+  void wake_host_locked() {
+    const uint64_t one = 1;
+    (void)!write(exits_fd_, &one, sizeof one);
+  }
   std::string identity_locked(uint32_t index) {
     return "w" + std::to_string(index) + "." + std::to_string(workers_[index].starts);
   }
@@ -151,13 +182,16 @@ class FakeWorkers {
     int default_workers() const override { return default_workers_; }
     Result<pid_t> start(uint32_t index) override {
       std::lock_guard<std::mutex> lock(w_->mu_);
-      Incarnation& inc = w_->workers_[index];
-      ++inc.starts;
-      inc.pid = static_cast<pid_t>(10000 + 100 * index + inc.starts);
-      inc.alive = true;
-      w_->inbox_[index].clear();
-      w_->deliver_locked(w_->identity_locked(index), encode(Hello{index, inc.pid}));
-      return inc.pid;
+      if (w_->park_) return pid_t{0};
+      return w_->start_locked(index);
+    }
+    std::vector<std::pair<uint32_t, pid_t>> granted() override {
+      std::lock_guard<std::mutex> lock(w_->mu_);
+      return std::exchange(w_->granted_, {});
+    }
+    uint32_t take_yield() override {
+      std::lock_guard<std::mutex> lock(w_->mu_);
+      return std::exchange(w_->yield_, 0);
     }
     void add_poll_items(std::vector<zmq::pollitem_t>& items) override {
       items.push_back({nullptr, w_->exits_fd_, ZMQ_POLLIN, 0});
@@ -182,6 +216,9 @@ class FakeWorkers {
   std::map<uint32_t, std::deque<ControlMessage>> inbox_;
   std::map<uint32_t, Incarnation> workers_;
   std::vector<WorkerExit> exits_;
+  bool park_ = false;
+  std::vector<std::pair<uint32_t, pid_t>> granted_;
+  uint32_t yield_ = 0;
 };
 
 }  // namespace weft::workers::testing

@@ -109,6 +109,7 @@ struct ProcessExecutor::Dispatcher {
   std::unordered_map<pid_t, Peer> peers;
   std::unordered_map<std::string, pid_t> peer_by_identity;
   std::unique_ptr<Borrowers> borrowers;
+  std::vector<std::pair<std::string, Hello>> early_hellos;  // from parked workers not yet granted
 
   mutable std::mutex stats_mu;
   ProcessStats stats;
@@ -144,6 +145,7 @@ struct ProcessExecutor::Dispatcher {
       workers[index].pid = pid;
       workers[index].parked = false;  // ready at its hello
     }
+    for (auto& [identity, hello] : std::exchange(early_hellos, {})) on_message(identity, encode(hello));
     for (uint32_t n = host->take_yield(); n > 0; --n) {
       // The idlest worker hosting no actor (an actor's state lives in its process).
       std::optional<uint32_t> pick;
@@ -252,6 +254,10 @@ struct ProcessExecutor::Dispatcher {
       }
       std::lock_guard<std::mutex> lock(workers_mu);
       Worker& w = workers[hello->index];
+      if (w.parked) {  // started by the node, whose word of it comes after this (share_slots)
+        early_hellos.emplace_back(identity, *hello);
+        return;
+      }
       if (w.pid != hello->pid) {
         count(&ProcessStats::rejected_messages);
         log()->warn("driver: hello for worker {} from pid {}, expected {}", hello->index, hello->pid, w.pid);

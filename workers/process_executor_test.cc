@@ -167,6 +167,48 @@ TEST_F(Dispatcher, WhatAMessageLostWithItsWorkerCarriedIsLetGo) {
   EXPECT_EQ(refs_.calls(), (std::vector<std::string>{first, "release 1", second, "release 2"}));
 }
 
+TEST_F(Dispatcher, AWorkerYieldedToAnotherDriverStopsWhenIdleAndWaitsParkedForASlot) {
+  start(2, 1);
+  TestTask busy("busy");
+  ex_->submit(&busy);
+  auto sent = workers_.next_to_any();
+  ASSERT_TRUE(sent);
+  const uint32_t working = sent->first, idle = 1 - working;
+  const uint64_t busy_seq = expect<Task>(sent->second).seq;
+  workers_.ask_yield(1);  // the idle one goes: nothing of it is lost
+  (void)expect<Shutdown>(workers_.next_to(idle));
+  workers_.park_starts(true);
+  workers_.kill(idle, "exited with status 0");
+  for (int i = 0; i < 500 && ex_->stats().retired == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(ex_->stats().retired, 1u);
+  EXPECT_EQ(ex_->stats().worker_deaths, 0u) << "a retirement is not a death";
+  EXPECT_EQ(ex_->worker_pids()[idle], -1) << "asked for again, and parked";
+  // Meanwhile everything goes to the worker left.
+  TestTask next("next");
+  ex_->submit(&next);
+  workers_.reply(working, ok(busy_seq, "1"));
+  EXPECT_EQ(busy.outcome(), "ok 1");
+  workers_.reply(working, ok(expect<Task>(workers_.next_to(working)).seq, "2"));
+  EXPECT_EQ(next.outcome(), "ok 2");
+  // A slot frees up: it starts, says hello and gets work again.
+  workers_.grant(idle);
+  for (int i = 0; i < 500 && ex_->worker_pids()[idle] <= 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_GT(ex_->worker_pids()[idle], 0);
+  TestTask a("a"), b("b");
+  ex_->submit(&a);
+  ex_->submit(&b);
+  std::set<uint32_t> used;
+  for (int i = 0; i < 2; ++i) {
+    auto m = workers_.next_to_any();
+    ASSERT_TRUE(m);
+    used.insert(m->first);
+    workers_.reply(m->first, ok(expect<Task>(m->second).seq, "x"));
+  }
+  EXPECT_EQ(used, (std::set<uint32_t>{0, 1}));
+  EXPECT_EQ(a.outcome(), "ok x");
+  EXPECT_EQ(b.outcome(), "ok x");
+}
+
 TEST_F(Dispatcher, AnIdleWorkerGetsBackTasksABusyOneHasNotStarted) {
   start(2, 4);
   std::vector<std::unique_ptr<TestTask>> tasks;
