@@ -87,6 +87,14 @@ struct Counter {
   long add(long k) { return n += k; }
   long add_ref(weft::ObjectRef<long> k) { return n += weft::get(k); }
   int64_t where() { return getpid(); }
+  // Kills its process the first time (the marker file does not exist yet), then counts.
+  long die_first_time(std::string marker) {
+    if (!std::filesystem::exists(marker)) {
+      std::ofstream(marker) << "died";
+      raise(SIGKILL);
+    }
+    return n += 1;
+  }
   long fail_if_negative(long k) {
     if (k < 0) throw std::out_of_range("negative: " + std::to_string(k));
     return n += k;
@@ -113,7 +121,7 @@ std::unique_ptr<Counter> make_counter_from(long start) {
 
 WEFT_REMOTE(pid_of_worker, square, sum, fails, spin_then_time, die_once, always_die, nested_sum, total, in_store, ramp,
             make_counter, make_counter_from, &Counter::add, &Counter::where, &Counter::fail_if_negative);
-WEFT_REMOTE(&Counter::add_ref, make_counter_once, over_quota, add_to_named);
+WEFT_REMOTE(&Counter::add_ref, &Counter::die_first_time, make_counter_once, over_quota, add_to_named);
 WEFT_EXCEPTION(QuotaExceeded);
 
 weft::workers::ProcessExecutor& executor() {
@@ -271,6 +279,23 @@ TEST_F(Processes, AnActorWithRestartsIsRebuiltWhenItsWorkerDies) {
   wait_for_deaths(deaths + 2);
   EXPECT_THROW(weft::get(c.task(&Counter::add).remote(1L)), weft::WorkerDied);
   EXPECT_EQ(executor().stats().actor_restarts, 1u);
+}
+
+TEST_F(Processes, ACallInFlightWhenItsActorsWorkerDiesRunsAgainOnTheRebuiltInstance) {
+  const std::string marker = ::testing::TempDir() + "/died-once-" + std::to_string(getpid());
+  std::filesystem::remove(marker);
+  auto c = weft::actor<Counter>(make_counter_from).max_restarts(1).max_task_retries(1).remote(100L);
+  auto first = c.task(&Counter::die_first_time).remote(marker);
+  auto second = c.task(&Counter::add).remote(5L);
+  EXPECT_EQ(weft::get(first), 101) << "ran again on the rebuilt instance (its state started over)";
+  EXPECT_EQ(weft::get(second), 106) << "and the calls after it kept their order";
+  EXPECT_EQ(executor().stats().actor_restarts, 1u);
+  // Without task retries, the call in flight fails with the death.
+  std::filesystem::remove(marker);
+  auto d = weft::actor<Counter>(make_counter_from).max_restarts(1).remote(0L);
+  EXPECT_THROW(weft::get(d.task(&Counter::die_first_time).remote(marker)), weft::WorkerDied);
+  EXPECT_EQ(weft::get(d.task(&Counter::add).remote(1L)), 1) << "rebuilt all the same";
+  std::filesystem::remove(marker);
 }
 
 TEST_F(Processes, AnActorWhoseRestartFailsFailsItsLaterCallsWithTheCause) {

@@ -47,10 +47,15 @@ class ActorState final : public ActorCore {
   void set_remote_id(uint64_t id) { remote_id_.store(id, std::memory_order_release); }
   uint64_t hosted_id() const override { return remote_id(); }
   void* local_instance() const override { return instance_.get(); }
+  /// How many times a call in flight when the instance's process died runs again on the rebuilt
+  /// instance (ActorBuilder::max_task_retries). Set before the first handle is handed out.
+  int max_task_retries() const { return max_task_retries_; }
+  void set_max_task_retries(int n) { max_task_retries_ = n; }
 
  private:
   std::unique_ptr<T> instance_;
   std::atomic<uint64_t> remote_id_{0};  ///< written by the factory call; read by calls and by packing
+  int max_task_retries_ = 0;
 };
 
 /// One call on an actor: a method call (Create = false) or the factory call (Create = true).
@@ -133,6 +138,7 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
         return fail_in_place(state, std::string("arguments could not be encoded: ") + ex.what());
       }
       carried.packed();
+      int died_retries = Create ? 0 : state->max_task_retries();  // calls lost with the instance's process
       for (;;) {
         RemoteOutcome out = Create ? remote_actor_create(e->name, args, name(), max_restarts())
                                    : remote_actor_call(state->remote_id(), e->name, args, name());
@@ -150,6 +156,7 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
           return;
         }
         if (out.error->kind != ErrorKind::kWorkerDied && consume_retry()) continue;
+        if (out.error->kind == ErrorKind::kWorkerDied && died_retries-- > 0) continue;  // on the rebuilt one
         if constexpr (Create) state->set_dead(out.error);
         this->fail(std::move(out.error));
         return;
@@ -314,6 +321,15 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
     return *this;
   }
 
+  /// With max_restarts: a call in flight when the actor's worker process dies runs again, on the
+  /// rebuilt instance, up to `n` times, instead of failing with weft::WorkerDied (Ray's
+  /// max_task_retries); it keeps its place in the actor's order. Use it for methods that are
+  /// safe to run twice.
+  ActorBuilder& max_task_retries(int n) {
+    max_task_retries_ = n < 0 ? 0 : n;
+    return *this;
+  }
+
   /// Names the actor: weft::get_actor<T>(name) finds it anywhere in this program, and it lives
   /// until the runtime shuts down, handles or not. Also the name its errors carry.
   ActorBuilder& name(std::string n) {
@@ -331,6 +347,7 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
     detail::ensure_running();
     detail::check_refs_valid(args...);
     auto* state = new detail::ActorState<T>();
+    state->set_max_task_retries(max_task_retries_);
     if constexpr ((detail::travels_by_value_v<Ps> && ... && true)) {
       // Built in a worker process (see ActorCall::runs_remotely): handles to it may travel too.
       const RemoteEntry* e = Registry::global().find_by_key(detail::pointer_key(fn_));
@@ -352,6 +369,7 @@ class ActorBuilder<T, FR (*)(Ps...)> : public detail::TaskOptionsMixin<ActorBuil
  private:
   Fn fn_;
   std::string actor_name_;
+  int max_task_retries_ = 0;
 };
 
 /// The actor named `name` (ActorBuilder::name), anywhere in the program: in a task running in a
