@@ -15,6 +15,18 @@ Status ActorDirectory::add(const std::string& name, const std::type_info& type, 
   return Status::ok();
 }
 
+void ActorDirectory::remove(const std::string& name) {
+  detail::ActorCore* actor = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = actors_.find(name);
+    if (it == actors_.end()) return;
+    actor = it->second.second;
+    actors_.erase(it);
+  }
+  actor->release();  // outside the lock: it may be the last reference
+}
+
 Result<detail::ActorCore*> ActorDirectory::find(const std::string& name, const std::type_info& type) const {
   std::lock_guard lock(mu_);
   auto it = actors_.find(name);

@@ -29,6 +29,8 @@ class ActorDirectory {
   Result<detail::ActorCore*> find(const std::string& name, const std::type_info& type) const;
   // The same, for a class named as demangled (what another process sends).
   Result<detail::ActorCore*> find_by_class_name(const std::string& name, const std::string& class_name) const;
+  // Drops one name and its reference (a name the node refused).
+  void remove(const std::string& name);
   // Drops every name and the references they hold.
   void clear();
 

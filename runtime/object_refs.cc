@@ -323,8 +323,7 @@ void ObjectRefs::borrow_done(uint64_t borrower, const ObjectId& id) {
     }
     freed = maybe_free(it);
   }
-  read.holds.clear();  // taken over: its pin now
-  release(read);
+  release(read);  // a hold it took over is its pin now: dropping that does nothing
   if (freed) freed->release();
 }
 

@@ -267,11 +267,15 @@ ActorCore* import_actor(const ActorWireId& wire) {
 Status name_actor(const std::string& name, const std::type_info& type, ActorCore* actor) {
   runtime::Runtime* rt = runtime::live();
   if (rt == nullptr) return Status::failed_precondition("the runtime is not running");
-  // On a node, the name is the node's: published first, so two drivers cannot both take it.
+  WEFT_RETURN_IF_ERROR(rt->named_actors().add(name, type, actor));
+  // On a node, the name is the node's too: two drivers cannot both take it.
   if (sched::RemoteActorHost* host = remote_actors(); host != nullptr && !runtime::g_in_worker) {
-    WEFT_RETURN_IF_ERROR(host->publish_name(name, demangle(type.name())));
+    if (Status s = host->publish_name(name, demangle(type.name())); !s.is_ok()) {
+      rt->named_actors().remove(name);
+      return s;
+    }
   }
-  return rt->named_actors().add(name, type, actor);
+  return Status::ok();
 }
 
 Result<ActorCore*> named_actor(const std::string& name, const std::type_info& type) {

@@ -133,6 +133,15 @@ std::vector<int64_t> where_all(std::vector<weft::ActorHandle<Tally>> ts) {
   return out;
 }
 weft::ActorHandle<Tally> echo_actor(weft::ActorHandle<Tally> t) { return t; }
+weft::ActorHandle<Tally> slow_echo_actor(weft::ActorHandle<Tally> t, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return t;
+}
+// Reads a handle that is still being made when the task starts (its answer lends the actor).
+long add_via_pending(ObjectRef<std::vector<ObjectRef<weft::ActorHandle<Tally>>>> outer, long k) {
+  weft::ActorHandle<Tally> t = weft::get(weft::get(outer).at(0));
+  return weft::get(t.task(&Tally::add).remote(k));
+}
 int hold_actor_then_die(weft::ActorHandle<Tally> t) {
   (void)weft::get(t.task(&Tally::add).remote(1));
   raise(SIGKILL);
@@ -142,7 +151,8 @@ int hold_actor_then_die(weft::ActorHandle<Tally> t) {
 WEFT_REMOTE(square, slow, fails, sum_at, plus_one, sum_big, make_refs, sum_nested, first_error, wait_then_die,
             make_array_ref, pass_on, read_array, make_tally, &Tally::add_ref, &Tally::add_all);
 WEFT_REMOTE(slow_big, ask_then_die, die_after, sum_array);
-WEFT_REMOTE(&Tally::add, &Tally::where, make_local_tally, add_via, where_all, echo_actor, hold_actor_then_die);
+WEFT_REMOTE(&Tally::add, &Tally::where, make_local_tally, add_via, where_all, echo_actor, hold_actor_then_die,
+            slow_echo_actor, add_via_pending);
 
 size_t exported_actors() { return weft::runtime::ActorExportTable::process().exported(); }
 
@@ -299,6 +309,17 @@ TEST_F(Refs, AnActorHandlePassedToTasksIsCalledFromWorkers) {
     // Handed back to the driver, it is the same actor.
     weft::ActorHandle<Tally> back = weft::get(weft::task(echo_actor).remote(t));
     EXPECT_EQ(weft::get(back.task(&Tally::add).remote(1L)), 211);
+  }
+  EXPECT_TRUE(eventually([] { return exported_actors() == 0; })) << exported_actors() << " actors still lent";
+}
+
+TEST_F(Refs, AHandleStillBeingMadeIsReadInAWorkerOnceItIsDone) {
+  {
+    auto t = weft::actor<Tally>(make_tally).remote();
+    auto later = weft::task(slow_echo_actor).remote(t, 300);
+    auto outer = weft::put(std::vector<ObjectRef<weft::ActorHandle<Tally>>>{later});
+    EXPECT_EQ(weft::get(weft::task(add_via_pending).remote(outer, 7L)), 7);
+    EXPECT_EQ(weft::get(t.task(&Tally::add).remote(0L)), 7);
   }
   EXPECT_TRUE(eventually([] { return exported_actors() == 0; })) << exported_actors() << " actors still lent";
 }

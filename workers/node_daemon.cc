@@ -218,7 +218,7 @@ struct NodeDaemon::Server {
         reply.message = fmt::format("no driver {} is attached to this node", n->driver);
       } else if (n->name.empty()) {
         reply.message = "an actor's name cannot be empty";
-      } else if (it != names.end() && it->second.driver != n->driver) {
+      } else if (it != names.end()) {
         reply.message = fmt::format("the name '{}' is taken by an actor of driver {}", n->name, it->second.driver);
       } else {
         names[n->name] = Published{n->driver, n->class_name};

@@ -336,12 +336,32 @@ Result<std::unique_ptr<PeerDrivers>> PeerDrivers::start(const std::string& node_
   return p;
 }
 
-PeerDrivers::~PeerDrivers() {
-  if (!s_) return;
+void PeerDrivers::cancel() {
+  std::vector<std::pair<WaitKey, ObjectWaiter>> objects;
   {
-    std::unique_lock<std::mutex> lock(s_->mu);
+    std::lock_guard<std::mutex> lock(s_->mu);
     s_->stop.store(true);
     s_->cv.notify_all();
+    for (auto& [key, waiters] : s_->object_waits) {
+      for (auto& w : waiters) objects.emplace_back(key, std::move(w));
+    }
+    s_->object_waits.clear();
+  }
+  for (auto& [key, w] : objects) {
+    RefRecord r;
+    r.set_id(key.id);
+    r.owner = key.owner;
+    r.set_error(ErrorInfo{"object " + key.id.hex(), "the runtime stopped while it waited for another driver's object",
+                          "weft::TaskCancelled", ErrorKind::kCancelled});
+    s_->answer(w, std::move(r));
+  }
+}
+
+PeerDrivers::~PeerDrivers() {
+  if (!s_) return;
+  cancel();
+  {
+    std::unique_lock<std::mutex> lock(s_->mu);
     s_->cv.wait(lock, [&] { return s_->callers == 0; });  // they return cancelled now
   }
   const uint64_t one = 1;
@@ -446,11 +466,21 @@ void PeerDrivers::drop(uint64_t alias) {
 void PeerDrivers::request(const ObjectId& id, uint64_t owner) { relay(id, owner, nullptr); }
 
 void PeerDrivers::relay(const ObjectId& id, uint64_t owner, std::function<void(RefRecord)> answer) {
-  bool gone;
+  bool gone, stopped;
   {
     std::lock_guard<std::mutex> lock(s_->mu);
     gone = s_->dead.contains(owner);
-    if (!gone) s_->object_waits[WaitKey{owner, id}].push_back(ObjectWaiter{answer});
+    stopped = s_->stop.load();
+    if (!gone && !stopped) s_->object_waits[WaitKey{owner, id}].push_back(ObjectWaiter{answer});
+  }
+  if (stopped) {
+    RefRecord r;
+    r.set_id(id);
+    r.owner = owner;
+    r.set_error(
+        ErrorInfo{"object " + id.hex(), "the runtime is stopping", "weft::TaskCancelled", ErrorKind::kCancelled});
+    ObjectWaiter w{std::move(answer)};
+    return s_->answer(w, std::move(r));
   }
   if (gone) {
     ObjectWaiter w{std::move(answer)};

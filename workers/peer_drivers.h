@@ -38,9 +38,12 @@ class PeerDrivers final : public ObjectRelay {
   static Result<std::unique_ptr<PeerDrivers>> start(const std::string& node_address,
                                                     std::function<void(detail::RefRecord)> resolve);
   ~PeerDrivers() override;
+  // The runtime stops: calls waiting on other drivers return cancelled, objects waited for fail,
+  // and later requests do nothing. The links stay until destruction.
+  void cancel();
 
   // Aliases (the ids find_named returns) never collide with a driver's own actor ids.
-  static constexpr uint64_t kAliasBase = uint64_t{1} << 62;
+  static constexpr uint64_t kAliasBase = detail::kForeignActorBase;
   static bool is_alias(uint64_t actor) { return actor >= kAliasBase; }
 
   // Publishes this driver's actor `name` (of class `class_name`) in the node's directory;

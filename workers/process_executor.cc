@@ -110,6 +110,7 @@ struct ProcessExecutor::Dispatcher {
   std::unordered_map<std::string, pid_t> peer_by_identity;
   std::unique_ptr<Borrowers> borrowers;
   std::vector<std::pair<std::string, Hello>> early_hellos;  // from parked workers not yet granted
+  uint32_t yield_owed = 0;                                  // workers the node asked back that could not go yet
 
   mutable std::mutex stats_mu;
   ProcessStats stats;
@@ -138,7 +139,9 @@ struct ProcessExecutor::Dispatcher {
   }
 
   // The node shares its slots: parked workers start, and busy drivers give some back.
-  void share_slots() {
+  // Parked workers the node started (before exits are matched: a grant and its worker's exit may
+  // come in one read).
+  void apply_grants() {
     for (auto [index, pid] : host->granted()) {
       if (index >= workers.size() || !workers[index].parked) continue;
       std::lock_guard<std::mutex> lock(workers_mu);
@@ -146,7 +149,12 @@ struct ProcessExecutor::Dispatcher {
       workers[index].parked = false;  // ready at its hello
     }
     for (auto& [identity, hello] : std::exchange(early_hellos, {})) on_message(identity, encode(hello));
-    for (uint32_t n = host->take_yield(); n > 0; --n) {
+  }
+
+  void share_slots() {
+    apply_grants();
+    yield_owed += host->take_yield();  // kept until a worker can go (none may be ready yet)
+    for (; yield_owed > 0; --yield_owed) {
       // The idlest worker hosting no actor (an actor's state lives in its process).
       std::optional<uint32_t> pick;
       for (const Worker& w : workers) {
@@ -156,6 +164,7 @@ struct ProcessExecutor::Dispatcher {
       if (!pick) break;
       log()->info("driver: worker {} retires: the node's slots are shared with another driver", *pick);
       workers[*pick].retiring = true;
+      std::lock_guard<std::mutex> lock(workers_mu);
       book.set_ready(*pick, false);  // nothing new goes to it
     }
     for (Worker& w : workers) {
@@ -297,6 +306,9 @@ struct ProcessExecutor::Dispatcher {
   }
 
   void on_peer_hello(const std::string& identity, int64_t pid) {
+    if (auto old = peers.find(static_cast<pid_t>(pid)); old != peers.end() && old->second.identity != identity) {
+      on_peer_death(static_cast<pid_t>(pid));  // the same process connects anew (its runtime restarted)
+    }
     const int pidfd = pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)) : -1;
     if (pidfd < 0 || peers.contains(static_cast<pid_t>(pid)) || by_identity.contains(identity)) {
       if (pidfd >= 0) close(pidfd);
@@ -524,7 +536,9 @@ struct ProcessExecutor::Dispatcher {
       for (size_t k = 0; k < peer_pids.size(); ++k) {
         if (items[peer_items + k].revents & ZMQ_POLLIN) on_peer_death(peer_pids[k]);
       }
-      for (const WorkerExit& e : host->exits(items.data() + host_items)) {
+      const std::vector<WorkerExit> exits = host->exits(items.data() + host_items);
+      apply_grants();
+      for (const WorkerExit& e : exits) {
         if (e.index >= workers.size() || workers[e.index].pid != e.pid) continue;
         Worker& w = workers[e.index];
         if (w.retiring && book.in_flight(w.index) == 0 && !stopping) {
@@ -736,8 +750,9 @@ void ProcessExecutor::shutdown() {
   d_->wake();
   if (thread_.joinable()) thread_.join();
   if (peers_ != nullptr && d_->options.refs != nullptr) d_->options.refs->set_requester(nullptr);
-  peers_.reset();  // fails calls still waiting on other drivers
+  if (peers_ != nullptr) peers_->cancel();  // calls still waiting on other drivers fail now
   local_->shutdown();
+  peers_.reset();
   d_->host.reset();
   std::error_code ec;
   if (!d_->dir.empty()) std::filesystem::remove_all(d_->dir, ec);

@@ -311,7 +311,9 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
         } else if (ObjectReady* ready = std::get_if<ObjectReady>(&*msg)) {
           const ObjectId id = ready->record.id();
           if (refs != nullptr) refs->resolve(std::move(ready->record));
-          driver.send(zmq::buffer(encode(BorrowDone{id})), zmq::send_flags::none);
+          // After what reading it queued (ActorBorrow, ObjectWait for refs inside): the driver lets
+          // go of what the answer carried only once those are in.
+          outbox.push(encode(BorrowDone{id}));
         } else if (ActorFound* found = std::get_if<ActorFound>(&*msg)) {
           driver_actors.answer(found->seq, std::move(*found));
         } else if (ActorReply* reply = std::get_if<ActorReply>(&*msg)) {

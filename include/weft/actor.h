@@ -130,16 +130,17 @@ class ActorCall<T, R, Callable, Create, std::tuple<Ps...>, S...> final : public 
       fail_in_place(state, "the method " + name() + " of an actor in a worker process must be registered and take its "
                            "arguments and result by value");
     } else {
-      std::string args;
-      CarriedRefs carried;  // refs to pending objects in the arguments stay alive until answered
-      try {
-        args = pack_resolved<std::tuple<Ps...>>(*args_, std::index_sequence_for<Ps...>{});
-      } catch (const std::exception& ex) {
-        return fail_in_place(state, std::string("arguments could not be encoded: ") + ex.what());
-      }
-      carried.packed();
       int died_retries = Create ? 0 : state->max_task_retries();  // calls lost with the instance's process
       for (;;) {
+        // Packed for each attempt: a reader that died may have taken over the last one's holds.
+        std::string args;
+        CarriedRefs carried;  // what the arguments carry stays alive until answered
+        try {
+          args = pack_resolved<std::tuple<Ps...>>(*args_, std::index_sequence_for<Ps...>{});
+        } catch (const std::exception& ex) {
+          return fail_in_place(state, std::string("arguments could not be encoded: ") + ex.what());
+        }
+        carried.packed();
         RemoteOutcome out = Create ? remote_actor_create(e->name, args, name(), max_restarts())
                                    : remote_actor_call(state->remote_id(), e->name, args, name());
         if (out.ok) {
@@ -248,8 +249,11 @@ class ActorHandle {
   /// Internal: the actor's state (null when empty).
   detail::ActorState<T>* state() const noexcept { return state_; }
 
-  /// Internal: whether a task given this handle may run in a worker process.
-  friend bool weft_travels_now(const ActorHandle& h) { return h.state_ == nullptr || h.state_->lives_elsewhere(); }
+  /// Internal: whether a task given this handle may run in a worker process (not for an actor of
+  /// the driver itself, nor for another driver's: the task stays in the driver then).
+  friend bool weft_travels_now(const ActorHandle& h) {
+    return h.state_ == nullptr || (h.state_->lives_elsewhere() && h.state_->remote_id() < detail::kForeignActorBase);
+  }
 
  private:
   detail::ActorState<T>* state_ = nullptr;

@@ -117,6 +117,8 @@ struct ActorWireId {
   uint64_t owner = 0;  // the driver whose export id it is
 };
 WEFT_API ActorWireId export_actor(ActorCore* actor);
+// Ids from here up name another driver's actors (aliases, workers/peer_drivers.h).
+inline constexpr uint64_t kForeignActorBase = uint64_t{1} << 62;
 // The handle read from a message: in the driver, the actor itself (one reference; throws
 // weft::Error when it is gone); in a worker, null once the driver is told the worker holds a handle
 // (the caller makes a proxy whose calls go to the driver under `id`).
