@@ -25,6 +25,17 @@ detail::ActorState<Probe>* new_actor() {
   return a;
 }
 
+// A message lending `actor` is packed; the caller's own handle then goes. Returns what the
+// message carries.
+std::vector<uint64_t> lend_once(ActorExportTable& table, detail::ActorCore* actor) {
+  std::vector<uint64_t> carried;
+  ActorExportTable::capture_lent(&carried);
+  (void)table.lend(actor);
+  ActorExportTable::capture_lent(nullptr);
+  actor->release();
+  return carried;
+}
+
 TEST(ActorExportTable, ALentActorLivesForItsMessageThenForEachBorrower) {
   ActorExportTable table;
   auto* actor = new_actor();
@@ -52,12 +63,8 @@ TEST(ActorExportTable, ALentActorLivesForItsMessageThenForEachBorrower) {
 
 TEST(ActorExportTable, ADeadBorrowerLetsGoOfEverythingItHeld) {
   ActorExportTable table;
-  auto* actor = new_actor();
-  std::vector<uint64_t> carried;
-  ActorExportTable::capture_lent(&carried);
-  const uint64_t id = table.lend(actor);
-  ActorExportTable::capture_lent(nullptr);
-  actor->release();
+  const std::vector<uint64_t> carried = lend_once(table, new_actor());
+  const uint64_t id = carried.at(0);
   table.borrow(id, 1);
   table.borrow(id, 1);  // two handles in one worker
   table.borrow(id, 2);
@@ -74,13 +81,7 @@ TEST(ActorExportTable, ADeadBorrowerLetsGoOfEverythingItHeld) {
 
 TEST(ActorExportTable, AMessageLostBeforeItsReaderBorrowedFreesTheActor) {
   ActorExportTable table;
-  auto* actor = new_actor();
-  std::vector<uint64_t> carried;
-  ActorExportTable::capture_lent(&carried);
-  (void)table.lend(actor);
-  ActorExportTable::capture_lent(nullptr);
-  actor->release();
-  table.return_lent(carried);  // its worker died before reading it
+  table.return_lent(lend_once(table, new_actor()));  // its worker died before reading it
   EXPECT_EQ(table.exported(), 0u);
   EXPECT_EQ(g_alive, 0);
 }
