@@ -17,7 +17,7 @@ namespace weft::serving {
 namespace {
 
 // Every node verified, whatever it costs: these tests are about the trees, not the policy.
-const SpeculationOptions kEveryNode{.cold_min_prob = 0, .by_cost = false};
+const SpeculationOptions kEveryNode{.cold_min_prob = 0, .policy = SelectionPolicy::kEvery};
 
 std::shared_ptr<const llm::LlamaModel> tiny(unsigned seed, int layers = 0) {
   auto f = llm::GgufFile::from_bytes(llm::testing::tiny_model_bytes({.layers = 3, .seed = seed}));

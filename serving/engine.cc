@@ -46,12 +46,34 @@ Engine::Engine(std::shared_ptr<const llm::LlamaModel> model, const EngineOptions
       options_(options),
       kv_(model_->make_cache(options.kv_cache_tokens, options.scheduler.block_tokens)) {}
 
-std::vector<uint64_t> Engine::decoding() const {
-  std::vector<uint64_t> out;
+std::vector<Engine::Decoding> Engine::decoding() const {
+  std::vector<Decoding> out;
   for (const auto& [id, r] : requests_) {
-    if (r.decoding()) out.push_back(id);
+    if (!r.decoding()) continue;
+    const int64_t tpot = r.spec.tpot_ns > 0 ? r.spec.tpot_ns : options_.scheduler.default_targets[r.spec.slo].tpot_ns;
+    out.push_back({id, tpot, static_cast<int>(r.tokens.size()) - r.prompt_len, r.first_token_ns});
   }
   return out;
+}
+
+void Engine::profile(int max_tokens) {
+  if (!requests_.empty()) return;
+  const int vocab = model_->config().vocab;
+  for (int n = 1; n <= max_tokens && n + 1 < options_.kv_cache_tokens; n *= 2) {
+    for (int rep = 0; rep < 2; ++rep) {
+      const int seq = kv_.add_sequence();
+      llm::Batch batch;
+      std::vector<int32_t> ids(static_cast<size_t>(n));
+      for (int k = 0; k < n; ++k) ids[static_cast<size_t>(k)] = (k * 7919 + 1) % vocab;
+      batch.add_chain(seq, 0, ids);
+      for (llm::BatchToken& t : batch.tokens) t.layout = llm::SumLayout::kVector;  // as decodes and trees
+      const int64_t start = detail::now_ns();
+      const bool ok = model_->forward(batch, kv_).ok();
+      if (ok && rep == 1) cost_.observe(n, detail::now_ns() - start);
+      kv_.remove_sequence(seq);
+      if (!ok) return;
+    }
+  }
 }
 
 EngineStats Engine::stats() const {
@@ -106,6 +128,7 @@ void Engine::release(Request& r) {
 bool Engine::valid_draft(const Request& r, const DraftTree& d) const {
   if (!r.decoding()) return false;
   if (d.tokens.empty() || d.tokens.size() != d.parents.size()) return false;
+  if (d.required < 0 || static_cast<size_t>(d.required) > d.tokens.size()) return false;
   const int context = model_->config().context_length;
   if (context > 0 && r.tokens.size() + d.tokens.size() >= static_cast<size_t>(context)) return false;
   const int vocab = model_->config().vocab;
@@ -132,6 +155,7 @@ bool Engine::advance(Request& r, int32_t next, std::span<const float> row, Token
   const llm::ModelConfig& c = model_->config();
   r.tokens.push_back(next);
   r.last_token_ns = detail::now_ns();
+  if (r.first_token_ns == 0) r.first_token_ns = r.last_token_ns;
   e.tokens.push_back(next);
   if (r.spec.top_logprobs >= 0) log_probs(row, next, std::min(r.spec.top_logprobs, c.vocab), e);
   const int generated = static_cast<int>(r.tokens.size()) - r.prompt_len;
@@ -173,7 +197,8 @@ StepOutput Engine::step(const StepInput& input) {
     auto d = drafts.find(id);
     views.push_back({id, static_cast<Slo>(r.spec.slo), r.spec.arrival_ns, r.spec.ttft_ns, r.spec.tpot_ns,
                      r.last_token_ns, static_cast<int>(r.tokens.size()), r.computed, held, r.seq >= 0,
-                     d == drafts.end() ? 0 : static_cast<int>(d->second->tokens.size())});
+                     d == drafts.end() ? 0 : static_cast<int>(d->second->tokens.size()),
+                     d == drafts.end() ? 0 : d->second->required});
   }
   const Plan plan = plan_iteration(views, kv_.free_blocks(), detail::now_ns(), options_.scheduler, &cost_);
   for (uint64_t id : plan.preempted) {

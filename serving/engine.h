@@ -48,8 +48,19 @@ class Engine {
 
   StepOutput step(const StepInput& input);
   bool has_work() const { return !requests_.empty(); }
-  // Requests whose next iteration is a decode (which may verify a draft tree), by id.
-  std::vector<uint64_t> decoding() const;
+  // A request whose next iteration is a decode (which may verify a draft tree), with its progress
+  // against its TPOT target (the class default when it named none).
+  struct Decoding {
+    uint64_t id = 0;
+    int64_t tpot_ns = 0;
+    int generated = 0;           // tokens produced so far
+    int64_t first_token_ns = 0;  // steady clock
+  };
+  std::vector<Decoding> decoding() const;
+  // Measures forward passes of 1, 2, 4, ... up to `max_tokens` tokens (each twice, the first
+  // discarded) so the step cost is known before the first request: the speculation and batching
+  // policies size iterations with it from the start. Needs an empty cache; a no-op otherwise.
+  void profile(int max_tokens);
   EngineStats stats() const;
   const llm::KvCache& cache() const { return kv_; }
   const StepCost& step_cost() const { return cost_; }
@@ -63,6 +74,7 @@ class Engine {
     int computed = 0;
     int seq = -1;  // KV sequence while running
     int64_t last_token_ns = 0;
+    int64_t first_token_ns = 0;
     // Holds KV and has only its last known token to compute: the next iteration is a decode.
     bool decoding() const { return seq >= 0 && static_cast<int>(tokens.size()) - computed == 1; }
   };

@@ -31,7 +31,14 @@ EngineActor::EngineActor(const EngineConfig& c) {
   eo.max_waiting = c.max_waiting;
   eo.scheduler.max_num_seqs = c.max_num_seqs;
   eo.scheduler.max_num_batched_tokens = c.max_num_batched_tokens;
+  for (size_t k = 0; k < kNumSloClasses; ++k) {
+    if (k < c.ttft_targets_ns.size() && c.ttft_targets_ns[k] > 0)
+      eo.scheduler.default_targets[k].ttft_ns = c.ttft_targets_ns[k];
+    if (k < c.tpot_targets_ns.size() && c.tpot_targets_ns[k] > 0)
+      eo.scheduler.default_targets[k].tpot_ns = c.tpot_targets_ns[k];
+  }
   engine_ = std::make_unique<Engine>(model_, eo);
+  if (c.profile_tokens > 0) engine_->profile(c.profile_tokens);
   const SpeculationConfig& s = c.speculation;
   std::unique_ptr<Speculator> draft;
   if (s.method == "draft" || s.method == "merged") {
@@ -65,9 +72,18 @@ EngineActor::EngineActor(const EngineConfig& c) {
     throw Error("unknown speculation '" + s.method + "' (suffix, draft, merged or off)");
   }
   if (speculator) {
-    speculation_ = std::make_unique<SpeculativeDecoding>(
-        std::move(speculator),
-        SpeculationOptions{.max_nodes = s.max_nodes, .cold_min_prob = s.by_cost ? 0.5f : 0.0f, .by_cost = s.by_cost});
+    SpeculationOptions o{.max_nodes = s.max_nodes};
+    if (s.policy == "slo") {
+      o.policy = SelectionPolicy::kSlo;
+    } else if (s.policy == "cost") {
+      o.policy = SelectionPolicy::kCost;
+    } else if (s.policy == "every") {
+      o.policy = SelectionPolicy::kEvery;
+      o.cold_min_prob = 0;
+    } else {
+      throw Error("unknown speculation policy '" + s.policy + "' (slo, cost or every)");
+    }
+    speculation_ = std::make_unique<SpeculativeDecoding>(std::move(speculator), o);
   }
 }
 

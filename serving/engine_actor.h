@@ -23,8 +23,10 @@ struct SpeculationConfig {
   std::string draft_model;     // the draft's GGUF (same vocabulary); empty: the target's own file
   int draft_layers = 0;        // the draft keeps its first layers only; 0: all
   std::vector<int> expansion;  // the draft's children per node by depth; empty: DraftModelOptions' default
-  bool by_cost = true;         // verify the nodes that pay on this machine; false: every proposed node
-  MSGPACK_DEFINE(method, max_nodes, draft_model, draft_layers, expansion, by_cost)
+  // Which nodes are verified (speculative_decoding.h): "slo" (AdaServe: each request's nodes sized
+  // by its TPOT target, then what pays), "cost" (what pays on this machine) or "every" proposed node.
+  std::string policy = "slo";
+  MSGPACK_DEFINE(method, max_nodes, draft_model, draft_layers, expansion, policy)
 };
 
 struct EngineConfig {
@@ -37,8 +39,11 @@ struct EngineConfig {
   bool progress = false;  // load progress on stderr
   SpeculationConfig speculation;
   std::string device = "cpu";  // where the model (and a draft model) computes: cpu or cuda
+  // Targets of requests that name none, by class (SchedulerOptions::default_targets); empty: its defaults.
+  std::vector<int64_t> ttft_targets_ns, tpot_targets_ns;
+  int profile_tokens = 32;  // the step cost is measured at load up to this many tokens (Engine::profile); 0: not
   MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress,
-                 speculation, device)
+                 speculation, device, ttft_targets_ns, tpot_targets_ns, profile_tokens)
 };
 
 struct EngineInfo {

@@ -95,7 +95,10 @@ struct DraftTree {
   std::vector<int32_t> parents;
   std::vector<int32_t> drawn_from;
   std::vector<DraftDist> dists;
-  MSGPACK_DEFINE(id, tokens, parents, drawn_from, dists)
+  // The first `required` nodes keep the request on its TPOT target: they are planned with its decode,
+  // ahead of prefill chunks; the rest take what the iteration has left.
+  int required = 0;
+  MSGPACK_DEFINE(id, tokens, parents, drawn_from, dists, required)
 };
 
 struct StepInput {

@@ -45,11 +45,11 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
 
   Plan plan;
   int budget = o.max_num_batched_tokens;
-  int decodes_left = 0;  // decoding requests
+  int decodes_left = 0;  // decoding requests, and the tree nodes planned with them
   int64_t tightest_tpot = std::numeric_limits<int64_t>::max();
   for (const Entry& e : order) {
     if (!e.s->running || e.prefill) continue;
-    ++decodes_left;
+    decodes_left += 1 + std::min(e.s->draft_required, e.s->draft);
     const int64_t target = e.s->tpot_ns > 0 ? e.s->tpot_ns : o.default_targets[static_cast<size_t>(e.s->slo)].tpot_ns;
     tightest_tpot = std::min(tightest_tpot, target);
   }
@@ -75,7 +75,7 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
   struct Speculating {
     size_t item;  // in plan.items
     const SeqView* s;
-    int held_after;  // blocks it holds with its decode token
+    int held_after;  // blocks it holds with its decode token and required nodes
   };
   std::vector<Speculating> speculating;
   for (size_t i = 0; i < order.size() && budget > 0; ++i) {
@@ -105,23 +105,32 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
     budget -= count;
     if (!s.running) ++running;
     e.planned = true;
+    int required = 0;
     if (s.draft > 0 && s.running && s.known - s.computed == 1) {
-      speculating.push_back({plan.items.size(), &s, std::max(held, blocks_for(s.computed + count, o.block_tokens))});
+      const int held_after = std::max(held, blocks_for(s.computed + count, o.block_tokens));
+      const int end = s.computed + count;
+      // The nodes that keep it on target go with its decode, ahead of prefill chunks.
+      required =
+          std::max(0, std::min({s.draft_required, s.draft, budget, (held_after + free_blocks) * o.block_tokens - end}));
+      free_blocks -= std::max(0, blocks_for(end + required, o.block_tokens) - held_after);
+      budget -= required;
+      speculating.push_back({plan.items.size(), &s, std::max(held_after, blocks_for(end + required, o.block_tokens))});
     }
-    plan.items.push_back({s.id, s.computed, count, 0});
-    plan.tokens += count;
+    plan.items.push_back({s.id, s.computed, count, required});
+    plan.tokens += count + required;
     plan.slo = std::min(plan.slo, s.slo);
   }
   // Trees take what decodes and prefill chunks left of the budget and the free KV blocks, in the
   // same order: speculation never delays anyone's first token.
   for (const Speculating& t : speculating) {
     Plan::Item& item = plan.items[t.item];
-    const int end = t.s->computed + item.count;
-    const int draft = std::max(0, std::min({t.s->draft, budget, (t.held_after + free_blocks) * o.block_tokens - end}));
+    const int end = t.s->computed + item.count + item.draft;
+    const int draft =
+        std::max(0, std::min({t.s->draft - item.draft, budget, (t.held_after + free_blocks) * o.block_tokens - end}));
     if (draft == 0) continue;
     free_blocks -= std::max(0, blocks_for(end + draft, o.block_tokens) - t.held_after);
     budget -= draft;
-    item.draft = draft;
+    item.draft += draft;
     plan.tokens += draft;
   }
   return plan;

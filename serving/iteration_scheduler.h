@@ -15,7 +15,8 @@
 // running one may preempt it for a sequence slot too. A decoding request that offers a speculation
 // tree (SeqView::draft) gets its tree's first nodes verified beside its decode with what the budget
 // and free blocks have left once every planned decode and prefill chunk has its share (in the same
-// order): speculation never delays anyone's first token, and never preempts anyone. The budget is
+// order): speculation never preempts anyone. Only the nodes a request needs to stay on its TPOT
+// target (SeqView::draft_required) are planned with its decode, ahead of prefill chunks. The budget is
 // `max_num_batched_tokens`, and, while requests decode and the step cost is known, no more than an iteration can take
 // and still give each of them its next token within the tightest of their TPOT targets (prefill then goes in smaller
 // chunks; its throughput is the same once iterations are a few dozen tokens). Pure function: no clocks, no cache; tests
@@ -65,6 +66,7 @@ struct SeqView {
   int held_blocks = 0;        // KV blocks it holds
   bool running = false;       // holds a KV sequence
   int draft = 0;              // speculated tokens offered for verification with its next decode
+  int draft_required = 0;     // of which the first ones are planned with the decode (DraftTree::required)
 };
 
 struct Plan {

@@ -132,6 +132,35 @@ TEST(IterationScheduler, DraftTreesUseWhatPrefillLeavesAndNeverPreempt) {
   }
 }
 
+TEST(IterationScheduler, NodesARequestNeedsForItsTargetArePlannedAheadOfPrefill) {
+  SchedulerOptions o{.max_num_seqs = 8, .max_num_batched_tokens = 12};
+  std::vector<SeqView> s = {decoding(1, Slo::kStandard, 20, 10 * kMs), decoding(2, Slo::kStandard, 20, 20 * kMs),
+                            waiting(3, Slo::kStandard, 40)};
+  s[0].draft = 6;
+  s[0].draft_required = 4;
+  s[1].draft = 6;
+  Plan p = plan_iteration(s, 100, 50 * kMs, o);
+  ASSERT_EQ(p.items.size(), 3u);
+  EXPECT_EQ(p.items[0].draft, 4);  // its required nodes, before the prompt's chunk
+  EXPECT_EQ(p.items[1].draft, 0);
+  EXPECT_EQ(p.items[2].count, 12 - 2 - 4);
+  EXPECT_EQ(p.tokens, 12);
+  // With nothing to prefill, the rest of its tree joins them.
+  const std::vector<SeqView> decodes(s.begin(), s.begin() + 2);
+  Plan q = plan_iteration(decodes, 100, 50 * kMs, o);
+  EXPECT_EQ(q.items[0].draft, 6);
+  EXPECT_EQ(q.items[1].draft, 4);
+  // Required nodes count like decodes against the TPOT-sized budget: 2 decodes, 4 nodes and 32
+  // prefill tokens even though a step of 1 ms fits none.
+  StepCost cost;
+  for (int i = 0; i < 16; ++i) cost.observe(i % 2 == 0 ? 4 : 12, (5 + 5 * (i % 2 == 0 ? 4 : 12)) * kMs);
+  s[0].tpot_ns = 1 * kMs;
+  o.max_num_batched_tokens = 512;
+  Plan r = plan_iteration(s, 100, 50 * kMs, o, &cost);
+  EXPECT_EQ(r.items[0].draft, 4);
+  EXPECT_EQ(r.tokens, 2 + 4 + o.min_prefill_tokens);
+}
+
 TEST(StepCost, FitsFixedAndPerTokenCosts) {
   StepCost c;
   EXPECT_EQ(c.tokens_within(1'000'000'000), -1);  // unknown at first

@@ -1,5 +1,7 @@
 #include "serving/metrics.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace weft::serving {
@@ -33,6 +35,14 @@ void Metrics::count_request(Slo slo, std::string_view finish_reason) {
   for (size_t i = 0; i < 4; ++i) f = finish_reason == kFinishNames[i] ? i : f;
   std::lock_guard<std::mutex> lock(mu_);
   finished_[static_cast<size_t>(slo)][f] += 1;
+}
+
+void Metrics::count_slo(Slo slo, bool attained, int64_t tokens) {
+  const auto c = static_cast<size_t>(slo);
+  std::lock_guard<std::mutex> lock(mu_);
+  slo_judged_[c] += 1;
+  slo_attained_[c] += attained ? 1 : 0;
+  slo_goodput_tokens_[c] += attained ? static_cast<uint64_t>(std::max<int64_t>(0, tokens)) : 0;
 }
 
 void Metrics::add_tokens(int64_t prompt, int64_t generation) {
@@ -91,6 +101,26 @@ std::string Metrics::render(const std::string& model) const {
                        kSloNames[c], kFinishNames[f], finished_[c][f]);
     }
   }
+  auto per_class = [&](const char* name, const char* type, const char* help, auto value) {
+    o += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n", name, help, type);
+    for (size_t c = 0; c < kNumSloClasses; ++c) {
+      o += fmt::format("{}{{model_name=\"{}\",slo=\"{}\"}} {}\n", name, model, kSloNames[c], value(c));
+    }
+  };
+  per_class("weft_slo_requests_total", "counter",
+            "Requests finished (stop or length) and judged against their TTFT and TPOT targets, by SLO class.",
+            [&](size_t c) { return slo_judged_[c]; });
+  per_class("weft_slo_attained_total", "counter",
+            "Of those, requests whose first token came within the TTFT target and whose mean time per output "
+            "token stayed within the TPOT target.",
+            [&](size_t c) { return slo_attained_[c]; });
+  per_class("weft_slo_goodput_tokens_total", "counter", "Generated tokens of requests that attained their targets.",
+            [&](size_t c) { return slo_goodput_tokens_[c]; });
+  per_class("weft_slo_attainment", "gauge",
+            "Attained over judged requests since start, by SLO class (0..1; 1 when none).", [&](size_t c) {
+              return slo_judged_[c] > 0 ? static_cast<double>(slo_attained_[c]) / static_cast<double>(slo_judged_[c])
+                                        : 1.0;
+            });
   auto histogram = [&](const char* name, const char* help, const Histogram& h) {
     o += fmt::format("# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
     for (size_t c = 0; c < kNumSloClasses; ++c) {

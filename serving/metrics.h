@@ -21,6 +21,8 @@ class Metrics {
   void observe_tpot(Slo slo, double seconds) { observe(tpot_, slo, seconds); }
   void observe_e2e(Slo slo, double seconds) { observe(e2e_, slo, seconds); }
   void count_request(Slo slo, std::string_view finish_reason);
+  // A finished request against its latency targets; its tokens count as goodput when attained.
+  void count_slo(Slo slo, bool attained, int64_t tokens);
   void add_tokens(int64_t prompt, int64_t generation);
   void set_engine(const EngineStats& s);
   void set_waiting_front(int n);  // requests accepted but not yet in the engine
@@ -39,6 +41,7 @@ class Metrics {
   mutable std::mutex mu_;  // guards everything below
   Histogram ttft_, tpot_, e2e_;
   std::array<std::array<uint64_t, 4>, kNumSloClasses> finished_{};  // by class: stop, length, abort, error
+  std::array<uint64_t, kNumSloClasses> slo_judged_{}, slo_attained_{}, slo_goodput_tokens_{};
   int64_t prompt_tokens_ = 0, generation_tokens_ = 0;
   EngineStats engine_;
   int waiting_front_ = 0;

@@ -20,6 +20,11 @@ struct Proposal {
   std::vector<int32_t> drawn_from;
   std::vector<DraftDist> dists;
 
+  // Reorders the nodes best first: by path probability, every node after its parent, and siblings
+  // drawn from one distribution in the order they were drawn — so a prefix is the most probable
+  // subtree of its size (up to those constraints).
+  void order_best_first();
+
   // The first `n` nodes (n <= size).
   void truncate(size_t n) {
     tokens.resize(n);

@@ -94,6 +94,10 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
                   options.progress,
                   options.speculation,
                   options.device};
+  for (const SloTargets& t : eo.scheduler.default_targets) {
+    ec.ttft_targets_ns.push_back(t.ttft_ns);
+    ec.tpot_targets_ns.push_back(t.tpot_ns);
+  }
   s->actors_ = std::make_unique<Actors>();
   try {
     s->actors_->engine = actor<EngineActor>(open_engine).priority(Slo::kLatencyCritical).remote(ec);
@@ -212,6 +216,16 @@ void Service::finish_entry(uint64_t id, Entry& e, const std::string& reason, con
   if (reason != "error") {
     metrics_.observe_e2e(e.slo, seconds_between(e.arrival_ns, now));
     metrics_.add_tokens(e.prompt_tokens, 0);
+  }
+  if ((reason == "stop" || reason == "length") && e.first_ns != 0) {
+    // Attained: the first token within the TTFT target and the mean time per output token after it
+    // within the TPOT target (the class defaults where the request named none).
+    const SloTargets& d = options_.engine.scheduler.default_targets[static_cast<size_t>(e.slo)];
+    const int64_t ttft = e.request.spec.ttft_ns > 0 ? e.request.spec.ttft_ns : d.ttft_ns;
+    const int64_t tpot = e.request.spec.tpot_ns > 0 ? e.request.spec.tpot_ns : d.tpot_ns;
+    const bool in_ttft = e.first_ns - e.arrival_ns <= ttft;
+    const bool in_tpot = e.completion_tokens <= 1 || (e.last_ns - e.first_ns) / (e.completion_tokens - 1) <= tpot;
+    metrics_.count_slo(e.slo, in_ttft && in_tpot, e.completion_tokens);
   }
   metrics_.count_request(e.slo, reason);
   std::shared_ptr<RequestSink> sink = std::move(e.sink);

@@ -88,7 +88,8 @@ class SpeculationIdentityTest : public ::testing::Test {
     std::unique_ptr<SpeculativeDecoding> spec;
     // Every proposed node verified, whatever it costs: the more trees, the more the test checks.
     if (make)
-      spec = std::make_unique<SpeculativeDecoding>(make(), SpeculationOptions{.cold_min_prob = 0, .by_cost = false});
+      spec = std::make_unique<SpeculativeDecoding>(
+          make(), SpeculationOptions{.cold_min_prob = 0, .policy = SelectionPolicy::kEvery});
     auto serve = [&](const std::vector<RequestSpec>& specs) {
       for (StepInput in{.arrivals = specs};; in = {}) {
         if (spec) spec->prepare(e, in);

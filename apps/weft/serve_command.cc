@@ -31,12 +31,36 @@ constexpr const char* kHelp =
     "                                draft   a draft model's token trees (--draft-model, --draft-layers)\n"
     "                                merged  both in one tree\n"
     "  --speculate-max-nodes N     tree nodes per request and step at most (default 16)\n"
-    "  --speculate-policy P        cost: verify the nodes that pay for themselves on this machine\n"
-    "                              (default); every: every proposed node (cheap verification)\n"
+    "  --speculate-policy P        slo: AdaServe, each request's tree sized by its TPOT target, then the\n"
+    "                              nodes that pay (default); cost: only the nodes that pay for themselves\n"
+    "                              on this machine; every: every proposed node (cheap verification)\n"
+    "  --slo-ttft-ms A,B,C         default TTFT targets of latency-critical, standard and batch requests\n"
+    "                              (default 250,2000,30000); a request may name its own (ttft_ms)\n"
+    "  --slo-tpot-ms A,B,C         default TPOT targets by class (default 50,200,1000; tpot_ms)\n"
     "  --draft-model PATH          the draft's GGUF, same vocabulary (default: the model itself)\n"
     "  --draft-layers N            the draft keeps its first N layers (the model's own: self-speculation)\n"
     "  --draft-expansion LIST      the draft's children per node by depth (default 1,1,3,1,1,1,1,1)\n"
     "  --api-key KEY               require 'Authorization: Bearer KEY' on /v1/* (or $WEFT_API_KEY)\n";
+
+// "A,B,C": one positive figure in milliseconds per SLO class.
+Result<std::vector<double>> per_class_ms(const std::string& flag, const std::string& list) {
+  std::vector<double> out;
+  for (size_t at = 0; at <= list.size() && out.size() <= kNumSloClasses;) {
+    const size_t comma = std::min(list.find(',', at), list.size());
+    const std::string item = list.substr(at, comma - at);
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !(v > 0) || v > 3.6e6) break;
+    out.push_back(v);
+    at = comma + 1;
+  }
+  if (out.size() != kNumSloClasses) {
+    return Status::invalid_argument("--" + flag +
+                                    " takes three targets in milliseconds (latency-critical, standard, batch), "
+                                    "each > 0, comma-separated (50,200,1000)");
+  }
+  return out;
+}
 
 Status run(const Args& a) {
   WEFT_ASSIGN_OR_RETURN(std::string path, resolve_model_path(a.get("model", "default")));
@@ -61,9 +85,18 @@ Status run(const Args& a) {
     return Status::invalid_argument("--speculate takes suffix, draft, merged or off");
   }
   WEFT_ASSIGN_OR_RETURN(spec.max_nodes, a.get_int("speculate-max-nodes", 16));
-  const std::string policy = a.get("speculate-policy", "cost");
-  if (policy != "cost" && policy != "every") return Status::invalid_argument("--speculate-policy takes cost or every");
-  spec.by_cost = policy == "cost";
+  spec.policy = a.get("speculate-policy", "slo");
+  if (spec.policy != "slo" && spec.policy != "cost" && spec.policy != "every") {
+    return Status::invalid_argument("--speculate-policy takes slo, cost or every");
+  }
+  for (const char* flag : {"slo-ttft-ms", "slo-tpot-ms"}) {
+    if (!a.has(flag)) continue;
+    WEFT_ASSIGN_OR_RETURN(std::vector<double> ms, per_class_ms(flag, a.get(flag, "")));
+    for (size_t k = 0; k < ms.size(); ++k) {
+      auto& t = so.engine.scheduler.default_targets[k];
+      (std::string(flag) == "slo-ttft-ms" ? t.ttft_ns : t.tpot_ns) = static_cast<int64_t>(ms[k] * 1e6);
+    }
+  }
   WEFT_ASSIGN_OR_RETURN(spec.draft_layers, a.get_int("draft-layers", 0));
   if (spec.max_nodes < 1 || spec.max_nodes > 64) return Status::invalid_argument("--speculate-max-nodes must be 1..64");
   if (spec.draft_layers < 0) return Status::invalid_argument("--draft-layers must be >= 0");
@@ -130,11 +163,12 @@ Status run(const Args& a) {
 }  // namespace
 
 int serve_command(int argc, char** argv) {
-  auto a = Args::parse(argc, argv,
-                       {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory",
-                        "speculate", "speculate-max-nodes", "speculate-policy", "draft-model", "draft-layers",
-                        "draft-expansion", "max-waiting", "served-model-name", "api-key", "device"},
-                       {"help"});
+  auto a = Args::parse(
+      argc, argv,
+      {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory", "speculate",
+       "speculate-max-nodes", "speculate-policy", "draft-model", "draft-layers", "draft-expansion", "max-waiting",
+       "served-model-name", "api-key", "device", "slo-ttft-ms", "slo-tpot-ms"},
+      {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
     return 2;
