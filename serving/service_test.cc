@@ -146,5 +146,44 @@ TEST_F(ServiceTest, StopStringsErrorsCancellationAndOverload) {
   EXPECT_EQ(service_->submit(completion("Hi", 3), std::make_shared<Capture>()).status().code(), StatusCode::kUnavailable);
 }
 
+TEST_F(ServiceTest, SloAttainmentIsCountedPerClassAgainstTheRequestsOrTheDefaultTargets) {
+  ServiceOptions o;
+  o.engine.scheduler.default_targets[static_cast<size_t>(Slo::kStandard)].tpot_ns = 1;  // nobody meets 1 ns
+  start(o);
+  auto rushed = std::make_shared<Capture>(), relaxed = std::make_shared<Capture>(), plain = std::make_shared<Capture>();
+  GenerationRequest a = completion("The capital of France is", 8);
+  a.spec.slo = static_cast<uint8_t>(Slo::kLatencyCritical);
+  a.spec.tpot_ns = 1;  // its own target: missed
+  a.spec.ignore_eos = true;
+  GenerationRequest b = completion("Water boils at", 8);
+  b.spec.slo = static_cast<uint8_t>(Slo::kBatch);
+  b.spec.ttft_ns = b.spec.tpot_ns = 3'600'000'000'000;  // an hour: attained
+  b.spec.ignore_eos = true;
+  GenerationRequest c = completion("def add(a, b):", 8);  // standard, the server's 1 ns default: missed
+  c.spec.ignore_eos = true;
+  ASSERT_TRUE(service_->submit(a, rushed).ok());
+  ASSERT_TRUE(service_->submit(b, relaxed).ok());
+  ASSERT_TRUE(service_->submit(c, plain).ok());
+  rushed->wait();
+  relaxed->wait();
+  plain->wait();
+  const std::string m = service_->metrics_text();
+  auto figure = [&](const std::string& name, const std::string& slo) {
+    const std::string key = name + "{model_name=\"SmolLM2-135M-Instruct.Q4_1\",slo=\"" + slo + "\"} ";
+    const size_t at = m.find(key);
+    return at == std::string::npos ? std::string("absent")
+                                   : m.substr(at + key.size(), m.find('\n', at) - at - key.size());
+  };
+  EXPECT_EQ(figure("weft_slo_requests_total", "latency_critical"), "1");
+  EXPECT_EQ(figure("weft_slo_attained_total", "latency_critical"), "0");
+  EXPECT_EQ(figure("weft_slo_requests_total", "batch"), "1");
+  EXPECT_EQ(figure("weft_slo_attained_total", "batch"), "1");
+  EXPECT_EQ(figure("weft_slo_goodput_tokens_total", "batch"), "8");
+  EXPECT_EQ(figure("weft_slo_attainment", "batch"), "1");
+  EXPECT_EQ(figure("weft_slo_requests_total", "standard"), "1");
+  EXPECT_EQ(figure("weft_slo_attained_total", "standard"), "0");
+  EXPECT_EQ(figure("weft_slo_attainment", "standard"), "0");
+}
+
 }  // namespace
 }  // namespace weft::serving

@@ -93,15 +93,20 @@ void SpeculativeDecoding::prepare(std::span<const Engine::Decoding> decoding, co
   double afford_ns = 0;
   if (slo && known) {
     // What the tightest request affords: its target for each token the step brings it, at least
-    // one plus what its whole tree is expected to bring, or its slack plus the tree's share.
+    // one plus what its whole tree is expected to bring, or its slack plus the tree's share. A
+    // request that cannot be kept on target even by a step without trees does not bound the others
+    // (it still gets the nodes it needs first).
     afford_ns = std::numeric_limits<double>::max();
     for (const SloCandidate& c : candidates) {
       double tree = 0;
       for (size_t j = 0; j < c.probs.size() && j < static_cast<size_t>(c.cap); ++j) tree += c.probs[j];
-      afford_ns = std::min(afford_ns, std::max((1 + tree) * c.tpot_ns, c.slack_ns() + tree * c.tpot_ns));
+      const double afford = std::max((1 + tree) * c.tpot_ns, c.slack_ns() + tree * c.tpot_ns);
+      if (afford >= in.step_ns) afford_ns = std::min(afford_ns, afford);
     }
-    const int fit = cost.tokens_within(static_cast<int64_t>(std::min(afford_ns, 1e15)));
-    if (fit >= 0) in.budget = std::max(0, fit - static_cast<int>(decoding.size()));
+    if (afford_ns < std::numeric_limits<double>::max()) {
+      const int fit = cost.tokens_within(static_cast<int64_t>(std::min(afford_ns, 1e15)));
+      if (fit >= 0) in.budget = std::max(0, fit - static_cast<int>(decoding.size()));
+    }
   }
   const TreeSelection sel = select_tree_nodes(candidates, in);
 

@@ -13,7 +13,8 @@
 //     TPOT target, and its nodes are ordered best first by calibrated path probability;
 //   - budget: the step may take as many tree nodes as keep its time (the engine's measured
 //     StepCost, profiled at start and refitted every iteration) within what the tightest request
-//     affords: (1 + the tokens its tree can bring) x its TPOT target, or its slack plus that;
+//     affords: (1 + the tokens its tree can bring) x its TPOT target, or its slack plus that
+//     (requests that no step could keep on target do not count);
 //   - select (tree_selection.h): first, requests behind their target (least slack first) get the
 //     nodes they need to end the step on target; then the rest of the budget goes to the nodes that
 //     raise the step's expected tokens per unit of time, best first across requests — the

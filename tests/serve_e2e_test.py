@@ -225,6 +225,48 @@ class SuffixSpeculationTest(unittest.TestCase):
             self.assertEqual(s.stop(), 0)
 
 
+class SloSpeculationTest(unittest.TestCase):
+    def test_requests_with_their_own_targets_keep_greedy_output_and_are_judged_per_class(self):
+        # AdaServe (the default policy) with a latency-critical class the server's defaults make tight.
+        s = Server("--speculate", "suffix", "--slo-tpot-ms", "5,200,1000", "--slo-ttft-ms", "60000,60000,60000")
+        try:
+            verse = "Row, row, row your boat, gently down the stream. Merrily, merrily, merrily, merrily, "
+            repetitive = verse + "life is but a dream. " + verse + "life is but a dream. " + verse
+            asks = [(repetitive, "latency-critical", None), (PROMPTS[0], "standard", None),
+                    (PROMPTS[1], "batch", 600000), (PROMPTS[2], 0, 2)]
+
+            def one(ask):
+                prompt, priority, tpot = ask
+                body = {"priority": priority, "ignore_eos": True}
+                if tpot is not None:
+                    body["tpot_ms"] = tpot
+                return s.client.completions.create(model=s.model, prompt=prompt, max_tokens=32, temperature=0,
+                                                   extra_body=body).choices[0].text
+            with concurrent.futures.ThreadPoolExecutor(len(asks)) as pool:
+                got = list(pool.map(one, asks))
+            for (p, _, _), text in zip(asks, got):
+                self.assertEqual(text, generate_alone(p, 32, "--ignore-eos"), p)
+            text = urllib.request.urlopen(s.url + "/metrics", timeout=30).read().decode()
+            judged = {m.group(1): float(m.group(2)) for m in
+                      re.finditer(r'weft_slo_requests_total\{[^}]*slo="(\w+)"\} (\S+)', text)}
+            attained = {m.group(1): float(m.group(2)) for m in
+                        re.finditer(r'weft_slo_attained_total\{[^}]*slo="(\w+)"\} (\S+)', text)}
+            self.assertEqual(judged, {"latency_critical": 2, "standard": 1, "batch": 1})
+            self.assertEqual(attained["batch"], 1)  # ten minutes per token
+            self.assertLessEqual(attained["latency_critical"], 1)  # 2 ms per token on two cores: missed
+            self.assertIn('weft_slo_attainment{model_name="' + s.model + '",slo="batch"} 1', text)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_bad_slo_flags_are_refused(self):
+        for flags, says in ((["--slo-tpot-ms", "50,200"], "three targets"),
+                            (["--slo-ttft-ms", "50,-1,9"], "three targets"),
+                            (["--speculate", "suffix", "--speculate-policy", "fastest"], "slo, cost or every")):
+            r = subprocess.run([WEFT, "serve", "--port", "0", *flags], capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(r.returncode, 0, flags)
+            self.assertIn(says, r.stderr, flags)
+
+
 class DraftSpeculationTest(unittest.TestCase):
     def test_a_q8_0_copy_served_with_the_q4_1_file_as_its_draft(self):
         with tempfile.TemporaryDirectory() as tmp:
