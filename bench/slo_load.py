@@ -21,7 +21,10 @@ policy at a given rate and seed.
 
 `run` prints one JSON line per (policy, rate): attainment per class and overall, violations (requests
 that missed), goodput (output tokens/s of requests that attained, over the load's duration) and
-token throughput. `summary` prints, for AdaServe against the best baseline, the usual
+token throughput. Baselines: fcfs, priority, fixed-4 and fixed-tree-16 (scripts/bench says what each
+runs); slo-no-spec and throughput-spec are weft's own scheduler without speculation and with
+throughput-only speculation, ablations rather than baselines. `summary` prints, for AdaServe
+against the best baseline, the usual
 {"bench", "weft", "baseline", "baseline_value", "ratio"} lines: violations at the highest rate where
 the best baseline still attains >= 80% overall (ratio = baseline's / AdaServe's violations), and
 goodput at that rate (ratio = AdaServe's / baseline's).
@@ -39,6 +42,7 @@ import aiohttp
 from serve_load import sample_prompts, streamed
 from spec_workloads import agentic_sessions
 
+BASELINES = ("fcfs", "priority", "fixed-4", "fixed-tree-16")  # the others are weft's own (ablations)
 CLASSES = [("latency-critical", 0.3, 1.2), ("standard", 0.4, 2.0), ("batch", 0.3, 5.0)]
 TTFT_FACTOR = 20.0
 
@@ -146,7 +150,7 @@ def summary(path, plot):
     by = {(r["policy"], r["rate"]): r for r in rows}
     rates = sorted({r["rate"] for r in rows})
     ours = "adaserve"
-    baselines = [p for p in policies if p != ours]
+    baselines = [p for p in policies if p in BASELINES]
     best, best_rate = None, None
     for rate in rates:  # the highest rate where some baseline still attains >= 80%
         cands = [(by[(p, rate)]["attainment"], p) for p in baselines if (p, rate) in by]

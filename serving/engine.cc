@@ -196,7 +196,8 @@ StepOutput Engine::step(const StepInput& input) {
     const int held = r.seq >= 0 ? kv_.capacity(r.seq) / kv_.block_tokens() : 0;
     auto d = drafts.find(id);
     views.push_back({id, static_cast<Slo>(r.spec.slo), r.spec.arrival_ns, r.spec.ttft_ns, r.spec.tpot_ns,
-                     r.last_token_ns, static_cast<int>(r.tokens.size()), r.computed, held, r.seq >= 0,
+                     r.last_token_ns, r.first_token_ns, static_cast<int>(r.tokens.size()) - r.prompt_len,
+                     static_cast<int>(r.tokens.size()), r.computed, held, r.seq >= 0,
                      d == drafts.end() ? 0 : static_cast<int>(d->second->tokens.size()),
                      d == drafts.end() ? 0 : d->second->required});
   }

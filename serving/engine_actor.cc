@@ -31,6 +31,8 @@ EngineActor::EngineActor(const EngineConfig& c) {
   eo.max_waiting = c.max_waiting;
   eo.scheduler.max_num_seqs = c.max_num_seqs;
   eo.scheduler.max_num_batched_tokens = c.max_num_batched_tokens;
+  if (c.scheduling > static_cast<uint8_t>(SchedulePolicy::kFcfs)) throw Error("unknown scheduling policy");
+  eo.scheduler.policy = static_cast<SchedulePolicy>(c.scheduling);
   for (size_t k = 0; k < kNumSloClasses; ++k) {
     if (k < c.ttft_targets_ns.size() && c.ttft_targets_ns[k] > 0)
       eo.scheduler.default_targets[k].ttft_ns = c.ttft_targets_ns[k];

@@ -42,8 +42,9 @@ struct EngineConfig {
   // Targets of requests that name none, by class (SchedulerOptions::default_targets); empty: its defaults.
   std::vector<int64_t> ttft_targets_ns, tpot_targets_ns;
   int profile_tokens = 32;  // the step cost is measured at load up to this many tokens (Engine::profile); 0: not
+  uint8_t scheduling = 0;   // SchedulePolicy
   MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress,
-                 speculation, device, ttft_targets_ns, tpot_targets_ns, profile_tokens)
+                 speculation, device, ttft_targets_ns, tpot_targets_ns, profile_tokens, scheduling)
 };
 
 struct EngineInfo {

@@ -25,16 +25,19 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
   std::vector<Entry> order;
   order.reserve(seqs.size());
   int running = 0;
+  const bool by_class = o.policy != SchedulePolicy::kFcfs;
+  const bool by_deadline = o.policy == SchedulePolicy::kSlo;
   for (const SeqView& s : seqs) {
     if (s.known <= s.computed) continue;  // nothing to compute (should not happen for live requests)
     const SloTargets& d = o.default_targets[static_cast<size_t>(s.slo)];
-    int rank = static_cast<int>(s.slo);
+    int rank = by_class ? static_cast<int>(s.slo) : 0;
     const int64_t since = s.last_token_ns != 0 ? s.last_token_ns : s.arrival_ns;
     const bool aged = s.slo == Slo::kBatch && now_ns - since > o.batch_aging_ns;
     if (aged) rank = static_cast<int>(Slo::kStandard);
     int64_t deadline = s.last_token_ns == 0 ? s.arrival_ns + (s.ttft_ns > 0 ? s.ttft_ns : d.ttft_ns)
                                             : s.last_token_ns + (s.tpot_ns > 0 ? s.tpot_ns : d.tpot_ns);
     if (aged) deadline = std::min(deadline, since + o.batch_aging_ns);  // overdue among standard work
+    if (!by_deadline) deadline = 0;                                     // arrival order within a class
     order.push_back({&s, rank, s.known - s.computed > 1, deadline});
     running += s.running ? 1 : 0;
   }
@@ -45,17 +48,39 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
 
   Plan plan;
   int budget = o.max_num_batched_tokens;
-  int decodes_left = 0;  // decoding requests, and the tree nodes planned with them
-  int64_t tightest_tpot = std::numeric_limits<int64_t>::max();
-  for (const Entry& e : order) {
-    if (!e.s->running || e.prefill) continue;
-    decodes_left += 1 + std::min(e.s->draft_required, e.s->draft);
-    const int64_t target = e.s->tpot_ns > 0 ? e.s->tpot_ns : o.default_targets[static_cast<size_t>(e.s->slo)].tpot_ns;
-    tightest_tpot = std::min(tightest_tpot, target);
-  }
-  if (cost != nullptr && decodes_left > 0) {
-    const int fit = cost->tokens_within(tightest_tpot);
-    if (fit >= 0) budget = std::min(budget, std::max(fit, decodes_left + o.min_prefill_tokens));
+  if (by_deadline && cost != nullptr && cost->known()) {
+    // What the step may last: no decoding request is pushed behind its TPOT target by it — each
+    // affords its target, or its slack when it is ahead. Prefill fills what that leaves, and gets at
+    // least `min_prefill_tokens` only when a request still waiting for its first token would
+    // otherwise miss its TTFT target (or was preempted and recomputes).
+    int decodes = 0;  // decoding requests, and the tree nodes planned with them
+    int64_t afford = std::numeric_limits<int64_t>::max();
+    for (const Entry& e : order) {
+      if (!e.s->running || e.prefill) continue;
+      decodes += 1 + std::min(e.s->draft_required, e.s->draft);
+      const int64_t target = e.s->tpot_ns > 0 ? e.s->tpot_ns : o.default_targets[static_cast<size_t>(e.s->slo)].tpot_ns;
+      const int64_t slack = e.s->first_token_ns > 0 ? e.s->generated * target - (now_ns - e.s->first_token_ns) : target;
+      afford = std::min(afford, std::max(target, slack));
+    }
+    if (decodes > 0) {
+      const double chunk_ns = cost->fixed_ns() + cost->per_token_ns() * (decodes + o.min_prefill_tokens);
+      bool urgent = false;
+      for (const Entry& e : order) {
+        if (!e.prefill) continue;
+        if (e.s->generated > 0) {  // recomputing after preemption: it is stalled
+          urgent = true;
+          break;
+        }
+        const int64_t ttft = e.s->ttft_ns > 0 ? e.s->ttft_ns : o.default_targets[static_cast<size_t>(e.s->slo)].ttft_ns;
+        const int chunks = (e.s->known - e.s->computed + o.min_prefill_tokens - 1) / o.min_prefill_tokens;
+        if (static_cast<double>(e.s->arrival_ns + ttft - now_ns) < 2.0 * chunks * chunk_ns) {
+          urgent = true;
+          break;
+        }
+      }
+      const int fit = cost->tokens_within(afford);
+      if (fit >= 0) budget = std::min(budget, std::max(fit, decodes + (urgent ? o.min_prefill_tokens : 0)));
+    }
   }
   // Preempts the least urgent running request after position `i` (of rank > `min_rank` when
   // given); false when there is none.

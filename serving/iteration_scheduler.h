@@ -18,9 +18,12 @@
 // order): speculation never preempts anyone. Only the nodes a request needs to stay on its TPOT
 // target (SeqView::draft_required) are planned with its decode, ahead of prefill chunks. The budget is
 // `max_num_batched_tokens`, and, while requests decode and the step cost is known, no more than an iteration can take
-// and still give each of them its next token within the tightest of their TPOT targets (prefill then goes in smaller
-// chunks; its throughput is the same once iterations are a few dozen tokens). Pure function: no clocks, no cache; tests
-// drive it with made-up states.
+// without pushing any of them behind its TPOT target: each affords its target, or its slack when it is ahead of it (its
+// tokens so far x target - time since its first token). Prefill gets what that leaves, and at least
+// `min_prefill_tokens` when a waiting request's TTFT target is near (less than twice the time its prompt needs in such
+// chunks) or a preempted one recomputes: on a machine where every batch token costs nearly what a decode does, a
+// tight request's tokens are not held up by prompts that can wait. Pure function: no clocks, no cache; tests drive it
+// with made-up states.
 #pragma once
 
 #include <array>
@@ -37,13 +40,19 @@ struct SloTargets {
   int64_t tpot_ns = 0;
 };
 
+// How an iteration orders requests: kSlo as described above; kPriority by class, then decodes
+// before prefills, then arrival, with no latency-sized budget; kFcfs by arrival alone (decodes
+// before prefills), vLLM's default.
+enum class SchedulePolicy : uint8_t { kSlo = 0, kPriority = 1, kFcfs = 2 };
+
 struct SchedulerOptions {
+  SchedulePolicy policy = SchedulePolicy::kSlo;
   int max_num_seqs = 64;             // requests holding KV at once
   int max_num_batched_tokens = 512;  // tokens computed per iteration
   int block_tokens = 16;             // KV block size, as in the cache
   int64_t batch_aging_ns = 5'000'000'000;
-  // With requests decoding and the step cost known, an iteration takes no more tokens than fit in
-  // the tightest TPOT target among them, but always room for this many prefill tokens.
+  // With requests decoding and the step cost known, an iteration takes no more tokens than keep each
+  // of them on its TPOT target, but room for this many prefill tokens when a first token is due.
   int min_prefill_tokens = 32;
   // Targets of requests that name none, per class (latency-critical, standard, batch).
   std::array<SloTargets, kNumSloClasses> default_targets = {{
@@ -61,6 +70,8 @@ struct SeqView {
   int64_t ttft_ns = 0;        // 0: the class default
   int64_t tpot_ns = 0;        // 0: the class default
   int64_t last_token_ns = 0;  // when its last token was produced; 0: none yet
+  int64_t first_token_ns = 0;  // when its first token was produced; 0: none yet
+  int generated = 0;           // tokens produced so far
   int known = 0;              // tokens known: prompt and generated
   int computed = 0;           // tokens whose KV is committed
   int held_blocks = 0;        // KV blocks it holds

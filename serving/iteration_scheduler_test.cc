@@ -150,13 +150,17 @@ TEST(IterationScheduler, NodesARequestNeedsForItsTargetArePlannedAheadOfPrefill)
   Plan q = plan_iteration(decodes, 100, 50 * kMs, o);
   EXPECT_EQ(q.items[0].draft, 6);
   EXPECT_EQ(q.items[1].draft, 4);
-  // Required nodes count like decodes against the TPOT-sized budget: 2 decodes, 4 nodes and 32
-  // prefill tokens even though a step of 1 ms fits none.
+  // Required nodes count like decodes against the TPOT-sized budget: 2 decodes and 4 nodes even
+  // though a step of 1 ms fits none, and 32 prefill tokens once the prompt's first token is due.
   StepCost cost;
   for (int i = 0; i < 16; ++i) cost.observe(i % 2 == 0 ? 4 : 12, (5 + 5 * (i % 2 == 0 ? 4 : 12)) * kMs);
   s[0].tpot_ns = 1 * kMs;
   o.max_num_batched_tokens = 512;
   Plan r = plan_iteration(s, 100, 50 * kMs, o, &cost);
+  EXPECT_EQ(r.items[0].draft, 4);
+  EXPECT_EQ(r.tokens, 2 + 4);
+  s[2].ttft_ns = 500 * kMs;
+  r = plan_iteration(s, 100, 50 * kMs, o, &cost);
   EXPECT_EQ(r.items[0].draft, 4);
   EXPECT_EQ(r.tokens, 2 + 4 + o.min_prefill_tokens);
 }
@@ -191,6 +195,53 @@ TEST(IterationScheduler, WhileRequestsDecodeAnIterationFitsTheTightestTpotTarget
   // No decodes: the whole budget goes to prefill; unknown cost: the budget alone.
   EXPECT_EQ(plan_iteration({waiting(99, Slo::kStandard, 600)}, 1000, 0, o, &cost).tokens, 512);
   EXPECT_EQ(plan_iteration(s, 1000, 300 * kMs, o).tokens, 16 + 400);
+}
+
+TEST(IterationScheduler, PrefillWaitsForTightDecodesUntilItsFirstTokenIsDue) {
+  StepCost cost;
+  for (int i = 0; i < 50; ++i) cost.observe(1 + i * 10, 10'000'000 + 2'000'000LL * (1 + i * 10));
+  SchedulerOptions o{.max_num_seqs = 64, .max_num_batched_tokens = 512};
+  std::vector<SeqView> s;
+  for (uint64_t i = 1; i <= 16; ++i) s.push_back(decoding(i, Slo::kStandard, 40, 290 * kMs));
+  s[0].slo = Slo::kLatencyCritical;  // 50 ms: (50 - 10) / 2 = 20 tokens
+  // A batch prompt (30 s to its first token) is far from due: it takes only what the 50 ms leave.
+  s.push_back(waiting(99, Slo::kBatch, 400));
+  Plan p = plan_iteration(s, 1000, 300 * kMs, o, &cost);
+  EXPECT_EQ(p.tokens, 20);
+  // Near its TTFT target (13 chunks of 32 at 106 ms each, twice, is more than what is left), it gets
+  // the guaranteed chunk.
+  p = plan_iteration(s, 1000, 28 * 1000 * kMs, o, &cost);
+  EXPECT_EQ(p.tokens, 16 + o.min_prefill_tokens);
+  // A tight request well ahead of its target affords a longer step: 100 tokens since 100 ms at 50 ms
+  // each leave it 4.8 s of slack, so the standard requests' 200 ms bound the step.
+  s[0].first_token_ns = 100 * kMs;
+  s[0].generated = 100;
+  p = plan_iteration(s, 1000, 300 * kMs, o, &cost);
+  EXPECT_EQ(p.tokens, 95);
+}
+
+TEST(IterationScheduler, PriorityAndFcfsPoliciesOrderByClassOrArrivalAlone) {
+  SchedulerOptions o{.max_num_seqs = 8, .max_num_batched_tokens = 64};
+  // Arrivals: a batch prompt first, then a latency-critical one; the latency-critical one's deadline
+  // is earlier.
+  std::vector<SeqView> s = {waiting(1, Slo::kBatch, 50, 100 * kMs), waiting(2, Slo::kLatencyCritical, 50, 200 * kMs)};
+  o.policy = SchedulePolicy::kPriority;
+  Plan p = plan_iteration(s, 100, 300 * kMs, o);
+  EXPECT_EQ(p.items[0].id, 2u);
+  o.policy = SchedulePolicy::kFcfs;
+  p = plan_iteration(s, 100, 300 * kMs, o);
+  EXPECT_EQ(p.items[0].id, 1u);
+  EXPECT_EQ(p.items[0].count, 50);
+  // Neither sizes steps by latency targets.
+  StepCost cost;
+  for (int i = 0; i < 50; ++i) cost.observe(1 + i * 10, 10'000'000 + 2'000'000LL * (1 + i * 10));
+  std::vector<SeqView> d = {decoding(3, Slo::kLatencyCritical, 40, 290 * kMs), waiting(4, Slo::kStandard, 400)};
+  o.max_num_batched_tokens = 512;
+  EXPECT_EQ(plan_iteration(d, 1000, 300 * kMs, o, &cost).tokens, 401);
+  o.policy = SchedulePolicy::kPriority;
+  EXPECT_EQ(plan_iteration(d, 1000, 300 * kMs, o, &cost).tokens, 401);
+  o.policy = SchedulePolicy::kSlo;
+  EXPECT_LT(plan_iteration(d, 1000, 300 * kMs, o, &cost).tokens, 401);
 }
 
 }  // namespace

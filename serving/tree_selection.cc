@@ -33,9 +33,13 @@ TreeSelection select_tree_nodes(std::span<const SloCandidate> c, const Selection
     std::vector<size_t> order(n);
     std::iota(order.begin(), order.end(), size_t{0});
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return c[a].slack_ns() < c[b].slack_ns(); });
+    // When several requests need nodes, none takes more than half the budget for its target.
+    int needy = 0;
+    for (const SloCandidate& x : c) needy += x.tpot_ns > 0 && x.need(step) > 0 && !x.probs.empty() ? 1 : 0;
+    const int share = needy > 1 ? std::max(1, (in.budget + 1) / 2) : in.budget;
     for (size_t i : order) {
       if (c[i].tpot_ns <= 0) continue;
-      while (budget > 0 && room(i) && s.expected[i] < c[i].need(step)) {
+      while (budget > 0 && room(i) && s.taken[i] < share && s.expected[i] < c[i].need(step)) {
         const double p = c[i].probs[static_cast<size_t>(s.taken[i])];
         const bool worth = cold ? p >= in.cold_min_prob : p * c[i].tpot_ns > in.node_ns;
         if (!worth) break;  // nodes come best first: no later one is worth more

@@ -14,7 +14,8 @@
 //      nodes while the tokens it expects from this step (one, plus the sum of its taken nodes'
 //      probabilities) fall short of what keeps its mean time per output token on target once the
 //      step ends — a need that grows as taken nodes lengthen the step — and while a node is worth
-//      more of the request's time than it costs everyone (p x tpot > node_ns).
+//      more of the request's time than it costs everyone (p x tpot > node_ns). When several requests
+//      need nodes, none takes more than half the budget here.
 //   2. Throughput: what is left goes to the most probable next nodes across all requests while each
 //      raises the step's expected tokens per unit of time (p x step time > node_ns x tokens), or,
 //      with `every`, to every node within the budget.

@@ -70,8 +70,11 @@ TEST(TreeSelection, TheMostBehindRequestIsServedFirstWithinTheBudget) {
   std::vector<SloCandidate> c = {candidate(1, std::vector<double>(8, 0.9), 20, 10, 220),   // 20 ms behind
                                  candidate(2, std::vector<double>(8, 0.9), 20, 10, 300)};  // 100 ms behind
   const TreeSelection s = select_tree_nodes(c, costs(3));
-  EXPECT_EQ(s.taken[1], 3);
-  EXPECT_EQ(s.taken[0], 0);
+  EXPECT_EQ(s.taken[1], 2);  // half the budget, rounded up: nobody takes the whole step
+  EXPECT_EQ(s.taken[0], 1);
+  // Alone in need, a request may take the whole budget.
+  const TreeSelection alone = select_tree_nodes(std::span<const SloCandidate>(c).subspan(1), costs(3));
+  EXPECT_EQ(alone.taken[0], 3);
 }
 
 TEST(TreeSelection, CapsBoundEveryRequestAndEveryTakesAllWithinTheBudget) {

@@ -261,7 +261,8 @@ class SloSpeculationTest(unittest.TestCase):
     def test_bad_slo_flags_are_refused(self):
         for flags, says in ((["--slo-tpot-ms", "50,200"], "three targets"),
                             (["--slo-ttft-ms", "50,-1,9"], "three targets"),
-                            (["--speculate", "suffix", "--speculate-policy", "fastest"], "slo, cost or every")):
+                            (["--speculate", "suffix", "--speculate-policy", "fastest"], "slo, cost or every"),
+                            (["--scheduling-policy", "sideways"], "slo, priority or fcfs")):
             r = subprocess.run([WEFT, "serve", "--port", "0", *flags], capture_output=True, text=True, timeout=120)
             self.assertNotEqual(r.returncode, 0, flags)
             self.assertIn(says, r.stderr, flags)

@@ -34,6 +34,9 @@ constexpr const char* kHelp =
     "  --speculate-policy P        slo: AdaServe, each request's tree sized by its TPOT target, then the\n"
     "                              nodes that pay (default); cost: only the nodes that pay for themselves\n"
     "                              on this machine; every: every proposed node (cheap verification)\n"
+    "  --scheduling-policy P       slo: by class, then deadline, each step sized to keep decoding requests\n"
+    "                              on their TPOT targets (default); priority: by class, then arrival;\n"
+    "                              fcfs: by arrival\n"
     "  --slo-ttft-ms A,B,C         default TTFT targets of latency-critical, standard and batch requests\n"
     "                              (default 250,2000,30000); a request may name its own (ttft_ms)\n"
     "  --slo-tpot-ms A,B,C         default TPOT targets by class (default 50,200,1000; tpot_ms)\n"
@@ -88,6 +91,16 @@ Status run(const Args& a) {
   spec.policy = a.get("speculate-policy", "slo");
   if (spec.policy != "slo" && spec.policy != "cost" && spec.policy != "every") {
     return Status::invalid_argument("--speculate-policy takes slo, cost or every");
+  }
+  const std::string scheduling = a.get("scheduling-policy", "slo");
+  if (scheduling == "slo") {
+    so.engine.scheduler.policy = serving::SchedulePolicy::kSlo;
+  } else if (scheduling == "priority") {
+    so.engine.scheduler.policy = serving::SchedulePolicy::kPriority;
+  } else if (scheduling == "fcfs") {
+    so.engine.scheduler.policy = serving::SchedulePolicy::kFcfs;
+  } else {
+    return Status::invalid_argument("--scheduling-policy takes slo, priority or fcfs");
   }
   for (const char* flag : {"slo-ttft-ms", "slo-tpot-ms"}) {
     if (!a.has(flag)) continue;
@@ -163,12 +176,28 @@ Status run(const Args& a) {
 }  // namespace
 
 int serve_command(int argc, char** argv) {
-  auto a = Args::parse(
-      argc, argv,
-      {"model", "host", "port", "threads", "max-num-seqs", "max-num-batched-tokens", "kv-cache-memory", "speculate",
-       "speculate-max-nodes", "speculate-policy", "draft-model", "draft-layers", "draft-expansion", "max-waiting",
-       "served-model-name", "api-key", "device", "slo-ttft-ms", "slo-tpot-ms"},
-      {"help"});
+  auto a = Args::parse(argc, argv,
+                       {"model",
+                        "host",
+                        "port",
+                        "threads",
+                        "max-num-seqs",
+                        "max-num-batched-tokens",
+                        "kv-cache-memory",
+                        "speculate",
+                        "speculate-max-nodes",
+                        "speculate-policy",
+                        "draft-model",
+                        "draft-layers",
+                        "draft-expansion",
+                        "max-waiting",
+                        "served-model-name",
+                        "api-key",
+                        "device",
+                        "slo-ttft-ms",
+                        "slo-tpot-ms",
+                        "scheduling-policy"},
+                       {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
     return 2;
