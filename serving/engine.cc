@@ -50,7 +50,8 @@ std::vector<Engine::Decoding> Engine::decoding() const {
   std::vector<Decoding> out;
   for (const auto& [id, r] : requests_) {
     if (!r.decoding()) continue;
-    const int64_t tpot = r.spec.tpot_ns > 0 ? r.spec.tpot_ns : options_.scheduler.default_targets[r.spec.slo].tpot_ns;
+    const int64_t tpot =
+        options_.scheduler.targets(static_cast<Slo>(r.spec.slo), r.spec.ttft_ns, r.spec.tpot_ns).tpot_ns;
     out.push_back({id, tpot, static_cast<int>(r.tokens.size()) - r.prompt_len, r.first_token_ns});
   }
   return out;

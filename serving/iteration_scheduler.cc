@@ -29,13 +29,12 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
   const bool by_deadline = o.policy == SchedulePolicy::kSlo;
   for (const SeqView& s : seqs) {
     if (s.known <= s.computed) continue;  // nothing to compute (should not happen for live requests)
-    const SloTargets& d = o.default_targets[static_cast<size_t>(s.slo)];
+    const SloTargets t = o.targets(s.slo, s.ttft_ns, s.tpot_ns);
     int rank = by_class ? static_cast<int>(s.slo) : 0;
     const int64_t since = s.last_token_ns != 0 ? s.last_token_ns : s.arrival_ns;
     const bool aged = s.slo == Slo::kBatch && now_ns - since > o.batch_aging_ns;
     if (aged) rank = static_cast<int>(Slo::kStandard);
-    int64_t deadline = s.last_token_ns == 0 ? s.arrival_ns + (s.ttft_ns > 0 ? s.ttft_ns : d.ttft_ns)
-                                            : s.last_token_ns + (s.tpot_ns > 0 ? s.tpot_ns : d.tpot_ns);
+    int64_t deadline = s.last_token_ns == 0 ? s.arrival_ns + t.ttft_ns : s.last_token_ns + t.tpot_ns;
     if (aged) deadline = std::min(deadline, since + o.batch_aging_ns);  // overdue among standard work
     if (!by_deadline) deadline = 0;                                     // arrival order within a class
     order.push_back({&s, rank, s.known - s.computed > 1, deadline});
@@ -58,7 +57,7 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
     for (const Entry& e : order) {
       if (!e.s->running || e.prefill) continue;
       decodes += 1 + std::min(e.s->draft_required, e.s->draft);
-      const int64_t target = e.s->tpot_ns > 0 ? e.s->tpot_ns : o.default_targets[static_cast<size_t>(e.s->slo)].tpot_ns;
+      const int64_t target = o.targets(e.s->slo, e.s->ttft_ns, e.s->tpot_ns).tpot_ns;
       const int64_t slack = e.s->first_token_ns > 0 ? e.s->generated * target - (now_ns - e.s->first_token_ns) : target;
       afford = std::min(afford, std::max(target, slack));
     }
@@ -71,7 +70,7 @@ Plan plan_iteration(const std::vector<SeqView>& seqs, int free_blocks, int64_t n
           urgent = true;
           break;
         }
-        const int64_t ttft = e.s->ttft_ns > 0 ? e.s->ttft_ns : o.default_targets[static_cast<size_t>(e.s->slo)].ttft_ns;
+        const int64_t ttft = o.targets(e.s->slo, e.s->ttft_ns, e.s->tpot_ns).ttft_ns;
         const int chunks = (e.s->known - e.s->computed + o.min_prefill_tokens - 1) / o.min_prefill_tokens;
         if (static_cast<double>(e.s->arrival_ns + ttft - now_ns) < 2.0 * chunks * chunk_ns) {
           urgent = true;

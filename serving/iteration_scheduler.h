@@ -60,6 +60,12 @@ struct SchedulerOptions {
       {2'000'000'000, 200'000'000},
       {30'000'000'000, 1'000'000'000},
   }};
+
+  // A request's targets: its own where it named them (> 0), else its class's defaults.
+  SloTargets targets(Slo slo, int64_t ttft_ns, int64_t tpot_ns) const {
+    const SloTargets& d = default_targets[static_cast<size_t>(slo)];
+    return {ttft_ns > 0 ? ttft_ns : d.ttft_ns, tpot_ns > 0 ? tpot_ns : d.tpot_ns};
+  }
 };
 
 // The scheduler's view of one live request.

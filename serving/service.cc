@@ -221,11 +221,9 @@ void Service::finish_entry(uint64_t id, Entry& e, const std::string& reason, con
   if ((reason == "stop" || reason == "length") && e.first_ns != 0) {
     // Attained: the first token within the TTFT target and the mean time per output token after it
     // within the TPOT target (the class defaults where the request named none).
-    const SloTargets& d = options_.engine.scheduler.default_targets[static_cast<size_t>(e.slo)];
-    const int64_t ttft = e.request.spec.ttft_ns > 0 ? e.request.spec.ttft_ns : d.ttft_ns;
-    const int64_t tpot = e.request.spec.tpot_ns > 0 ? e.request.spec.tpot_ns : d.tpot_ns;
-    const bool in_ttft = e.first_ns - e.arrival_ns <= ttft;
-    const bool in_tpot = e.completion_tokens <= 1 || (e.last_ns - e.first_ns) / (e.completion_tokens - 1) <= tpot;
+    const SloTargets t = options_.engine.scheduler.targets(e.slo, e.request.spec.ttft_ns, e.request.spec.tpot_ns);
+    const bool in_ttft = e.first_ns - e.arrival_ns <= t.ttft_ns;
+    const bool in_tpot = e.completion_tokens <= 1 || (e.last_ns - e.first_ns) / (e.completion_tokens - 1) <= t.tpot_ns;
     metrics_.count_slo(e.slo, in_ttft && in_tpot, e.completion_tokens);
   }
   metrics_.count_request(e.slo, reason);
