@@ -52,7 +52,7 @@ std::vector<Engine::Decoding> Engine::decoding() const {
     if (!r.decoding()) continue;
     const int64_t tpot =
         options_.scheduler.targets(static_cast<Slo>(r.spec.slo), r.spec.ttft_ns, r.spec.tpot_ns).tpot_ns;
-    out.push_back({id, tpot, static_cast<int>(r.tokens.size()) - r.prompt_len, r.first_token_ns});
+    out.push_back({id, tpot, r.generated(), r.first_token_ns});
   }
   return out;
 }
@@ -159,7 +159,7 @@ bool Engine::advance(Request& r, int32_t next, std::span<const float> row, Token
   if (r.first_token_ns == 0) r.first_token_ns = r.last_token_ns;
   e.tokens.push_back(next);
   if (r.spec.top_logprobs >= 0) log_probs(row, next, std::min(r.spec.top_logprobs, c.vocab), e);
-  const int generated = static_cast<int>(r.tokens.size()) - r.prompt_len;
+  const int generated = r.generated();
   const auto& stop = r.spec.stop_token_ids;
   if (!r.spec.ignore_eos && std::find(stop.begin(), stop.end(), next) != stop.end()) {
     e.finish = static_cast<uint8_t>(Finish::kStop);
@@ -197,9 +197,8 @@ StepOutput Engine::step(const StepInput& input) {
     const int held = r.seq >= 0 ? kv_.capacity(r.seq) / kv_.block_tokens() : 0;
     auto d = drafts.find(id);
     views.push_back({id, static_cast<Slo>(r.spec.slo), r.spec.arrival_ns, r.spec.ttft_ns, r.spec.tpot_ns,
-                     r.last_token_ns, r.first_token_ns, static_cast<int>(r.tokens.size()) - r.prompt_len,
-                     static_cast<int>(r.tokens.size()), r.computed, held, r.seq >= 0,
-                     d == drafts.end() ? 0 : static_cast<int>(d->second->tokens.size()),
+                     r.last_token_ns, r.first_token_ns, r.generated(), static_cast<int>(r.tokens.size()), r.computed,
+                     held, r.seq >= 0, d == drafts.end() ? 0 : static_cast<int>(d->second->tokens.size()),
                      d == drafts.end() ? 0 : d->second->required});
   }
   const Plan plan = plan_iteration(views, kv_.free_blocks(), detail::now_ns(), options_.scheduler, &cost_);

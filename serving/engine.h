@@ -75,6 +75,7 @@ class Engine {
     int seq = -1;  // KV sequence while running
     int64_t last_token_ns = 0;
     int64_t first_token_ns = 0;
+    int generated() const { return static_cast<int>(tokens.size()) - prompt_len; }
     // Holds KV and has only its last known token to compute: the next iteration is a decode.
     bool decoding() const { return seq >= 0 && static_cast<int>(tokens.size()) - computed == 1; }
   };
