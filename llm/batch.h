@@ -7,6 +7,7 @@
 // ancestors, then to itself. A prefill chunk or a decode step is a chain (each token's parent is
 // the one before it); a speculation tree gives siblings the same parent. Within a batch, a
 // sequence's tokens take the pending KV slots after those it already has, in order of appearance.
+// A token may name a LoRA adapter (lora_adapter.h) that updates the projections it goes through.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,8 @@
 #include "weft/export.h"
 
 namespace weft::llm {
+
+struct LoraAdapter;
 
 /// How fast-mode attention orders its sums for a token (the bits of its result depend on it):
 /// llama.cpp's vector kernel (one query) or its matrix kernel (many). kAuto: the matrix layout when
@@ -33,11 +36,16 @@ struct WEFT_API BatchToken {
   /// With parent -1: the pending KV slot (counted from the sequence's first pending slot) this
   /// token follows; -1: the committed tokens.
   int32_t pending_parent = -1;
+  /// The LoRA adapter this token goes through: an index into Batch::adapters, or -1: none.
+  int16_t adapter = -1;
 };
 
 /// The forward pass's input: tokens of any number of sequences, chains and trees.
 struct WEFT_API Batch {
   std::vector<BatchToken> tokens;  ///< in any order that puts parents before children
+  /// The LoRA adapters the tokens name (BatchToken::adapter): tokens of different adapters, and of
+  /// none, share one pass, each applying its own update. The adapters must outlive the pass.
+  std::vector<const LoraAdapter*> adapters;
 
   /// Appends `ids` to `seq` as a chain starting at position `pos0` (after the committed tokens);
   /// asks for the last token's logits when `last_logits`.

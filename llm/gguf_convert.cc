@@ -7,6 +7,7 @@
 #include "kernels/cpu/dequantize.h"
 #include "kernels/cpu/quantize.h"
 #include "llm/gguf_writer.h"
+#include "llm/lora_adapter.h"
 
 namespace weft::llm {
 namespace {
@@ -59,6 +60,61 @@ Status convert_model(const GgufFile& in, TensorType to, const std::string& out_p
               kernels::cpu::dequantize_row(t.type, t.data + static_cast<size_t>(r) * old_row, row.data(), t.ne[0]);
           !s.is_ok()) {
         return Status::invalid_argument(fmt::format("tensor '{}': {}", t.name, s.message()));
+      }
+      WEFT_RETURN_IF_ERROR(
+          kernels::cpu::quantize_row(to, row.data(), data.data() + static_cast<size_t>(r) * *new_row, t.ne[0]));
+    }
+    WEFT_RETURN_IF_ERROR(w.add_tensor(t.name, to, ne, std::move(data)));
+  }
+  return w.write(out_path);
+}
+
+Status merge_lora(const GgufFile& in, const ModelConfig& model, const LoraAdapter& adapter, TensorType to,
+                  const std::string& out_path) {
+  if (to != TensorType::kQ8_0 && to != TensorType::kF16 && to != TensorType::kBF16 && to != TensorType::kF32) {
+    return Status::invalid_argument(
+        fmt::format("merged matrices are Q8_0, F16, BF16 or F32, not {}", kernels::tensor_type_info(to).name));
+  }
+  WEFT_RETURN_IF_ERROR(adapter.check(model));
+  static constexpr const char* kNames[kLoraTargets] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                                       "ffn_gate", "ffn_up", "ffn_down"};
+  GgufWriter w(static_cast<uint32_t>(in.alignment()));
+  for (const auto& [key, value] : in.metadata()) {
+    if (key != "general.alignment") w.add_value(key, value);
+  }
+  std::vector<float> row;
+  for (const GgufTensor& t : in.tensors()) {
+    std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+    const LoraMatrix* m = nullptr;
+    for (size_t l = 0; l < adapter.layers.size() && m == nullptr; ++l) {
+      for (int k = 0; k < kLoraTargets && m == nullptr; ++k) {
+        if (t.name == fmt::format("blk.{}.{}.weight", l, kNames[k])) {
+          m = adapter.find(static_cast<int>(l), static_cast<LoraTarget>(k));
+        }
+      }
+    }
+    if (m == nullptr) {
+      WEFT_RETURN_IF_ERROR(
+          w.add_tensor(t.name, t.type, ne, std::string(reinterpret_cast<const char*>(t.data), t.nbytes)));
+      continue;
+    }
+    const auto new_row = kernels::row_bytes(to, t.ne[0]);
+    if (!new_row)
+      return Status::invalid_argument(
+          fmt::format("tensor '{}' does not fit {} blocks", t.name, kernels::tensor_type_info(to).name));
+    const size_t old_row = t.nbytes / static_cast<size_t>(t.rows());
+    std::string data(*new_row * static_cast<size_t>(t.rows()), '\0');
+    row.resize(static_cast<size_t>(t.ne[0]));
+    for (int64_t r = 0; r < t.rows(); ++r) {
+      WEFT_RETURN_IF_ERROR(
+          kernels::cpu::dequantize_row(t.type, t.data + static_cast<size_t>(r) * old_row, row.data(), t.ne[0]));
+      for (int64_t c = 0; c < t.ne[0]; ++c) {
+        double delta = 0;
+        for (int k = 0; k < m->rank; ++k) {
+          delta += static_cast<double>(m->b[static_cast<size_t>(r * m->rank + k)]) *
+                   m->a[static_cast<size_t>(k * m->in + c)];
+        }
+        row[static_cast<size_t>(c)] += static_cast<float>(m->scale * delta);
       }
       WEFT_RETURN_IF_ERROR(
           kernels::cpu::quantize_row(to, row.data(), data.data() + static_cast<size_t>(r) * *new_row, t.ne[0]));

@@ -7,7 +7,8 @@
 //
 // Every matrix (a 2-D tensor whose rows fit the new type's blocks) is dequantized to float32 and
 // quantized again; vectors (norms, biases) and all metadata are copied as they are, except
-// `general.file_type`, which names the new type as llama.cpp numbers it.
+// `general.file_type`, which names the new type as llama.cpp numbers it. merge_lora writes a model
+// with an adapter folded into its weights.
 #pragma once
 
 #include <string>
@@ -22,5 +23,14 @@ namespace weft::llm {
 // `to`: kQ8_0, kF16, kBF16 or kF32. kInvalidArgument for other types; kIoError when the file cannot
 // be written.
 WEFT_API Status convert_model(const GgufFile& in, kernels::TensorType to, const std::string& out_path);
+
+struct LoraAdapter;
+struct ModelConfig;
+
+// Writes the model with a LoRA adapter merged into its weights (W + scale · B A, as PEFT's
+// merge_and_unload does): every matrix the adapter updates is rewritten as `to` (kQ8_0, kF16, kBF16
+// or kF32); everything else is copied as it is. `model` is `in`'s configuration.
+WEFT_API Status merge_lora(const GgufFile& in, const ModelConfig& model, const LoraAdapter& adapter,
+                           kernels::TensorType to, const std::string& out_path);
 
 }  // namespace weft::llm

@@ -11,6 +11,7 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/packed_weights.h"
 #include "llm/device_model.h"
+#include "llm/lora_adapter.h"
 
 namespace weft::llm {
 
@@ -135,7 +136,10 @@ struct LlamaModel::Pass {
     cpu::AttentionScratch attention;
     std::vector<const float*> keys, values;
     std::vector<const uint16_t*> keys16, values16;
+    std::vector<float> lora;  // a token's low-rank activations A x
   };
+  bool lora = false;  // some token goes through an adapter
+  weft::ParallelFor* team = nullptr;
   std::vector<PerThread> threads;
 };
 
@@ -188,13 +192,67 @@ Status LlamaModel::validate(const Batch& batch, const KvCache& kv) const {
     }
     if (t.seq < 0 || !kv.live(t.seq))
       return Status::invalid_argument(fmt::format("batch token {}: no sequence {}", i, t.seq));
+    if (t.adapter < -1 || t.adapter >= static_cast<int>(batch.adapters.size()) ||
+        (t.adapter >= 0 && batch.adapters[static_cast<size_t>(t.adapter)] == nullptr)) {
+      return Status::invalid_argument(fmt::format("batch token {}: no adapter {}", i, t.adapter));
+    }
     if (t.pending_parent < -1 || t.pending_parent >= kv.pending(t.seq) || (t.pending_parent >= 0 && t.parent >= 0)) {
       return Status::invalid_argument(fmt::format(
           "batch token {}: pending parent {} must be -1 or, for a token without a batch parent, a pending slot (0..{})",
           i, t.pending_parent, kv.pending(t.seq) - 1));
     }
   }
+  for (size_t k = 0; k < batch.adapters.size(); ++k) {
+    const LoraAdapter* a = batch.adapters[k];
+    if (a == nullptr) continue;
+    for (int l = 0; l < config_.n_layers; ++l) {
+      for (int t = 0; t < kLoraTargets; ++t) {
+        const LoraMatrix* m = a->find(l, static_cast<LoraTarget>(t));
+        if (m != nullptr && std::make_pair(m->out, m->in) != lora_target_shape(config_, static_cast<LoraTarget>(t))) {
+          return Status::invalid_argument(fmt::format("adapter {} does not fit this model (layer {} {})", k, l,
+                                                      lora_target_name(static_cast<LoraTarget>(t))));
+        }
+      }
+    }
+  }
   return Status::ok();
+}
+
+namespace {
+
+// Sum of a[k] * b[k] in eight lanes (vectorised), then the lanes in order.
+float lora_dot(const float* a, const float* b, int n) {
+  float lane[8] = {};
+  int k = 0;
+  for (; k + 8 <= n; k += 8) {
+    for (int j = 0; j < 8; ++j) lane[j] += a[k + j] * b[k + j];
+  }
+  for (; k < n; ++k) lane[0] += a[k] * b[k];
+  float s = 0;
+  for (float v : lane) s += v;
+  return s;
+}
+
+}  // namespace
+
+void LlamaModel::apply_lora(Pass& p, int layer, LoraTarget target, const float* x, float* y) const {
+  if (!p.lora) return;
+  const auto [out, in] = lora_target_shape(config_, target);
+  p.team->parallel_for(p.n, 4, [&](int64_t b, int64_t e, int thread) {
+    std::vector<float>& u = p.threads[static_cast<size_t>(thread)].lora;
+    for (int64_t i = b; i < e; ++i) {
+      const int16_t a = p.batch->tokens[static_cast<size_t>(i)].adapter;
+      const LoraMatrix* m = a < 0 ? nullptr : p.batch->adapters[static_cast<size_t>(a)]->find(layer, target);
+      if (m == nullptr) continue;
+      u.resize(static_cast<size_t>(m->rank));
+      const float* xi = x + i * in;
+      for (int r = 0; r < m->rank; ++r)
+        u[static_cast<size_t>(r)] = lora_dot(&m->a[static_cast<size_t>(r) * in], xi, in);
+      float* yi = y + i * out;
+      for (int o = 0; o < out; ++o)
+        yi[o] += m->scale * lora_dot(&m->b[static_cast<size_t>(o) * m->rank], u.data(), m->rank);
+    }
+  });
 }
 
 Result<std::vector<float>> LlamaModel::forward(const Batch& batch, KvCache& kv) const {
@@ -287,7 +345,13 @@ Status LlamaModel::run(const Batch& batch, KvCache& kv, std::vector<float>* logi
     for (int32_t k = p.slot[i] - committed; k >= 0; k = kv.pending_parent(seq, k)) vis.push_back(committed + k);
     std::reverse(vis.begin() + committed, vis.end());
   }
+  p.lora = std::any_of(batch.tokens.begin(), batch.tokens.end(), [](const BatchToken& t) { return t.adapter >= 0; });
+  p.team = &team;
   if (device_) {
+    if (p.lora) {
+      return Status::invalid_argument(
+          fmt::format("LoRA adapters run on the CPU forward pass; this model computes on {}", device_->describe()));
+    }
     WEFT_RETURN_IF_ERROR(device_->forward(batch, p.slot, p.visible, kv, logits_out, argmax_out));
     undo.done = true;
     return Status::ok();
@@ -327,6 +391,9 @@ Status LlamaModel::run(const Batch& batch, KvCache& kv, std::vector<float>* logi
     const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
     norm_rows(L.attn_norm);
     WEFT_RETURN_IF_ERROR(cpu::matmul_fused({{&L.wq, p.q.data()}, {&L.wk, p.k.data()}, {&L.wv, p.v.data()}}, p.in, mm_));
+    apply_lora(p, l, LoraTarget::kQ, p.xn.data(), p.q.data());
+    apply_lora(p, l, LoraTarget::kK, p.xn.data(), p.k.data());
+    apply_lora(p, l, LoraTarget::kV, p.xn.data(), p.v.data());
     team.parallel_for(n, 4, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         float *qi = &p.q[i * qd], *ki = &p.k[i * kvd], *vi = &p.v[i * kvd];
@@ -358,10 +425,13 @@ Status LlamaModel::run(const Batch& batch, KvCache& kv, std::vector<float>* logi
     });
     p.in.set(p.attn.data(), n, qd);
     WEFT_RETURN_IF_ERROR(cpu::matmul(L.wo, p.in, p.proj.data(), mm_));
+    apply_lora(p, l, LoraTarget::kO, p.attn.data(), p.proj.data());
     for (size_t j = 0; j < p.h.size(); ++j) p.h[j] += p.proj[j];
 
     norm_rows(L.ffn_norm);
     WEFT_RETURN_IF_ERROR(cpu::matmul_fused({{&L.w_gate, p.gate.data()}, {&L.w_up, p.up.data()}}, p.in, mm_));
+    apply_lora(p, l, LoraTarget::kGate, p.xn.data(), p.gate.data());
+    apply_lora(p, l, LoraTarget::kUp, p.xn.data(), p.up.data());
     const int64_t ffn = c.ffn_dim;
     team.parallel_for(n, 4, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
@@ -374,6 +444,7 @@ Status LlamaModel::run(const Batch& batch, KvCache& kv, std::vector<float>* logi
     });
     p.in.set(p.act.data(), n, ffn);
     WEFT_RETURN_IF_ERROR(cpu::matmul(L.w_down, p.in, p.proj.data(), mm_));
+    apply_lora(p, l, LoraTarget::kDown, p.act.data(), p.proj.data());
     for (size_t j = 0; j < p.h.size(); ++j) p.h[j] += p.proj[j];
   }
 

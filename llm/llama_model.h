@@ -28,6 +28,7 @@
 #include "llm/batch.h"
 #include "llm/gguf_file.h"
 #include "llm/kv_cache.h"
+#include "llm/lora_adapter.h"
 #include "llm/model_config.h"
 #include "llm/model_weights.h"
 #include "weft/export.h"
@@ -122,6 +123,8 @@ class WEFT_API LlamaModel {
   struct Pass;  ///< the buffers and per-token facts of one forward pass
   /// Attention of every batch token's query heads that share KV head `kh`, for layer `layer`.
   void attend(Pass& pass, KvCache& kv, int layer, int token, int kh, int thread) const;
+  /// y[i] += scale · B (A x[i]) for every token whose adapter updates `target` in `layer`.
+  void apply_lora(Pass& pass, int layer, LoraTarget target, const float* x, float* y) const;
 
   ModelOptions options_;
   std::shared_ptr<weft::ParallelFor> team_;
