@@ -115,8 +115,29 @@ Status Engine::admit(const RequestSpec& spec) {
   int waiting = 0;
   for (const auto& [id, r] : requests_) waiting += r.seq < 0 ? 1 : 0;
   if (waiting >= options_.max_waiting) return Status::resource_exhausted("the waiting queue is full");
+  std::shared_ptr<const llm::LoraAdapter> adapter;
+  if (!spec.adapter.empty()) {
+    auto it = adapters_.find(spec.adapter);
+    if (it == adapters_.end()) return Status::not_found(fmt::format("no LoRA adapter named '{}'", spec.adapter));
+    adapter = it->second;
+  }
   Request r{spec, llm::Sampler(sp), spec.prompt, n};
+  r.adapter = std::move(adapter);
   requests_.emplace(spec.id, std::move(r));
+  return Status::ok();
+}
+
+Status Engine::add_adapter(const std::string& name, std::shared_ptr<const llm::LoraAdapter> adapter) {
+  if (name.empty()) return Status::invalid_argument("an adapter needs a name");
+  if (adapters_.count(name) != 0)
+    return Status::already_exists(fmt::format("an adapter named '{}' is already loaded", name));
+  WEFT_RETURN_IF_ERROR(adapter->check(model_->config()));
+  adapters_.emplace(name, std::move(adapter));
+  return Status::ok();
+}
+
+Status Engine::remove_adapter(const std::string& name) {
+  if (adapters_.erase(name) == 0) return Status::not_found(fmt::format("no LoRA adapter named '{}'", name));
   return Status::ok();
 }
 
@@ -239,6 +260,12 @@ StepOutput Engine::step(const StepInput& input) {
         batch.tokens.push_back({draft->tokens[static_cast<size_t>(j)], r.seq, batch.tokens[parent].pos + 1, parent,
                                 true, llm::SumLayout::kVector});
       }
+    }
+    if (r.adapter != nullptr) {
+      auto at = std::find(batch.adapters.begin(), batch.adapters.end(), r.adapter.get());
+      if (at == batch.adapters.end()) at = batch.adapters.insert(at, r.adapter.get());
+      const auto index = static_cast<int16_t>(at - batch.adapters.begin());
+      for (size_t k = first; k < batch.tokens.size(); ++k) batch.tokens[k].adapter = index;
     }
     if (last) sampled.push_back({&r, draft, item.draft});
   }

@@ -10,7 +10,8 @@
 // side), commit, sample each request whose last known token was computed, and report new tokens and
 // finishes. Draft trees (StepInput::drafts) are verified beside their requests' decodes in the same
 // pass; a request may then gain several tokens in one iteration. A request owns its sampler
-// (seeded), so its tokens do not depend on what else is batched with it; prompt tokens use the
+// (seeded), so its tokens do not depend on what else is batched with it (nor on the LoRA adapters
+// other requests name: each token applies its own request's adapter in the shared pass); prompt tokens use the
 // matrix attention layout and generated ones the vector layout whether first computed or recomputed
 // after preemption, so greedy output is the same bit for bit as generating alone (llm::generate).
 //
@@ -26,6 +27,7 @@
 
 #include "llm/kv_cache.h"
 #include "llm/llama_model.h"
+#include "llm/lora_adapter.h"
 #include "llm/sampler.h"
 #include "serving/engine_types.h"
 #include "serving/iteration_scheduler.h"
@@ -61,6 +63,11 @@ class Engine {
   // discarded) so the step cost is known before the first request: the speculation and batching
   // policies size iterations with it from the start. Needs an empty cache; a no-op otherwise.
   void profile(int max_tokens);
+  // Serves `adapter` to requests that name `name` (RequestSpec::adapter) from the next iteration:
+  // kAlreadyExists when the name is taken, kInvalidArgument when it does not fit the model.
+  Status add_adapter(const std::string& name, std::shared_ptr<const llm::LoraAdapter> adapter);
+  // Refuses new requests for `name`; those running keep the adapter until they finish. kNotFound.
+  Status remove_adapter(const std::string& name);
   EngineStats stats() const;
   const llm::KvCache& cache() const { return kv_; }
   const StepCost& step_cost() const { return cost_; }
@@ -75,6 +82,7 @@ class Engine {
     int seq = -1;  // KV sequence while running
     int64_t last_token_ns = 0;
     int64_t first_token_ns = 0;
+    std::shared_ptr<const llm::LoraAdapter> adapter;  // null: the base model
     int generated() const { return static_cast<int>(tokens.size()) - prompt_len; }
     // Holds KV and has only its last known token to compute: the next iteration is a decode.
     bool decoding() const { return seq >= 0 && static_cast<int>(tokens.size()) - computed == 1; }
@@ -90,6 +98,7 @@ class Engine {
   EngineOptions options_;
   llm::KvCache kv_;
   std::map<uint64_t, Request> requests_;  // live requests by id (ids grow with arrival)
+  std::map<std::string, std::shared_ptr<const llm::LoraAdapter>> adapters_;  // by name
   int64_t preemptions_ = 0;
   int64_t prompt_tokens_computed_ = 0;
   StepCost cost_;  // learnt from every forward pass

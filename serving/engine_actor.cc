@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+
 #include "weft/detail/runnable.h"
 
 #include "serving/draft_model_speculator.h"
@@ -109,8 +111,28 @@ StepOutput EngineActor::step(StepInput input, uint8_t slo) {
   return out;
 }
 
+namespace {
+
+CommandReply reply(const Status& s) { return {static_cast<uint8_t>(s.code()), s.message()}; }
+
+}  // namespace
+
+CommandReply EngineActor::load_adapter(std::string name, std::string path) {
+  const llm::ModelOptions& o = model_->options();
+  if (o.device != kernels::Device::kCpu || o.device_forward || o.tensor_parallel > 0) {
+    return reply(Status::invalid_argument(fmt::format(
+        "LoRA adapters run on the CPU forward pass; this model computes on {}", model_->device_description())));
+  }
+  Result<llm::LoraAdapter> adapter = llm::LoraAdapter::load(path, model_->config());
+  if (!adapter.ok()) return reply(adapter.status());
+  return reply(engine_->add_adapter(name, std::make_shared<const llm::LoraAdapter>(std::move(adapter).value())));
+}
+
+CommandReply EngineActor::unload_adapter(std::string name) { return reply(engine_->remove_adapter(name)); }
+
 std::unique_ptr<EngineActor> open_engine(EngineConfig config) { return std::make_unique<EngineActor>(config); }
 
 }  // namespace weft::serving
 
-WEFT_REMOTE(weft::serving::open_engine, &weft::serving::EngineActor::info, &weft::serving::EngineActor::step);
+WEFT_REMOTE(weft::serving::open_engine, &weft::serving::EngineActor::info, &weft::serving::EngineActor::step,
+            &weft::serving::EngineActor::load_adapter, &weft::serving::EngineActor::unload_adapter);

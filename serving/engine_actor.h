@@ -62,6 +62,11 @@ class EngineActor {
   EngineInfo info() const;
   // One iteration, its helpers at the class of `slo`.
   StepOutput step(StepInput input, uint8_t slo);
+  // Loads a LoRA adapter (a PEFT directory or a GGUF adapter, read in this actor's process) and
+  // serves it to requests naming `name` from the next iteration (Engine::add_adapter).
+  CommandReply load_adapter(std::string name, std::string path);
+  // Engine::remove_adapter.
+  CommandReply unload_adapter(std::string name);
 
  private:
   std::shared_ptr<ParallelTeam> team_;

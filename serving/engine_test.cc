@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 
 #include "llm/default_model_for_test.h"
 #include "llm/generator.h"
@@ -387,6 +388,73 @@ TEST_F(EngineTest, MalformedDraftTreesAreIgnored) {
   }
   EXPECT_EQ(got, want);
   EXPECT_EQ(e.stats().draft_tokens, 0);
+}
+
+// A random adapter on `targets` of the model (both halves random, so it changes the output).
+std::shared_ptr<const llm::LoraAdapter> random_adapter(const llm::ModelConfig& c, std::vector<llm::LoraTarget> targets,
+                                                       uint64_t seed) {
+  auto a = llm::LoraAdapter::create(c, {.rank = 4, .alpha = 8, .targets = std::move(targets)}, seed);
+  EXPECT_TRUE(a.ok());
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  for (auto& layer : a->layers) {
+    for (llm::LoraMatrix& m : layer) {
+      for (float& v : m.b) v = normal(rng);
+    }
+  }
+  return std::make_shared<const llm::LoraAdapter>(std::move(a).value());
+}
+
+TEST_F(EngineTest, RequestsThroughDifferentAdaptersShareIterationsAndGetWhatTheyGetAlone) {
+  using llm::LoraTarget;
+  const llm::ModelConfig& c = model_->config();
+  Engine e(model_, {});
+  ASSERT_TRUE(e.add_adapter("qv", random_adapter(c, {LoraTarget::kQ, LoraTarget::kV}, 1)).is_ok());
+  ASSERT_TRUE(
+      e.add_adapter("mlp", random_adapter(c, {LoraTarget::kGate, LoraTarget::kUp, LoraTarget::kDown}, 2)).is_ok());
+  ASSERT_TRUE(e.add_adapter("all", random_adapter(c,
+                                                  {LoraTarget::kQ, LoraTarget::kK, LoraTarget::kV, LoraTarget::kO,
+                                                   LoraTarget::kGate, LoraTarget::kUp, LoraTarget::kDown},
+                                                  3))
+                  .is_ok());
+  EXPECT_EQ(e.add_adapter("qv", random_adapter(c, {LoraTarget::kQ}, 4)).code(), StatusCode::kAlreadyExists);
+  const std::vector<std::string> adapters = {"qv", "", "mlp", "all", "qv"};
+  std::vector<RequestSpec> specs;
+  std::map<uint64_t, std::vector<int32_t>> alone;
+  for (size_t k = 0; k < adapters.size(); ++k) {
+    RequestSpec s{
+        .id = k + 1, .prompt = encode(k % 2 == 0 ? "The capital of France is" : "Once upon a time"), .max_tokens = 12};
+    s.ignore_eos = true;
+    s.adapter = adapters[k];
+    specs.push_back(s);
+    alone[s.id] = serve(e, {s})[s.id];
+  }
+  EXPECT_EQ(serve(e, specs, /*stagger=*/2), alone);
+  EXPECT_EQ(alone[2], this->alone(specs[1].prompt, 12)) << "no adapter: the base model's tokens";
+  RequestSpec base = specs[0];
+  base.adapter.clear();
+  EXPECT_NE(alone[1], serve(e, {base})[1]) << "the adapter changes the output";
+
+  // Unloaded while a request runs: it finishes with the adapter; new requests naming it fail.
+  RequestSpec running = specs[0];
+  running.id = 50;
+  StepOutput first = e.step({.arrivals = {running}});
+  ASSERT_TRUE(e.remove_adapter("qv").is_ok());
+  EXPECT_EQ(e.remove_adapter("qv").code(), StatusCode::kNotFound);
+  std::vector<int32_t> got = first.events.empty() ? std::vector<int32_t>() : first.events[0].tokens;
+  RequestSpec late = specs[0];
+  late.id = 51;
+  bool refused = false;
+  for (StepInput in{.arrivals = {late}}; e.has_work() || !in.arrivals.empty(); in = {}) {
+    for (const TokenEvent& ev : e.step(in).events) {
+      if (ev.id == 51)
+        refused = ev.finish == static_cast<uint8_t>(Finish::kError) &&
+                  ev.error.find("no LoRA adapter named 'qv'") != std::string::npos;
+      if (ev.id == 50) got.insert(got.end(), ev.tokens.begin(), ev.tokens.end());
+    }
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(got, alone[1]);
 }
 
 }  // namespace

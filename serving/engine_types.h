@@ -32,8 +32,9 @@ struct RequestSpec {
   int64_t tpot_ns = 0;
   int64_t arrival_ns = 0;  // steady clock
   int speculate = -1;      // speculated tokens per iteration at most: -1 the server's setting, 0 none
+  std::string adapter;     // the LoRA adapter its tokens go through (Engine::add_adapter); empty: none
   MSGPACK_DEFINE(id, prompt, max_tokens, stop_token_ids, ignore_eos, temperature, top_k, top_p, min_p, repeat_penalty,
-                 repeat_last_n, seed, top_logprobs, slo, ttft_ns, tpot_ns, arrival_ns, speculate)
+                 repeat_last_n, seed, top_logprobs, slo, ttft_ns, tpot_ns, arrival_ns, speculate, adapter)
 };
 
 enum class Finish : uint8_t { kNone = 0, kStop = 1, kLength = 2, kAborted = 3, kError = 4 };
@@ -99,6 +100,14 @@ struct DraftTree {
   // ahead of prefill chunks; the rest take what the iteration has left.
   int required = 0;
   MSGPACK_DEFINE(id, tokens, parents, drawn_from, dists, required)
+};
+
+// The answer to a command that changes the engine (loading or unloading an adapter): a
+// weft::StatusCode, 0 when it was done, and what went wrong.
+struct CommandReply {
+  uint8_t code = 0;
+  std::string message;
+  MSGPACK_DEFINE(code, message)
 };
 
 struct StepInput {

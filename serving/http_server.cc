@@ -145,8 +145,11 @@ class Session : public std::enable_shared_from_this<Session> {
       if (only(http::verb::post)) generate(path == "/v1/chat/completions");
     } else if (path == "/v1/models") {
       if (only(http::verb::get)) {
-        send_text(http::status::ok, "application/json", models_body(server_.service.model_name(), server_.started));
+        send_text(http::status::ok, "application/json",
+                  models_body(server_.service.model_name(), server_.started, server_.service.adapters()));
       }
+    } else if (path == "/v1/load_lora_adapter" || path == "/v1/unload_lora_adapter") {
+      if (only(http::verb::post)) change_adapter(path == "/v1/load_lora_adapter");
     } else if (path == "/health") {
       if (only(http::verb::get)) {
         const bool up = server_.service.accepting() && !server_.stopping.load();
@@ -163,12 +166,37 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Loads or unloads a LoRA adapter; the answer comes when the engine has done it (between
+  // iterations), posted back to this connection's thread.
+  void change_adapter(bool load) {
+    auto parsed = parse_adapter_request(req_.body(), load);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(static_cast<http::status>(e->status), *e, true);
+    const AdapterRequest r = std::get<AdapterRequest>(parsed);
+    auto done = [self = shared_from_this(), name = r.name, load](Status s) {
+      net::post(self->stream_.get_executor(), [self, name, load, s] {
+        if (!s.is_ok()) {
+          const ApiError e = adapter_error(s);
+          return self->send_error(static_cast<http::status>(e.status), e, true);
+        }
+        self->send_text(http::status::ok, "text/plain; charset=utf-8",
+                        fmt::format("Success: LoRA adapter '{}' {} successfully.", name, load ? "added" : "removed"),
+                        true);
+      });
+    };
+    if (load) {
+      server_.service.load_adapter(r.name, r.path, std::move(done));
+    } else {
+      server_.service.unload_adapter(r.name, std::move(done));
+    }
+  }
+
   void generate(bool chat) {
     if (server_.stopping.load() || !server_.service.accepting()) {
       return send_error(http::status::service_unavailable, {503, "the server is shutting down", "server_error", "", ""},
                         false);
     }
-    auto parsed = parse_request(req_.body(), chat, server_.service.model_name(), server_.service.context_length());
+    auto parsed = parse_request(req_.body(), chat, server_.service.model_name(), server_.service.context_length(),
+                                server_.service.adapters());
     if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(static_cast<http::status>(e->status), *e, true);
     ApiRequest& r = std::get<ApiRequest>(parsed);
     stream_mode_ = r.stream;
@@ -179,7 +207,7 @@ class Session : public std::enable_shared_from_this<Session> {
     text_offset_ = 0;
     head_ = {};
     head_.chat = chat;
-    head_.model = server_.service.model_name();
+    head_.model = r.generation.spec.adapter.empty() ? server_.service.model_name() : r.generation.spec.adapter;
     head_.created = unix_now();
     auto id = server_.service.submit(std::move(r.generation), std::make_shared<Sink>(weak_from_this()));
     if (!id.ok()) {

@@ -6,7 +6,9 @@
 //   server.run();  // until stop() or SIGINT/SIGTERM (with handle_signals), then drains
 //
 // Routes: POST /v1/completions, POST /v1/chat/completions (SSE when "stream": true), GET
-// /v1/models, GET /health, GET /metrics (Prometheus text), GET / (a page to chat with the model).
+// /v1/models (the base model and the LoRA adapters served), POST /v1/load_lora_adapter and
+// /v1/unload_lora_adapter (vLLM's), GET /health, GET /metrics (Prometheus text), GET / (a page to
+// chat with the model). With an API key, every /v1/ route needs it.
 // Limits: header bytes, body bytes (413), time to read a request and to write each piece of a
 // response, idle keep-alive time, open connections; a client that breaks them is disconnected.
 // A client that goes away mid-generation has its request cancelled (its KV freed).

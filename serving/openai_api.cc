@@ -199,7 +199,7 @@ std::string error_body(const ApiError& e) {
 namespace {
 
 std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, const std::string& served_model,
-                                              int context_length) {
+                                              int context_length, const std::map<std::string, std::string>& adapters) {
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded()) return bad("", "the body is not valid JSON");
   if (!j.is_object()) return bad("", "the body must be a JSON object");
@@ -211,11 +211,14 @@ std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, 
 
   if (auto m = j.find("model"); m != j.end() && !m->is_null()) {
     if (!m->is_string()) return bad("model", "'model' must be a string");
-    if (m->get<std::string>() != served_model) {
-      return ApiError{
-          404,
-          fmt::format("The model '{}' does not exist; this server serves '{}'", m->get<std::string>(), served_model),
-          "invalid_request_error", "model", "model_not_found"};
+    const std::string model = m->get<std::string>();
+    if (adapters.count(model) != 0) {
+      spec.adapter = model;
+    } else if (model != served_model) {
+      std::string served = fmt::format("'{}'", served_model);
+      for (const auto& [name, path] : adapters) served += fmt::format(", '{}'", name);
+      return ApiError{404, fmt::format("The model '{}' does not exist; this server serves {}", model, served),
+                      "invalid_request_error", "model", "model_not_found"};
     }
   }
   if (chat) {
@@ -328,11 +331,12 @@ std::variant<ApiRequest, ApiError> parse_body(std::string_view body, bool chat, 
 }  // namespace
 
 std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool chat, const std::string& served_model,
-                                                 int context_length) {
+                                                 int context_length,
+                                                 const std::map<std::string, std::string>& adapters) {
   // The checks above read JSON only as what they have tested it to be; should one slip, the
   // request is still refused, not the server brought down.
   try {
-    return parse_body(body, chat, served_model, context_length);
+    return parse_body(body, chat, served_model, context_length, adapters);
   } catch (const json::exception& e) {
     return bad("", fmt::format("the request cannot be read: {}", e.what()));
   }
@@ -393,9 +397,50 @@ std::string usage_event(const ResponseHead& h, const Usage& usage) {
   return "data: " + dump(body) + "\n\n";
 }
 
-std::string models_body(const std::string& model, long long created) {
-  json m = {{"id", model}, {"object", "model"}, {"created", created}, {"owned_by", "weft"}};
-  return dump({{"object", "list"}, {"data", json::array({m})}});
+std::string models_body(const std::string& model, long long created,
+                        const std::map<std::string, std::string>& adapters) {
+  json data = json::array({{{"id", model}, {"object", "model"}, {"created", created}, {"owned_by", "weft"}}});
+  for (const auto& [name, path] : adapters) {
+    data.push_back({{"id", name},
+                    {"object", "model"},
+                    {"created", created},
+                    {"owned_by", "weft"},
+                    {"parent", model},
+                    {"root", path}});
+  }
+  return dump({{"object", "list"}, {"data", data}});
+}
+
+std::variant<AdapterRequest, ApiError> parse_adapter_request(std::string_view body, bool load) {
+  json j = json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("", "the body must be a JSON object");
+  AdapterRequest r;
+  auto name = j.find("lora_name");
+  if (name == j.end() || !name->is_string() || name->get<std::string>().empty()) {
+    return bad("lora_name", "'lora_name' (a non-empty string) is required");
+  }
+  r.name = name->get<std::string>();
+  if (load) {
+    auto path = j.find("lora_path");
+    if (path == j.end() || !path->is_string() || path->get<std::string>().empty()) {
+      return bad("lora_path", "'lora_path' (a PEFT directory or a GGUF adapter file) is required");
+    }
+    r.path = path->get<std::string>();
+  }
+  return r;
+}
+
+ApiError adapter_error(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound:
+      return {404, s.message(), "invalid_request_error", "", "not_found"};
+    case StatusCode::kUnavailable:
+      return {503, s.message(), "server_error", "", ""};
+    case StatusCode::kInternal:
+      return {500, s.message(), "server_error", "", ""};
+    default:
+      return {400, s.message(), "invalid_request_error", "", ""};
+  }
 }
 
 }  // namespace weft::serving

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -37,10 +38,21 @@ struct ApiRequest {
   GenerationRequest generation;
 };
 
-// `served_model`: a "model" naming anything else is a 404. `context_length`: default and cap of
-// max_tokens for chat.
+// `served_model`: the base model's name; `adapters`: the LoRA adapters served, by name (a "model"
+// naming one sets spec.adapter); a "model" naming anything else is a 404. `context_length`: default
+// and cap of max_tokens for chat.
 std::variant<ApiRequest, ApiError> parse_request(std::string_view body, bool chat, const std::string& served_model,
-                                                 int context_length);
+                                                 int context_length,
+                                                 const std::map<std::string, std::string>& adapters = {});
+
+// POST /v1/load_lora_adapter ({"lora_name", "lora_path"}) and /v1/unload_lora_adapter
+// ({"lora_name"}), as vLLM takes them.
+struct AdapterRequest {
+  std::string name, path;
+};
+std::variant<AdapterRequest, ApiError> parse_adapter_request(std::string_view body, bool load);
+// The HTTP status and error of a failed adapter command.
+ApiError adapter_error(const Status& s);
 
 // The parts of a response that do not change while it streams.
 struct ResponseHead {
@@ -60,6 +72,8 @@ std::string chunk_event(const ResponseHead& h, const std::string& text, const st
                         size_t text_offset = 0);
 size_t logprobs_text_length(const std::vector<TokenInfo>& tokens);
 std::string usage_event(const ResponseHead& h, const Usage& usage);
-std::string models_body(const std::string& model, long long created);
+// The base model, then each adapter (its "parent" the base model, its "root" the path it came from).
+std::string models_body(const std::string& model, long long created,
+                        const std::map<std::string, std::string>& adapters = {});
 
 }  // namespace weft::serving

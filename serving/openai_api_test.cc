@@ -164,5 +164,42 @@ TEST(OpenAiApi, ErrorAndChunkFormats) {
   EXPECT_EQ(body["choices"][0]["logprobs"]["token_logprobs"][0], -0.5);
 }
 
+TEST(OpenAiApi, AModelNamingAnAdapterSelectsIt) {
+  const std::map<std::string, std::string> adapters = {{"pirate", "/a/pirate"}, {"sql", "/a/sql.gguf"}};
+  auto r = parse_request(R"({"model":"pirate","prompt":"hi"})", false, "m", 2048, adapters);
+  ASSERT_TRUE(std::holds_alternative<ApiRequest>(r));
+  EXPECT_EQ(std::get<ApiRequest>(r).generation.spec.adapter, "pirate");
+  auto base = parse_request(R"({"model":"m","prompt":"hi"})", false, "m", 2048, adapters);
+  EXPECT_EQ(std::get<ApiRequest>(base).generation.spec.adapter, "");
+  auto none = parse_request(R"({"model":"parrot","prompt":"hi"})", false, "m", 2048, adapters);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(none));
+  EXPECT_EQ(std::get<ApiError>(none).status, 404);
+  EXPECT_NE(std::get<ApiError>(none).message.find("'m', 'pirate', 'sql'"), std::string::npos);
+
+  const json models = json::parse(models_body("m", 7, adapters));
+  ASSERT_EQ(models["data"].size(), 3u);
+  EXPECT_EQ(models["data"][0]["id"], "m");
+  EXPECT_EQ(models["data"][1]["id"], "pirate");
+  EXPECT_EQ(models["data"][1]["parent"], "m");
+  EXPECT_EQ(models["data"][2]["root"], "/a/sql.gguf");
+}
+
+TEST(OpenAiApi, AdapterCommands) {
+  auto load = parse_adapter_request(R"({"lora_name":"x","lora_path":"/p"})", true);
+  ASSERT_TRUE(std::holds_alternative<AdapterRequest>(load));
+  EXPECT_EQ(std::get<AdapterRequest>(load).path, "/p");
+  EXPECT_TRUE(std::holds_alternative<AdapterRequest>(parse_adapter_request(R"({"lora_name":"x"})", false)));
+  for (const char* bad : {"", "[]", R"({"lora_path":"/p"})", R"({"lora_name":"","lora_path":"/p"})",
+                          R"({"lora_name":"x"})", R"({"lora_name":3,"lora_path":"/p"})"}) {
+    auto e = parse_adapter_request(bad, true);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(e)) << bad;
+    EXPECT_EQ(std::get<ApiError>(e).status, 400);
+  }
+  EXPECT_EQ(adapter_error(Status::not_found("x")).status, 404);
+  EXPECT_EQ(adapter_error(Status::already_exists("x")).status, 400);
+  EXPECT_EQ(adapter_error(Status::corruption("x")).status, 400);
+  EXPECT_EQ(adapter_error(Status::unavailable("x")).status, 503);
+}
+
 }  // namespace
 }  // namespace weft::serving

@@ -107,6 +107,11 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
   } catch (const std::exception& e) {
     return Status::invalid_argument(fmt::format("cannot start the engine: {}", e.what()));
   }
+  for (const auto& [name, path] : options.lora_adapters) {
+    if (Status st = s->run_command({name, path, nullptr}); !st.is_ok()) {
+      return Status(st.code(), fmt::format("LoRA adapter '{}': {}", name, st.message()));
+    }
+  }
   s->loop_ = std::thread([p = s.get()] { p->loop(); });
   return s;
 }
@@ -288,19 +293,82 @@ void Service::deliver(const StepOutput& out) {
   }
 }
 
+std::map<std::string, std::string> Service::adapters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return adapters_;
+}
+
+void Service::load_adapter(std::string name, std::string path, std::function<void(Status)> done) {
+  queue_command({std::move(name), std::move(path), std::move(done)});
+}
+
+void Service::unload_adapter(std::string name, std::function<void(Status)> done) {
+  queue_command({std::move(name), "", std::move(done)});
+}
+
+void Service::queue_command(Command c) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    return c.done(Status::unavailable("the server is shutting down"));
+  }
+  commands_.push_back(std::move(c));
+  lock.unlock();
+  wake_.notify_one();
+}
+
+Status Service::run_command(const Command& c) {
+  const bool load = !c.path.empty();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (load && (c.name.empty() || c.name == name_)) {
+      return Status::invalid_argument(fmt::format("an adapter needs a name other than the base model's ('{}')", name_));
+    }
+    if (load && adapters_.count(c.name) != 0) {
+      return Status::already_exists(fmt::format("an adapter named '{}' is already loaded", c.name));
+    }
+    if (!load && adapters_.count(c.name) == 0) {
+      return Status::not_found(fmt::format("no LoRA adapter named '{}'", c.name));
+    }
+  }
+  CommandReply r;
+  try {
+    r = get(load ? actors_->engine.task(&EngineActor::load_adapter).remote(c.name, c.path)
+                 : actors_->engine.task(&EngineActor::unload_adapter).remote(c.name));
+  } catch (const std::exception& e) {
+    return Status::internal(e.what());
+  }
+  if (r.code != 0) return Status(static_cast<StatusCode>(r.code), r.message);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (load) {
+    adapters_[c.name] = c.path;
+  } else {
+    adapters_.erase(c.name);
+  }
+  return Status::ok();
+}
+
 void Service::loop() {
   for (;;) {
     StepInput input;
     Slo slo = Slo::kBatch;
+    std::vector<Command> commands;
+    bool busy = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || !inbox_.empty() || !finish_.empty() || engine_busy_; });
+      wake_.wait(
+          lock, [&] { return stopping_ || !inbox_.empty() || !finish_.empty() || !commands_.empty() || engine_busy_; });
       if (stopping_) break;
       input.arrivals.swap(inbox_);
       input.finish.swap(finish_);
+      commands.swap(commands_);
+      busy = engine_busy_;
       for (const auto& [id, c] : live_) slo = std::min(slo, c);
       for (uint64_t id : input.finish) live_.erase(id);
     }
+    // Adapters change between iterations; an arrival naming one just loaded finds it.
+    for (const Command& c : commands) c.done(run_command(c));
+    if (input.arrivals.empty() && input.finish.empty() && !busy) continue;
     StepOutput out;
     try {
       out = get(
@@ -340,6 +408,12 @@ void Service::stop(std::chrono::milliseconds drain) {
   }
   wake_.notify_all();
   if (loop_.joinable()) loop_.join();
+  std::vector<Command> unrun;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    unrun.swap(commands_);
+  }
+  for (const Command& c : unrun) c.done(Status::unavailable("the server is shutting down"));
   if (actors_ && actors_->last_delivery) {
     try {
       get(*actors_->last_delivery);

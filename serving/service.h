@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,9 @@ struct ServiceOptions {
   bool progress = false;          // print load progress on stderr
   SpeculationConfig speculation;  // off by default
   std::string device = "cpu";     // where the model computes: cpu or cuda
+  // LoRA adapters served from the start, as models of their own: name, then a PEFT directory or a
+  // GGUF adapter file.
+  std::vector<std::pair<std::string, std::string>> lora_adapters;
 };
 
 struct TokenInfo {
@@ -106,6 +110,16 @@ class Service {
   void stop(std::chrono::milliseconds drain = std::chrono::milliseconds(0));
   bool accepting() const { return accepting_.load(); }
 
+  // Loads a LoRA adapter (a PEFT directory or a GGUF adapter file) and serves it as the model
+  // `name` (GenerationRequest::spec.adapter); `done` hears the outcome once, from the service's
+  // loop thread, between iterations: kAlreadyExists, kNotFound, kInvalidArgument or kCorruption
+  // naming what is wrong with the file, kUnavailable after stop().
+  void load_adapter(std::string name, std::string path, std::function<void(Status)> done);
+  // Stops serving an adapter to new requests (running ones finish with it); kNotFound.
+  void unload_adapter(std::string name, std::function<void(Status)> done);
+  // The adapters served: name -> the path it was loaded from.
+  std::map<std::string, std::string> adapters() const;
+
   const std::string& model_name() const { return name_; }
   int context_length() const { return context_length_; }
   const llm::Tokenizer& tokenizer() const { return *tok_; }
@@ -123,6 +137,10 @@ class Service {
   void loop();
   void finish_entry(uint64_t id, Entry& e, const std::string& reason, const std::string& error, int code);
   void end_in_engine(uint64_t id);
+  struct Command;
+  void queue_command(Command c);
+  // Runs an adapter command on the engine actor and waits for it (the loop thread, or start()).
+  Status run_command(const Command& c);
 
   std::string key_;  // this service's name in the process registry
   std::string name_;
@@ -137,12 +155,18 @@ class Service {
   struct Actors;
   std::unique_ptr<Actors> actors_;
 
-  mutable std::mutex mu_;  // guards entries_, inbox_, finish_, live_, stopping_ and next_id_
+  mutable std::mutex mu_;  // guards entries_, inbox_, finish_, live_, commands_, adapters_, stopping_ and next_id_
   std::condition_variable wake_;
   std::map<uint64_t, std::shared_ptr<Entry>> entries_;
   std::vector<RequestSpec> inbox_;
   std::vector<uint64_t> finish_;
   std::map<uint64_t, Slo> live_;  // requests in the engine, by id: the loop's view for priorities
+  struct Command {                // an adapter to load (path set) or unload, run by the loop between iterations
+    std::string name, path;
+    std::function<void(Status)> done;
+  };
+  std::vector<Command> commands_;
+  std::map<std::string, std::string> adapters_;  // served adapters: name -> path
   uint64_t next_id_ = 1;
   bool stopping_ = false;
   std::atomic<bool> accepting_{true};

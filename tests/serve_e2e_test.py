@@ -304,5 +304,147 @@ class DraftSpeculationTest(unittest.TestCase):
             self.assertIn("draft" if "99" not in flags else "layers", r.stderr, flags)
 
 
+SMOL = {"layers": 30, "d": 576, "q": 576, "kv": 192, "ffn": 1536, "heads": 9, "kv_heads": 3}
+LORA_SHAPES = {"q_proj": ("q", "d"), "k_proj": ("kv", "d"), "v_proj": ("kv", "d"), "o_proj": ("d", "q"),
+               "gate_proj": ("ffn", "d"), "up_proj": ("ffn", "d"), "down_proj": ("d", "ffn")}
+GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+              "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+
+
+def random_lora(seed, modules, rank=8, std=0.05):
+    """{(layer, module): (A [rank, in], B [out, rank])} in Hugging Face's row order."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    out = {}
+    for layer in range(SMOL["layers"]):
+        for m in modules:
+            rows, cols = (SMOL[k] for k in LORA_SHAPES[m])
+            out[(layer, m)] = (rng.normal(0, 1 / cols ** 0.5, (rank, cols)).astype("float32"),
+                               rng.normal(0, std, (rows, rank)).astype("float32"))
+    return out
+
+
+def hf_to_gguf(b, heads):
+    """llama.cpp's converter's permutation of q/k rows (written here independently of weft)."""
+    return b.reshape(heads, 2, b.shape[0] // heads // 2, *b.shape[1:]).swapaxes(1, 2).reshape(b.shape)
+
+
+def write_peft(path, lora, alpha):
+    from safetensors.numpy import save_file
+    os.makedirs(path, exist_ok=True)
+    tensors = {}
+    for (layer, m), (a, b) in lora.items():
+        part = "self_attn" if m[0] in "qkvo" else "mlp"
+        prefix = f"base_model.model.model.layers.{layer}.{part}.{m}"
+        tensors[prefix + ".lora_A.weight"] = a
+        tensors[prefix + ".lora_B.weight"] = b
+    save_file(tensors, os.path.join(path, "adapter_model.safetensors"), metadata={"format": "pt"})
+    rank = next(iter(lora.values()))[0].shape[0]
+    with open(os.path.join(path, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": alpha,
+                   "target_modules": sorted({m for _, m in lora}), "bias": "none", "use_rslora": False}, f)
+
+
+def write_gguf_adapter(path, lora, alpha):
+    import gguf
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_string("general.type", "adapter")
+    w.add_string("adapter.type", "lora")
+    w.add_float32("adapter.lora.alpha", alpha)
+    for (layer, m), (a, b) in lora.items():
+        if m in ("q_proj", "k_proj"):
+            b = hf_to_gguf(b, SMOL["heads"] if m == "q_proj" else SMOL["kv_heads"])
+        name = f"blk.{layer}.{GGUF_NAMES[m]}.weight"
+        w.add_tensor(name + ".lora_a", a)
+        w.add_tensor(name + ".lora_b", b)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+class LoraServingTest(unittest.TestCase):
+    def post(self, s, path, body, key="k"):
+        req = urllib.request.Request(s.url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def test_adapters_from_peft_and_gguf_files_served_side_by_side_and_loaded_at_run_time(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            attn = random_lora(1, ["q_proj", "k_proj", "v_proj", "o_proj"], std=0.3)
+            mlp = random_lora(2, ["gate_proj", "up_proj", "down_proj"], rank=4, std=0.3)
+            write_peft(os.path.join(tmp, "attn"), attn, 16)
+            write_gguf_adapter(os.path.join(tmp, "attn.gguf"), attn, 16)
+            write_gguf_adapter(os.path.join(tmp, "mlp.gguf"), mlp, 8)
+            corrupt = os.path.join(tmp, "corrupt.gguf")
+            with open(os.path.join(tmp, "mlp.gguf"), "rb") as f:
+                data = f.read()
+            with open(corrupt, "wb") as f:
+                f.write(data[:len(data) // 2])
+            s = Server("--lora", "attn=" + os.path.join(tmp, "attn"), "--lora", "mlp=" + os.path.join(tmp, "mlp.gguf"),
+                       "--api-key", "k")
+            try:
+                models = {m.id: m for m in s.client.models.list().data}
+                self.assertEqual(set(models), {s.model, "attn", "mlp"})
+                self.assertEqual(models["attn"].model_extra["parent"], s.model)
+
+                def one(model, prompt=PROMPTS[0]):
+                    r = s.client.completions.create(model=model, prompt=prompt, max_tokens=16, temperature=0,
+                                                    extra_body={"ignore_eos": True})
+                    self.assertEqual(r.model, model)
+                    return r.choices[0].text
+                alone = {m: one(m) for m in (s.model, "attn", "mlp")}
+                self.assertEqual(alone[s.model], generate_alone(PROMPTS[0], 16, "--ignore-eos"))
+                self.assertNotEqual(alone["attn"], alone[s.model])
+                self.assertNotEqual(alone["mlp"], alone[s.model])
+
+                # The same adapter as a GGUF file (q and k rows permuted as llama.cpp's converter
+                # does) gives the same tokens as the PEFT directory; loaded while requests run.
+                with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                    running = [pool.submit(one, m) for m in (s.model, "attn", "mlp") * 2]
+                    self.assertEqual(self.post(s, "/v1/load_lora_adapter",
+                                               {"lora_name": "attn-gguf", "lora_path": os.path.join(tmp, "attn.gguf")}),
+                                     (200, "Success: LoRA adapter 'attn-gguf' added successfully."))
+                    running += [pool.submit(one, "attn-gguf")]
+                    got = [f.result() for f in running]
+                self.assertEqual(got, [alone[m] for m in (s.model, "attn", "mlp") * 2] + [alone["attn"]])
+
+                # Bad commands get errors and change nothing.
+                self.assertEqual(self.post(s, "/v1/load_lora_adapter", {"lora_name": "x", "lora_path": corrupt})[0], 400)
+                self.assertEqual(self.post(s, "/v1/load_lora_adapter",
+                                           {"lora_name": "x", "lora_path": os.path.join(tmp, "nowhere")})[0], 404)
+                code, body = self.post(s, "/v1/load_lora_adapter",
+                                       {"lora_name": "mlp", "lora_path": os.path.join(tmp, "attn.gguf")})
+                self.assertEqual(code, 400)
+                self.assertIn("already", body)
+                self.assertEqual(self.post(s, "/v1/load_lora_adapter",
+                                           {"lora_name": "y", "lora_path": os.path.join(tmp, "attn.gguf")},
+                                           key="wrong")[0], 401)
+                self.assertEqual(self.post(s, "/v1/unload_lora_adapter", {"lora_name": "mlp"}, key="wrong")[0], 401)
+
+                self.assertEqual(self.post(s, "/v1/unload_lora_adapter", {"lora_name": "mlp"})[0], 200)
+                self.assertEqual(self.post(s, "/v1/unload_lora_adapter", {"lora_name": "mlp"})[0], 404)
+                with self.assertRaises(openai.NotFoundError):
+                    one("mlp")
+                self.assertEqual({m.id for m in s.client.models.list().data}, {s.model, "attn", "attn-gguf"})
+                self.assertEqual(one("attn", PROMPTS[1]), one("attn-gguf", PROMPTS[1]))
+            finally:
+                self.assertEqual(s.stop(), 0)
+
+    def test_a_bad_adapter_at_start_is_refused_by_name(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.makedirs(os.path.join(tmp, "empty"))
+            for flag, want in (("broken=" + os.path.join(tmp, "empty"), "adapter_config.json"),
+                               ("=x", "NAME=PATH"), ("model", "NAME=PATH")):
+                r = subprocess.run([WEFT, "serve", "--port", "0", "--lora", flag], capture_output=True, text=True,
+                                   timeout=120)
+                self.assertNotEqual(r.returncode, 0, flag)
+                self.assertIn(want, r.stderr, flag)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -43,6 +43,9 @@ constexpr const char* kHelp =
     "  --draft-model PATH          the draft's GGUF, same vocabulary (default: the model itself)\n"
     "  --draft-layers N            the draft keeps its first N layers (the model's own: self-speculation)\n"
     "  --draft-expansion LIST      the draft's children per node by depth (default 1,1,3,1,1,1,1,1)\n"
+    "  --lora NAME=PATH            serve a LoRA adapter (a PEFT directory or a GGUF adapter) as the model\n"
+    "                              NAME; repeatable. More load and unload at run time through\n"
+    "                              POST /v1/load_lora_adapter and /v1/unload_lora_adapter\n"
     "  --api-key KEY               require 'Authorization: Bearer KEY' on /v1/* (or $WEFT_API_KEY)\n";
 
 // "A,B,C": one positive figure in milliseconds per SLO class.
@@ -133,6 +136,13 @@ Status run(const Args& a) {
   if ((spec.method == "draft" || spec.method == "merged") && spec.draft_model.empty() && spec.draft_layers == 0) {
     return Status::invalid_argument("--speculate " + spec.method + " needs --draft-model PATH or --draft-layers N");
   }
+  for (const std::string& lora : a.all("lora")) {
+    const size_t eq = lora.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == lora.size()) {
+      return Status::invalid_argument("--lora takes NAME=PATH (a PEFT directory or a GGUF adapter file)");
+    }
+    so.lora_adapters.emplace_back(lora.substr(0, eq), lora.substr(eq + 1));
+  }
   so.progress = true;
   so.device = a.get("device", "cpu");
   WEFT_RETURN_IF_ERROR(kernels::parse_device(so.device).status());
@@ -196,7 +206,8 @@ int serve_command(int argc, char** argv) {
                         "device",
                         "slo-ttft-ms",
                         "slo-tpot-ms",
-                        "scheduling-policy"},
+                        "scheduling-policy",
+                        "lora"},
                        {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
