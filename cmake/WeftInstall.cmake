@@ -21,7 +21,8 @@ install(DIRECTORY include/weft DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MAT
 # The engine's headers, under include/weft/ by module path (what <weft/llm.h> reaches).
 set(WEFT_ENGINE_HEADERS
   llm/batch.h llm/chat_template.h llm/generator.h llm/gguf_convert.h llm/gguf_file.h llm/gguf_writer.h
-  llm/kv_cache.h llm/llama_model.h llm/model_config.h llm/model_weights.h llm/pretokenizer.h llm/sampler.h
+  llm/kv_cache.h llm/llama_model.h llm/lora_adapter.h llm/model_config.h llm/model_weights.h llm/pretokenizer.h
+  llm/safetensors.h llm/sampler.h
   llm/text_stream.h llm/tokenizer.h llm/utf8.h
   kernels/backend.h kernels/op_params.h kernels/tensor_type.h kernels/weight_view.h kernels/cpu/cpu_features.h kernels/cpu/fast_kernels.h
   kernels/cpu/fast_math.h kernels/cpu/kquant_math.h kernels/cpu/matmul.h kernels/cpu/thread_team.h)

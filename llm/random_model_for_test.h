@@ -49,6 +49,19 @@ inline Status write_random_model(const std::string& path, const RandomModelSpec&
     WEFT_RETURN_IF_ERROR(matrix(b + "attn_q.weight", s.matrices, s.d_model, s.heads * hd));
     WEFT_RETURN_IF_ERROR(matrix(b + "attn_k.weight", s.matrices, s.d_model, s.kv_heads * hd));
     WEFT_RETURN_IF_ERROR(matrix(b + "attn_v.weight", s.matrices, s.d_model, s.kv_heads * hd));
+    if (s.arch == "qwen2") {  // qwen2 has biases on q, k and v
+      for (auto [name, n] : {std::pair{"attn_q.bias", s.heads * hd},
+                             {"attn_k.bias", s.kv_heads * hd},
+                             {"attn_v.bias", s.kv_heads * hd}}) {
+        std::normal_distribution<float> normal(0.0f, 0.5f);
+        std::string bytes(static_cast<size_t>(n) * 4, '\0');
+        for (int i = 0; i < n; ++i) {
+          const float v = normal(rng);
+          std::memcpy(bytes.data() + 4 * i, &v, 4);
+        }
+        WEFT_RETURN_IF_ERROR(w.add_tensor(b + name, kernels::TensorType::kF32, {n}, std::move(bytes)));
+      }
+    }
     WEFT_RETURN_IF_ERROR(matrix(b + "attn_output.weight", s.matrices, s.heads * hd, s.d_model));
     WEFT_RETURN_IF_ERROR(norm(b + "ffn_norm.weight"));
     WEFT_RETURN_IF_ERROR(matrix(b + "ffn_gate.weight", s.matrices, s.d_model, s.ffn));

@@ -18,6 +18,7 @@
 #include "llm/gguf_file.h"
 #include "llm/kv_cache.h"
 #include "llm/llama_model.h"
+#include "llm/lora_adapter.h"
 #include "llm/sampler.h"
 #include "llm/tokenizer.h"
 #include "weft/version.h"

@@ -1,0 +1,76 @@
+// A LoRA finetuning run over a dataset: epochs of shuffled sequences, an optimizer step every
+// `batch_size` sequences (their gradients accumulated, averaged over their trained tokens).
+//
+//   WEFT_ASSIGN_OR_RETURN(auto run, Finetuner::create(model, dataset.examples, options, team));
+//   while (!run->done()) {
+//     WEFT_ASSIGN_OR_RETURN(StepReport r, run->step());
+//     std::printf("step %d loss %.3f\n", r.step, r.loss);
+//   }
+//   WEFT_RETURN_IF_ERROR(run->adapter().save_peft("out", model.config(), "SmolLM2"));
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "finetune/optimizer.h"
+#include "finetune/training_pass.h"
+#include "llm/llama_model.h"
+#include "llm/lora_adapter.h"
+
+namespace weft::finetune {
+
+struct FinetuneOptions {
+  llm::LoraConfig lora;
+  OptimizerOptions optimizer;
+  int epochs = 3;
+  int batch_size = 4;      ///< sequences per optimizer step (gradient accumulation)
+  uint64_t seed = 0;       ///< the adapter's initial A and the order of sequences
+  int chunk_tokens = 256;  ///< tokens per forward piece
+};
+
+struct StepReport {
+  int step = 0;             ///< 1-based
+  int epoch = 0;            ///< 1-based
+  double loss = 0;          ///< mean cross-entropy of the step's trained tokens
+  int tokens = 0;           ///< trained tokens in the step
+  int sequence_tokens = 0;  ///< all tokens of the step's sequences
+  float grad_norm = 0;      ///< before clipping
+};
+
+class Finetuner {
+ public:
+  /// kInvalidArgument for no examples, bad options, or an example the model cannot take.
+  static Result<std::unique_ptr<Finetuner>> create(const llm::LlamaModel& model, std::vector<TrainingExample> examples,
+                                                   const FinetuneOptions& options, weft::ParallelFor& team);
+  /// Forward and backward of the next batch of sequences, then an optimizer step.
+  Result<StepReport> step();
+  bool done() const { return step_ >= total_steps_; }
+  int total_steps() const { return total_steps_; }
+  int steps_done() const { return step_; }
+  const llm::LoraAdapter& adapter() const { return adapter_; }
+  /// Activation bytes the largest sequence holds between its forward and backward pass, and what
+  /// keeping every intermediate would hold.
+  size_t peak_saved_bytes() const { return peak_saved_; }
+  size_t peak_all_bytes() const { return peak_all_; }
+
+ private:
+  Finetuner(const llm::LlamaModel& model, const FinetuneOptions& options, weft::ParallelFor& team,
+            llm::LoraAdapter adapter);
+  const TrainingExample& next_example();
+
+  const llm::LlamaModel* model_;
+  FinetuneOptions options_;
+  weft::ParallelFor* team_;
+  std::vector<TrainingExample> examples_;
+  std::vector<size_t> order_;
+  size_t cursor_ = 0;
+  int epoch_ = 0;
+  llm::LoraAdapter adapter_, grads_;
+  std::optional<Optimizer> optimizer_;
+  int step_ = 0, total_steps_ = 0;
+  size_t peak_saved_ = 0, peak_all_ = 0;
+};
+
+}  // namespace weft::finetune
