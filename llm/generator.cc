@@ -28,6 +28,16 @@ std::string_view to_string(FinishReason r) {
   return "?";
 }
 
+namespace {
+
+void through_adapter(Batch& b, const LoraAdapter* adapter) {
+  if (adapter == nullptr) return;
+  b.adapters = {adapter};
+  for (BatchToken& t : b.tokens) t.adapter = 0;
+}
+
+}  // namespace
+
 Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
                             const GenerateOptions& options, const std::function<bool(std::string_view)>& on_text) {
   WEFT_RETURN_IF_ERROR(options.validate());
@@ -50,6 +60,7 @@ Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer,
     const int end = std::min(n_prompt, start + options.prefill_chunk);
     Batch b;
     b.add_chain(seq, start, std::vector<int32_t>(prompt.begin() + start, prompt.begin() + end), end == n_prompt);
+    through_adapter(b, options.adapter);
     WEFT_ASSIGN_OR_RETURN(logits, model.forward(b, kv));
     kv.commit(seq, end - start);
   }
@@ -82,6 +93,7 @@ Result<Generation> generate(const LlamaModel& model, const Tokenizer& tokenizer,
     if (produced + 1 == budget) break;
     Batch step;
     step.add_chain(seq, kv.committed(seq), {next});
+    through_adapter(step, options.adapter);
     WEFT_ASSIGN_OR_RETURN(logits, model.forward(step, kv));
     kv.commit(seq, 1);
   }

@@ -33,6 +33,7 @@ struct WEFT_API GenerateOptions {
   std::vector<std::string> stop;  ///< end before the first occurrence of any of these
   bool ignore_eos = false;        ///< keep going through end-of-generation tokens
   int prefill_chunk = 512;        ///< prompt tokens per forward pass
+  const LoraAdapter* adapter = nullptr;  ///< every token through this LoRA adapter (lora_adapter.h)
 
   /// kInvalidArgument naming the bad field.
   Status validate() const;

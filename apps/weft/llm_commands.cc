@@ -29,16 +29,18 @@ constexpr const char* kGenerateUsage =
     "  --threads N           threads for the forward pass (default: all cores)\n"
     "  --device cpu|cuda     where the model computes (default cpu; cuda: the first GPU)\n"
     "  --chat                (generate) wrap the prompt in the model's chat template\n"
-    "  --ignore-eos          keep generating past end-of-generation tokens\n";
+    "  --ignore-eos          keep generating past end-of-generation tokens\n"
+    "  --lora PATH           through a LoRA adapter (a PEFT directory or a GGUF adapter)\n";
 
 const std::vector<std::string> kFlags = {"model",   "max-tokens",     "temperature",   "top-k", "top-p",
                                          "min-p",   "repeat-penalty", "repeat-last-n", "seed",  "stop",
-                                         "threads", "system",         "device"};
+                                         "threads", "system",         "device",        "lora"};
 const std::vector<std::string> kSwitches = {"chat", "ignore-eos", "help", "quiet"};
 
 struct Loaded {
   std::unique_ptr<llm::LlamaModel> model;
   std::unique_ptr<llm::Tokenizer> tokenizer;
+  std::unique_ptr<llm::LoraAdapter> adapter;  // with --lora
 };
 
 int fail(const Status& s) {
@@ -84,6 +86,10 @@ Result<Loaded> load(const Args& a) {
   if (progress) std::fprintf(stderr, "\r\033[K");
   WEFT_ASSIGN_OR_RETURN(llm::Tokenizer tok, llm::Tokenizer::from_gguf(l.model->file()));
   l.tokenizer = std::make_unique<llm::Tokenizer>(std::move(tok));
+  if (a.has("lora")) {
+    WEFT_ASSIGN_OR_RETURN(llm::LoraAdapter adapter, llm::LoraAdapter::load(a.get("lora", ""), l.model->config()));
+    l.adapter = std::make_unique<llm::LoraAdapter>(std::move(adapter));
+  }
   return l;
 }
 
@@ -116,6 +122,7 @@ int generate_command(int argc, char** argv) {
   if (!options.ok()) return fail(options.status());
   auto loaded = load(*args);
   if (!loaded.ok()) return fail(loaded.status());
+  options->adapter = loaded->adapter.get();
   std::string prompt = args->positional()[0];
   if (args->has("chat")) {
     auto tmpl = llm::ChatTemplate::from_gguf(loaded->model->file());
@@ -150,6 +157,7 @@ int chat_command(int argc, char** argv) {
   if (!options.ok()) return fail(options.status());
   auto loaded = load(*args);
   if (!loaded.ok()) return fail(loaded.status());
+  options->adapter = loaded->adapter.get();
   auto tmpl = llm::ChatTemplate::from_gguf(loaded->model->file());
   if (!tmpl.ok()) return fail(tmpl.status());
   std::vector<llm::ChatMessage> messages;

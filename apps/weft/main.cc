@@ -9,6 +9,7 @@
 #include <string>
 
 #include "apps/weft/convert_command.h"
+#include "apps/weft/finetune_command.h"
 #include "apps/weft/llm_commands.h"
 #include "apps/weft/node_command.h"
 #include "apps/weft/serve_command.h"
@@ -23,6 +24,7 @@ constexpr const char* kUsage =
     "  chat       chat with a model using its chat template\n"
     "  serve      the OpenAI-compatible server (weft serve --help)\n"
     "  convert    rewrite a model's weights in another type (weft convert --help)\n"
+    "  finetune   train a LoRA adapter on a JSONL file (weft finetune --help)\n"
     "  node       the daemon drivers of this machine attach to (weft node --help)\n"
     "  version    print weft's version (also weft --version)\n";
 
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
   if (command == "chat") return weft::cli::chat_command(argc - 2, argv + 2);
   if (command == "serve") return weft::cli::serve_command(argc - 2, argv + 2);
   if (command == "convert") return weft::cli::convert_command(argc - 2, argv + 2);
+  if (command == "finetune") return weft::cli::finetune_command(argc - 2, argv + 2);
   if (command == "node") return weft::cli::node_command(argc - 2, argv + 2);
   if (command == "version" || command == "--version") {
     std::printf("weft %s\n", weft::version_string());
