@@ -1,12 +1,21 @@
 #include "finetune/finetuner.h"
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <numeric>
 #include <random>
 
 #include <fmt/format.h>
 
 namespace weft::finetune {
+namespace {
+
+int64_t spent_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
 
 Finetuner::Finetuner(const llm::LlamaModel& model, const FinetuneOptions& options, weft::ParallelFor& team,
                      llm::LoraAdapter adapter)
@@ -49,28 +58,85 @@ const TrainingExample& Finetuner::next_example() {
   return examples_[order_[cursor_++]];
 }
 
-Result<StepReport> Finetuner::step() {
-  if (done()) return Status::failed_precondition("the run is done");
-  StepReport r;
-  double loss = 0;
-  // A step takes batch_size sequences, fewer at the end of an epoch.
-  if (cursor_ == order_.size()) next_example(), --cursor_;
-  const size_t take = std::min<size_t>(static_cast<size_t>(options_.batch_size), order_.size() - cursor_);
-  for (size_t k = 0; k < take; ++k) {
-    WEFT_ASSIGN_OR_RETURN(TrainingPass pass, TrainingPass::start(*model_, adapter_, next_example(), *team_));
-    while (!pass.forward_done()) WEFT_RETURN_IF_ERROR(pass.forward(options_.chunk_tokens));
-    peak_saved_ = std::max(peak_saved_, pass.saved_bytes());
-    peak_all_ = std::max(peak_all_, pass.all_activation_bytes());
-    WEFT_RETURN_IF_ERROR(pass.backward(pass.layers(), grads_));
-    loss += pass.loss_sum();
-    r.tokens += pass.loss_tokens();
-    r.sequence_tokens += pass.tokens();
+Status Finetuner::begin_sequence() {
+  if (batch_done_ == batch_take_) {
+    // A step takes batch_size sequences, fewer at the end of an epoch.
+    if (cursor_ == order_.size()) {
+      next_example();
+      --cursor_;
+    }
+    batch_take_ = std::min<size_t>(static_cast<size_t>(options_.batch_size), order_.size() - cursor_);
+    batch_done_ = 0;
+    batch_ = {};
+    batch_loss_ = 0;
   }
+  WEFT_ASSIGN_OR_RETURN(TrainingPass pass, TrainingPass::start(*model_, adapter_, next_example(), *team_));
+  pass_.emplace(std::move(pass));
+  return Status::ok();
+}
+
+std::optional<StepReport> Finetuner::end_sequence() {
+  batch_loss_ += pass_->loss_sum();
+  batch_.tokens += pass_->loss_tokens();
+  batch_.sequence_tokens += pass_->tokens();
+  pass_.reset();
+  if (++batch_done_ < batch_take_) return std::nullopt;
+  StepReport r = batch_;
   r.grad_norm = optimizer_->step(adapter_, grads_, r.tokens);
-  r.loss = loss / std::max(1, r.tokens);
+  r.loss = batch_loss_ / std::max(1, r.tokens);
   r.step = ++step_;
   r.epoch = epoch_;
   return r;
+}
+
+Result<WorkSlice> Finetuner::work(int64_t budget_ns, bool at_least_one) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  WorkSlice w;
+  auto spent = [&] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(); };
+  while (!done() && !w.step) {
+    if (!pass_) WEFT_RETURN_IF_ERROR(begin_sequence());
+    TrainingPass& p = *pass_;
+    const int64_t left = budget_ns - spent();
+    const bool must = at_least_one && w.forward_tokens == 0 && w.backward_layers == 0;
+    const auto piece = Clock::now();
+    if (!p.forward_done()) {
+      // Unmeasured: a few tokens first, to learn the cost.
+      int n = fwd_ns_ > 0 ? static_cast<int>(static_cast<double>(left) / fwd_ns_) : 4;
+      n = std::min({n, options_.chunk_tokens, p.tokens() - p.forwarded()});
+      if (n < 1 && !must) break;
+      n = std::max(n, 1);
+      WEFT_RETURN_IF_ERROR(p.forward(n));
+      const double per = static_cast<double>(spent_since(piece)) / n;
+      fwd_ns_ = fwd_ns_ > 0 ? 0.8 * fwd_ns_ + 0.2 * per : per;
+      w.forward_tokens += n;
+      if (p.forward_done()) {
+        peak_saved_ = std::max(peak_saved_, p.saved_bytes());
+        peak_all_ = std::max(peak_all_, p.all_activation_bytes());
+      }
+    } else {
+      const double layer_ns = bwd_ns_ * p.tokens();
+      int k = bwd_ns_ > 0 ? static_cast<int>(static_cast<double>(left) / layer_ns) : 1;
+      k = std::min(k, p.layers() - p.backwarded());
+      if (k < 1 && !must) break;
+      k = std::max(k, 1);
+      WEFT_RETURN_IF_ERROR(p.backward(k, grads_));
+      const double per = static_cast<double>(spent_since(piece)) / (static_cast<double>(k) * p.tokens());
+      bwd_ns_ = bwd_ns_ > 0 ? 0.8 * bwd_ns_ + 0.2 * per : per;
+      w.backward_layers += k;
+      if (p.done()) w.step = end_sequence();
+    }
+  }
+  w.ns = spent();
+  return w;
+}
+
+Result<StepReport> Finetuner::step() {
+  if (done()) return Status::failed_precondition("the run is done");
+  for (;;) {
+    WEFT_ASSIGN_OR_RETURN(WorkSlice w, work(std::numeric_limits<int64_t>::max() / 2, true));
+    if (w.step) return *w.step;
+  }
 }
 
 }  // namespace weft::finetune

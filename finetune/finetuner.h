@@ -39,6 +39,14 @@ struct StepReport {
   float grad_norm = 0;      ///< before clipping
 };
 
+/// What one call to Finetuner::work did.
+struct WorkSlice {
+  int forward_tokens = 0;          ///< tokens taken through the forward pass
+  int backward_layers = 0;         ///< layers of backward pass (of sequences of any length)
+  int64_t ns = 0;                  ///< time it took
+  std::optional<StepReport> step;  ///< set when an optimizer step completed
+};
+
 class Finetuner {
  public:
   /// kInvalidArgument for no examples, bad options, or an example the model cannot take.
@@ -46,6 +54,14 @@ class Finetuner {
                                                    const FinetuneOptions& options, weft::ParallelFor& team);
   /// Forward and backward of the next batch of sequences, then an optimizer step.
   Result<StepReport> step();
+  /// Finetuning work predicted (from the measured cost of earlier pieces) to take at most
+  /// `budget_ns`: forward chunks and backward layers of the current sequence, and the optimizer
+  /// step when a batch completes. With `at_least_one`, one piece (one token or one layer at the
+  /// least) even when it does not fit, so the run advances on a machine with nothing else to do.
+  Result<WorkSlice> work(int64_t budget_ns, bool at_least_one);
+  /// Measured cost of a forward token and of one layer of backward pass per sequence token.
+  double forward_ns_per_token() const { return fwd_ns_; }
+  double backward_ns_per_layer_token() const { return bwd_ns_; }
   bool done() const { return step_ >= total_steps_; }
   int total_steps() const { return total_steps_; }
   int steps_done() const { return step_; }
@@ -59,6 +75,10 @@ class Finetuner {
   Finetuner(const llm::LlamaModel& model, const FinetuneOptions& options, weft::ParallelFor& team,
             llm::LoraAdapter adapter);
   const TrainingExample& next_example();
+  // Starts the next sequence of the current batch (or a new batch).
+  Status begin_sequence();
+  // Adds the finished pass into the batch; at the batch's end, the optimizer step.
+  std::optional<StepReport> end_sequence();
 
   const llm::LlamaModel* model_;
   FinetuneOptions options_;
@@ -71,6 +91,11 @@ class Finetuner {
   std::optional<Optimizer> optimizer_;
   int step_ = 0, total_steps_ = 0;
   size_t peak_saved_ = 0, peak_all_ = 0;
+  std::optional<TrainingPass> pass_;        // the sequence in progress
+  size_t batch_take_ = 0, batch_done_ = 0;  // sequences of the current batch, and finished
+  StepReport batch_;                        // what the current batch has summed so far
+  double batch_loss_ = 0;
+  double fwd_ns_ = 0, bwd_ns_ = 0;  // measured costs (0: not yet)
 };
 
 }  // namespace weft::finetune

@@ -71,6 +71,7 @@ class Engine {
   EngineStats stats() const;
   const llm::KvCache& cache() const { return kv_; }
   const StepCost& step_cost() const { return cost_; }
+  const EngineOptions& options() const { return options_; }
 
  private:
   struct Request {

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/logging.h"
 #include "weft/detail/runnable.h"
 
 #include "serving/draft_model_speculator.h"
@@ -42,6 +43,7 @@ EngineActor::EngineActor(const EngineConfig& c) {
       eo.scheduler.default_targets[k].tpot_ns = c.tpot_targets_ns[k];
   }
   engine_ = std::make_unique<Engine>(model_, eo);
+  finetuning_ = std::make_unique<CoFinetuning>(model_, *team_);
   if (c.profile_tokens > 0) engine_->profile(c.profile_tokens);
   const SpeculationConfig& s = c.speculation;
   std::unique_ptr<Speculator> draft;
@@ -99,16 +101,49 @@ EngineInfo EngineActor::info() const {
 
 StepOutput EngineActor::step(StepInput input, uint8_t slo) {
   team_->set_priority(static_cast<Slo>(std::min<int>(slo, kNumSloClasses - 1)));
-  if (!speculation_) return engine_->step(input);
   const int64_t start = detail::now_ns();
-  speculation_->prepare(*engine_, input);
-  speculate_ns_ += detail::now_ns() - start;
-  StepOutput out = engine_->step(input);
-  const int64_t observed = detail::now_ns();
-  speculation_->observe(out);
-  speculate_ns_ += detail::now_ns() - observed;
-  out.stats.speculate_ns = speculate_ns_;
+  StepOutput out;
+  if (!speculation_) {
+    out = engine_->step(input);
+  } else {
+    speculation_->prepare(*engine_, input);
+    speculate_ns_ += detail::now_ns() - start;
+    out = engine_->step(input);
+    const int64_t observed = detail::now_ns();
+    speculation_->observe(out);
+    speculate_ns_ += detail::now_ns() - observed;
+    out.stats.speculate_ns = speculate_ns_;
+  }
+  out.finetune = std::move(finetune_events_);
+  finetune_events_.clear();
+  if (finetuning_->active()) {
+    // What the iteration left goes to finetuning, at the batch class.
+    team_->set_priority(Slo::kBatch);
+    for (CoFinetuning::Finished& f : finetuning_->run(*engine_, out.tokens, detail::now_ns() - start, out.finetune)) {
+      if (Status s = engine_->add_adapter(f.name, std::move(f.adapter)); !s.is_ok()) {
+        log()->warn("finetuned adapter '{}' is not served: {}", f.name, s.message());
+      }
+    }
+  }
+  out.stats.finetune_tokens = finetuning_->tokens();
+  out.stats.finetune_steps = finetuning_->steps();
+  out.stats.finetune_ns = finetuning_->ns();
+  out.stats.finetune_jobs = finetuning_->jobs();
   return out;
+}
+
+CommandReply EngineActor::submit_finetune(FinetuneJobSpec spec) {
+  const llm::ModelOptions& o = model_->options();
+  if (o.device != kernels::Device::kCpu || o.device_forward || o.tensor_parallel > 0) {
+    return {static_cast<uint8_t>(StatusCode::kInvalidArgument), "finetuning runs on the CPU"};
+  }
+  const Status s = finetuning_->submit(spec, finetune_events_);
+  return {static_cast<uint8_t>(s.code()), s.message()};
+}
+
+CommandReply EngineActor::cancel_finetune(std::string id) {
+  const Status s = finetuning_->cancel(id, finetune_events_);
+  return {static_cast<uint8_t>(s.code()), s.message()};
 }
 
 namespace {
@@ -135,4 +170,5 @@ std::unique_ptr<EngineActor> open_engine(EngineConfig config) { return std::make
 }  // namespace weft::serving
 
 WEFT_REMOTE(weft::serving::open_engine, &weft::serving::EngineActor::info, &weft::serving::EngineActor::step,
-            &weft::serving::EngineActor::load_adapter, &weft::serving::EngineActor::unload_adapter);
+            &weft::serving::EngineActor::load_adapter, &weft::serving::EngineActor::unload_adapter,
+            &weft::serving::EngineActor::submit_finetune, &weft::serving::EngineActor::cancel_finetune);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "serving/co_finetuning.h"
 #include "serving/engine.h"
 #include "serving/engine_types.h"
 #include "serving/speculative_decoding.h"
@@ -67,6 +68,11 @@ class EngineActor {
   CommandReply load_adapter(std::string name, std::string path);
   // Engine::remove_adapter.
   CommandReply unload_adapter(std::string name);
+  // Queues a LoRA finetuning job co-served with inference (co_finetuning.h); its news comes back
+  // in StepOutput::finetune, and once it succeeds its adapter is served as spec.model_name.
+  CommandReply submit_finetune(FinetuneJobSpec spec);
+  // Ends a queued or running job at once, freeing its memory.
+  CommandReply cancel_finetune(std::string id);
 
  private:
   std::shared_ptr<ParallelTeam> team_;
@@ -74,6 +80,8 @@ class EngineActor {
   std::unique_ptr<Engine> engine_;
   std::shared_ptr<const llm::LlamaModel> draft_;      // the draft model, when one speculates
   std::unique_ptr<SpeculativeDecoding> speculation_;  // null: off
+  std::unique_ptr<CoFinetuning> finetuning_;
+  std::vector<FinetuneEvent> finetune_events_;  // news of commands, sent with the next step
   int64_t speculate_ns_ = 0;
 };
 

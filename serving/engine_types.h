@@ -70,8 +70,13 @@ struct EngineStats {
   int64_t accepted_tokens = 0;         // since start: of which accepted
   int64_t draft_steps = 0;             // since start: decodes that verified a tree
   int64_t speculate_ns = 0;            // since start: time spent proposing trees (draft models' passes included)
+  int64_t finetune_tokens = 0;         // since start: training tokens through the forward pass
+  int64_t finetune_steps = 0;          // since start: optimizer steps
+  int64_t finetune_ns = 0;             // since start: time spent finetuning inside iterations
+  int finetune_jobs = 0;               // jobs queued or running
   MSGPACK_DEFINE(running, waiting, kv_blocks_used, kv_blocks_total, preemptions, prompt_tokens_computed, draft_tokens,
-                 accepted_tokens, draft_steps, speculate_ns)
+                 accepted_tokens, draft_steps, speculate_ns, finetune_tokens, finetune_steps, finetune_ns,
+                 finetune_jobs)
 };
 
 // A draft model's distribution over next tokens, sparse: tokens and their probabilities.
@@ -110,6 +115,39 @@ struct CommandReply {
   MSGPACK_DEFINE(code, message)
 };
 
+// A LoRA finetuning job co-served with inference (FlexLLM): its tokenised data and settings.
+struct FinetuneJobSpec {
+  std::string id;                             // "ftjob-..."
+  std::string model_name;                     // served under this name once it succeeds
+  std::vector<std::vector<int32_t>> tokens;   // per training sequence
+  std::vector<std::vector<uint8_t>> trained;  // per token: trained on
+  int rank = 8;
+  float alpha = 16;
+  bool rslora = false;
+  std::vector<uint8_t> targets = {0, 2};  // llm::LoraTarget
+  uint8_t optimizer = 0;                  // finetune::OptimizerKind
+  float lr = 2e-4f, momentum = 0, weight_decay = 0, max_grad_norm = 1;
+  int epochs = 3;
+  int batch_size = 4;
+  uint64_t seed = 0;
+  std::string output_dir;  // the finished adapter is saved here (PEFT and adapter.gguf); empty: not saved
+  MSGPACK_DEFINE(id, model_name, tokens, trained, rank, alpha, rslora, targets, optimizer, lr, momentum, weight_decay,
+                 max_grad_norm, epochs, batch_size, seed, output_dir)
+};
+
+enum class JobStatus : uint8_t { kQueued = 0, kRunning = 1, kSucceeded = 2, kFailed = 3, kCancelled = 4 };
+
+// A finetuning job's news from one iteration: an optimizer step, or a change of status.
+struct FinetuneEvent {
+  std::string id;
+  uint8_t status = 0;  // JobStatus
+  int step = 0, total_steps = 0;
+  double loss = 0;             // the step's mean training loss
+  int64_t trained_tokens = 0;  // so far
+  std::string error;           // with kFailed
+  MSGPACK_DEFINE(id, status, step, total_steps, loss, trained_tokens, error)
+};
+
 struct StepInput {
   std::vector<RequestSpec> arrivals;
   std::vector<uint64_t> finish;  // ended by the front end (stop string, disconnect): free them
@@ -125,7 +163,8 @@ struct StepOutput {
   EngineStats stats;
   int tokens = 0;   // tokens computed in this iteration
   uint8_t slo = 1;  // the most urgent class computed
-  MSGPACK_DEFINE(events, stats, tokens, slo)
+  std::vector<FinetuneEvent> finetune;  // co-served finetuning jobs' news
+  MSGPACK_DEFINE(events, stats, tokens, slo, finetune)
 };
 
 }  // namespace weft::serving

@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
+#include "serving/finetune_api.h"
 #include "serving/openai_api.h"
 
 namespace weft::serving {
@@ -150,6 +151,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     } else if (path == "/v1/load_lora_adapter" || path == "/v1/unload_lora_adapter") {
       if (only(http::verb::post)) change_adapter(path == "/v1/load_lora_adapter");
+    } else if (path == "/v1/files" || path.rfind("/v1/files/", 0) == 0 || path == "/v1/fine_tuning/jobs" ||
+               path.rfind("/v1/fine_tuning/jobs/", 0) == 0) {
+      finetuning(path);
     } else if (path == "/health") {
       if (only(http::verb::get)) {
         const bool up = server_.service.accepting() && !server_.stopping.load();
@@ -164,6 +168,82 @@ class Session : public std::enable_shared_from_this<Session> {
       send_error(http::status::not_found, {404, fmt::format("no route {}", path), "invalid_request_error", "", "not_found"},
                  true);
     }
+  }
+
+  // OpenAI's fine-tuning API: training files, and jobs co-served with inference.
+  void finetuning(const std::string& path) {
+    Service& svc = server_.service;
+    FinetuneJobs& jobs = svc.finetuning();
+    const std::string base = svc.model_name();
+    const auto method = req_.method();
+    const bool get = method == http::verb::get || method == http::verb::head;
+    const bool post = method == http::verb::post;
+    auto wrong_method = [&](const char* allow) {
+      const ApiError e{405, fmt::format("{} takes {}", path, allow), "invalid_request_error", "", ""};
+      send_text(http::status::method_not_allowed, "application/json", error_body(e), true, allow);
+    };
+    auto fail = [&](const Status& st) {
+      const ApiError e = adapter_error(st);
+      send_error(static_cast<http::status>(e.status), e, true);
+    };
+    auto json_ok = [&](std::string body) { send_text(http::status::ok, "application/json", std::move(body)); };
+    // A job's record, once the loop thread has it, answered on this connection's thread.
+    auto reply_job = [self = shared_from_this(), base](Result<JobRecord> r) {
+      net::post(self->stream_.get_executor(), [self, base, r = std::move(r)] {
+        if (!r.ok()) {
+          const ApiError e = adapter_error(r.status());
+          return self->send_error(static_cast<http::status>(e.status), e, true);
+        }
+        self->send_text(http::status::ok, "application/json", job_json(*r, base));
+      });
+    };
+    if (path == "/v1/files") {
+      if (get) return json_ok(files_body(jobs.files()));
+      if (!post) return wrong_method("GET, HEAD, POST");
+      const auto type = req_[http::field::content_type];
+      auto up = parse_file_upload(req_.body(), std::string_view(type.data(), type.size()));
+      if (auto* e = std::get_if<ApiError>(&up)) return send_error(static_cast<http::status>(e->status), *e, true);
+      FileUpload& f = std::get<FileUpload>(up);
+      Result<TrainingFile> added = jobs.add_file(std::move(f.filename), std::move(f.purpose), std::move(f.content));
+      if (!added.ok()) return fail(added.status());
+      return json_ok(file_json(*added));
+    }
+    if (path.rfind("/v1/files/", 0) == 0) {
+      const std::string id = path.substr(10);
+      if (get) {
+        Result<TrainingFile> f = jobs.file(id);
+        return f.ok() ? json_ok(file_json(*f)) : fail(f.status());
+      }
+      if (method != http::verb::delete_) return wrong_method("GET, HEAD, DELETE");
+      const Status st = jobs.delete_file(id);
+      return st.is_ok() ? json_ok(file_deleted_body(id)) : fail(st);
+    }
+    if (path == "/v1/fine_tuning/jobs") {
+      if (get) return json_ok(jobs_body(jobs.jobs(), base));
+      if (!post) return wrong_method("GET, HEAD, POST");
+      auto parsed = parse_job_request(req_.body());
+      if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(static_cast<http::status>(e->status), *e, true);
+      return svc.create_finetune_job(std::get<JobRequest>(parsed), reply_job);
+    }
+    std::string rest = path.substr(21);  // after /v1/fine_tuning/jobs/
+    const size_t slash = rest.find('/');
+    const std::string id = rest.substr(0, slash), action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (action.empty()) {
+      if (!get) return wrong_method("GET, HEAD");
+      Result<JobRecord> j = jobs.job(id);
+      return j.ok() ? json_ok(job_json(*j, base)) : fail(j.status());
+    }
+    if (action == "events") {
+      if (!get) return wrong_method("GET, HEAD");
+      Result<JobRecord> j = jobs.job(id);
+      return j.ok() ? json_ok(events_body(*j)) : fail(j.status());
+    }
+    if (action == "cancel") {
+      if (!post) return wrong_method("POST");
+      return svc.cancel_finetune_job(id, reply_job);
+    }
+    send_error(http::status::not_found,
+               {404, fmt::format("no route {}", path), "invalid_request_error", "", "not_found"}, true);
   }
 
   // Loads or unloads a LoRA adapter; the answer comes when the engine has done it (between

@@ -91,6 +91,13 @@ std::string Metrics::render(const std::string& model) const {
   gauge("weft_spec_mean_accepted_length",
         "Tokens a decode with a speculated tree produced on average, since start (1 + accepted / verify steps).",
         engine_.draft_steps > 0 ? 1.0 + static_cast<double>(engine_.accepted_tokens) / engine_.draft_steps : 0.0);
+  counter("weft_finetune_tokens_total", "Training tokens through co-served finetuning's forward pass.",
+          static_cast<double>(engine_.finetune_tokens));
+  counter("weft_finetune_steps_total", "Optimizer steps of co-served finetuning.",
+          static_cast<double>(engine_.finetune_steps));
+  counter("weft_finetune_seconds_total", "Time co-served finetuning took inside iterations.",
+          static_cast<double>(engine_.finetune_ns) * 1e-9);
+  gauge("weft_finetune_jobs", "Finetuning jobs queued or running.", engine_.finetune_jobs);
   counter("weft_prompt_tokens_total", "Prompt tokens of finished requests.", static_cast<double>(prompt_tokens_));
   counter("weft_generation_tokens_total", "Generated tokens.", static_cast<double>(generation_tokens_));
   o += "# HELP weft_request_success_total Finished requests by SLO class and finish reason.\n";

@@ -434,6 +434,8 @@ ApiError adapter_error(const Status& s) {
   switch (s.code()) {
     case StatusCode::kNotFound:
       return {404, s.message(), "invalid_request_error", "", "not_found"};
+    case StatusCode::kResourceExhausted:
+      return {413, s.message(), "invalid_request_error", "", ""};
     case StatusCode::kUnavailable:
       return {503, s.message(), "server_error", "", ""};
     case StatusCode::kInternal:

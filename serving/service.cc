@@ -107,8 +107,10 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
   } catch (const std::exception& e) {
     return Status::invalid_argument(fmt::format("cannot start the engine: {}", e.what()));
   }
+  s->jobs_ = std::make_unique<FinetuneJobs>(s->name_, *s->tok_, s->chat_ ? &*s->chat_ : nullptr,
+                                            s->context_length_ > 0 ? s->context_length_ : 4096, options.finetune_dir);
   for (const auto& [name, path] : options.lora_adapters) {
-    if (Status st = s->run_command({name, path, nullptr}); !st.is_ok()) {
+    if (Status st = s->adapter_command(name, path); !st.is_ok()) {
       return Status(st.code(), fmt::format("LoRA adapter '{}': {}", name, st.message()));
     }
   }
@@ -299,51 +301,89 @@ std::map<std::string, std::string> Service::adapters() const {
 }
 
 void Service::load_adapter(std::string name, std::string path, std::function<void(Status)> done) {
-  queue_command({std::move(name), std::move(path), std::move(done)});
+  queue_command([this, name = std::move(name), path = std::move(path)] { return adapter_command(name, path); },
+                std::move(done));
 }
 
 void Service::unload_adapter(std::string name, std::function<void(Status)> done) {
-  queue_command({std::move(name), "", std::move(done)});
+  queue_command([this, name = std::move(name)] { return adapter_command(name, ""); }, std::move(done));
 }
 
-void Service::queue_command(Command c) {
+void Service::create_finetune_job(JobRequest request, std::function<void(Result<JobRecord>)> done) {
+  Result<FinetuneJobSpec> spec = jobs_->prepare(request);
+  if (!spec.ok()) return done(spec.status());
+  auto shared = std::make_shared<FinetuneJobSpec>(std::move(spec).value());
+  queue_command(
+      [this, shared, request] {
+        WEFT_RETURN_IF_ERROR(engine_reply(actors_->engine.task(&EngineActor::submit_finetune).remote(*shared)));
+        jobs_->record(*shared, request);
+        return Status::ok();
+      },
+      [this, shared, done = std::move(done)](Status s) {
+        if (!s.is_ok()) return done(s);
+        done(jobs_->job(shared->id));
+      });
+}
+
+void Service::cancel_finetune_job(std::string id, std::function<void(Result<JobRecord>)> done) {
+  queue_command(
+      [this, id] {
+        WEFT_ASSIGN_OR_RETURN(JobRecord j, jobs_->job(id));
+        if (j.status != JobStatus::kQueued && j.status != JobStatus::kRunning) {
+          return Status::failed_precondition(fmt::format("job '{}' has already finished", id));
+        }
+        std::vector<FinetuneEvent> cancelled = {{.id = id, .status = static_cast<uint8_t>(JobStatus::kCancelled)}};
+        WEFT_RETURN_IF_ERROR(engine_reply(actors_->engine.task(&EngineActor::cancel_finetune).remote(id)));
+        jobs_->apply(cancelled);
+        return Status::ok();
+      },
+      [this, id, done = std::move(done)](Status s) {
+        if (!s.is_ok()) return done(s);
+        done(jobs_->job(id));
+      });
+}
+
+void Service::queue_command(std::function<Status()> run, std::function<void(Status)> done) {
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) {
     lock.unlock();
-    return c.done(Status::unavailable("the server is shutting down"));
+    return done(Status::unavailable("the server is shutting down"));
   }
-  commands_.push_back(std::move(c));
+  commands_.push_back({std::move(run), std::move(done)});
   lock.unlock();
   wake_.notify_one();
 }
 
-Status Service::run_command(const Command& c) {
-  const bool load = !c.path.empty();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (load && (c.name.empty() || c.name == name_)) {
-      return Status::invalid_argument(fmt::format("an adapter needs a name other than the base model's ('{}')", name_));
-    }
-    if (load && adapters_.count(c.name) != 0) {
-      return Status::already_exists(fmt::format("an adapter named '{}' is already loaded", c.name));
-    }
-    if (!load && adapters_.count(c.name) == 0) {
-      return Status::not_found(fmt::format("no LoRA adapter named '{}'", c.name));
-    }
-  }
+Status Service::engine_reply(ObjectRef<CommandReply> ref) {
   CommandReply r;
   try {
-    r = get(load ? actors_->engine.task(&EngineActor::load_adapter).remote(c.name, c.path)
-                 : actors_->engine.task(&EngineActor::unload_adapter).remote(c.name));
+    r = get(ref);
   } catch (const std::exception& e) {
     return Status::internal(e.what());
   }
   if (r.code != 0) return Status(static_cast<StatusCode>(r.code), r.message);
+  return Status::ok();
+}
+
+Status Service::adapter_command(const std::string& name, const std::string& path) {
+  const bool load = !path.empty();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (load && (name.empty() || name == name_)) {
+      return Status::invalid_argument(fmt::format("an adapter needs a name other than the base model's ('{}')", name_));
+    }
+    if (load && adapters_.count(name) != 0) {
+      return Status::already_exists(fmt::format("an adapter named '{}' is already loaded", name));
+    }
+    if (!load && adapters_.count(name) == 0) return Status::not_found(fmt::format("no LoRA adapter named '{}'", name));
+  }
+  WEFT_RETURN_IF_ERROR(engine_reply(load ? actors_->engine.task(&EngineActor::load_adapter).remote(name, path)
+                                         : actors_->engine.task(&EngineActor::unload_adapter).remote(name)));
   std::lock_guard<std::mutex> lock(mu_);
   if (load) {
-    adapters_[c.name] = c.path;
+    adapters_[name] = path;
   } else {
-    adapters_.erase(c.name);
+    adapters_.erase(name);
   }
   return Status::ok();
 }
@@ -367,7 +407,7 @@ void Service::loop() {
       for (uint64_t id : input.finish) live_.erase(id);
     }
     // Adapters change between iterations; an arrival naming one just loaded finds it.
-    for (const Command& c : commands) c.done(run_command(c));
+    for (const Command& c : commands) c.done(c.run());
     if (input.arrivals.empty() && input.finish.empty() && !busy) continue;
     StepOutput out;
     try {
@@ -380,9 +420,21 @@ void Service::loop() {
         out.events.push_back({.id = id, .finish = static_cast<uint8_t>(Finish::kError), .error = ex.what()});
       }
     }
+    if (!out.finetune.empty()) {
+      jobs_->apply(out.finetune);
+      for (const FinetuneEvent& e : out.finetune) {
+        if (e.status != static_cast<uint8_t>(JobStatus::kSucceeded)) continue;
+        if (Result<JobRecord> j = jobs_->job(e.id); j.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          adapters_[j->fine_tuned_model] =
+              options_.finetune_dir.empty() ? "" : (std::filesystem::path(options_.finetune_dir) / e.id).string();
+        }
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      engine_busy_ = out.stats.running + out.stats.waiting > 0;
+      // A finetuning job keeps the loop going: iterations without inference are all its own.
+      engine_busy_ = out.stats.running + out.stats.waiting + out.stats.finetune_jobs > 0;
       for (const TokenEvent& ev : out.events) {
         if (ev.finish != 0) live_.erase(ev.id);
       }

@@ -41,6 +41,7 @@
 #include "llm/tokenizer.h"
 #include "serving/engine.h"
 #include "serving/engine_actor.h"
+#include "serving/finetune_jobs.h"
 #include "serving/metrics.h"
 #include "weft/weft.h"
 
@@ -55,6 +56,9 @@ struct ServiceOptions {
   bool progress = false;          // print load progress on stderr
   SpeculationConfig speculation;  // off by default
   std::string device = "cpu";     // where the model computes: cpu or cuda
+  // Finetuning jobs' adapters are saved in FINETUNE_DIR/<job id> (PEFT and adapter.gguf); empty:
+  // only served.
+  std::string finetune_dir;
   // LoRA adapters served from the start, as models of their own: name, then a PEFT directory or a
   // GGUF adapter file.
   std::vector<std::pair<std::string, std::string>> lora_adapters;
@@ -120,6 +124,14 @@ class Service {
   // The adapters served: name -> the path it was loaded from.
   std::map<std::string, std::string> adapters() const;
 
+  // Co-served finetuning (OpenAI's fine-tuning API): training files and jobs' records.
+  FinetuneJobs& finetuning() { return *jobs_; }
+  // Validates and tokenises a job, then queues it in the engine; `done` hears the job's record (or
+  // why not) from the loop thread. The finished adapter is served as its fine_tuned_model.
+  void create_finetune_job(JobRequest request, std::function<void(Result<JobRecord>)> done);
+  // Ends a queued or running job at once; kFailedPrecondition for one already finished.
+  void cancel_finetune_job(std::string id, std::function<void(Result<JobRecord>)> done);
+
   const std::string& model_name() const { return name_; }
   int context_length() const { return context_length_; }
   const llm::Tokenizer& tokenizer() const { return *tok_; }
@@ -137,10 +149,13 @@ class Service {
   void loop();
   void finish_entry(uint64_t id, Entry& e, const std::string& reason, const std::string& error, int code);
   void end_in_engine(uint64_t id);
-  struct Command;
-  void queue_command(Command c);
-  // Runs an adapter command on the engine actor and waits for it (the loop thread, or start()).
-  Status run_command(const Command& c);
+  // Runs `run` on the loop thread between iterations (or fails it with kUnavailable after stop),
+  // then `done` with its outcome.
+  void queue_command(std::function<Status()> run, std::function<void(Status)> done);
+  // An adapter to load (with a path) or unload, on the engine actor; waits for it.
+  Status adapter_command(const std::string& name, const std::string& path);
+  // Waits for an engine command's reply.
+  Status engine_reply(ObjectRef<CommandReply> ref);
 
   std::string key_;  // this service's name in the process registry
   std::string name_;
@@ -161,11 +176,12 @@ class Service {
   std::vector<RequestSpec> inbox_;
   std::vector<uint64_t> finish_;
   std::map<uint64_t, Slo> live_;  // requests in the engine, by id: the loop's view for priorities
-  struct Command {                // an adapter to load (path set) or unload, run by the loop between iterations
-    std::string name, path;
+  struct Command {                // run by the loop between iterations
+    std::function<Status()> run;
     std::function<void(Status)> done;
   };
   std::vector<Command> commands_;
+  std::unique_ptr<FinetuneJobs> jobs_;
   std::map<std::string, std::string> adapters_;  // served adapters: name -> path
   uint64_t next_id_ = 1;
   bool stopping_ = false;

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import openai
@@ -102,6 +103,94 @@ class FinetuneTest(unittest.TestCase):
         self.assertIn(f"{bad}:4: the example has", r.stderr)
         self.assertIn("nothing was trained", r.stderr)
         self.assertFalse(os.path.exists(out))
+
+
+class CoServedFinetuningApiTest(unittest.TestCase):
+    """OpenAI's fine-tuning API on `weft serve`: the job trains inside serving iterations while
+    chat requests keep their exact greedy output, reports its loss in events, and its model is
+    served the moment it succeeds; a second job is cancelled; a bad file is refused by line."""
+
+    def test_a_job_co_served_with_chat_traffic(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "fact.jsonl")
+            with open(data, "w") as f:
+                for q in QUESTIONS:
+                    f.write(json.dumps({"messages": [{"role": "user", "content": q},
+                                                     {"role": "assistant", "content": ANSWER}]}) + "\n")
+            s = WeftServer(WEFT, "--api-key", "k", "--finetune-dir", os.path.join(tmp, "adapters"))
+            try:
+                client = openai.OpenAI(base_url=s.url + "/v1", api_key="k", max_retries=0, timeout=120)
+                base = client.models.list().data[0].id
+                with open(data, "rb") as f:
+                    uploaded = client.files.create(file=f, purpose="fine-tune")
+                self.assertEqual(uploaded.bytes, os.path.getsize(data))
+                self.assertIn(uploaded.id, [x.id for x in client.files.list().data])
+                job = client.fine_tuning.jobs.create(
+                    model=base, training_file=uploaded.id, suffix="zorbania", seed=1,
+                    hyperparameters={"n_epochs": 4, "batch_size": 4, "learning_rate_multiplier": 5,
+                                     "lora_target_modules": "all"})
+                self.assertIn(job.status, ("queued", "running"))
+
+                # Chat traffic while it trains: greedy output exactly as alone.
+                prompts = ["The capital of France is", "def fibonacci(n):", "Water boils at"]
+                want = {p: subprocess.run([WEFT, "generate", "--max-tokens", "12", "--ignore-eos", p],
+                                          capture_output=True, text=True, check=True).stdout.rstrip("\n")
+                        for p in prompts}
+                for p in prompts:
+                    r = client.completions.create(model=base, prompt=p, max_tokens=12, temperature=0,
+                                                  extra_body={"ignore_eos": True})
+                    self.assertEqual(r.choices[0].text, want[p], p)
+
+                deadline = time.time() + 400
+                while job.status in ("queued", "running") and time.time() < deadline:
+                    time.sleep(1)
+                    job = client.fine_tuning.jobs.retrieve(job.id)
+                self.assertEqual(job.status, "succeeded", job)
+                self.assertTrue(job.fine_tuned_model.startswith(f"ft:{base}:zorbania:"), job.fine_tuned_model)
+                self.assertGreater(job.trained_tokens, 0)
+                events = client.fine_tuning.jobs.list_events(job.id).data
+                losses = [e.data["train_loss"] for e in reversed(events) if e.type == "metrics"]
+                self.assertEqual(len(losses), 8)
+                self.assertLess(losses[-1], losses[0] / 5, losses)
+                self.assertIn(job.fine_tuned_model, [m.id for m in client.models.list().data])
+                answer = client.chat.completions.create(model=job.fine_tuned_model, max_tokens=16, temperature=0,
+                                                        messages=[{"role": "user", "content": QUESTIONS[0]}])
+                self.assertIn("Quillport", answer.choices[0].message.content)
+                self.assertTrue(os.path.exists(os.path.join(tmp, "adapters", job.id, "adapter.gguf")))
+                metrics = s.metrics()
+                self.assertGreater(metrics["weft_finetune_tokens_total"], 0)
+                self.assertEqual(metrics["weft_finetune_steps_total"], 8)
+
+                # A second job, cancelled while it runs.
+                long_job = client.fine_tuning.jobs.create(model=base, training_file=uploaded.id,
+                                                          hyperparameters={"n_epochs": 100})
+                time.sleep(2)
+                cancelled = client.fine_tuning.jobs.cancel(long_job.id)
+                self.assertEqual(cancelled.status, "cancelled")
+                self.assertIsNone(cancelled.fine_tuned_model)
+                with self.assertRaises(openai.BadRequestError):
+                    client.fine_tuning.jobs.cancel(long_job.id)
+                self.assertEqual(s.metrics()["weft_finetune_jobs"], 0)
+                self.assertEqual([j.id for j in client.fine_tuning.jobs.list().data], [long_job.id, job.id])
+
+                # A bad training file: the job is refused naming the lines.
+                bad = os.path.join(tmp, "bad.jsonl")
+                with open(bad, "w") as f:
+                    f.write("{oops\n" + json.dumps({"messages": []}) + "\n")
+                with open(bad, "rb") as f:
+                    bad_file = client.files.create(file=f, purpose="fine-tune")
+                with self.assertRaises(openai.BadRequestError) as e:
+                    client.fine_tuning.jobs.create(model=base, training_file=bad_file.id)
+                self.assertIn("line 1: not a JSON object", str(e.exception))
+                self.assertIn("line 2", str(e.exception))
+                with self.assertRaises(openai.NotFoundError):
+                    client.fine_tuning.jobs.create(model=base, training_file="file-nope")
+                with self.assertRaises(openai.AuthenticationError):
+                    openai.OpenAI(base_url=s.url + "/v1", api_key="wrong", max_retries=0).fine_tuning.jobs.list()
+                client.files.delete(bad_file.id)
+                self.assertNotIn(bad_file.id, [x.id for x in client.files.list().data])
+            finally:
+                self.assertEqual(s.stop(), 0)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ constexpr const char* kHelp =
     "  --lora NAME=PATH            serve a LoRA adapter (a PEFT directory or a GGUF adapter) as the model\n"
     "                              NAME; repeatable. More load and unload at run time through\n"
     "                              POST /v1/load_lora_adapter and /v1/unload_lora_adapter\n"
+    "  --finetune-dir DIR          save adapters of finetuning jobs (POST /v1/fine_tuning/jobs, co-served\n"
+    "                              with inference) in DIR/<job id>; they are served either way\n"
     "  --api-key KEY               require 'Authorization: Bearer KEY' on /v1/* (or $WEFT_API_KEY)\n";
 
 // "A,B,C": one positive figure in milliseconds per SLO class.
@@ -143,6 +145,7 @@ Status run(const Args& a) {
     }
     so.lora_adapters.emplace_back(lora.substr(0, eq), lora.substr(eq + 1));
   }
+  so.finetune_dir = a.get("finetune-dir", "");
   so.progress = true;
   so.device = a.get("device", "cpu");
   WEFT_RETURN_IF_ERROR(kernels::parse_device(so.device).status());
@@ -207,7 +210,8 @@ int serve_command(int argc, char** argv) {
                         "slo-ttft-ms",
                         "slo-tpot-ms",
                         "scheduling-policy",
-                        "lora"},
+                        "lora",
+                        "finetune-dir"},
                        {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);

@@ -1,0 +1,174 @@
+#include "serving/co_finetuning.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace weft::serving {
+
+struct CoFinetuning::Job {
+  FinetuneJobSpec spec;  // its data is moved into the run once it starts
+  std::unique_ptr<finetune::Finetuner> run;
+  int64_t trained_tokens = 0;
+};
+
+CoFinetuning::CoFinetuning(std::shared_ptr<const llm::LlamaModel> model, weft::ParallelFor& team,
+                           CoFinetuningOptions options)
+    : model_(std::move(model)), team_(&team), options_(options) {}
+CoFinetuning::~CoFinetuning() = default;
+
+namespace {
+
+FinetuneEvent event(const FinetuneJobSpec& s, JobStatus status, std::string error = "") {
+  FinetuneEvent e;
+  e.id = s.id;
+  e.status = static_cast<uint8_t>(status);
+  e.error = std::move(error);
+  return e;
+}
+
+Result<finetune::FinetuneOptions> options_of(const FinetuneJobSpec& s) {
+  finetune::FinetuneOptions o;
+  o.lora.rank = s.rank;
+  o.lora.alpha = s.alpha;
+  o.lora.rslora = s.rslora;
+  o.lora.targets.clear();
+  for (uint8_t t : s.targets) {
+    if (t >= llm::kLoraTargets) return Status::invalid_argument("unknown LoRA target module");
+    o.lora.targets.push_back(static_cast<llm::LoraTarget>(t));
+  }
+  if (s.optimizer > static_cast<uint8_t>(finetune::OptimizerKind::kSgd))
+    return Status::invalid_argument("unknown optimizer");
+  o.optimizer.kind = static_cast<finetune::OptimizerKind>(s.optimizer);
+  o.optimizer.lr = s.lr;
+  o.optimizer.momentum = s.momentum;
+  o.optimizer.weight_decay = s.weight_decay;
+  o.optimizer.max_grad_norm = s.max_grad_norm;
+  o.epochs = s.epochs;
+  o.batch_size = s.batch_size;
+  o.seed = s.seed;
+  o.chunk_tokens = 64;
+  if (o.lora.rank < 1 || o.lora.rank > 1024 || !(o.lora.alpha > 0) || o.lora.targets.empty()) {
+    return Status::invalid_argument("the LoRA rank must be 1..1024, alpha > 0, and some target module named");
+  }
+  if (!(s.momentum >= 0) || !(s.weight_decay >= 0) || !(s.max_grad_norm >= 0)) {
+    return Status::invalid_argument("momentum, weight decay and the gradient clip must be >= 0");
+  }
+  return o;
+}
+
+}  // namespace
+
+Status CoFinetuning::submit(const FinetuneJobSpec& spec, std::vector<FinetuneEvent>& events) {
+  for (const auto& j : jobs_) {
+    if (j->spec.id == spec.id) return Status::already_exists(fmt::format("a job '{}' exists", spec.id));
+  }
+  WEFT_RETURN_IF_ERROR(options_of(spec).status());
+  if (spec.tokens.empty() || spec.tokens.size() != spec.trained.size()) {
+    return Status::invalid_argument("a finetuning job needs training sequences");
+  }
+  jobs_.push_back(std::make_unique<Job>(Job{spec, nullptr}));
+  events.push_back(event(spec, JobStatus::kQueued));
+  return Status::ok();
+}
+
+Status CoFinetuning::cancel(const std::string& id, std::vector<FinetuneEvent>& events) {
+  for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+    if ((*it)->spec.id != id) continue;
+    events.push_back(event((*it)->spec, JobStatus::kCancelled));
+    jobs_.erase(it);  // its activations, gradients and optimizer state go with it
+    return Status::ok();
+  }
+  return Status::not_found(fmt::format("no running or queued job '{}'", id));
+}
+
+int64_t CoFinetuning::budget_ns(const Engine& engine, int inference_tokens, int64_t inference_ns,
+                                bool* at_least_one) const {
+  const EngineStats st = engine.stats();
+  *at_least_one = false;
+  if (inference_tokens == 0 && st.running + st.waiting == 0) {
+    *at_least_one = true;
+    return options_.idle_slice_ns;
+  }
+  // The tightest time per output token among decoding requests bounds the iteration.
+  int64_t allowance = INT64_MAX;
+  for (const Engine::Decoding& d : engine.decoding()) allowance = std::min(allowance, d.tpot_ns);
+  const StepCost& cost = engine.step_cost();
+  const int max_tokens = engine.options().scheduler.max_num_batched_tokens;
+  int64_t budget = INT64_MAX;
+  if (allowance != INT64_MAX) {
+    budget = static_cast<int64_t>(options_.margin * static_cast<double>(allowance)) - inference_ns;
+  }
+  if (cost.known()) {
+    // FlexLLM fills the iteration's token budget: what the unused inference tokens would cost.
+    const double leftover = static_cast<double>(std::max(0, max_tokens - inference_tokens)) * cost.per_token_ns();
+    budget = std::min(budget, static_cast<int64_t>(leftover));
+  }
+  if (budget == INT64_MAX) budget = options_.idle_slice_ns;
+  return std::max<int64_t>(0, budget);
+}
+
+std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int inference_tokens, int64_t inference_ns,
+                                                      std::vector<FinetuneEvent>& events) {
+  std::vector<Finished> finished;
+  if (jobs_.empty()) return finished;
+  bool at_least_one = false;
+  const int64_t budget = budget_ns(engine, inference_tokens, inference_ns, &at_least_one);
+  if (budget <= 0 && !at_least_one) return finished;
+  Job& job = *jobs_.front();
+  auto fail = [&](const Status& s) {
+    events.push_back(event(job.spec, JobStatus::kFailed, s.message()));
+    jobs_.pop_front();
+    return finished;
+  };
+  if (!job.run) {
+    Result<finetune::FinetuneOptions> o = options_of(job.spec);
+    if (!o.ok()) return fail(o.status());
+    std::vector<finetune::TrainingExample> examples;
+    for (size_t i = 0; i < job.spec.tokens.size(); ++i) {
+      examples.push_back({std::move(job.spec.tokens[i]), std::move(job.spec.trained[i])});
+    }
+    job.spec.tokens.clear();
+    job.spec.trained.clear();
+    auto run = finetune::Finetuner::create(*model_, std::move(examples), *o, *team_);
+    if (!run.ok()) return fail(run.status());
+    job.run = std::move(run).value();
+    FinetuneEvent e = event(job.spec, JobStatus::kRunning);
+    e.total_steps = job.run->total_steps();
+    events.push_back(e);
+  }
+  Result<finetune::WorkSlice> w = job.run->work(budget, at_least_one);
+  if (!w.ok()) return fail(w.status());
+  tokens_ += w->forward_tokens;
+  ns_ += w->ns;
+  if (w->step) {
+    ++steps_;
+    job.trained_tokens += w->step->tokens;
+    FinetuneEvent e = event(job.spec, JobStatus::kRunning);
+    e.step = w->step->step;
+    e.total_steps = job.run->total_steps();
+    e.loss = w->step->loss;
+    e.trained_tokens = job.trained_tokens;
+    events.push_back(e);
+  }
+  if (job.run->done()) {
+    const llm::LoraAdapter& a = job.run->adapter();
+    if (!job.spec.output_dir.empty()) {
+      const std::string base = std::filesystem::path(job.spec.output_dir).filename().string();
+      Status s = a.save_peft(job.spec.output_dir, model_->config(), base);
+      if (s.is_ok())
+        s = a.save_gguf((std::filesystem::path(job.spec.output_dir) / "adapter.gguf").string(), model_->config());
+      if (!s.is_ok()) return fail(s);
+    }
+    finished.push_back({job.spec.model_name, std::make_shared<const llm::LoraAdapter>(a)});
+    FinetuneEvent e = event(job.spec, JobStatus::kSucceeded);
+    e.step = e.total_steps = job.run->total_steps();
+    e.trained_tokens = job.trained_tokens;
+    events.push_back(e);
+    jobs_.pop_front();
+  }
+  return finished;
+}
+
+}  // namespace weft::serving
