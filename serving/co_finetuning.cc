@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "kernels/cpu/thread_team.h"
+
 namespace weft::serving {
 
 struct CoFinetuning::Job {
@@ -15,8 +17,72 @@ struct CoFinetuning::Job {
 
 CoFinetuning::CoFinetuning(std::shared_ptr<const llm::LlamaModel> model, weft::ParallelFor& team,
                            CoFinetuningOptions options)
-    : model_(std::move(model)), team_(&team), options_(options) {}
-CoFinetuning::~CoFinetuning() = default;
+    : model_(std::move(model)), team_(&team), options_(options) {
+  if (options_.sharing == FinetuneSharing::kSpatial) {
+    spatial_team_ = std::make_unique<kernels::cpu::ThreadTeam>(std::max(1, options_.spatial_threads));
+    spatial_ = std::thread([this] { spatial_loop(); });
+  }
+}
+
+CoFinetuning::~CoFinetuning() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (spatial_.joinable()) spatial_.join();
+}
+
+bool CoFinetuning::active() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !jobs_.empty();
+}
+int CoFinetuning::jobs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(jobs_.size());
+}
+int64_t CoFinetuning::tokens() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tokens_;
+}
+int64_t CoFinetuning::steps() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return steps_;
+}
+int64_t CoFinetuning::ns() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ns_;
+}
+
+void CoFinetuning::spatial_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+    if (stopping_) return;
+    // The front job is this thread's while busy_ (cancel waits); slices of 50 ms, so a cancel
+    // waits no longer than that. Inference never waits for it.
+    Job& job = *jobs_.front();
+    busy_ = true;
+    lock.unlock();
+    std::vector<FinetuneEvent> events;
+    std::vector<Finished> finished;
+    Counts counts;
+    const bool over = work(job, 50'000'000, true, *spatial_team_, events, finished, counts);
+    lock.lock();
+    busy_ = false;
+    add(counts);
+    if (over) jobs_.pop_front();
+    spatial_events_.insert(spatial_events_.end(), events.begin(), events.end());
+    for (Finished& f : finished) spatial_finished_.push_back(std::move(f));
+    wake_.notify_all();
+  }
+}
+
+void CoFinetuning::add(const Counts& c) {
+  tokens_ += c.tokens;
+  steps_ += c.steps;
+  ns_ += c.ns;
+}
 
 namespace {
 
@@ -61,6 +127,7 @@ Result<finetune::FinetuneOptions> options_of(const FinetuneJobSpec& s) {
 }  // namespace
 
 Status CoFinetuning::submit(const FinetuneJobSpec& spec, std::vector<FinetuneEvent>& events) {
+  std::unique_lock<std::mutex> lock(mu_);
   for (const auto& j : jobs_) {
     if (j->spec.id == spec.id) return Status::already_exists(fmt::format("a job '{}' exists", spec.id));
   }
@@ -70,10 +137,14 @@ Status CoFinetuning::submit(const FinetuneJobSpec& spec, std::vector<FinetuneEve
   }
   jobs_.push_back(std::make_unique<Job>(Job{spec, nullptr}));
   events.push_back(event(spec, JobStatus::kQueued));
+  lock.unlock();
+  wake_.notify_all();
   return Status::ok();
 }
 
 Status CoFinetuning::cancel(const std::string& id, std::vector<FinetuneEvent>& events) {
+  std::unique_lock<std::mutex> lock(mu_);
+  wake_.wait(lock, [&] { return !busy_; });
   for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
     if ((*it)->spec.id != id) continue;
     events.push_back(event((*it)->spec, JobStatus::kCancelled));
@@ -90,6 +161,10 @@ int64_t CoFinetuning::budget_ns(const Engine& engine, int inference_tokens, int6
   if (inference_tokens == 0 && st.running + st.waiting == 0) {
     *at_least_one = true;
     return options_.idle_slice_ns;
+  }
+  if (options_.sharing == FinetuneSharing::kTemporal) {
+    *at_least_one = true;  // an iteration of finetuning as long as the inference one, whatever the targets
+    return inference_ns;
   }
   // The tightest time per output token among decoding requests bounds the iteration.
   int64_t allowance = INT64_MAX;
@@ -112,15 +187,28 @@ int64_t CoFinetuning::budget_ns(const Engine& engine, int inference_tokens, int6
 std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int inference_tokens, int64_t inference_ns,
                                                       std::vector<FinetuneEvent>& events) {
   std::vector<Finished> finished;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.sharing == FinetuneSharing::kSpatial) {  // its own thread did the work: hand over its news
+    events.insert(events.end(), spatial_events_.begin(), spatial_events_.end());
+    spatial_events_.clear();
+    finished.swap(spatial_finished_);
+    return finished;
+  }
   if (jobs_.empty()) return finished;
   bool at_least_one = false;
   const int64_t budget = budget_ns(engine, inference_tokens, inference_ns, &at_least_one);
   if (budget <= 0 && !at_least_one) return finished;
-  Job& job = *jobs_.front();
+  Counts counts;
+  if (work(*jobs_.front(), budget, at_least_one, *team_, events, finished, counts)) jobs_.pop_front();
+  add(counts);
+  return finished;
+}
+
+bool CoFinetuning::work(Job& job, int64_t budget, bool at_least_one, weft::ParallelFor& team,
+                        std::vector<FinetuneEvent>& events, std::vector<Finished>& finished, Counts& counts) {
   auto fail = [&](const Status& s) {
     events.push_back(event(job.spec, JobStatus::kFailed, s.message()));
-    jobs_.pop_front();
-    return finished;
+    return true;
   };
   if (!job.run) {
     Result<finetune::FinetuneOptions> o = options_of(job.spec);
@@ -131,7 +219,7 @@ std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int 
     }
     job.spec.tokens.clear();
     job.spec.trained.clear();
-    auto run = finetune::Finetuner::create(*model_, std::move(examples), *o, *team_);
+    auto run = finetune::Finetuner::create(*model_, std::move(examples), *o, team);
     if (!run.ok()) return fail(run.status());
     job.run = std::move(run).value();
     FinetuneEvent e = event(job.spec, JobStatus::kRunning);
@@ -140,10 +228,10 @@ std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int 
   }
   Result<finetune::WorkSlice> w = job.run->work(budget, at_least_one);
   if (!w.ok()) return fail(w.status());
-  tokens_ += w->forward_tokens;
-  ns_ += w->ns;
+  counts.tokens += w->forward_tokens;
+  counts.ns += w->ns;
   if (w->step) {
-    ++steps_;
+    ++counts.steps;
     job.trained_tokens += w->step->tokens;
     FinetuneEvent e = event(job.spec, JobStatus::kRunning);
     e.step = w->step->step;
@@ -157,8 +245,9 @@ std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int 
     if (!job.spec.output_dir.empty()) {
       const std::string base = std::filesystem::path(job.spec.output_dir).filename().string();
       Status s = a.save_peft(job.spec.output_dir, model_->config(), base);
-      if (s.is_ok())
+      if (s.is_ok()) {
         s = a.save_gguf((std::filesystem::path(job.spec.output_dir) / "adapter.gguf").string(), model_->config());
+      }
       if (!s.is_ok()) return fail(s);
     }
     finished.push_back({job.spec.model_name, std::make_shared<const llm::LoraAdapter>(a)});
@@ -166,9 +255,9 @@ std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int 
     e.step = e.total_steps = job.run->total_steps();
     e.trained_tokens = job.trained_tokens;
     events.push_back(e);
-    jobs_.pop_front();
+    return true;
   }
-  return finished;
+  return false;
 }
 
 }  // namespace weft::serving

@@ -15,10 +15,13 @@
 // actor calls it between iterations.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "finetune/finetuner.h"
@@ -29,9 +32,19 @@
 
 namespace weft::serving {
 
+// How finetuning shares the machine with inference. kCo is weft's (above); the other two are the
+// baselines FlexLLM compares with, kept for the benchmark (scripts/bench finetune).
+enum class FinetuneSharing : uint8_t {
+  kCo = 0,        // each iteration's slack, sized per iteration (the top of this file)
+  kTemporal = 1,  // whole iterations alternate: after each inference iteration, as long again of finetuning
+  kSpatial = 2,   // cores split: finetuning on its own threads (spatial_threads), all the time
+};
+
 struct CoFinetuningOptions {
   int64_t idle_slice_ns = 100'000'000;  // finetuning per iteration when there is no inference
   double margin = 0.8;                  // share of an iteration's slack that finetuning may take
+  FinetuneSharing sharing = FinetuneSharing::kCo;
+  int spatial_threads = 1;  // kSpatial: finetuning's own threads
 };
 
 class CoFinetuning {
@@ -43,8 +56,8 @@ class CoFinetuning {
   Status submit(const FinetuneJobSpec& spec, std::vector<FinetuneEvent>& events);
   // Ends a queued or running job and frees it; kNotFound when there is none of that id.
   Status cancel(const std::string& id, std::vector<FinetuneEvent>& events);
-  bool active() const { return !jobs_.empty(); }
-  int jobs() const { return static_cast<int>(jobs_.size()); }
+  bool active() const;
+  int jobs() const;
 
   // A finished job's adapter, to serve.
   struct Finished {
@@ -59,17 +72,36 @@ class CoFinetuning {
   // runs even beyond it.
   int64_t budget_ns(const Engine& engine, int inference_tokens, int64_t inference_ns, bool* at_least_one) const;
 
-  int64_t tokens() const { return tokens_; }
-  int64_t steps() const { return steps_; }
-  int64_t ns() const { return ns_; }
+  int64_t tokens() const;
+  int64_t steps() const;
+  int64_t ns() const;
 
  private:
   struct Job;
+  struct Counts {
+    int64_t tokens = 0, steps = 0, ns = 0;
+  };
+  // A piece of `job`'s work within `budget` on `team`, its news to `events` and `finished`; true
+  // when the job is over (succeeded or failed). Touches nothing shared.
+  bool work(Job& job, int64_t budget, bool at_least_one, weft::ParallelFor& team, std::vector<FinetuneEvent>& events,
+            std::vector<Finished>& finished, Counts& counts);
+  void add(const Counts& c);  // mu_ held
+  void spatial_loop();        // kSpatial's thread
+
   std::shared_ptr<const llm::LlamaModel> model_;
   weft::ParallelFor* team_;
   CoFinetuningOptions options_;
+  mutable std::mutex mu_;  // guards everything below (kSpatial's thread works under it)
   std::deque<std::unique_ptr<Job>> jobs_;
   int64_t tokens_ = 0, steps_ = 0, ns_ = 0;
+  // kSpatial: its thread, its team, and what it produced since the last run().
+  std::unique_ptr<weft::ParallelFor> spatial_team_;
+  std::thread spatial_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool busy_ = false;  // kSpatial's thread is working on the front job
+  std::vector<FinetuneEvent> spatial_events_;
+  std::vector<Finished> spatial_finished_;
 };
 
 }  // namespace weft::serving

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "finetune/dataset.h"
 #include "kernels/cpu/thread_team.h"
@@ -153,6 +155,30 @@ TEST_F(CoFinetuningTest, CancellingStopsAJobAtOnce) {
   FinetuneJobSpec bad = job("d", 1);
   bad.rank = 0;
   EXPECT_EQ(f.submit(bad, events).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoFinetuningTest, TheBaselinesAlternateIterationsOrSplitTheCores) {
+  Engine e(model_, {});
+  RequestSpec a{.id = 1, .prompt = encode("Hello there"), .max_tokens = 50};
+  e.step({.arrivals = {a}});
+  CoFinetuning temporal(model_, *team_, {.sharing = FinetuneSharing::kTemporal});
+  bool at_least_one = false;
+  EXPECT_EQ(temporal.budget_ns(e, 1, 123'000'000, &at_least_one), 123'000'000) << "as long again as inference";
+  EXPECT_TRUE(at_least_one);
+  // Spatial: finetuning's own thread trains; run() only hands over its news.
+  CoFinetuning spatial(model_, *team_, {.sharing = FinetuneSharing::kSpatial, .spatial_threads = 1});
+  std::vector<FinetuneEvent> events;
+  ASSERT_TRUE(spatial.submit(job("s", 1), events).is_ok());
+  std::vector<CoFinetuning::Finished> finished;
+  for (int i = 0; i < 6000 && finished.empty(); ++i) {
+    for (auto& f : spatial.run(e, 0, 0, events)) finished.push_back(std::move(f));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].name, "zorbania-s");
+  EXPECT_EQ(events.back().status, static_cast<uint8_t>(JobStatus::kSucceeded));
+  EXPECT_EQ(spatial.steps(), 2);
+  EXPECT_FALSE(spatial.active());
 }
 
 }  // namespace

@@ -43,7 +43,11 @@ EngineActor::EngineActor(const EngineConfig& c) {
       eo.scheduler.default_targets[k].tpot_ns = c.tpot_targets_ns[k];
   }
   engine_ = std::make_unique<Engine>(model_, eo);
-  finetuning_ = std::make_unique<CoFinetuning>(model_, *team_);
+  if (c.finetune_sharing > static_cast<uint8_t>(FinetuneSharing::kSpatial)) throw Error("unknown finetune sharing");
+  finetuning_ =
+      std::make_unique<CoFinetuning>(model_, *team_,
+                                     CoFinetuningOptions{.sharing = static_cast<FinetuneSharing>(c.finetune_sharing),
+                                                         .spatial_threads = c.finetune_threads});
   if (c.profile_tokens > 0) engine_->profile(c.profile_tokens);
   const SpeculationConfig& s = c.speculation;
   std::unique_ptr<Speculator> draft;
@@ -116,13 +120,12 @@ StepOutput EngineActor::step(StepInput input, uint8_t slo) {
   }
   out.finetune = std::move(finetune_events_);
   finetune_events_.clear();
-  if (finetuning_->active()) {
-    // What the iteration left goes to finetuning, at the batch class.
-    team_->set_priority(Slo::kBatch);
-    for (CoFinetuning::Finished& f : finetuning_->run(*engine_, out.tokens, detail::now_ns() - start, out.finetune)) {
-      if (Status s = engine_->add_adapter(f.name, std::move(f.adapter)); !s.is_ok()) {
-        log()->warn("finetuned adapter '{}' is not served: {}", f.name, s.message());
-      }
+  // What the iteration left goes to finetuning, at the batch class (with spatial sharing, the
+  // news of finetuning's own threads).
+  team_->set_priority(Slo::kBatch);
+  for (CoFinetuning::Finished& f : finetuning_->run(*engine_, out.tokens, detail::now_ns() - start, out.finetune)) {
+    if (Status s = engine_->add_adapter(f.name, std::move(f.adapter)); !s.is_ok()) {
+      log()->warn("finetuned adapter '{}' is not served: {}", f.name, s.message());
     }
   }
   out.stats.finetune_tokens = finetuning_->tokens();

@@ -44,8 +44,11 @@ struct EngineConfig {
   std::vector<int64_t> ttft_targets_ns, tpot_targets_ns;
   int profile_tokens = 32;  // the step cost is measured at load up to this many tokens (Engine::profile); 0: not
   uint8_t scheduling = 0;   // SchedulePolicy
+  uint8_t finetune_sharing = 0;  // FinetuneSharing (co_finetuning.h)
+  int finetune_threads = 1;      // with FinetuneSharing::kSpatial: finetuning's own threads
   MSGPACK_DEFINE(model_path, threads, kv_cache_tokens, max_num_seqs, max_num_batched_tokens, max_waiting, progress,
-                 speculation, device, ttft_targets_ns, tpot_targets_ns, profile_tokens, scheduling)
+                 speculation, device, ttft_targets_ns, tpot_targets_ns, profile_tokens, scheduling, finetune_sharing,
+                 finetune_threads)
 };
 
 struct EngineInfo {

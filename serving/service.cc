@@ -95,6 +95,8 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
                   options.speculation,
                   options.device};
   ec.scheduling = static_cast<uint8_t>(eo.scheduler.policy);
+  ec.finetune_sharing = options.finetune_sharing;
+  ec.finetune_threads = options.finetune_threads;
   for (const SloTargets& t : eo.scheduler.default_targets) {
     ec.ttft_targets_ns.push_back(t.ttft_ns);
     ec.tpot_targets_ns.push_back(t.tpot_ns);

@@ -59,6 +59,8 @@ struct ServiceOptions {
   // Finetuning jobs' adapters are saved in FINETUNE_DIR/<job id> (PEFT and adapter.gguf); empty:
   // only served.
   std::string finetune_dir;
+  uint8_t finetune_sharing = 0;  // FinetuneSharing: co (default), or a baseline (temporal, spatial)
+  int finetune_threads = 1;      // spatial sharing's finetuning threads
   // LoRA adapters served from the start, as models of their own: name, then a PEFT directory or a
   // GGUF adapter file.
   std::vector<std::pair<std::string, std::string>> lora_adapters;

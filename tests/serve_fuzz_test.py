@@ -214,9 +214,12 @@ class ServeFuzzTest(unittest.TestCase):
                  "--checks", "all",
                  # Checks for APIs with resources that are created and deleted: none here.
                  "--exclude-checks", "use_after_free,ensure_resource_availability,object_level_authorization",
-                 # Loading an adapter succeeds only for files on the server's disk: serve_e2e tests
-                 # these two with real adapter files, good and bad.
-                 "--exclude-operation-id", "loadLoraAdapter", "--exclude-operation-id", "unloadLoraAdapter",
+                 # Loading an adapter succeeds only for files on the server's disk, and these
+                 # operations on files and jobs only for ids made earlier: serve_e2e and finetune_e2e
+                 # test them with real adapters, files and jobs, good and bad.
+                 *[arg for op in ("loadLoraAdapter", "unloadLoraAdapter", "uploadFile", "retrieveFile", "deleteFile",
+                                  "createFineTuningJob", "retrieveFineTuningJob", "cancelFineTuningJob",
+                                  "listFineTuningEvents") for arg in ("--exclude-operation-id", op)],
                  "--phases", "examples,coverage,fuzzing",
                  "--max-examples", str(MAX_EXAMPLES), "--generation-deterministic",
                  "--workers", "1", "--request-timeout", "60",

@@ -48,6 +48,10 @@ constexpr const char* kHelp =
     "                              POST /v1/load_lora_adapter and /v1/unload_lora_adapter\n"
     "  --finetune-dir DIR          save adapters of finetuning jobs (POST /v1/fine_tuning/jobs, co-served\n"
     "                              with inference) in DIR/<job id>; they are served either way\n"
+    "  --finetune-sharing MODE     co: finetuning takes what each iteration's inference leaves (default);\n"
+    "                              temporal, spatial: the baselines (iterations alternate; cores split,\n"
+    "                              --finetune-threads for finetuning, --threads for inference)\n"
+    "  --finetune-threads N        finetuning's threads with spatial sharing (default 1)\n"
     "  --api-key KEY               require 'Authorization: Bearer KEY' on /v1/* (or $WEFT_API_KEY)\n";
 
 // "A,B,C": one positive figure in milliseconds per SLO class.
@@ -146,6 +150,14 @@ Status run(const Args& a) {
     so.lora_adapters.emplace_back(lora.substr(0, eq), lora.substr(eq + 1));
   }
   so.finetune_dir = a.get("finetune-dir", "");
+  const std::string sharing = a.get("finetune-sharing", "co");
+  if (sharing == "co" || sharing == "temporal" || sharing == "spatial") {
+    so.finetune_sharing = sharing == "co" ? 0 : sharing == "temporal" ? 1 : 2;
+  } else {
+    return Status::invalid_argument("--finetune-sharing takes co, temporal or spatial");
+  }
+  WEFT_ASSIGN_OR_RETURN(so.finetune_threads, a.get_int("finetune-threads", 1));
+  if (so.finetune_threads < 1) return Status::invalid_argument("--finetune-threads must be >= 1");
   so.progress = true;
   so.device = a.get("device", "cpu");
   WEFT_RETURN_IF_ERROR(kernels::parse_device(so.device).status());
@@ -211,7 +223,9 @@ int serve_command(int argc, char** argv) {
                         "slo-tpot-ms",
                         "scheduling-policy",
                         "lora",
-                        "finetune-dir"},
+                        "finetune-dir",
+                        "finetune-sharing",
+                        "finetune-threads"},
                        {"help"});
   if (!a.ok()) {
     std::fprintf(stderr, "weft serve: %s\n%s", a.status().message().c_str(), kHelp);
