@@ -89,6 +89,42 @@ std::optional<StepReport> Finetuner::end_sequence() {
   return r;
 }
 
+void PieceCost::observe(double units, double ns) {
+  const double w = samples_ == 0 ? 1.0 : 0.2;
+  n_ += w * (units - n_);
+  t_ += w * (ns - t_);
+  nn_ += w * (units * units - nn_);
+  nt_ += w * (units * ns - nt_);
+  ++samples_;
+}
+
+double PieceCost::predict(double units) const {
+  const double var = nn_ - n_ * n_;
+  double per = n_ > 0 ? t_ / n_ : 0, fixed = 0;
+  if (var > 1e-9 * std::max(1.0, nn_)) {  // pieces of several sizes: fixed + per-unit
+    const double slope = (nt_ - n_ * t_) / var;
+    if (slope >= 0 && t_ - slope * n_ >= 0) {
+      per = slope;
+      fixed = t_ - slope * n_;
+    }
+  }
+  return fixed + per * units;
+}
+
+int PieceCost::units_within(double ns, int most) const {
+  if (predict(1) > ns) return 0;
+  int lo = 1, hi = most;  // the largest count that fits (predict grows with units)
+  while (lo < hi) {
+    const int mid = lo + (hi - lo + 1) / 2;
+    if (predict(mid) <= ns) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
 Result<WorkSlice> Finetuner::work(int64_t budget_ns, bool at_least_one) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -97,35 +133,47 @@ Result<WorkSlice> Finetuner::work(int64_t budget_ns, bool at_least_one) {
   while (!done() && !w.step) {
     if (!pass_) WEFT_RETURN_IF_ERROR(begin_sequence());
     TrainingPass& p = *pass_;
-    const int64_t left = budget_ns - spent();
-    const bool must = at_least_one && w.forward_tokens == 0 && w.backward_layers == 0;
+    const double left = static_cast<double>(budget_ns - spent());
+    const bool must = at_least_one && w.pieces == 0;  // the smallest piece, fitting or not
     const auto piece = Clock::now();
     if (!p.forward_done()) {
-      // Unmeasured: a few tokens first, to learn the cost.
-      int n = fwd_ns_ > 0 ? static_cast<int>(static_cast<double>(left) / fwd_ns_) : 4;
-      n = std::min({n, options_.chunk_tokens, p.tokens() - p.forwarded()});
-      if (n < 1 && !must) break;
-      n = std::max(n, 1);
-      WEFT_RETURN_IF_ERROR(p.forward(n));
-      const double per = static_cast<double>(spent_since(piece)) / n;
-      fwd_ns_ = fwd_ns_ > 0 ? 0.8 * fwd_ns_ + 0.2 * per : per;
-      w.forward_tokens += n;
+      // A chunk of tokens through as many layers as fit; a new chunk as long as fits one layer.
+      int n = p.chunk_tokens();
+      if (n == 0) {
+        n = std::min(options_.chunk_tokens, p.tokens() - p.forwarded());
+        if (forward_cost_.known()) n = std::min(n, forward_cost_.units_within(left, n));
+        if (n < 1 && !must) break;
+        n = std::max(n, 1);
+      }
+      int k = forward_cost_.known() ? static_cast<int>(left / forward_cost_.predict(n)) : 1;
+      k = std::min(k, p.layers() - p.chunk_layers());
+      if (k < 1 && !must) break;
+      k = std::max(k, 1);
+      const int before = p.forwarded();
+      WEFT_RETURN_IF_ERROR(p.forward(n, k));
+      forward_cost_.observe(n, static_cast<double>(spent_since(piece)) / k);
+      w.forward_tokens += p.forwarded() - before;
       if (p.forward_done()) {
         peak_saved_ = std::max(peak_saved_, p.saved_bytes());
         peak_all_ = std::max(peak_all_, p.all_activation_bytes());
       }
+    } else if (p.output_left() > 0) {
+      int m = output_cost_.known() ? output_cost_.units_within(left, p.output_left()) : 1;
+      if (m < 1 && !must) break;
+      m = std::max(m, 1);
+      WEFT_RETURN_IF_ERROR(p.output(m));
+      output_cost_.observe(m, static_cast<double>(spent_since(piece)));
     } else {
-      const double layer_ns = bwd_ns_ * p.tokens();
-      int k = bwd_ns_ > 0 ? static_cast<int>(static_cast<double>(left) / layer_ns) : 1;
+      const int tokens = p.tokens();
+      int k = backward_cost_.known() ? static_cast<int>(left / backward_cost_.predict(tokens)) : 1;
       k = std::min(k, p.layers() - p.backwarded());
       if (k < 1 && !must) break;
       k = std::max(k, 1);
       WEFT_RETURN_IF_ERROR(p.backward(k, grads_));
-      const double per = static_cast<double>(spent_since(piece)) / (static_cast<double>(k) * p.tokens());
-      bwd_ns_ = bwd_ns_ > 0 ? 0.8 * bwd_ns_ + 0.2 * per : per;
-      w.backward_layers += k;
+      backward_cost_.observe(tokens, static_cast<double>(spent_since(piece)) / k);
       if (p.done()) w.step = end_sequence();
     }
+    ++w.pieces;
   }
   w.ns = spent();
   return w;

@@ -39,10 +39,25 @@ struct StepReport {
   float grad_norm = 0;      ///< before clipping
 };
 
+/// What a kind of piece of work costs: time = fixed + per_unit x units, fitted over the pieces run
+/// so far (exponentially weighted least squares, so it follows the machine's load).
+class PieceCost {
+ public:
+  void observe(double units, double ns);
+  bool known() const { return samples_ > 0; }
+  double predict(double units) const;
+  /// The most units (up to `most`) a piece may have to take at most `ns`; 0 when one does not fit.
+  int units_within(double ns, int most) const;
+
+ private:
+  int samples_ = 0;
+  double n_ = 0, t_ = 0, nn_ = 0, nt_ = 0;  // weighted means of units, time, units², units x time
+};
+
 /// What one call to Finetuner::work did.
 struct WorkSlice {
-  int forward_tokens = 0;          ///< tokens taken through the forward pass
-  int backward_layers = 0;         ///< layers of backward pass (of sequences of any length)
+  int forward_tokens = 0;          ///< tokens that finished the forward pass
+  int pieces = 0;                  ///< pieces of work run
   int64_t ns = 0;                  ///< time it took
   std::optional<StepReport> step;  ///< set when an optimizer step completed
 };
@@ -55,13 +70,11 @@ class Finetuner {
   /// Forward and backward of the next batch of sequences, then an optimizer step.
   Result<StepReport> step();
   /// Finetuning work predicted (from the measured cost of earlier pieces) to take at most
-  /// `budget_ns`: forward chunks and backward layers of the current sequence, and the optimizer
-  /// step when a batch completes. With `at_least_one`, one piece (one token or one layer at the
-  /// least) even when it does not fit, so the run advances on a machine with nothing else to do.
+  /// `budget_ns`: pieces of the current sequence (a chunk of tokens through some layers, the
+  /// output of some trained tokens, some layers of backward pass), and the optimizer step when a
+  /// batch completes. With `at_least_one`, one small piece even when it does not fit, so the run
+  /// advances on a machine with nothing else to do. Stops after an optimizer step.
   Result<WorkSlice> work(int64_t budget_ns, bool at_least_one);
-  /// Measured cost of a forward token and of one layer of backward pass per sequence token.
-  double forward_ns_per_token() const { return fwd_ns_; }
-  double backward_ns_per_layer_token() const { return bwd_ns_; }
   bool done() const { return step_ >= total_steps_; }
   int total_steps() const { return total_steps_; }
   int steps_done() const { return step_; }
@@ -95,7 +108,9 @@ class Finetuner {
   size_t batch_take_ = 0, batch_done_ = 0;  // sequences of the current batch, and finished
   StepReport batch_;                        // what the current batch has summed so far
   double batch_loss_ = 0;
-  double fwd_ns_ = 0, bwd_ns_ = 0;  // measured costs (0: not yet)
+  PieceCost forward_cost_;   // one layer of a chunk, by the chunk's tokens
+  PieceCost output_cost_;    // by trained tokens
+  PieceCost backward_cost_;  // one layer, by the sequence's tokens
 };
 
 }  // namespace weft::finetune

@@ -110,6 +110,10 @@ Result<TrainingPass> TrainingPass::start(const llm::LlamaModel& model, const Lor
     }
   }
   p.h_final_.resize(T * c.d_model);
+  for (size_t t = 0; t + 1 < T; ++t) {
+    if (p.example_.trained[t + 1] != 0) p.at_.push_back(static_cast<int>(t));
+  }
+  p.grad_.assign(T * c.d_model, 0.0f);
   return p;
 }
 
@@ -165,11 +169,41 @@ void lora_backward(const LoraMatrix* m, LoraMatrix* g, const float* x, const flo
 
 }  // namespace
 
-Status TrainingPass::forward(int count) {
-  if (count < 1) return Status::invalid_argument("forward takes at least one token");
+Status TrainingPass::forward(int count, int layers) {
+  if (count < 1 || layers < 1) return Status::invalid_argument("forward takes at least one token and one layer");
+  if (forward_done()) return Status::failed_precondition("the forward pass is done");
   const llm::ModelConfig& c = config_;
-  const int t0 = forwarded_, t1 = std::min(tokens(), forwarded_ + count), n = t1 - t0;
-  if (n <= 0) return Status::failed_precondition("the forward pass is done");
+  const int d = c.d_model;
+  if (chunk_end_ == forwarded_) {  // a new chunk: its embeddings and rotary angles
+    chunk_end_ = std::min(tokens(), forwarded_ + count);
+    chunk_layer_ = 0;
+    const int n = chunk_end_ - forwarded_;
+    cur_.resize(static_cast<size_t>(n) * d);
+    for (int i = 0; i < n; ++i) {
+      WEFT_RETURN_IF_ERROR(cpu::weight_row(weights_.token_embd, example_.tokens[forwarded_ + i], &cur_[i * d]));
+    }
+    const cpu::RopeParams rope{c.head_dim,          c.rope_dims,
+                               c.rope_base,         1.0f / c.rope_linear_scale,
+                               weights_.rope_freqs, c.rope_style == llm::RopeStyle::kNeox};
+    const int half = c.rope_dims / 2;
+    rope_cos_.resize(static_cast<size_t>(n) * half);
+    rope_sin_.resize(rope_cos_.size());
+    for (int i = 0; i < n; ++i) cpu::rope_angles(forwarded_ + i, rope, &rope_cos_[i * half], &rope_sin_[i * half]);
+  }
+  for (int k = 0; k < layers && chunk_layer_ < c.n_layers; ++k) {
+    WEFT_RETURN_IF_ERROR(layer_forward(chunk_layer_));
+    ++chunk_layer_;
+  }
+  if (chunk_layer_ == c.n_layers) {
+    std::copy(cur_.begin(), cur_.end(), h_final_.begin() + static_cast<ptrdiff_t>(forwarded_) * d);
+    forwarded_ = chunk_end_;
+  }
+  return Status::ok();
+}
+
+Status TrainingPass::layer_forward(int l) {
+  const llm::ModelConfig& c = config_;
+  const int t0 = forwarded_, n = chunk_end_ - forwarded_;
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim, ffn = c.ffn_dim;
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -181,14 +215,11 @@ Status TrainingPass::forward(int count) {
                              weights_.rope_freqs,
                              c.rope_style == llm::RopeStyle::kNeox};
   const int half = c.rope_dims / 2;
-  std::vector<float> cos(static_cast<size_t>(n) * half), sin(cos.size());
-  for (int i = 0; i < n; ++i) cpu::rope_angles(t0 + i, rope, &cos[i * half], &sin[i * half]);
-
-  std::vector<float> cur(static_cast<size_t>(n) * d), xn(cur.size()), proj(cur.size());
-  std::vector<float> act(static_cast<size_t>(n) * ffn), scratch;
-  for (int i = 0; i < n; ++i)
-    WEFT_RETURN_IF_ERROR(cpu::weight_row(weights_.token_embd, example_.tokens[t0 + i], &cur[i * d]));
-  for (int l = 0; l < c.n_layers; ++l) {
+  const float* cos = rope_cos_.data();
+  const float* sin = rope_sin_.data();
+  std::vector<float>& cur = cur_;
+  std::vector<float> xn(cur.size()), proj(cur.size()), act(static_cast<size_t>(n) * ffn), scratch;
+  {
     const llm::LayerWeights& W = weights_.layers[static_cast<size_t>(l)];
     Layer& L = saved_[static_cast<size_t>(l)];
     auto lora = [&](LoraTarget t) { return adapter_->find(l, t); };
@@ -259,32 +290,30 @@ Status TrainingPass::forward(int count) {
     lora_forward(lora(LoraTarget::kDown), act.data(), n, u(LoraTarget::kDown), proj.data(), scratch);
     for (size_t j = 0; j < cur.size(); ++j) cur[j] += proj[j];
   }
-  std::copy(cur.begin(), cur.end(), h_final_.begin() + static_cast<ptrdiff_t>(t0) * d);
-  forwarded_ = t1;
   return Status::ok();
 }
 
-Status TrainingPass::output_backward() {
+Status TrainingPass::output(int count) {
+  if (count < 1) return Status::invalid_argument("output takes at least one token");
+  if (!forward_done()) return Status::failed_precondition("the forward pass is not done");
+  if (output_left() == 0) return Status::failed_precondition("the output is done");
   const llm::ModelConfig& c = config_;
-  const int d = c.d_model, T = tokens();
-  std::vector<int> at;  // positions whose next token is trained on
-  for (int t = 0; t + 1 < T; ++t) {
-    if (example_.trained[t + 1] != 0) at.push_back(t);
-  }
-  const int m = static_cast<int>(at.size());
+  const int d = c.d_model;
+  const int first = output_done_, m = std::min(count, output_left());
   std::vector<float> xf(static_cast<size_t>(m) * d), rf(static_cast<size_t>(m));
-  for (int i = 0; i < m; ++i)
-    rf[i] = norm_row(&h_final_[static_cast<size_t>(at[i]) * d], weights_.output_norm, d, c.rms_eps, &xf[i * d]);
+  for (int i = 0; i < m; ++i) {
+    rf[i] =
+        norm_row(&h_final_[static_cast<size_t>(at_[first + i]) * d], weights_.output_norm, d, c.rms_eps, &xf[i * d]);
+  }
   const size_t vocab = static_cast<size_t>(c.vocab);
   std::vector<float> logits(static_cast<size_t>(m) * vocab);
   WEFT_RETURN_IF_ERROR(matmul_nt(weights_.output, xf.data(), m, logits.data(), false, *team_));
-  loss_sum_ = 0;
   for (int i = 0; i < m; ++i) {
     float* row = &logits[i * vocab];
     const float mx = *std::max_element(row, row + vocab);
     double z = 0;
     for (size_t j = 0; j < vocab; ++j) z += std::exp(static_cast<double>(row[j] - mx));
-    const int32_t target = example_.tokens[static_cast<size_t>(at[i]) + 1];
+    const int32_t target = example_.tokens[static_cast<size_t>(at_[first + i]) + 1];
     loss_sum_ += std::log(z) + mx - row[target];
     // d loss / d logits = softmax - onehot
     for (size_t j = 0; j < vocab; ++j) row[j] = static_cast<float>(std::exp(static_cast<double>(row[j] - mx)) / z);
@@ -292,11 +321,11 @@ Status TrainingPass::output_backward() {
   }
   std::vector<float> gxf(static_cast<size_t>(m) * d, 0.0f);
   WEFT_RETURN_IF_ERROR(matmul_nn(weights_.output, logits.data(), m, gxf.data(), *team_));
-  grad_.assign(static_cast<size_t>(T) * d, 0.0f);
   for (int i = 0; i < m; ++i) {
-    norm_backward(&h_final_[static_cast<size_t>(at[i]) * d], weights_.output_norm, rf[i], &gxf[i * d], d,
-                  &grad_[static_cast<size_t>(at[i]) * d]);
+    const size_t t = static_cast<size_t>(at_[first + i]);
+    norm_backward(&h_final_[t * d], weights_.output_norm, rf[i], &gxf[i * d], d, &grad_[t * d]);
   }
+  output_done_ += m;
   return Status::ok();
 }
 
@@ -435,7 +464,7 @@ Status TrainingPass::backward(int count, LoraAdapter& grads) {
   if (grads.layers.size() != adapter_->layers.size()) {
     return Status::invalid_argument("the gradients do not have the adapter's shape");
   }
-  if (backwarded_ == 0) WEFT_RETURN_IF_ERROR(output_backward());
+  if (output_left() > 0) WEFT_RETURN_IF_ERROR(output(output_left()));
   for (int k = 0; k < count && !done(); ++k) {
     const int l = layers() - 1 - backwarded_;
     WEFT_RETURN_IF_ERROR(layer_backward(l, grads));

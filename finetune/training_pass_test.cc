@@ -74,12 +74,15 @@ class TrainingTest : public ::testing::Test {
     }
     return e;
   }
-  // Loss sum and gradients of `e`, forward in chunks of `chunk`, backward `layers` at a time.
+  // Loss sum and gradients of `e`: forward in chunks of `chunk` tokens, `forward_layers` layers a
+  // piece; the output `output` tokens a piece; backward `layers` at a time.
   static std::pair<double, LoraAdapter> run(const llm::LlamaModel& m, const LoraAdapter& a, const TrainingExample& e,
-                                            weft::ParallelFor& team, int chunk = 1000, int layers = 1000) {
+                                            weft::ParallelFor& team, int chunk = 1000, int layers = 1000,
+                                            int forward_layers = 1000, int output = 0) {
     auto pass = TrainingPass::start(m, a, e, team);
     EXPECT_TRUE(pass.ok()) << pass.status();
-    while (!pass->forward_done()) EXPECT_TRUE(pass->forward(chunk).is_ok());
+    while (!pass->forward_done()) EXPECT_TRUE(pass->forward(chunk, forward_layers).is_ok());
+    while (output > 0 && pass->output_left() > 0) EXPECT_TRUE(pass->output(output).is_ok());
     LoraAdapter g = zero_gradients(a);
     while (!pass->done()) EXPECT_TRUE(pass->backward(layers, g).is_ok());
     return {pass->loss_sum(), std::move(g)};
@@ -151,7 +154,7 @@ TEST_F(TrainingTest, PiecesGiveTheSameBitsAsOnePass) {
     const TrainingExample e = example(23, m->config().vocab);
     const auto [loss, g] = run(*m, a, e, team_);
     kernels::cpu::ThreadTeam one(1);
-    const auto [loss2, g2] = run(*m, a, e, one, /*chunk=*/5, /*layers=*/1);
+    const auto [loss2, g2] = run(*m, a, e, one, /*chunk=*/5, /*layers=*/1, /*forward_layers=*/1, /*output=*/3);
     EXPECT_EQ(loss, loss2);
     for (int l = 0; l < 2; ++l) {
       for (int t = 0; t < llm::kLoraTargets; ++t) {
@@ -240,6 +243,21 @@ TEST_F(TrainingTest, FinetuningLearnsARepeatedSequence) {
     EXPECT_EQ(r->tokens, 22);
   }
   EXPECT_LT(last, 0.5 * first);
+}
+
+TEST(PieceCost, FitsAFixedAndAPerUnitCost) {
+  PieceCost c;
+  EXPECT_FALSE(c.known());
+  c.observe(10, 110);
+  EXPECT_DOUBLE_EQ(c.predict(20), 220);  // one size seen: proportional
+  c.observe(20, 210);
+  c.observe(10, 110);
+  c.observe(20, 210);
+  EXPECT_NEAR(c.predict(30), 310, 1e-6);  // 10 + 10 per unit
+  EXPECT_NEAR(c.predict(0), 10, 1e-6);
+  EXPECT_EQ(c.units_within(155, 100), 14);
+  EXPECT_EQ(c.units_within(155, 5), 5);
+  EXPECT_EQ(c.units_within(15, 100), 0);
 }
 
 TEST(Dataset, ConversationsTrainOnAssistantTurnsAndBadLinesAreNamed) {

@@ -145,7 +145,7 @@ TEST_F(CoFinetuningTest, CancellingStopsAJobAtOnce) {
   ASSERT_TRUE(f.submit(job("b", 50), events).is_ok());
   ASSERT_TRUE(f.submit(job("c", 50), events).is_ok());
   for (int i = 0; i < 3; ++i) f.run(e, 0, 0, events);
-  EXPECT_GT(f.tokens(), 0);
+  EXPECT_GT(f.ns(), 0) << "the job has worked";
   ASSERT_TRUE(f.cancel("b", events).is_ok());
   EXPECT_EQ(events.back().status, static_cast<uint8_t>(JobStatus::kCancelled));
   EXPECT_EQ(f.jobs(), 1);

@@ -410,7 +410,8 @@ void Service::loop() {
     }
     // Adapters change between iterations; an arrival naming one just loaded finds it.
     for (const Command& c : commands) c.done(c.run());
-    if (input.arrivals.empty() && input.finish.empty() && !busy) continue;
+    // An iteration follows a command too: a job just queued starts with it on an idle server.
+    if (input.arrivals.empty() && input.finish.empty() && !busy && commands.empty()) continue;
     StepOutput out;
     try {
       out = get(
