@@ -153,9 +153,10 @@ Result<WorkSlice> Finetuner::work(int64_t budget_ns, bool at_least_one) {
       WEFT_RETURN_IF_ERROR(p.forward(n, k));
       forward_cost_.observe(n, static_cast<double>(spent_since(piece)) / k);
       w.forward_tokens += p.forwarded() - before;
-      if (p.forward_done()) {
-        peak_saved_ = std::max(peak_saved_, p.saved_bytes());
-        peak_all_ = std::max(peak_all_, p.all_activation_bytes());
+      if (p.forward_done() && p.saved_bytes() > peak_saved_) {
+        peak_saved_ = p.saved_bytes();
+        peak_all_ = p.all_activation_bytes();
+        peak_tokens_ = p.tokens();
       }
     } else if (p.output_left() > 0) {
       int m = output_cost_.known() ? output_cost_.units_within(left, p.output_left()) : 1;

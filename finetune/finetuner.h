@@ -83,6 +83,7 @@ class Finetuner {
   /// keeping every intermediate would hold.
   size_t peak_saved_bytes() const { return peak_saved_; }
   size_t peak_all_bytes() const { return peak_all_; }
+  int peak_tokens() const { return peak_tokens_; }  ///< that sequence's length
 
  private:
   Finetuner(const llm::LlamaModel& model, const FinetuneOptions& options, weft::ParallelFor& team,
@@ -104,6 +105,7 @@ class Finetuner {
   std::optional<Optimizer> optimizer_;
   int step_ = 0, total_steps_ = 0;
   size_t peak_saved_ = 0, peak_all_ = 0;
+  int peak_tokens_ = 0;
   std::optional<TrainingPass> pass_;        // the sequence in progress
   size_t batch_take_ = 0, batch_done_ = 0;  // sequences of the current batch, and finished
   StepReport batch_;                        // what the current batch has summed so far

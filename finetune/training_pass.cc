@@ -35,6 +35,24 @@ void norm_backward(const float* x, const float* w, float r, const float* gy, int
   for (int j = 0; j < d; ++j) gx[j] += r * w[j] * gy[j] - x[j] * k;
 }
 
+// p[j] = softmax over j <= t of (q . k_j) * scale, k_j the keys of KV head `kh` in `keys`
+// ([token][kv_dim]): query t's causal attention row.
+void causal_softmax(const float* q, const std::vector<float>& keys, int kv_dim, int kh, int hd, int t, float scale,
+                    std::vector<double>& p) {
+  p.resize(static_cast<size_t>(t) + 1);
+  double mx = -INFINITY;
+  for (int j = 0; j <= t; ++j) {
+    const float* kj = &keys[static_cast<size_t>(j) * kv_dim + kh * hd];
+    float s = 0;
+    for (int x = 0; x < hd; ++x) s += q[x] * kj[x];
+    p[j] = s * scale;
+    mx = std::max(mx, p[j]);
+  }
+  double z = 0;
+  for (int j = 0; j <= t; ++j) z += p[j] = std::exp(p[j] - mx);
+  for (int j = 0; j <= t; ++j) p[j] /= z;
+}
+
 }  // namespace
 
 int TrainingExample::trained_tokens() const {
@@ -249,26 +267,15 @@ Status TrainingPass::layer_forward(int l) {
     // Causal attention of the chunk's queries over every key so far.
     float* attn = &L.attn[static_cast<size_t>(t0) * qd];
     team.parallel_for(static_cast<int64_t>(n) * c.n_heads, 1, [&](int64_t b, int64_t e, int) {
-      std::vector<float> p;
+      std::vector<double> p;
       for (int64_t w = b; w < e; ++w) {
         const int i = static_cast<int>(w / c.n_heads), h = static_cast<int>(w % c.n_heads), t = t0 + i;
-        const float* qh = &q[static_cast<size_t>(i) * qd + h * hd];
         const int kh = h / group;
-        p.resize(static_cast<size_t>(t) + 1);
-        float mx = -INFINITY;
-        for (int j = 0; j <= t; ++j) {
-          const float* kj = &L.k[static_cast<size_t>(j) * kvd + kh * hd];
-          float s = 0;
-          for (int x = 0; x < hd; ++x) s += qh[x] * kj[x];
-          p[j] = s * scale;
-          mx = std::max(mx, p[j]);
-        }
-        double z = 0;
-        for (int j = 0; j <= t; ++j) z += p[j] = std::exp(p[j] - mx);
+        causal_softmax(&q[static_cast<size_t>(i) * qd + h * hd], L.k, kvd, kh, hd, t, scale, p);
         float* o = &attn[static_cast<size_t>(i) * qd + h * hd];
         std::fill(o, o + hd, 0.0f);
         for (int j = 0; j <= t; ++j) {
-          const float pj = static_cast<float>(p[j] / z);
+          const float pj = static_cast<float>(p[j]);
           const float* vj = &L.v[static_cast<size_t>(j) * kvd + kh * hd];
           for (int x = 0; x < hd; ++x) o[x] += pj * vj[x];
         }
@@ -386,21 +393,10 @@ Status TrainingPass::layer_backward(int l, LoraAdapter& grads) {
         for (int t = 0; t < T; ++t) {
           const float* qh = &L.q[static_cast<size_t>(t) * qd + h * hd];
           const float* go = &g_attn[static_cast<size_t>(t) * qd + h * hd];
-          p.resize(static_cast<size_t>(t) + 1);
+          causal_softmax(qh, L.k, kvd, static_cast<int>(kh), hd, t, scale, p);
           gp.resize(p.size());
-          double mx = -INFINITY;
-          for (int j = 0; j <= t; ++j) {
-            const float* kj = &L.k[static_cast<size_t>(j) * kvd + kh * hd];
-            float s = 0;
-            for (int x = 0; x < hd; ++x) s += qh[x] * kj[x];
-            p[j] = s * scale;
-            mx = std::max(mx, p[j]);
-          }
-          double zsum = 0;
-          for (int j = 0; j <= t; ++j) zsum += p[j] = std::exp(p[j] - mx);
           double pg = 0;
           for (int j = 0; j <= t; ++j) {
-            p[j] /= zsum;
             const float* vj = &L.v[static_cast<size_t>(j) * kvd + kh * hd];
             float s = 0;
             for (int x = 0; x < hd; ++x) s += go[x] * vj[x];

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/logging.h"
 #include "kernels/cpu/thread_team.h"
 
 namespace weft::serving {
@@ -180,8 +181,9 @@ int64_t CoFinetuning::budget_ns(const Engine& engine, int inference_tokens, int6
     const double leftover = static_cast<double>(std::max(0, max_tokens - inference_tokens)) * cost.per_token_ns();
     budget = std::min(budget, static_cast<int64_t>(leftover));
   }
-  if (budget == INT64_MAX) budget = options_.idle_slice_ns;
-  return std::max<int64_t>(0, budget);
+  // Never more than an idle iteration's slice: a request waiting for its first token (not yet
+  // decoding, so not above) waits at most that long.
+  return std::clamp<int64_t>(budget, 0, options_.idle_slice_ns);
 }
 
 std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int inference_tokens, int64_t inference_ns,
@@ -199,8 +201,13 @@ std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int 
   const int64_t budget = budget_ns(engine, inference_tokens, inference_ns, &at_least_one);
   if (budget <= 0 && !at_least_one) return finished;
   Counts counts;
+  const std::string id = jobs_.front()->spec.id;
   if (work(*jobs_.front(), budget, at_least_one, *team_, events, finished, counts)) jobs_.pop_front();
   add(counts);
+  if (log()->should_log(spdlog::level::debug)) {
+    log()->debug("finetune {}: inference {} tokens in {:.2f} ms; budget {:.2f} ms{}; worked {:.2f} ms", id,
+                 inference_tokens, inference_ns * 1e-6, budget * 1e-6, at_least_one ? " (idle)" : "", counts.ns * 1e-6);
+  }
   return finished;
 }
 

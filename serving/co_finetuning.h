@@ -7,7 +7,11 @@
 //     and a margin), so finetuning never makes a request late, and
 //   - the iteration's unused token budget (max_num_batched_tokens less the inference tokens, at
 //     the measured cost of an inference token), as FlexLLM fills the batch;
-//   - with no inference at all, a fixed slice, so an arrival waits at most that long.
+//   - never more than a fixed slice, which is also what an iteration with no inference at all
+//     gives, so an arrival waits at most that long.
+//
+// The engine actor runs this share as its own call at the batch class (EngineActor::finetune)
+// after the step's tokens have gone to their clients.
 //
 // Its parallel loops run at the batch class on the runtime's workers. Jobs run one at a time in
 // submission order; a finished job's adapter is handed back to be served under its model name, and

@@ -118,20 +118,30 @@ StepOutput EngineActor::step(StepInput input, uint8_t slo) {
     speculate_ns_ += detail::now_ns() - observed;
     out.stats.speculate_ns = speculate_ns_;
   }
-  out.finetune = std::move(finetune_events_);
-  finetune_events_.clear();
-  // What the iteration left goes to finetuning, at the batch class (with spatial sharing, the
-  // news of finetuning's own threads).
+  last_tokens_ = out.tokens;
+  last_ns_ = detail::now_ns() - start;
+  out.stats.finetune_jobs = finetuning_->jobs();
+  return out;
+}
+
+FinetuneSlice EngineActor::finetune() {
+  // What the last iteration left goes to finetuning, at the batch class (with spatial sharing,
+  // the news of finetuning's own threads).
   team_->set_priority(Slo::kBatch);
-  for (CoFinetuning::Finished& f : finetuning_->run(*engine_, out.tokens, detail::now_ns() - start, out.finetune)) {
+  FinetuneSlice out;
+  out.events = std::move(finetune_events_);
+  finetune_events_.clear();
+  for (CoFinetuning::Finished& f : finetuning_->run(*engine_, last_tokens_, last_ns_, out.events)) {
     if (Status s = engine_->add_adapter(f.name, std::move(f.adapter)); !s.is_ok()) {
       log()->warn("finetuned adapter '{}' is not served: {}", f.name, s.message());
     }
   }
-  out.stats.finetune_tokens = finetuning_->tokens();
-  out.stats.finetune_steps = finetuning_->steps();
-  out.stats.finetune_ns = finetuning_->ns();
-  out.stats.finetune_jobs = finetuning_->jobs();
+  last_tokens_ = 0;
+  last_ns_ = 0;
+  out.tokens = finetuning_->tokens();
+  out.steps = finetuning_->steps();
+  out.ns = finetuning_->ns();
+  out.jobs = finetuning_->jobs();
   return out;
 }
 
@@ -174,4 +184,5 @@ std::unique_ptr<EngineActor> open_engine(EngineConfig config) { return std::make
 
 WEFT_REMOTE(weft::serving::open_engine, &weft::serving::EngineActor::info, &weft::serving::EngineActor::step,
             &weft::serving::EngineActor::load_adapter, &weft::serving::EngineActor::unload_adapter,
-            &weft::serving::EngineActor::submit_finetune, &weft::serving::EngineActor::cancel_finetune);
+            &weft::serving::EngineActor::submit_finetune, &weft::serving::EngineActor::cancel_finetune,
+            &weft::serving::EngineActor::finetune);

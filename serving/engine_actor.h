@@ -71,8 +71,11 @@ class EngineActor {
   CommandReply load_adapter(std::string name, std::string path);
   // Engine::remove_adapter.
   CommandReply unload_adapter(std::string name);
+  // The finetuning share of the iteration that the last step computed (CoFinetuning::run): a
+  // separate call, at the batch class, so the step's tokens reach their clients first.
+  FinetuneSlice finetune();
   // Queues a LoRA finetuning job co-served with inference (co_finetuning.h); its news comes back
-  // in StepOutput::finetune, and once it succeeds its adapter is served as spec.model_name.
+  // from finetune(), and once it succeeds its adapter is served as spec.model_name.
   CommandReply submit_finetune(FinetuneJobSpec spec);
   // Ends a queued or running job at once, freeing its memory.
   CommandReply cancel_finetune(std::string id);
@@ -84,7 +87,9 @@ class EngineActor {
   std::shared_ptr<const llm::LlamaModel> draft_;      // the draft model, when one speculates
   std::unique_ptr<SpeculativeDecoding> speculation_;  // null: off
   std::unique_ptr<CoFinetuning> finetuning_;
-  std::vector<FinetuneEvent> finetune_events_;  // news of commands, sent with the next step
+  std::vector<FinetuneEvent> finetune_events_;  // news of commands, sent with the next finetune()
+  int last_tokens_ = 0;                         // the last step's tokens and time, for finetune()
+  int64_t last_ns_ = 0;
   int64_t speculate_ns_ = 0;
 };
 

@@ -148,6 +148,14 @@ struct FinetuneEvent {
   MSGPACK_DEFINE(id, status, step, total_steps, loss, trained_tokens, error)
 };
 
+// What a finetuning slice (EngineActor::finetune) did: its jobs' news and running totals.
+struct FinetuneSlice {
+  std::vector<FinetuneEvent> events;
+  int64_t tokens = 0, steps = 0, ns = 0;  // since start (EngineStats' finetune_* figures)
+  int jobs = 0;                           // queued or running
+  MSGPACK_DEFINE(events, tokens, steps, ns, jobs)
+};
+
 struct StepInput {
   std::vector<RequestSpec> arrivals;
   std::vector<uint64_t> finish;  // ended by the front end (stop string, disconnect): free them
@@ -163,8 +171,7 @@ struct StepOutput {
   EngineStats stats;
   int tokens = 0;   // tokens computed in this iteration
   uint8_t slo = 1;  // the most urgent class computed
-  std::vector<FinetuneEvent> finetune;  // co-served finetuning jobs' news
-  MSGPACK_DEFINE(events, stats, tokens, slo, finetune)
+  MSGPACK_DEFINE(events, stats, tokens, slo)
 };
 
 }  // namespace weft::serving

@@ -1,13 +1,13 @@
 // The server's side of co-served finetuning, as OpenAI's fine-tuning API sees it: uploaded
 // training files, jobs (validated and tokenised here, trained inside the engine's iterations by
-// CoFinetuning) and their events, kept from the engine's news (StepOutput::finetune).
+// CoFinetuning) and their events, kept from the engine's news (FinetuneSlice::events).
 //
 //   FinetuneJobs jobs("SmolLM2", tokenizer, &chat, 4096, "");
 //   WEFT_ASSIGN_OR_RETURN(TrainingFile f, jobs.add_file("data.jsonl", "fine-tune", text));
 //   WEFT_ASSIGN_OR_RETURN(FinetuneJobSpec spec, jobs.prepare({.training_file = f.id}));
 //   ... the engine accepts spec ...
 //   jobs.record(spec, request);
-//   jobs.apply(out.finetune);  // after every iteration
+//   jobs.apply(slice.events);  // after every finetuning slice
 //
 // Thread-safe.
 #pragma once

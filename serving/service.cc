@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/logging.h"
 #include "llm/model_config.h"
 #include "serving/engine_actor.h"
 
@@ -22,8 +23,8 @@ double seconds_between(int64_t a_ns, int64_t b_ns) { return static_cast<double>(
 class Streamer {
  public:
   explicit Streamer(std::string key) : key_(std::move(key)) {}
-  void deliver(StepOutput out) {
-    if (Service* s = Service::find(key_)) s->deliver(out);
+  void deliver(std::vector<TokenEvent> events) {
+    if (Service* s = Service::find(key_)) s->deliver(events);
   }
 
  private:
@@ -242,8 +243,8 @@ void Service::finish_entry(uint64_t id, Entry& e, const std::string& reason, con
   if (sink) sink->on_finish(reason, {e.prompt_tokens, e.completion_tokens}, error, code);
 }
 
-void Service::deliver(const StepOutput& out) {
-  for (const TokenEvent& ev : out.events) {
+void Service::deliver(const std::vector<TokenEvent>& events) {
+  for (const TokenEvent& ev : events) {
     std::shared_ptr<Entry> e;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -319,6 +320,7 @@ void Service::create_finetune_job(JobRequest request, std::function<void(Result<
       [this, shared, request] {
         WEFT_RETURN_IF_ERROR(engine_reply(actors_->engine.task(&EngineActor::submit_finetune).remote(*shared)));
         jobs_->record(*shared, request);
+        finetune_pending_ = true;
         return Status::ok();
       },
       [this, shared, done = std::move(done)](Status s) {
@@ -337,6 +339,7 @@ void Service::cancel_finetune_job(std::string id, std::function<void(Result<JobR
         std::vector<FinetuneEvent> cancelled = {{.id = id, .status = static_cast<uint8_t>(JobStatus::kCancelled)}};
         WEFT_RETURN_IF_ERROR(engine_reply(actors_->engine.task(&EngineActor::cancel_finetune).remote(id)));
         jobs_->apply(cancelled);
+        finetune_pending_ = true;
         return Status::ok();
       },
       [this, id, done = std::move(done)](Status s) {
@@ -423,9 +426,34 @@ void Service::loop() {
         out.events.push_back({.id = id, .finish = static_cast<uint8_t>(Finish::kError), .error = ex.what()});
       }
     }
-    if (!out.finetune.empty()) {
-      jobs_->apply(out.finetune);
-      for (const FinetuneEvent& e : out.finetune) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const TokenEvent& ev : out.events) {
+        if (ev.finish != 0) live_.erase(ev.id);
+      }
+    }
+    // Tokens go to their clients first; then, with a job queued or running, the finetuning share
+    // of this iteration, at the batch class.
+    if (!out.events.empty()) {
+      actors_->last_delivery = actors_->streamer.task(&Streamer::deliver).priority(slo).remote(std::move(out.events));
+    }
+    FinetuneSlice slice;
+    if (out.stats.finetune_jobs > 0 || finetune_pending_) {
+      try {
+        slice = get(actors_->engine.task(&EngineActor::finetune).priority(Slo::kBatch).remote());
+        finetune_totals_ = slice;
+      } catch (const std::exception& ex) {
+        log()->warn("finetuning failed: {}", ex.what());
+      }
+      finetune_pending_ = false;
+    }
+    out.stats.finetune_tokens = finetune_totals_.tokens;
+    out.stats.finetune_steps = finetune_totals_.steps;
+    out.stats.finetune_ns = finetune_totals_.ns;
+    out.stats.finetune_jobs = slice.jobs;
+    if (!slice.events.empty()) {
+      jobs_->apply(slice.events);
+      for (const FinetuneEvent& e : slice.events) {
         if (e.status != static_cast<uint8_t>(JobStatus::kSucceeded)) continue;
         if (Result<JobRecord> j = jobs_->job(e.id); j.ok()) {
           std::lock_guard<std::mutex> lock(mu_);
@@ -438,17 +466,11 @@ void Service::loop() {
       std::lock_guard<std::mutex> lock(mu_);
       // A finetuning job keeps the loop going: iterations without inference are all its own.
       engine_busy_ = out.stats.running + out.stats.waiting + out.stats.finetune_jobs > 0;
-      for (const TokenEvent& ev : out.events) {
-        if (ev.finish != 0) live_.erase(ev.id);
-      }
       int front = 0;
       for (const auto& [id, e] : entries_) front += e->in_engine ? 0 : 1;
       metrics_.set_waiting_front(front);
     }
     metrics_.set_engine(out.stats);
-    if (!out.events.empty()) {
-      actors_->last_delivery = actors_->streamer.task(&Streamer::deliver).priority(slo).remote(std::move(out));
-    }
   }
 }
 

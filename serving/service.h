@@ -144,7 +144,7 @@ class Service {
   struct Entry;
   static Service* find(const std::string& key);
   void tokenize(uint64_t id);
-  void deliver(const StepOutput& out);
+  void deliver(const std::vector<TokenEvent>& events);
 
  private:
   Service() = default;
@@ -189,6 +189,8 @@ class Service {
   bool stopping_ = false;
   std::atomic<bool> accepting_{true};
   bool engine_busy_ = false;  // the last iteration left work behind
+  bool finetune_pending_ = false;  // a finetuning command's news is yet to collect (loop thread only)
+  FinetuneSlice finetune_totals_;  // the last slice's running totals (loop thread only)
   std::thread loop_;
 };
 

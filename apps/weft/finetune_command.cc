@@ -133,11 +133,15 @@ Status run(const Args& a) {
   WEFT_RETURN_IF_ERROR(run->adapter().save_peft(out, model->config(), base));
   WEFT_RETURN_IF_ERROR(
       run->adapter().save_gguf((std::filesystem::path(out) / "adapter.gguf").string(), model->config()));
+  const double per_token = run->peak_tokens() > 0 ? 1024.0 * run->peak_tokens() : 1.0;
   std::printf(
-      "trained %d steps on %lld tokens; final loss %.4f; activations held %.1f MiB (keeping all: %.1f MiB)\n"
+      "trained %d steps on %lld tokens; final loss %.4f\n"
+      "activations held for the longest sequence (%d tokens): %.1f MiB, %.0f KiB per token (keeping every "
+      "intermediate: %.1f MiB, %.0f KiB per token)\n"
       "wrote %s (PEFT) and %s/adapter.gguf (llama.cpp)\n",
-      run->steps_done(), static_cast<long long>(trained_tokens * o.epochs), loss, run->peak_saved_bytes() / 1048576.0,
-      run->peak_all_bytes() / 1048576.0, out.c_str(), out.c_str());
+      run->steps_done(), static_cast<long long>(trained_tokens * o.epochs), loss, run->peak_tokens(),
+      run->peak_saved_bytes() / 1048576.0, run->peak_saved_bytes() / per_token, run->peak_all_bytes() / 1048576.0,
+      run->peak_all_bytes() / per_token, out.c_str(), out.c_str());
   return Status::ok();
 }
 
