@@ -58,7 +58,7 @@ int64_t CoFinetuning::ns() const {
 void CoFinetuning::spatial_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+    wake_.wait(lock, [&] { return stopping_ || (!jobs_.empty() && pausing_ == 0); });
     if (stopping_) return;
     // The front job is this thread's while busy_ (cancel waits); slices of 50 ms, so a cancel
     // waits no longer than that. Inference never waits for it.
@@ -137,7 +137,8 @@ Status CoFinetuning::submit(const FinetuneJobSpec& spec, std::vector<FinetuneEve
     return Status::invalid_argument("a finetuning job needs training sequences");
   }
   jobs_.push_back(std::make_unique<Job>(Job{spec, nullptr}));
-  events.push_back(event(spec, JobStatus::kQueued));
+  // With spatial sharing, news goes in its thread's queue, so it stays in order.
+  (options_.sharing == FinetuneSharing::kSpatial ? spatial_events_ : events).push_back(event(spec, JobStatus::kQueued));
   lock.unlock();
   wake_.notify_all();
   return Status::ok();
@@ -145,10 +146,14 @@ Status CoFinetuning::submit(const FinetuneJobSpec& spec, std::vector<FinetuneEve
 
 Status CoFinetuning::cancel(const std::string& id, std::vector<FinetuneEvent>& events) {
   std::unique_lock<std::mutex> lock(mu_);
+  ++pausing_;  // kSpatial's thread starts no new slice meanwhile
   wake_.wait(lock, [&] { return !busy_; });
+  --pausing_;
+  wake_.notify_all();
   for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
     if ((*it)->spec.id != id) continue;
-    events.push_back(event((*it)->spec, JobStatus::kCancelled));
+    (options_.sharing == FinetuneSharing::kSpatial ? spatial_events_ : events)
+        .push_back(event((*it)->spec, JobStatus::kCancelled));
     jobs_.erase(it);  // its activations, gradients and optimizer state go with it
     return Status::ok();
   }

@@ -104,6 +104,7 @@ class CoFinetuning {
   std::condition_variable wake_;
   bool stopping_ = false;
   bool busy_ = false;  // kSpatial's thread is working on the front job
+  int pausing_ = 0;    // callers waiting for it to finish a slice (cancel)
   std::vector<FinetuneEvent> spatial_events_;
   std::vector<Finished> spatial_finished_;
 };

@@ -150,6 +150,7 @@ void FinetuneJobs::apply(const std::vector<FinetuneEvent>& events) {
     auto it = jobs_.find(e.id);
     if (it == jobs_.end()) continue;
     JobRecord& j = it->second;
+    if (j.finished_at > 0) continue;  // over: later news (from a slice that ran meanwhile) changes nothing
     const auto status = static_cast<JobStatus>(e.status);
     const int64_t now = unix_now();
     if (e.total_steps > 0) j.total_steps = e.total_steps;
