@@ -24,7 +24,7 @@ import time
 import aiohttp
 
 from serve_load import conversations_in, streamed
-from slo_load import CLASSES, model_name, one, workload
+from slo_load import CLASSES, model_name, one, poisson_arrivals, workload
 
 HEADERS = {"Authorization": "Bearer bench"}
 
@@ -94,11 +94,7 @@ async def run(args):
     with open(args.unloaded) as f:
         base = json.load(f)
     reqs = workload(args.requests, args.seed, args.max_tokens)
-    rng = random.Random(args.seed + 1)
-    arrivals, t = [], 0.0
-    for _ in reqs:
-        t += rng.expovariate(args.rate)
-        arrivals.append(t)
+    arrivals = poisson_arrivals(len(reqs), args.rate, args.seed)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0),
                                      headers=HEADERS) as http:

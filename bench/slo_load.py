@@ -107,15 +107,21 @@ async def unloaded(url):
         return {"tpot_ms": statistics.median(tpots), "ttft_ms": statistics.median(ttfts)}
 
 
+def poisson_arrivals(n, rate, seed):
+    """Arrival times (seconds from the start) of n requests at `rate` per second."""
+    rng = random.Random(seed + 1)
+    arrivals, t = [], 0.0
+    for _ in range(n):
+        t += rng.expovariate(rate)
+        arrivals.append(t)
+    return arrivals
+
+
 async def run(args):
     with open(args.unloaded) as f:
         base = json.load(f)
     reqs = workload(args.requests, args.seed, args.max_tokens)
-    rng = random.Random(args.seed + 1)
-    arrivals, t = [], 0.0
-    for _ in reqs:
-        t += rng.expovariate(args.rate)
-        arrivals.append(t)
+    arrivals = poisson_arrivals(len(reqs), args.rate, args.seed)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as http:
         model = await model_name(http, args.url)

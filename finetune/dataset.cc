@@ -18,6 +18,9 @@ Status append(TrainingExample& ex, const llm::Tokenizer& tok, std::string_view t
 
 Result<TrainingExample> conversation(const json& messages, const llm::Tokenizer& tok, const llm::ChatTemplate* chat) {
   if (!messages.is_array() || messages.empty()) return Status::invalid_argument("'messages' is an empty conversation");
+  // Each assistant turn renders the conversation so far: bounded, so a line cannot cost more than
+  // this many renders.
+  if (messages.size() > 256) return Status::invalid_argument("a conversation has at most 256 messages");
   if (chat == nullptr) return Status::invalid_argument("the model has no chat template for 'messages'");
   std::vector<llm::ChatMessage> turns;
   bool any_assistant = false;

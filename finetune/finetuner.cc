@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -13,6 +14,12 @@ namespace {
 
 int64_t spent_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
+// How many pieces of `each` ns fit in `left` ns, at most `most`; one when the cost is unknown (0).
+int fitting(double left, double each, int most) {
+  if (each <= 0) return std::min(1, most);
+  return static_cast<int>(std::clamp(std::floor(left / each), 0.0, static_cast<double>(most)));
 }
 
 }  // namespace
@@ -145,8 +152,7 @@ Result<WorkSlice> Finetuner::work(int64_t budget_ns, bool at_least_one) {
         if (n < 1 && !must) break;
         n = std::max(n, 1);
       }
-      int k = forward_cost_.known() ? static_cast<int>(left / forward_cost_.predict(n)) : 1;
-      k = std::min(k, p.layers() - p.chunk_layers());
+      int k = fitting(left, forward_cost_.known() ? forward_cost_.predict(n) : 0, p.layers() - p.chunk_layers());
       if (k < 1 && !must) break;
       k = std::max(k, 1);
       const int before = p.forwarded();
@@ -166,8 +172,7 @@ Result<WorkSlice> Finetuner::work(int64_t budget_ns, bool at_least_one) {
       output_cost_.observe(m, static_cast<double>(spent_since(piece)));
     } else {
       const int tokens = p.tokens();
-      int k = backward_cost_.known() ? static_cast<int>(left / backward_cost_.predict(tokens)) : 1;
-      k = std::min(k, p.layers() - p.backwarded());
+      int k = fitting(left, backward_cost_.known() ? backward_cost_.predict(tokens) : 0, p.layers() - p.backwarded());
       if (k < 1 && !must) break;
       k = std::max(k, 1);
       WEFT_RETURN_IF_ERROR(p.backward(k, grads_));

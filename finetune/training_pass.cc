@@ -108,6 +108,12 @@ Result<TrainingPass> TrainingPass::start(const llm::LlamaModel& model, const Lor
     }
   }
   WEFT_ASSIGN_OR_RETURN(p.weights_, llm::ModelWeights::bind(model.file(), c));
+  p.rope_ = {c.head_dim,
+             c.rope_dims,
+             c.rope_base,
+             1.0f / c.rope_linear_scale,
+             p.weights_.rope_freqs,
+             c.rope_style == llm::RopeStyle::kNeox};
   const size_t T = example.tokens.size();
   p.example_ = std::move(example);
   p.saved_.resize(static_cast<size_t>(c.n_layers));
@@ -200,9 +206,7 @@ Status TrainingPass::forward(int count, int layers) {
     for (int i = 0; i < n; ++i) {
       WEFT_RETURN_IF_ERROR(cpu::weight_row(weights_.token_embd, example_.tokens[forwarded_ + i], &cur_[i * d]));
     }
-    const cpu::RopeParams rope{c.head_dim,          c.rope_dims,
-                               c.rope_base,         1.0f / c.rope_linear_scale,
-                               weights_.rope_freqs, c.rope_style == llm::RopeStyle::kNeox};
+    const cpu::RopeParams& rope = rope_;
     const int half = c.rope_dims / 2;
     rope_cos_.resize(static_cast<size_t>(n) * half);
     rope_sin_.resize(rope_cos_.size());
@@ -226,12 +230,7 @@ Status TrainingPass::layer_forward(int l) {
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   weft::ParallelFor& team = *team_;
-  const cpu::RopeParams rope{hd,
-                             c.rope_dims,
-                             c.rope_base,
-                             1.0f / c.rope_linear_scale,
-                             weights_.rope_freqs,
-                             c.rope_style == llm::RopeStyle::kNeox};
+  const cpu::RopeParams& rope = rope_;
   const int half = c.rope_dims / 2;
   const float* cos = rope_cos_.data();
   const float* sin = rope_sin_.data();
@@ -421,12 +420,7 @@ Status TrainingPass::layer_backward(int l, LoraAdapter& grads) {
     }
   });
   // Rotation is orthogonal: its gradient rotates back by the opposite angle.
-  const cpu::RopeParams rope{hd,
-                             c.rope_dims,
-                             c.rope_base,
-                             1.0f / c.rope_linear_scale,
-                             weights_.rope_freqs,
-                             c.rope_style == llm::RopeStyle::kNeox};
+  const cpu::RopeParams& rope = rope_;
   const int half = c.rope_dims / 2;
   std::vector<float> cs(static_cast<size_t>(half)), sn(cs.size());
   for (int t = 0; t < T; ++t) {

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/ops.h"
 #include "llm/llama_model.h"
 #include "llm/lora_adapter.h"
 #include "llm/model_weights.h"
@@ -99,6 +100,7 @@ class TrainingPass {
   weft::ParallelFor* team_;
   llm::ModelConfig config_;
   llm::ModelWeights weights_;
+  kernels::cpu::RopeParams rope_;  // the model's rotary embedding
   TrainingExample example_;
   std::vector<Layer> saved_;
   std::vector<float> h_final_;  // [T][d] the last layer's output

@@ -105,6 +105,7 @@ Result<std::optional<float>> pattern_number(const nlohmann::json& config, const 
                                             const std::string& module) {
   if (!config.contains(field) || !config[field].is_object()) return std::optional<float>();
   for (const auto& [key, value] : config[field].items()) {
+    if (key.size() > 256) return Status::invalid_argument(fmt::format("{}: a key is too long", field));
     bool match = false;
     try {
       match = std::regex_match(module, std::regex("(.*\\.)?(" + key + ")"));
@@ -211,18 +212,28 @@ Result<LoraAdapter> LoraAdapter::load_peft(const std::string& dir, const ModelCo
   if (str("peft_type", "LORA") != "LORA") {
     return fail(Status::invalid_argument(fmt::format("peft_type is {}, not LORA", str("peft_type", ""))));
   }
-  if (c.value("use_dora", false)) return fail(Status::invalid_argument("DoRA adapters (use_dora) are not supported"));
+  // A boolean setting: absent or null is false; anything but a boolean is an error.
+  auto flag = [&](const char* key) -> Result<bool> {
+    if (!c.contains(key) || c[key].is_null()) return false;
+    if (!c[key].is_boolean())
+      return Status::invalid_argument(fmt::format("adapter_config.json: {} is not a boolean", key));
+    return c[key].get<bool>();
+  };
+  for (const char* key : {"use_dora", "fan_in_fan_out", "use_rslora"}) {
+    if (Result<bool> b = flag(key); !b.ok()) return fail(b.status());
+  }
+  if (*flag("use_dora")) return fail(Status::invalid_argument("DoRA adapters (use_dora) are not supported"));
   if (str("bias", "none") != "none") {
     return fail(Status::invalid_argument(fmt::format("LoRA biases (bias = {}) are not supported", str("bias", ""))));
   }
-  if (c.value("fan_in_fan_out", false)) {
+  if (*flag("fan_in_fan_out")) {
     return fail(Status::invalid_argument("fan_in_fan_out adapters (transposed weights) are not supported"));
   }
   if (!c.contains("lora_alpha") || !c["lora_alpha"].is_number()) {
     return fail(Status::invalid_argument("adapter_config.json has no numeric lora_alpha"));
   }
   const float alpha = c["lora_alpha"].get<float>();
-  const bool rslora = c.value("use_rslora", false);
+  const bool rslora = *flag("use_rslora");
   if (!fs::exists(root / "adapter_model.safetensors")) {
     if (fs::exists(root / "adapter_model.bin")) {
       return fail(Status::invalid_argument(
@@ -241,6 +252,9 @@ Result<LoraAdapter> LoraAdapter::load_peft(const std::string& dir, const ModelCo
   a.layers.resize(static_cast<size_t>(model.n_layers));
   for (const SafetensorsFile::Tensor& t : file->tensors()) {
     std::smatch m;
+    if (t.name.size() > 256) {  // no tensor name of a LoRA adapter is longer; a regex over one could overflow
+      return fail(Status::invalid_argument(fmt::format("tensor name '{}...' is too long", t.name.substr(0, 64))));
+    }
     if (!std::regex_match(t.name, m, kName)) {
       return fail(Status::invalid_argument(fmt::format(
           "tensor '{}' is not a LoRA update of a q/k/v/o/gate/up/down projection (lora_A / lora_B)", t.name)));
@@ -299,7 +313,7 @@ Result<LoraAdapter> LoraAdapter::load_gguf(const std::string& path, const ModelC
     return fail(Status::invalid_argument(fmt::format("the adapter is for architecture '{}', the model is '{}'",
                                                      arch.ok() ? std::string(*arch) : "?", model.arch)));
   }
-  float alpha = 0;  // llama.cpp: no alpha means a scale of 1
+  float alpha = 0;  // llama.cpp: no alpha (or 0) means a scale of 1, i.e. alpha = rank
   if (f.find("adapter.lora.alpha") != nullptr) {
     Result<double> a = f.get_float("adapter.lora.alpha");
     if (!a.ok()) return fail(a.status());
@@ -311,7 +325,7 @@ Result<LoraAdapter> LoraAdapter::load_gguf(const std::string& path, const ModelC
   std::vector<float> row;
   for (const GgufTensor& t : f.tensors()) {
     std::cmatch m;
-    const std::string name(t.name);
+    const std::string name(t.name.substr(0, 256));
     int target = -1;
     if (std::regex_match(name.c_str(), m, kName)) {
       for (int k = 0; k < kLoraTargets; ++k) target = kGgufNames[static_cast<size_t>(k)] == m[2].str() ? k : target;
@@ -341,8 +355,8 @@ Result<LoraAdapter> LoraAdapter::load_gguf(const std::string& path, const ModelC
   for (auto& layer : a.layers) {
     for (LoraMatrix& mat : layer) {
       if (!mat.present()) continue;
-      mat.alpha = alpha;
-      mat.scale = alpha != 0 ? alpha / static_cast<float>(mat.rank) : 1.0f;
+      mat.alpha = alpha != 0 ? alpha : static_cast<float>(mat.rank);
+      mat.scale = mat.alpha / static_cast<float>(mat.rank);
     }
   }
   return a;
@@ -405,7 +419,8 @@ Status LoraAdapter::save_gguf(const std::string& path, const ModelConfig& model)
     for (const LoraMatrix& m : layer) first = first == nullptr && m.present() ? &m : first;
   }
   // llama.cpp scales each matrix by alpha / rank: one alpha for the file, the rest folded into B.
-  const float alpha = first->scale * static_cast<float>(first->rank);
+  float alpha = first->scale * static_cast<float>(first->rank);
+  if (alpha == 0) alpha = static_cast<float>(first->rank);  // llama.cpp reads 0 as "no alpha"; B folds the 0 in
   GgufWriter w;
   w.add_string("general.architecture", model.arch);
   w.add_string("general.type", "adapter");

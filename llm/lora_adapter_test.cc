@@ -127,6 +127,7 @@ TEST(Safetensors, MalformedFilesSayWhatIsWrong) {
       {file(R"({"t":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}})", 4), "unknown dtype"},
       {file(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4), "malformed shape"},
       {file(R"({"t":{"dtype":"F32"}})", 4), "needs dtype, shape and data_offsets"},
+      {file(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0), "too many elements"},
   };
   for (const auto& [bytes, want] : cases) {
     auto f = SafetensorsFile::from_bytes(bytes);
@@ -257,6 +258,11 @@ TEST_F(LoraTest, BadAdaptersGetErrorsNamingTheFault) {
   nlohmann::json dora = ok_config;
   dora["use_dora"] = true;
   EXPECT_NE(peft("dora", dora, {}).find("DoRA"), std::string::npos);
+  nlohmann::json not_bool = ok_config;
+  not_bool["use_rslora"] = "yes";
+  EXPECT_NE(peft("not_bool", not_bool, {}).find("use_rslora is not a boolean"), std::string::npos);
+  EXPECT_NE(peft("long_name", ok_config, {{std::string(100000, 'x'), {2, 64}, a2}}).find("too long"),
+            std::string::npos);
   nlohmann::json ia3 = ok_config;
   ia3["peft_type"] = "IA3";
   EXPECT_NE(peft("ia3", ia3, {}).find("IA3"), std::string::npos);

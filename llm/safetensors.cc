@@ -92,8 +92,8 @@ Status SafetensorsFile::parse() {
     for (const nlohmann::json& d : shape) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40)) return bad("malformed shape");
       t.shape.push_back(d.get<int64_t>());
+      if (t.shape.back() != 0 && elements > (int64_t{1} << 40) / t.shape.back()) return bad("too many elements");
       elements *= t.shape.back();
-      if (elements > (int64_t{1} << 40)) return bad("too many elements");
     }
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) return bad("malformed data_offsets");
     const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();

@@ -1,6 +1,7 @@
 #include "serving/co_finetuning.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -41,6 +42,10 @@ bool CoFinetuning::active() const {
 int CoFinetuning::jobs() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(jobs_.size());
+}
+bool CoFinetuning::has_news() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !spatial_events_.empty() || !spatial_finished_.empty();
 }
 int64_t CoFinetuning::tokens() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -194,8 +199,13 @@ int64_t CoFinetuning::budget_ns(const Engine& engine, int inference_tokens, int6
 std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int inference_tokens, int64_t inference_ns,
                                                       std::vector<FinetuneEvent>& events) {
   std::vector<Finished> finished;
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (options_.sharing == FinetuneSharing::kSpatial) {  // its own thread did the work: hand over its news
+    if (inference_tokens == 0 && engine.stats().running + engine.stats().waiting == 0 && spatial_events_.empty()) {
+      // Nothing to infer: wait for news rather than spin (an arrival waits at most the idle slice).
+      wake_.wait_for(lock, std::chrono::nanoseconds(options_.idle_slice_ns),
+                     [&] { return !spatial_events_.empty() || jobs_.empty(); });
+    }
     events.insert(events.end(), spatial_events_.begin(), spatial_events_.end());
     spatial_events_.clear();
     finished.swap(spatial_finished_);
@@ -218,6 +228,17 @@ std::vector<CoFinetuning::Finished> CoFinetuning::run(const Engine& engine, int 
 
 bool CoFinetuning::work(Job& job, int64_t budget, bool at_least_one, weft::ParallelFor& team,
                         std::vector<FinetuneEvent>& events, std::vector<Finished>& finished, Counts& counts) {
+  // A job that throws (out of memory) fails; inference and the other jobs go on.
+  try {
+    return work_unguarded(job, budget, at_least_one, team, events, finished, counts);
+  } catch (const std::exception& e) {
+    events.push_back(event(job.spec, JobStatus::kFailed, e.what()));
+    return true;
+  }
+}
+
+bool CoFinetuning::work_unguarded(Job& job, int64_t budget, bool at_least_one, weft::ParallelFor& team,
+                                  std::vector<FinetuneEvent>& events, std::vector<Finished>& finished, Counts& counts) {
   auto fail = [&](const Status& s) {
     events.push_back(event(job.spec, JobStatus::kFailed, s.message()));
     return true;

@@ -62,6 +62,8 @@ class CoFinetuning {
   Status cancel(const std::string& id, std::vector<FinetuneEvent>& events);
   bool active() const;
   int jobs() const;
+  // kSpatial: its thread has news that run() has not handed over yet.
+  bool has_news() const;
 
   // A finished job's adapter, to serve.
   struct Finished {
@@ -89,6 +91,8 @@ class CoFinetuning {
   // when the job is over (succeeded or failed). Touches nothing shared.
   bool work(Job& job, int64_t budget, bool at_least_one, weft::ParallelFor& team, std::vector<FinetuneEvent>& events,
             std::vector<Finished>& finished, Counts& counts);
+  bool work_unguarded(Job& job, int64_t budget, bool at_least_one, weft::ParallelFor& team,
+                      std::vector<FinetuneEvent>& events, std::vector<Finished>& finished, Counts& counts);
   void add(const Counts& c);  // mu_ held
   void spatial_loop();        // kSpatial's thread
 

@@ -120,7 +120,8 @@ StepOutput EngineActor::step(StepInput input, uint8_t slo) {
   }
   last_tokens_ = out.tokens;
   last_ns_ = detail::now_ns() - start;
-  out.stats.finetune_jobs = finetuning_->jobs();
+  // Counted while a spatial thread's news waits too, so the loop comes for it (finetune()).
+  out.stats.finetune_jobs = finetuning_->jobs() + (finetuning_->has_news() ? 1 : 0);
   return out;
 }
 

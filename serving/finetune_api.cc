@@ -8,6 +8,9 @@ namespace {
 
 using nlohmann::json;
 
+// Text from clients (file names) may be any bytes: invalid UTF-8 is replaced, never thrown on.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 ApiError bad(std::string param, std::string message) {
   return {400, std::move(message), "invalid_request_error", std::move(param), ""};
 }
@@ -200,16 +203,16 @@ std::variant<JobRequest, ApiError> parse_job_request(std::string_view body) {
   return r;
 }
 
-std::string file_json(const TrainingFile& f) { return file_object(f).dump(); }
+std::string file_json(const TrainingFile& f) { return dump(file_object(f)); }
 
 std::string files_body(const std::vector<TrainingFile>& files) {
   json data = json::array();
   for (const TrainingFile& f : files) data.push_back(file_object(f));
-  return json{{"object", "list"}, {"data", data}, {"has_more", false}}.dump();
+  return dump(json{{"object", "list"}, {"data", data}, {"has_more", false}});
 }
 
 std::string file_deleted_body(const std::string& id) {
-  return json{{"id", id}, {"object", "file"}, {"deleted", true}}.dump();
+  return dump(json{{"id", id}, {"object", "file"}, {"deleted", true}});
 }
 
 namespace {
@@ -258,12 +261,12 @@ json job_object(const JobRecord& j, const std::string& base) {
 
 }  // namespace
 
-std::string job_json(const JobRecord& j, const std::string& base) { return job_object(j, base).dump(); }
+std::string job_json(const JobRecord& j, const std::string& base) { return dump(job_object(j, base)); }
 
 std::string jobs_body(const std::vector<JobRecord>& jobs, const std::string& base) {
   json data = json::array();
   for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) data.push_back(job_object(*it, base));  // newest first
-  return json{{"object", "list"}, {"data", data}, {"has_more", false}}.dump();
+  return dump(json{{"object", "list"}, {"data", data}, {"has_more", false}});
 }
 
 std::string events_body(const JobRecord& j) {
@@ -283,7 +286,7 @@ std::string events_body(const JobRecord& j) {
     }
     data.push_back(ev);
   }
-  return json{{"object", "list"}, {"data", data}, {"has_more", false}}.dump();
+  return dump(json{{"object", "list"}, {"data", data}, {"has_more", false}});
 }
 
 }  // namespace weft::serving

@@ -18,7 +18,9 @@ int64_t unix_now() {
 
 // An id no other server run hands out: a prefix, then 24 random hex digits.
 std::string new_id(const char* prefix) {
+  static std::mutex mu;
   static std::mt19937_64 rng(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
   return fmt::format("{}-{:012x}{:012x}", prefix, rng() & 0xffffffffffffULL, rng() & 0xffffffffffffULL);
 }
 

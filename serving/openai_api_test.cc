@@ -1,6 +1,8 @@
 // Request parsing and response formats of the OpenAI API.
 #include "serving/openai_api.h"
 
+#include "serving/finetune_api.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -199,6 +201,37 @@ TEST(OpenAiApi, AdapterCommands) {
   EXPECT_EQ(adapter_error(Status::already_exists("x")).status, 400);
   EXPECT_EQ(adapter_error(Status::corruption("x")).status, 400);
   EXPECT_EQ(adapter_error(Status::unavailable("x")).status, 503);
+}
+
+TEST(FinetuneApi, UploadsAndBadBytesNeverThrow) {
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d\xff.jsonl\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\n{\"a\": 1}\n\r\n--XyZ--\r\n";
+  auto up = parse_file_upload(body, "multipart/form-data; boundary=XyZ");
+  ASSERT_TRUE(std::holds_alternative<FileUpload>(up));
+  EXPECT_EQ(std::get<FileUpload>(up).purpose, "fine-tune");
+  EXPECT_EQ(std::get<FileUpload>(up).content, "{\"a\": 1}\n");
+  // A file name that is not UTF-8 is answered with a replacement character, not an exception.
+  const TrainingFile f{"file-1", std::get<FileUpload>(up).filename, "fine-tune", 9, 1, ""};
+  EXPECT_NE(file_json(f).find("file-1"), std::string::npos);
+  for (const char* bad :
+       {"", "--XyZ\r\n", "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx", "--XyZ--\r\n"}) {
+    EXPECT_TRUE(std::holds_alternative<ApiError>(parse_file_upload(bad, "multipart/form-data; boundary=XyZ"))) << bad;
+  }
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_file_upload(body, "application/json")));
+  auto job = parse_job_request(R"({"training_file": "file-1", "hyperparameters": {"n_epochs": 2,
+      "learning_rate_multiplier": 5, "lora_target_modules": "all", "optimizer": "sgd"}})");
+  ASSERT_TRUE(std::holds_alternative<JobRequest>(job));
+  EXPECT_EQ(std::get<JobRequest>(job).epochs, 2);
+  EXPECT_FLOAT_EQ(std::get<JobRequest>(job).learning_rate, 1e-3f);
+  EXPECT_EQ(std::get<JobRequest>(job).targets.size(), 7u);
+  for (const char* bad :
+       {R"({})", R"({"training_file": 3})", R"({"training_file": "f", "hyperparameters": {"n_epochs": 0}})",
+        R"({"training_file": "f", "hyperparameters": {"lora_target_modules": ["lm_head"]}})",
+        R"({"training_file": "f", "method": {"type": "dpo"}})", "[1]", "{"}) {
+    EXPECT_TRUE(std::holds_alternative<ApiError>(parse_job_request(bad))) << bad;
+  }
 }
 
 }  // namespace

@@ -35,10 +35,14 @@ std::unique_ptr<Streamer> open_streamer(std::string key) { return std::make_uniq
 void tokenize_request(std::string key, uint64_t id) {
   if (Service* s = Service::find(key)) s->tokenize(id);
 }
+void prepare_finetune_job(std::string key, uint64_t ticket) {
+  if (Service* s = Service::find(key)) s->prepare_job(ticket);
+}
 
 }  // namespace weft::serving
 
-WEFT_REMOTE(weft::serving::open_streamer, &weft::serving::Streamer::deliver, weft::serving::tokenize_request);
+WEFT_REMOTE(weft::serving::open_streamer, &weft::serving::Streamer::deliver, weft::serving::tokenize_request,
+            weft::serving::prepare_finetune_job);
 
 namespace weft::serving {
 
@@ -110,8 +114,10 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
   } catch (const std::exception& e) {
     return Status::invalid_argument(fmt::format("cannot start the engine: {}", e.what()));
   }
+  // A training sequence holds its activations until its backward pass: 2048 tokens at most.
   s->jobs_ = std::make_unique<FinetuneJobs>(s->name_, *s->tok_, s->chat_ ? &*s->chat_ : nullptr,
-                                            s->context_length_ > 0 ? s->context_length_ : 4096, options.finetune_dir);
+                                            std::min(s->context_length_ > 0 ? s->context_length_ : 2048, 2048),
+                                            options.finetune_dir);
   for (const auto& [name, path] : options.lora_adapters) {
     if (Status st = s->adapter_command(name, path); !st.is_ok()) {
       return Status(st.code(), fmt::format("LoRA adapter '{}': {}", name, st.message()));
@@ -313,17 +319,41 @@ void Service::unload_adapter(std::string name, std::function<void(Status)> done)
 }
 
 void Service::create_finetune_job(JobRequest request, std::function<void(Result<JobRecord>)> done) {
-  Result<FinetuneJobSpec> spec = jobs_->prepare(request);
-  if (!spec.ok()) return done(spec.status());
+  // Reading and tokenising the file is a batch-class task, off the caller's (the HTTP) thread.
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      done(Status::unavailable("the server is shutting down"));
+      return;
+    }
+    ticket = next_ticket_++;
+    pending_jobs_[ticket] = {std::move(request), std::move(done)};
+  }
+  task(prepare_finetune_job).priority(Slo::kBatch).remote(key_, ticket);
+}
+
+void Service::prepare_job(uint64_t ticket) {
+  PendingJob p;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_jobs_.find(ticket);
+    if (it == pending_jobs_.end()) return;
+    p = std::move(it->second);
+    pending_jobs_.erase(it);
+  }
+  Result<FinetuneJobSpec> spec = jobs_->prepare(p.request);
+  if (!spec.ok()) return p.done(spec.status());
   auto shared = std::make_shared<FinetuneJobSpec>(std::move(spec).value());
   queue_command(
-      [this, shared, request] {
-        WEFT_RETURN_IF_ERROR(engine_reply(actors_->engine.task(&EngineActor::submit_finetune).remote(*shared)));
+      [this, shared, request = p.request] {
+        WEFT_RETURN_IF_ERROR(
+            engine_call([&] { return actors_->engine.task(&EngineActor::submit_finetune).remote(*shared); }));
         jobs_->record(*shared, request);
         finetune_pending_ = true;
         return Status::ok();
       },
-      [this, shared, done = std::move(done)](Status s) {
+      [this, shared, done = std::move(p.done)](Status s) {
         if (!s.is_ok()) return done(s);
         done(jobs_->job(shared->id));
       });
@@ -337,7 +367,8 @@ void Service::cancel_finetune_job(std::string id, std::function<void(Result<JobR
           return Status::failed_precondition(fmt::format("job '{}' has already finished", id));
         }
         std::vector<FinetuneEvent> cancelled = {{.id = id, .status = static_cast<uint8_t>(JobStatus::kCancelled)}};
-        WEFT_RETURN_IF_ERROR(engine_reply(actors_->engine.task(&EngineActor::cancel_finetune).remote(id)));
+        WEFT_RETURN_IF_ERROR(
+            engine_call([&] { return actors_->engine.task(&EngineActor::cancel_finetune).remote(id); }));
         jobs_->apply(cancelled);
         finetune_pending_ = true;
         return Status::ok();
@@ -359,10 +390,10 @@ void Service::queue_command(std::function<Status()> run, std::function<void(Stat
   wake_.notify_one();
 }
 
-Status Service::engine_reply(ObjectRef<CommandReply> ref) {
+Status Service::engine_call(const std::function<ObjectRef<CommandReply>()>& call) {
   CommandReply r;
   try {
-    r = get(ref);
+    r = get(call());
   } catch (const std::exception& e) {
     return Status::internal(e.what());
   }
@@ -382,8 +413,10 @@ Status Service::adapter_command(const std::string& name, const std::string& path
     }
     if (!load && adapters_.count(name) == 0) return Status::not_found(fmt::format("no LoRA adapter named '{}'", name));
   }
-  WEFT_RETURN_IF_ERROR(engine_reply(load ? actors_->engine.task(&EngineActor::load_adapter).remote(name, path)
-                                         : actors_->engine.task(&EngineActor::unload_adapter).remote(name)));
+  WEFT_RETURN_IF_ERROR(engine_call([&] {
+    return load ? actors_->engine.task(&EngineActor::load_adapter).remote(name, path)
+                : actors_->engine.task(&EngineActor::unload_adapter).remote(name);
+  }));
   std::lock_guard<std::mutex> lock(mu_);
   if (load) {
     adapters_[name] = path;
@@ -491,6 +524,12 @@ void Service::stop(std::chrono::milliseconds drain) {
     unrun.swap(commands_);
   }
   for (const Command& c : unrun) c.done(Status::unavailable("the server is shutting down"));
+  std::map<uint64_t, PendingJob> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending.swap(pending_jobs_);
+  }
+  for (auto& [ticket, p] : pending) p.done(Status::unavailable("the server is shutting down"));
   if (actors_ && actors_->last_delivery) {
     try {
       get(*actors_->last_delivery);

@@ -144,6 +144,7 @@ class Service {
   struct Entry;
   static Service* find(const std::string& key);
   void tokenize(uint64_t id);
+  void prepare_job(uint64_t ticket);  // validates and tokenises a job's file, then queues it
   void deliver(const std::vector<TokenEvent>& events);
 
  private:
@@ -156,8 +157,8 @@ class Service {
   void queue_command(std::function<Status()> run, std::function<void(Status)> done);
   // An adapter to load (with a path) or unload, on the engine actor; waits for it.
   Status adapter_command(const std::string& name, const std::string& path);
-  // Waits for an engine command's reply.
-  Status engine_reply(ObjectRef<CommandReply> ref);
+  // Makes an engine command's call and waits for its reply (a failed call is kInternal).
+  Status engine_call(const std::function<ObjectRef<CommandReply>()>& call);
 
   std::string key_;  // this service's name in the process registry
   std::string name_;
@@ -172,7 +173,8 @@ class Service {
   struct Actors;
   std::unique_ptr<Actors> actors_;
 
-  mutable std::mutex mu_;  // guards entries_, inbox_, finish_, live_, commands_, adapters_, stopping_ and next_id_
+  mutable std::mutex mu_;  // guards entries_, inbox_, finish_, live_, commands_, pending_jobs_, adapters_, stopping_,
+                           // next_id_ and next_ticket_
   std::condition_variable wake_;
   std::map<uint64_t, std::shared_ptr<Entry>> entries_;
   std::vector<RequestSpec> inbox_;
@@ -183,6 +185,12 @@ class Service {
     std::function<void(Status)> done;
   };
   std::vector<Command> commands_;
+  struct PendingJob {  // a job whose file is being read (prepare_job)
+    JobRequest request;
+    std::function<void(Result<JobRecord>)> done;
+  };
+  std::map<uint64_t, PendingJob> pending_jobs_;
+  uint64_t next_ticket_ = 1;
   std::unique_ptr<FinetuneJobs> jobs_;
   std::map<std::string, std::string> adapters_;  // served adapters: name -> path
   uint64_t next_id_ = 1;
