@@ -283,7 +283,7 @@ bool CoFinetuning::work_unguarded(Job& job, int64_t budget, bool at_least_one, w
       }
       if (!s.is_ok()) return fail(s);
     }
-    finished.push_back({job.spec.model_name, std::make_shared<const llm::LoraAdapter>(a)});
+    finished.push_back({job.spec.id, job.spec.model_name, std::make_shared<const llm::LoraAdapter>(a)});
     FinetuneEvent e = event(job.spec, JobStatus::kSucceeded);
     e.step = e.total_steps = job.run->total_steps();
     e.trained_tokens = job.trained_tokens;

@@ -67,6 +67,7 @@ class CoFinetuning {
 
   // A finished job's adapter, to serve.
   struct Finished {
+    std::string id;  // the job's
     std::string name;
     std::shared_ptr<const llm::LoraAdapter> adapter;
   };

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "core/logging.h"
 #include "weft/detail/runnable.h"
 
 #include "serving/draft_model_speculator.h"
@@ -134,7 +133,13 @@ FinetuneSlice EngineActor::finetune() {
   finetune_events_.clear();
   for (CoFinetuning::Finished& f : finetuning_->run(*engine_, last_tokens_, last_ns_, out.events)) {
     if (Status s = engine_->add_adapter(f.name, std::move(f.adapter)); !s.is_ok()) {
-      log()->warn("finetuned adapter '{}' is not served: {}", f.name, s.message());
+      // Trained but not served (its name is taken): the job fails with why, so nobody lists it.
+      for (FinetuneEvent& e : out.events) {
+        if (e.id == f.id && e.status == static_cast<uint8_t>(JobStatus::kSucceeded)) {
+          e.status = static_cast<uint8_t>(JobStatus::kFailed);
+          e.error = fmt::format("the adapter '{}' cannot be served: {}", f.name, s.message());
+        }
+      }
     }
   }
   last_tokens_ = 0;
