@@ -31,14 +31,8 @@ std::vector<int32_t> ints(const std::string& list) {
 }
 
 Status model(const std::string& type, const std::string& arch, const std::string& out) {
-  llm::testing::RandomModelSpec s;
-  s.arch = arch;
-  s.layers = 2;
-  s.d_model = 256;
-  s.heads = 4;
-  s.kv_heads = 2;
-  s.ffn = 512;
-  s.vocab = 64;
+  llm::testing::RandomModelSpec s{
+      .arch = arch, .layers = 2, .d_model = 256, .heads = 4, .kv_heads = 2, .ffn = 512, .vocab = 64};
   using T = kernels::TensorType;
   bool known = false;
   for (T t : {T::kF32, T::kF16, T::kBF16, T::kQ8_0, T::kQ4_0, T::kQ4_1, T::kQ4_K, T::kQ5_K, T::kQ6_K}) {

@@ -38,16 +38,15 @@ class TrainingTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::unique_ptr<llm::LlamaModel> model(TensorType type, const std::string& arch = "llama") {
-    llm::testing::RandomModelSpec spec;
-    spec.arch = arch;
-    spec.layers = 2;
-    spec.d_model = 64;
-    spec.heads = 4;
-    spec.kv_heads = 2;
-    spec.ffn = 96;
-    spec.vocab = 80;
-    spec.matrices = type;
-    spec.embedding = type;
+    const llm::testing::RandomModelSpec spec{.arch = arch,
+                                             .layers = 2,
+                                             .d_model = 64,
+                                             .heads = 4,
+                                             .kv_heads = 2,
+                                             .ffn = 96,
+                                             .vocab = 80,
+                                             .matrices = type,
+                                             .embedding = type};
     const std::string p = (dir_ / ("model-" + arch + ".gguf")).string();
     EXPECT_TRUE(llm::testing::write_random_model(p, spec).is_ok());
     auto m = llm::LlamaModel::load(p, {.mode = llm::ComputeMode::kReference, .threads = 1});

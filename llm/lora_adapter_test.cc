@@ -37,15 +37,14 @@ class LoraTest : public ::testing::Test {
 
   // A small Llama model: 2 layers, d 64, 4 heads of 16 (2 KV heads), ffn 128.
   std::string write_model(TensorType matrices, const std::string& name = "model.gguf") {
-    testing::RandomModelSpec spec;
-    spec.layers = 2;
-    spec.d_model = 64;
-    spec.heads = 4;
-    spec.kv_heads = 2;
-    spec.ffn = 128;
-    spec.vocab = 96;
-    spec.matrices = matrices;
-    spec.embedding = matrices;
+    const testing::RandomModelSpec spec{.layers = 2,
+                                        .d_model = 64,
+                                        .heads = 4,
+                                        .kv_heads = 2,
+                                        .ffn = 128,
+                                        .vocab = 96,
+                                        .matrices = matrices,
+                                        .embedding = matrices};
     const std::string p = path(name);
     EXPECT_TRUE(testing::write_random_model(p, spec).is_ok());
     return p;
