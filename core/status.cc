@@ -16,6 +16,10 @@ std::string_view to_string(StatusCode code) {
     case StatusCode::kInternal: return "internal";
     case StatusCode::kIoError: return "I/O error";
     case StatusCode::kCorruption: return "corruption";
+    case StatusCode::kUnauthenticated:
+      return "unauthenticated";
+    case StatusCode::kPermissionDenied:
+      return "permission denied";
   }
   return "unknown";
 }

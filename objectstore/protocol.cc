@@ -50,7 +50,7 @@ Result<Reply> decode_reply(std::string_view bytes) {
   WEFT_ASSIGN_OR_RETURN(wire::Envelope e, open(bytes));
   if (e.type != Reply::kType) return wire::malformed(kStoreProtocol, fmt::format("type {} is not a reply", e.type));
   WEFT_ASSIGN_OR_RETURN(Reply r, wire::body<Reply>(kStoreProtocol, e));
-  if (r.code > static_cast<uint8_t>(StatusCode::kCorruption)) {
+  if (r.code > static_cast<uint8_t>(kLastStatusCode)) {
     return wire::malformed(kStoreProtocol, fmt::format("unknown status code {}", r.code));
   }
   return r;

@@ -34,7 +34,12 @@ enum class StatusCode : uint8_t {
   kInternal,            ///< an invariant broke inside weft
   kIoError,             ///< the operating system refused an I/O call
   kCorruption,          ///< data failed validation (bad file, bad message)
+  kUnauthenticated,     ///< a peer did not prove who it is (no or the wrong credential)
+  kPermissionDenied,    ///< the caller may not do this (e.g. a secret file others can read)
 };
+
+/// The last code, for decoders that check a code read from the wire.
+inline constexpr StatusCode kLastStatusCode = StatusCode::kPermissionDenied;
 
 /// The code's name, e.g. "invalid argument".
 WEFT_API std::string_view to_string(StatusCode code);
@@ -62,6 +67,8 @@ class [[nodiscard]] WEFT_API Status {
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
   static Status corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
+  static Status unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status permission_denied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
   ///@}
 
   /// True for OK.

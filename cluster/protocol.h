@@ -1,0 +1,273 @@
+// Messages of the cluster's control plane: nodes and clients (the `weft` command, drivers) to the
+// head, and the head to its nodes. One ZeroMQ message each, in the wire codec's envelope
+// [version, type, body] (core/wire.h), on CURVE-encrypted connections (secure_socket.h).
+//
+// Node <-> head, on one DEALER socket per node (routing id: the node's id), asynchronous:
+//   Register       node -> head   who the node is: id, host, pid, resources, its local socket
+//   Heartbeat      node -> head   every 500 ms: the node's load and the state of each of its jobs
+//   HeartbeatReply head -> node   known (else register again), per job the log bytes the head
+//                                 has, and the jobs the head has in full (the node forgets them)
+//   JobStart       head -> node   run a job (again: ignored when the node knows it)
+//   JobKill        head -> node   stop a job: SIGTERM to its process group, SIGKILL after a grace
+//   PackageFetch   node -> head   a working directory's package, by hash
+//   PackageData    head -> node   the package (or why not)
+//   JobLog         node -> head   bytes of a job's output at an offset; the head appends them
+//                                 only at its own length, so resending is harmless
+// The node reports state, not events, so nothing is lost when the head restarts: a heartbeat
+// carries everything the head must know, and the head's replies say what it still lacks.
+//
+// Client -> head, one request and its reply on a DEALER socket of the client's:
+//   StatusRequest -> StatusReply        nodes and jobs
+//   PackageHave   -> Reply              whether the head holds a package (ok: it does)
+//   PackageUpload -> Reply              a working directory's package, checked against its hash
+//   JobSubmit     -> JobSubmitted       a new job's id
+//   JobQuery      -> JobInfoReply       one job
+//   LogsRequest   -> LogsReply          a job's output from an offset
+//   JobStop       -> Reply
+// Any request may be answered by Reply{ok=false} with a status code and message instead, as is a
+// malformed one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/wire.h"
+#include "weft/status.h"
+
+namespace weft::cluster {
+
+inline constexpr wire::Protocol kClusterProtocol{"cluster", 1};
+
+// A job's life. Final states are kSucceeded, kFailed and kStopped.
+enum class JobState : uint8_t { kPending = 0, kRunning = 1, kSucceeded = 2, kFailed = 3, kStopped = 4 };
+std::string_view to_string(JobState s);
+bool is_final(JobState s);
+
+struct Register {
+  static constexpr uint8_t kType = 1;
+  static constexpr const char* kName = "register";
+  std::string node_id, hostname;
+  int64_t pid = 0;
+  std::map<std::string, double> resources;
+  std::string node_socket;  // "unix:PATH": drivers on the node's machine attach there
+  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, resources, node_socket)
+};
+
+struct JobReport {
+  std::string job_id;
+  uint8_t state = 0;  // JobState
+  int32_t exit_code = 0;
+  std::string message;
+  uint64_t log_size = 0;
+  MSGPACK_DEFINE_ARRAY(job_id, state, exit_code, message, log_size)
+};
+
+struct Heartbeat {
+  static constexpr uint8_t kType = 2;
+  static constexpr const char* kName = "heartbeat";
+  std::string node_id;
+  uint32_t workers = 0, drivers = 0;  // worker processes running on the node, drivers attached
+  std::vector<JobReport> jobs;
+  MSGPACK_DEFINE_ARRAY(node_id, workers, drivers, jobs)
+};
+
+struct LogOffset {
+  std::string job_id;
+  uint64_t offset = 0;
+  MSGPACK_DEFINE_ARRAY(job_id, offset)
+};
+
+struct HeartbeatReply {
+  static constexpr uint8_t kType = 3;
+  static constexpr const char* kName = "heartbeat reply";
+  bool known = false;
+  std::vector<LogOffset> logs;
+  std::vector<std::string> done;
+  MSGPACK_DEFINE_ARRAY(known, logs, done)
+};
+
+struct JobStart {
+  static constexpr uint8_t kType = 4;
+  static constexpr const char* kName = "job start";
+  std::string job_id;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string package;  // hash; empty: no working directory
+  MSGPACK_DEFINE_ARRAY(job_id, argv, env, package)
+};
+
+struct JobKill {
+  static constexpr uint8_t kType = 5;
+  static constexpr const char* kName = "job kill";
+  std::string job_id;
+  MSGPACK_DEFINE_ARRAY(job_id)
+};
+
+struct PackageFetch {
+  static constexpr uint8_t kType = 6;
+  static constexpr const char* kName = "package fetch";
+  std::string hash;
+  MSGPACK_DEFINE_ARRAY(hash)
+};
+
+struct PackageData {
+  static constexpr uint8_t kType = 7;
+  static constexpr const char* kName = "package data";
+  std::string hash;
+  bool ok = false;
+  std::string error;
+  wire::Bytes data;
+  MSGPACK_DEFINE_ARRAY(hash, ok, error, data)
+};
+
+struct JobLog {
+  static constexpr uint8_t kType = 8;
+  static constexpr const char* kName = "job log";
+  std::string job_id;
+  uint64_t offset = 0;
+  wire::Bytes data;
+  MSGPACK_DEFINE_ARRAY(job_id, offset, data)
+};
+
+struct StatusRequest {
+  static constexpr uint8_t kType = 20;
+  static constexpr const char* kName = "status request";
+  uint8_t unused = 0;
+  MSGPACK_DEFINE_ARRAY(unused)
+};
+
+struct NodeInfo {
+  std::string node_id, hostname;
+  int64_t pid = 0;
+  bool alive = false;
+  std::map<std::string, double> resources;
+  uint32_t workers = 0, drivers = 0, jobs = 0;
+  int64_t last_seen_ms = 0;  // since the epoch
+  std::string node_socket;
+  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, alive, resources, workers, drivers, jobs, last_seen_ms, node_socket)
+};
+
+struct JobInfo {
+  std::string job_id;
+  std::vector<std::string> argv;
+  std::string node_id;
+  uint8_t state = 0;  // JobState
+  int32_t exit_code = 0;
+  std::string message;
+  int64_t submitted_ms = 0, started_ms = 0, ended_ms = 0;
+  uint64_t log_size = 0;
+  MSGPACK_DEFINE_ARRAY(job_id, argv, node_id, state, exit_code, message, submitted_ms, started_ms, ended_ms, log_size)
+};
+
+struct StatusReply {
+  static constexpr uint8_t kType = 21;
+  static constexpr const char* kName = "status reply";
+  std::string head_address;
+  std::vector<NodeInfo> nodes;
+  std::vector<JobInfo> jobs;
+  MSGPACK_DEFINE_ARRAY(head_address, nodes, jobs)
+};
+
+struct PackageHave {
+  static constexpr uint8_t kType = 22;
+  static constexpr const char* kName = "package have";
+  std::string hash;
+  MSGPACK_DEFINE_ARRAY(hash)
+};
+
+struct PackageUpload {
+  static constexpr uint8_t kType = 23;
+  static constexpr const char* kName = "package upload";
+  std::string hash;
+  wire::Bytes data;
+  MSGPACK_DEFINE_ARRAY(hash, data)
+};
+
+struct JobSubmit {
+  static constexpr uint8_t kType = 24;
+  static constexpr const char* kName = "job submit";
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string package;
+  MSGPACK_DEFINE_ARRAY(argv, env, package)
+};
+
+struct JobSubmitted {
+  static constexpr uint8_t kType = 25;
+  static constexpr const char* kName = "job submitted";
+  std::string job_id;
+  MSGPACK_DEFINE_ARRAY(job_id)
+};
+
+struct JobQuery {
+  static constexpr uint8_t kType = 26;
+  static constexpr const char* kName = "job query";
+  std::string job_id;
+  MSGPACK_DEFINE_ARRAY(job_id)
+};
+
+struct JobInfoReply {
+  static constexpr uint8_t kType = 27;
+  static constexpr const char* kName = "job info";
+  JobInfo job;
+  MSGPACK_DEFINE_ARRAY(job)
+};
+
+struct LogsRequest {
+  static constexpr uint8_t kType = 28;
+  static constexpr const char* kName = "logs request";
+  std::string job_id;
+  uint64_t offset = 0;
+  MSGPACK_DEFINE_ARRAY(job_id, offset)
+};
+
+struct LogsReply {
+  static constexpr uint8_t kType = 29;
+  static constexpr const char* kName = "logs reply";
+  wire::Bytes data;
+  bool finished = false;  // the job ended and the head holds all of its output
+  MSGPACK_DEFINE_ARRAY(data, finished)
+};
+
+struct JobStop {
+  static constexpr uint8_t kType = 30;
+  static constexpr const char* kName = "job stop";
+  std::string job_id;
+  MSGPACK_DEFINE_ARRAY(job_id)
+};
+
+// An answer with no data of its own; a failed request's answer (code: StatusCode).
+struct Reply {
+  static constexpr uint8_t kType = 31;
+  static constexpr const char* kName = "reply";
+  bool ok = false;
+  uint8_t code = 0;
+  std::string message;
+  MSGPACK_DEFINE_ARRAY(ok, code, message)
+
+  static Reply of(const Status& s) { return {s.is_ok(), static_cast<uint8_t>(s.code()), s.message()}; }
+  Status status() const;
+};
+
+// What reaches the head from nodes and clients alike.
+using ToHead = std::variant<Register, Heartbeat, PackageFetch, JobLog, StatusRequest, PackageHave, PackageUpload,
+                            JobSubmit, JobQuery, LogsRequest, JobStop>;
+// What reaches a node from the head.
+using ToNode = std::variant<HeartbeatReply, JobStart, JobKill, PackageData>;
+// What reaches a client from the head.
+using ToClient = std::variant<StatusReply, JobSubmitted, JobInfoReply, LogsReply, Reply>;
+
+Result<ToHead> decode_to_head(std::string_view bytes);
+Result<ToNode> decode_to_node(std::string_view bytes);
+Result<ToClient> decode_to_client(std::string_view bytes);
+
+template <class M>
+std::string encode(const M& m) {
+  return wire::encode(kClusterProtocol, m);
+}
+
+}  // namespace weft::cluster
