@@ -1,8 +1,8 @@
 #include "cluster/job_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,12 +11,55 @@
 #include <cstring>
 
 namespace weft::cluster {
+namespace {
+
+void say(const char* s) { (void)!write(2, s, strlen(s)); }
+
+// The job itself, in the guardian's group: only async-signal-safe calls (the node has threads).
+[[noreturn]] void exec_job(char** args, char** envp, const char* cwd) {
+  ::close(3);
+  ::close(4);
+  signal(SIGTERM, SIG_DFL);  // the guardian ignores it; the job must not
+  if (chdir(cwd) != 0) {
+    say("weft: cannot enter the job's directory\n");
+    _exit(127);
+  }
+  execvpe(args[0], args, envp);
+  say("weft: cannot run the job's command: ");
+  say(args[0]);
+  say("\n");
+  _exit(127);
+}
+
+// The guardian: leads the job's process group, reaps the job and writes its wait status to fd 4,
+// and kills the whole group — itself included — once the job has exited or the node is gone
+// (fd 3, the read end of a pipe only the node writes to, reports end of file).
+[[noreturn]] void guard(char** args, char** envp, const char* cwd) {
+  signal(SIGTERM, SIG_IGN);  // the node's SIGTERM to the group is for the job
+  const pid_t job = fork();
+  if (job < 0) _exit(127);
+  if (job == 0) exec_job(args, envp, cwd);
+  for (;;) {
+    int status = 0;
+    const pid_t r = waitpid(job, &status, WNOHANG);
+    if (r == job) {
+      (void)!write(4, &status, sizeof status);
+      break;
+    }
+    pollfd node{3, POLLIN, 0};
+    if (poll(&node, 1, 100) > 0) break;  // the node died: nothing is left to report to
+  }
+  kill(0, SIGKILL);
+  _exit(0);
+}
+
+}  // namespace
 
 Result<std::unique_ptr<JobProcess>> JobProcess::spawn(const std::vector<std::string>& argv,
                                                       const std::vector<std::string>& env, const std::string& cwd,
                                                       const std::string& log_path) {
   if (argv.empty()) return Status::invalid_argument("a job needs a command");
-  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+  // Everything the children need is built before fork: after it, only async-signal-safe calls.
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -24,62 +67,66 @@ Result<std::unique_ptr<JobProcess>> JobProcess::spawn(const std::vector<std::str
   envp.push_back(nullptr);
   const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return Status::io_error("cannot open " + log_path + ": " + std::strerror(errno));
-  const pid_t parent = getpid();
+  int alive[2], status[2];
+  if (pipe2(alive, O_CLOEXEC) != 0 || pipe2(status, O_CLOEXEC) != 0) {
+    ::close(log_fd);
+    return Status::io_error(std::string("cannot start the job: pipe: ") + std::strerror(errno));
+  }
   const pid_t pid = fork();
   if (pid < 0) {
-    ::close(log_fd);
+    for (int fd : {log_fd, alive[0], alive[1], status[0], status[1]}) ::close(fd);
     return Status::io_error(std::string("cannot start the job: fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
     setsid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);  // the node blocks its stop signals; the job must not
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) dup2(null_fd, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
-    syscall(SYS_close_range, 3u, ~0u, 0u);
-    if (chdir(cwd.c_str()) != 0) {
-      static const char kMsg[] = "weft: cannot enter the job's directory\n";
-      (void)!write(2, kMsg, sizeof kMsg - 1);
-      _exit(127);
-    }
-    execvpe(args[0], args.data(), envp.data());
-    static const char kMsg[] = "weft: cannot run the job's command: ";
-    (void)!write(2, kMsg, sizeof kMsg - 1);
-    (void)!write(2, args[0], strlen(args[0]));
-    (void)!write(2, "\n", 1);
-    _exit(127);
+    dup2(alive[0], 3);
+    dup2(status[1], 4);
+    syscall(SYS_close_range, 5u, ~0u, 0u);  // nothing of the node's (other jobs' pipes included)
+    guard(args.data(), envp.data(), cwd.c_str());
   }
-  ::close(log_fd);
+  for (int fd : {log_fd, alive[0], status[1]}) ::close(fd);
   std::unique_ptr<JobProcess> p(new JobProcess());
   p->pid_ = pid;
+  p->alive_fd_ = alive[1];
+  p->status_fd_ = status[0];
   return p;
 }
 
 JobProcess::~JobProcess() {
-  if (pid_ <= 0 || reaped_) return;
-  signal_group(SIGKILL);
-  int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  if (pid_ > 0 && !reaped_) {
+    signal_group(SIGKILL);
+    int st = 0;
+    while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
   }
+  if (alive_fd_ >= 0) ::close(alive_fd_);
+  if (status_fd_ >= 0) ::close(status_fd_);
 }
 
 bool JobProcess::reap() {
   if (reaped_) return true;
-  int status = 0;
-  const pid_t r = waitpid(pid_, &status, WNOHANG);
-  if (r != pid_) return false;
+  int guardian = 0;
+  if (waitpid(pid_, &guardian, WNOHANG) != pid_) return false;
   reaped_ = true;
+  int status = 0;
+  if (::read(status_fd_, &status, sizeof status) != sizeof status) {
+    term_signal_ = SIGKILL;  // the guardian was killed before the job ended: so was the job
+    return true;
+  }
   if (WIFEXITED(status)) exit_code_ = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) term_signal_ = WTERMSIG(status);
-  // The group may outlive its leader: end what the driver left behind.
-  ::kill(-pid_, SIGKILL);
   return true;
 }
 
 void JobProcess::signal_group(int sig) const {
-  if (pid_ > 0) ::kill(-pid_, sig);
+  if (pid_ > 0 && !reaped_) ::kill(-pid_, sig);
 }
 
 }  // namespace weft::cluster

@@ -115,8 +115,14 @@ Status init(const Options& options) {
   if (runtime::g_api.load(std::memory_order_acquire) != nullptr) {
     return Status::failed_precondition("weft::init: the runtime is already running; call weft::shutdown() first");
   }
-  if (!options.address.empty() && options.address.rfind("unix:", 0) != 0) {
-    return Status::unavailable("weft::init: joining a cluster at '" + options.address +
+  // A driver a cluster runs as a job finds its node in the environment ($WEFT_ADDRESS, set by the
+  // node), so a program written for the embedded runtime runs there unchanged.
+  std::string address = options.address;
+  if (const char* env = std::getenv("WEFT_ADDRESS"); address.empty() && !runtime::g_in_worker && env != nullptr) {
+    address = env;
+  }
+  if (!address.empty() && address.rfind("unix:", 0) != 0) {
+    return Status::unavailable("weft::init: joining a cluster at '" + address +
                                "' is not supported by this build; give a local node as unix:PATH (see `weft node`), "
                                "or leave Options::address empty to run embedded");
   }
@@ -134,7 +140,7 @@ Status init(const Options& options) {
   WEFT_RETURN_IF_ERROR(set_log_level(options.log_level));
   WEFT_RETURN_IF_ERROR(Registry::global().validate());
 
-  const bool on_node = !options.address.empty() && !runtime::g_in_worker;
+  const bool on_node = !address.empty() && !runtime::g_in_worker;
   int processes = runtime::g_in_worker ? 0 : options.processes;
   if (const char* env = std::getenv("WEFT_PROCESSES"); processes == 0 && !runtime::g_in_worker && env != nullptr && *env != '\0') {
     processes = std::atoi(env);
@@ -149,7 +155,7 @@ Status init(const Options& options) {
   if (processes > 0 || on_node) {
     WEFT_ASSIGN_OR_RETURN(auto process_executor,
                           workers::ProcessExecutor::start({.processes = processes,
-                                                           .node_address = on_node ? options.address : "",
+                                                           .node_address = on_node ? address : "",
                                                            .pipeline_depth = options.pipeline_depth,
                                                            .local_threads = workers,
                                                            .store_bytes = options.store_bytes,

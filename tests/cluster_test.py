@@ -1,0 +1,238 @@
+"""The cluster end to end, as its users run it: `weft start` heads and nodes as real processes on
+loopback, `weft job submit` with a working directory, a weft driver attached to its node, kill -9
+of a node and of the head, and peers without the credential.
+Usage: cluster_test.py PATH/TO/weft PATH/TO/hello_tasks"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+WEFT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft")
+HELLO = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/examples/hello_tasks")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A private HOME and runtime directory, so the test's cluster is its own."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="weft-cluster-")
+        os.makedirs(self.root + "/run", mode=0o700)
+        self.env = dict(os.environ, HOME=self.root, XDG_RUNTIME_DIR=self.root + "/run", WEFT_LOG_LEVEL="info")
+        self.env.pop("WEFT_HEAD_ADDRESS", None)
+        self.env.pop("WEFT_CREDENTIAL", None)
+        self.procs = []
+
+    def daemon(self, *args):
+        """`weft start ... --block` in the foreground of a child; returns it and what it printed."""
+        p = subprocess.Popen([WEFT, "start", *args, "--block"], env=self.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        self.procs.append(p)
+        lines = []
+        while True:
+            line = p.stdout.readline()
+            if not line:
+                raise AssertionError("weft start exited: " + "".join(lines))
+            lines.append(line)
+            if "joined" in line or ("listening at" in line and "--no-node" in args):
+                return p, "".join(lines)
+
+    def head(self, port, *args):
+        p, out = self.daemon("--head", "--port", str(port), "--node-timeout", "2", "--no-node", *args)
+        return p, re.search(r"listening at (\S+)", out).group(1)
+
+    def node(self, address, *args):
+        p, out = self.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864", *args)
+        return p, re.search(r"weft node (node-\w+)", out).group(1)
+
+    def weft(self, *args, check=True, timeout=120):
+        r = subprocess.run([WEFT, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"weft {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def wait(self, pred, what, timeout=30):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = self.weft("status", check=False)
+            if last.returncode == 0 and pred(last.stdout):
+                return last.stdout
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; last status:\n{last.stdout}{last.stderr}")
+
+    def job_state(self, job):
+        out = self.weft("job", "status", job).stdout
+        return out.split()[1], out
+
+    def wait_job(self, job, states, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state, out = self.job_state(job)
+            if state in states:
+                return out
+            time.sleep(0.2)
+        raise AssertionError(f"job {job} never reached {states}: {out}")
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            if p.stdout:
+                p.stdout.close()
+        self.weft("stop", "--force", check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ClusterTest(unittest.TestCase):
+    def setUp(self):
+        self.c = Cluster()
+        self.addCleanup(self.c.close)
+
+    def test_nodes_join_and_jobs_run_from_their_working_directory(self):
+        c = self.c
+        _, address = c.head(free_port())
+        c.node(address)
+        c.node(address)
+        out = c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
+        self.assertIn(f"head {address}: 2 nodes alive, 0 dead", out)
+        self.assertRegex(out, r"CPU \d+/\d+")
+        # The credential is the owner's alone.
+        self.assertEqual(os.stat(c.root + "/.weft/cluster.key").st_mode & 0o777, 0o600)
+
+        wd = c.root + "/wd"
+        os.makedirs(wd + "/data")
+        with open(wd + "/data/input.txt", "w") as f:
+            f.write("forty-two\n")
+        with open(wd + "/run.sh", "w") as f:
+            f.write("echo job $WEFT_JOB_ID reads $(cat data/input.txt)\n")
+        r = c.weft("job", "submit", "--working-dir", wd, "--", "sh", "run.sh")
+        self.assertRegex(r.stdout, r"job job-\w+ reads forty-two")
+        self.assertIn("SUCCEEDED", r.stderr)
+        # The same directory is not uploaded again.
+        r = c.weft("job", "submit", "--working-dir", wd, "--", "sh", "run.sh")
+        self.assertIn("already uploaded", r.stderr)
+
+        # A weft driver run as a job attaches to its node: its tasks run in the node's workers.
+        r = c.weft("job", "submit", "--", HELLO)
+        self.assertIn("sum of squares 1..100 = 338350", r.stdout)
+        self.assertRegex(r.stdout, r"runtime started with \d+ worker processes")
+
+        # A failing job fails the submit with its exit status; logs and list keep every job.
+        r = c.weft("job", "submit", "--", "sh", "-c", "echo bad >&2; exit 7", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad", r.stdout)
+        self.assertIn("FAILED: exit code 7", r.stderr)
+        jobs = c.weft("job", "list").stdout.splitlines()
+        self.assertEqual(len(jobs), 4)
+        self.assertEqual(sum("SUCCEEDED" in j for j in jobs), 3)
+        self.assertIn("bad", c.weft("job", "logs", jobs[-1].split()[0]).stdout)
+
+        # Stop a running job.
+        job = c.weft("job", "submit", "--no-wait", "--", "sleep", "60").stdout.strip()
+        c.wait_job(job, {"RUNNING"})
+        c.weft("job", "stop", job)
+        self.assertIn("killed by signal Terminated", c.wait_job(job, {"STOPPED"}))
+
+    def test_a_killed_node_fails_its_jobs_and_a_killed_head_loses_nothing(self):
+        c = self.c
+        port = free_port()
+        head, address = c.head(port)
+        node1, id1 = c.node(address)
+        c.wait(lambda s: " alive " in s, "a node")
+        job = c.weft("job", "submit", "--no-wait", "--", "sh", "-c", "echo started; sleep 60").stdout.strip()
+        c.wait_job(job, {"RUNNING"})
+        node2, id2 = c.node(address)
+        c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
+
+        # kill -9 the node running the job: the head notices within its timeout (2 s here), the job
+        # fails naming the node, and the job's process does not outlive its node.
+        t0 = time.time()
+        node1.kill()
+        out = c.wait_job(job, {"FAILED"}, timeout=15)
+        noticed = time.time() - t0
+        self.assertIn(f"its node {id1} died", out)
+        self.assertLess(noticed, 8)
+        self.assertIn("started", c.weft("job", "logs", job).stdout)
+        time.sleep(0.5)
+        self.assertFalse([p for p in os.listdir("/proc") if p.isdigit() and self._runs_job(p, job)])
+        status = c.wait(lambda s: "DEAD" in s, "the dead node")
+        self.assertIn("1 nodes alive, 1 dead", status)
+
+        # kill -9 the head while a job runs: the job carries on, and the restarted head (same
+        # state) has every job, its whole output, and the node back without being told.
+        job2 = c.weft("job", "submit", "--no-wait", "--", "sh", "-c", "echo one; sleep 3; echo two").stdout.strip()
+        c.wait_job(job2, {"RUNNING"})
+        head.kill()
+        head.wait()
+        time.sleep(1)
+        c.head(port)
+        self.assertIn("one\ntwo\n", c.weft("job", "logs", "--follow", job2).stdout)
+        self.assertIn("SUCCEEDED", c.job_state(job2)[0])
+        self.assertEqual(len(c.weft("job", "list").stdout.splitlines()), 2)
+        c.wait(lambda s: f"{id2}  alive" in s, "the node to report back")
+
+    @staticmethod
+    def _runs_job(pid, job):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                return f"WEFT_JOB_ID={job}".encode() in f.read()
+        except OSError:
+            return False
+
+    def test_peers_without_the_credential_are_refused(self):
+        c = self.c
+        _, address = c.head(free_port())
+        other = c.root + "/other"
+        os.makedirs(other)
+        # Another cluster's credential: made by a head of its own.
+        env = dict(c.env, HOME=other, XDG_RUNTIME_DIR=other)
+        p = subprocess.Popen([WEFT, "start", "--head", "--port", "0", "--no-node", "--block"], env=env,
+                             stdout=subprocess.PIPE, text=True)
+        c.procs.append(p)
+        p.stdout.readline()
+        stranger = other + "/.weft/cluster.key"
+        for args in (["status"], ["job", "list"], ["job", "submit", "--", "true"], ["job", "logs", "job-1"]):
+            r = c.weft(args[0], "--address", address, "--credential", stranger, *args[1:], check=False)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn("unauthenticated", r.stderr)
+        c.weft("status")  # the head serves its members on
+        # A credential others may read is refused before it is used.
+        os.chmod(stranger, 0o644)
+        r = c.weft("status", "--credential", stranger, check=False)
+        self.assertIn("chmod 600", r.stderr)
+        # Garbage on the head's port does not hurt it.
+        with socket.create_connection(("127.0.0.1", int(address.split(":")[1]))) as s:
+            s.sendall(os.urandom(4096))
+        c.weft("status")
+
+    def test_start_in_the_background_and_stop(self):
+        c = self.c
+        r = c.weft("start", "--head", "--port", "0", "--slots", "1", "--store-bytes", "67108864")
+        self.assertRegex(r.stdout, r"listening at 127\.0\.0\.1:\d+")
+        self.assertIn("weft stop", r.stdout)
+        out = c.wait(lambda s: " alive " in s, "the head's own node")
+        self.assertIn("1 nodes alive", out)
+        r = c.weft("job", "submit", "--", "echo", "hello")
+        self.assertIn("hello", r.stdout)
+        r = c.weft("stop")
+        self.assertIn("stopped head", r.stdout)
+        r = c.weft("status", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no head was started on this machine", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
