@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/job_sandbox.h"
 #include "weft/status.h"
 
 namespace weft::cluster {
@@ -24,9 +25,10 @@ namespace weft::cluster {
 class JobProcess {
  public:
   // `env`: "NAME=value" entries, the whole environment. argv[0] is looked up in env's PATH.
+  // `sandbox`: confine the driver (job_sandbox.h) before it runs; null: run it unconfined.
   static Result<std::unique_ptr<JobProcess>> spawn(const std::vector<std::string>& argv,
                                                    const std::vector<std::string>& env, const std::string& cwd,
-                                                   const std::string& log_path);
+                                                   const std::string& log_path, const SandboxPlan* sandbox = nullptr);
   // Kills the group (SIGKILL) if it still runs, and reaps it.
   ~JobProcess();
 

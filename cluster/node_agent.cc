@@ -7,12 +7,14 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <zmq.hpp>
 
 #include "cluster/head.h"
 #include "cluster/job_process.h"
+#include "cluster/job_sandbox.h"
 #include "cluster/package.h"
 #include "cluster/protocol.h"
 #include "cluster/secure_socket.h"
@@ -45,6 +47,22 @@ struct Job {
 std::string describe_exit(const JobProcess& p) {
   if (p.term_signal() != 0) return std::string("killed by signal ") + strsignal(p.term_signal());
   return "exit code " + std::to_string(p.exit_code());
+}
+
+// Where `program` runs from: as given when it names a path (relative to the job's directory),
+// else the first executable of that name on PATH; empty when there is none.
+std::string find_program(const std::string& program, const std::string& path, const fs::path& cwd) {
+  if (program.find('/') != std::string::npos) {
+    return fs::weakly_canonical(program.front() == '/' ? fs::path(program) : cwd / program).string();
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find(':', start), path.size());
+    const fs::path candidate = fs::path(path.substr(start, end - start)) / program;
+    if (end > start && access(candidate.c_str(), X_OK) == 0) return fs::weakly_canonical(candidate).string();
+    start = end + 1;
+  }
+  return "";
 }
 
 std::string hostname() {
@@ -248,9 +266,20 @@ struct NodeAgent::Server {
     env["WEFT_ADDRESS"] = daemon->address();
     env["WEFT_HEAD_ADDRESS"] = options.head_address;
     env["WEFT_JOB_ID"] = id;
+    std::optional<SandboxPlan> sandbox;
+    if (options.sandbox) {
+      fs::create_directories(job_dir(id) / ".tmp", ec);
+      env["TMPDIR"] = (job_dir(id) / ".tmp").string();
+      std::vector<std::string> read = system_read_paths();
+      read.insert(read.end(), options.job_paths.begin(), options.job_paths.end());
+      const std::string program = find_program(j.spec.argv[0], env["PATH"], job_dir(id));
+      if (!program.empty()) read.push_back(fs::path(program).parent_path().string());
+      sandbox.emplace(std::move(read), std::vector<std::string>{job_dir(id).string()});
+    }
     std::vector<std::string> entries;
     for (const auto& [k, v] : env) entries.push_back(k + "=" + v);
-    auto p = JobProcess::spawn(j.spec.argv, entries, job_dir(id).string(), log_path(id).string());
+    auto p = JobProcess::spawn(j.spec.argv, entries, job_dir(id).string(), log_path(id).string(),
+                               sandbox ? &*sandbox : nullptr);
     if (!p.ok()) {
       end(id, j, JobState::kFailed, -1, p.status().message());
       return;
@@ -322,6 +351,11 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::start(NodeAgentOptions options) {
   WEFT_ASSIGN_OR_RETURN(s.daemon, workers::NodeDaemon::start({.address = "unix:" + s.options.work_dir + "/node.sock",
                                                               .slots = s.options.slots,
                                                               .store_bytes = s.options.store_bytes}));
+  if (s.options.sandbox && landlock_abi() == 0) {
+    log()->warn("node {}: this kernel has no Landlock: jobs run unconfined (they can read what this user can)",
+                s.node_id);
+    s.options.sandbox = false;
+  }
   WEFT_RETURN_IF_ERROR(s.connect());
   log()->info("node {}: joining the head at {}", s.node_id, s.options.head_address);
   s.thread = std::thread([&s] { s.run(); });

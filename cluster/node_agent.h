@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cluster/credential.h"
 #include "weft/status.h"
@@ -34,6 +35,10 @@ struct NodeAgentOptions {
   std::string work_dir;                     // jobs' directories and output, the daemon's socket
   int slots = 0;                            // the daemon's worker processes (0: one per core)
   size_t store_bytes = 0;                   // its object store (0: 30% of memory)
+  // Jobs are confined (job_sandbox.h) to their directory, the system's files, their program's
+  // directory and these paths (read-only); false runs them unconfined.
+  bool sandbox = true;
+  std::vector<std::string> job_paths;
   std::chrono::milliseconds heartbeat{500};
   std::chrono::milliseconds kill_grace{5000};
 };

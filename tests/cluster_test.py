@@ -124,6 +124,11 @@ class ClusterTest(unittest.TestCase):
         # The same directory is not uploaded again.
         r = c.weft("job", "submit", "--working-dir", wd, "--", "sh", "run.sh")
         self.assertIn("already uploaded", r.stderr)
+        # A job reads its own directory, not the user's files: not the cluster's credential.
+        r = c.weft("job", "submit", "--", "sh", "-c", f"cat {c.root}/.weft/cluster.key; ls {c.root}", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("Permission denied", r.stdout)
+        self.assertNotIn("member_secret", r.stdout)
 
         # A weft driver run as a job attaches to its node: its tasks run in the node's workers.
         r = c.weft("job", "submit", "--", HELLO)
@@ -136,7 +141,7 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("bad", r.stdout)
         self.assertIn("FAILED: exit code 7", r.stderr)
         jobs = c.weft("job", "list").stdout.splitlines()
-        self.assertEqual(len(jobs), 4)
+        self.assertEqual(len(jobs), 5)
         self.assertEqual(sum("SUCCEEDED" in j for j in jobs), 3)
         self.assertIn("bad", c.weft("job", "logs", jobs[-1].split()[0]).stdout)
 

@@ -39,7 +39,11 @@ constexpr const char* kStartHelp =
     "  --resources     the node's resources as JSON, e.g. '{\"CPU\": 8, \"GPU\": 1}' (default: its cores)\n"
     "  --slots         the node's worker processes running at once (default: one per core)\n"
     "  --store-bytes   the node's object store size (default: 30% of memory)\n"
-    "  --node-timeout  seconds without a heartbeat before the head declares a node dead (default 5)\n";
+    "  --node-timeout  seconds without a heartbeat before the head declares a node dead (default 5)\n"
+    "  --job-paths     directories (or files) the node's jobs may read besides their own directory,\n"
+    "                  the system's files and their program's directory, e.g. models (repeatable;\n"
+    "                  jobs are confined with Landlock where the kernel has it)\n"
+    "  --no-sandbox    run jobs unconfined: they may read whatever this user can\n";
 
 struct StartPlan {
   bool head = false, node = true;
@@ -97,6 +101,13 @@ Result<StartPlan> plan(const Args& a) {
       if (name.empty() || qty < 0) return Status::invalid_argument("--resources: '" + name + "' must be >= 0");
     }
   }
+  for (const std::string& path : a.all("job-paths")) {
+    std::error_code ec;
+    const fs::path full = fs::absolute(path, ec);
+    if (ec || !fs::exists(full)) return Status::not_found("--job-paths: no " + path);
+    p.node_options.job_paths.push_back(full.string());
+  }
+  p.node_options.sandbox = !a.has("no-sandbox");
   p.node_options.slots = *slots;
   p.node_options.store_bytes = static_cast<size_t>(*store_bytes);
   return p;
@@ -173,10 +184,10 @@ int serve(StartPlan p, const std::string& credential_path, int ready_fd) {
 }  // namespace
 
 int start_command(int argc, char** argv) {
-  auto a = Args::parse(
-      argc, argv,
-      {"port", "bind", "state-dir", "address", "credential", "resources", "slots", "store-bytes", "node-timeout"},
-      {"head", "no-node", "block", "help"});
+  auto a = Args::parse(argc, argv,
+                       {"port", "bind", "state-dir", "address", "credential", "resources", "slots", "store-bytes",
+                        "node-timeout", "job-paths"},
+                       {"head", "no-node", "no-sandbox", "block", "help"});
   if (!a.ok() || a->has("help")) {
     if (!a.ok()) std::fprintf(stderr, "weft start: %s\n", a.status().message().c_str());
     std::fprintf(a.ok() ? stdout : stderr, "%s", kStartHelp);
