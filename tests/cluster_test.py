@@ -49,7 +49,7 @@ class Cluster:
                 return p, "".join(lines)
 
     def head(self, port, *args):
-        p, out = self.daemon("--head", "--port", str(port), "--node-timeout", "2", "--no-node", *args)
+        p, out = self.daemon("--head", "--port", str(port), "--node-timeout", "2", "--no-node", "--no-page", *args)
         return p, re.search(r"listening at (\S+)", out).group(1)
 
     def node(self, address, *args):
@@ -204,7 +204,7 @@ class ClusterTest(unittest.TestCase):
         os.makedirs(other)
         # Another cluster's credential: made by a head of its own.
         env = dict(c.env, HOME=other, XDG_RUNTIME_DIR=other)
-        p = subprocess.Popen([WEFT, "start", "--head", "--port", "0", "--no-node", "--block"], env=env,
+        p = subprocess.Popen([WEFT, "start", "--head", "--port", "0", "--no-node", "--no-page", "--block"], env=env,
                              stdout=subprocess.PIPE, text=True)
         c.procs.append(p)
         p.stdout.readline()
@@ -225,7 +225,8 @@ class ClusterTest(unittest.TestCase):
 
     def test_start_in_the_background_and_stop(self):
         c = self.c
-        r = c.weft("start", "--head", "--port", "0", "--slots", "1", "--store-bytes", "67108864")
+        r = c.weft("start", "--head", "--port", "0", "--page-port", "0", "--slots", "1", "--store-bytes", "67108864")
+        self.assertRegex(r.stdout, r"status page: +http://127\.0\.0\.1:\d+/\?token=[0-9a-f]{32}")
         self.assertRegex(r.stdout, r"listening at 127\.0\.0\.1:\d+")
         self.assertIn("weft stop", r.stdout)
         out = c.wait(lambda s: " alive " in s, "the head's own node")

@@ -18,6 +18,7 @@
 #include "apps/weft/cluster_session.h"
 #include "cluster/head.h"
 #include "cluster/node_agent.h"
+#include "cluster/status_page.h"
 
 namespace weft::cli {
 namespace {
@@ -43,10 +44,14 @@ constexpr const char* kStartHelp =
     "  --job-paths     directories (or files) the node's jobs may read besides their own directory,\n"
     "                  the system's files and their program's directory, e.g. models (repeatable;\n"
     "                  jobs are confined with Landlock where the kernel has it)\n"
-    "  --no-sandbox    run jobs unconfined: they may read whatever this user can\n";
+    "  --no-sandbox    run jobs unconfined: they may read whatever this user can\n"
+    "  --page-port     the head's read-only status page (default 7381; 0: any free port); its URL,\n"
+    "                  printed at start, carries a token derived from the credential\n"
+    "  --no-page       no status page\n";
 
 struct StartPlan {
-  bool head = false, node = true;
+  bool head = false, node = true, page = true;
+  int page_port = 7381;
   cluster::HeadOptions head_options;
   cluster::NodeAgentOptions node_options;
 };
@@ -60,6 +65,11 @@ Result<StartPlan> plan(const Args& a) {
   StartPlan p;
   p.head = a.has("head");
   p.node = !a.has("no-node");
+  p.page = !a.has("no-page");
+  auto page_port = a.get_int("page-port", 7381);
+  if (!page_port.ok() || *page_port < 0 || *page_port > 65535)
+    return Status::invalid_argument("--page-port takes 0..65535");
+  p.page_port = *page_port;
   if (p.head == a.has("address")) return Status::invalid_argument("give either --head or --address HOST:PORT");
   auto port = a.get_int("port", 7380);
   auto slots = a.get_int("slots", 0);
@@ -136,6 +146,7 @@ int serve(StartPlan p, const std::string& credential_path, int ready_fd) {
   }
   std::unique_ptr<cluster::Head> head;
   std::unique_ptr<cluster::NodeAgent> node;
+  std::unique_ptr<cluster::StatusPage> page;
   std::string message;
   if (p.head) {
     auto h = cluster::Head::start(p.head_options);
@@ -153,6 +164,19 @@ int serve(StartPlan p, const std::string& credential_path, int ready_fd) {
               "  the credential:    " + credential_path + " (copy it to every machine that joins or submits;\n" +
               "                     only its owner may read it)\n" +
               "  state:             " + p.head_options.state_dir + "\n";
+    if (p.page) {
+      auto sp = cluster::StatusPage::start({.head_address = head->address(),
+                                            .credential = p.head_options.credential,
+                                            .bind = p.head_options.bind,
+                                            .port = p.page_port});
+      if (!sp.ok()) {
+        tell("error " + sp.status().to_string());
+        std::fprintf(stderr, "weft start: %s (--page-port, or --no-page)\n", sp.status().to_string().c_str());
+        return 1;
+      }
+      page = std::move(*sp);
+      message += "  status page:       " + page->url() + "\n";
+    }
   }
   if (p.node) {
     p.node_options.work_dir = *session + "/node-" + std::to_string(getpid());
@@ -174,6 +198,7 @@ int serve(StartPlan p, const std::string& credential_path, int ready_fd) {
   sigwait(&stop, &sig);
   std::printf("weft: stopping (signal %d)\n", sig);
   std::fflush(stdout);
+  page.reset();
   node.reset();
   head.reset();
   if (p.head) forget_head_address();
@@ -186,8 +211,8 @@ int serve(StartPlan p, const std::string& credential_path, int ready_fd) {
 int start_command(int argc, char** argv) {
   auto a = Args::parse(argc, argv,
                        {"port", "bind", "state-dir", "address", "credential", "resources", "slots", "store-bytes",
-                        "node-timeout", "job-paths"},
-                       {"head", "no-node", "no-sandbox", "block", "help"});
+                        "node-timeout", "job-paths", "page-port"},
+                       {"head", "no-node", "no-sandbox", "no-page", "block", "help"});
   if (!a.ok() || a->has("help")) {
     if (!a.ok()) std::fprintf(stderr, "weft start: %s\n", a.status().message().c_str());
     std::fprintf(a.ok() ? stdout : stderr, "%s", kStartHelp);
