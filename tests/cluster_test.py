@@ -2,6 +2,7 @@
 loopback, `weft job submit` with a working directory, a weft driver attached to its node, kill -9
 of a node and of the head, and peers without the credential.
 Usage: cluster_test.py PATH/TO/weft PATH/TO/hello_tasks"""
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,8 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 WEFT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft")
 HELLO = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/examples/hello_tasks")
@@ -188,6 +191,33 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("SUCCEEDED", c.job_state(job2)[0])
         self.assertEqual(len(c.weft("job", "list").stdout.splitlines()), 2)
         c.wait(lambda s: f"{id2}  alive" in s, "the node to report back")
+
+    def test_the_serving_application_runs_as_a_job(self):
+        c = self.c
+        _, address = c.head(free_port())
+        models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+        c.node(address, "--job-paths", models)
+        port = free_port()
+        job = c.weft("job", "submit", "--no-wait", "--", WEFT, "serve", "--model", "default", "--port",
+                     str(port)).stdout.strip()
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as r:
+                    model = json.loads(r.read())["data"][0]["id"]
+                break
+            except (urllib.error.URLError, ConnectionError):
+                self.assertIn(c.job_state(job)[0], ("PENDING", "RUNNING"), c.weft("job", "logs", job).stdout)
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.5)
+        body = json.dumps({"model": model, "prompt": "The capital of France is", "max_tokens": 3,
+                           "temperature": 0}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            self.assertIn("Paris", json.loads(r.read())["choices"][0]["text"])
+        c.weft("job", "stop", job)
+        c.wait_job(job, {"STOPPED"})
 
     @staticmethod
     def _runs_job(pid, job):

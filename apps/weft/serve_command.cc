@@ -87,6 +87,9 @@ Status run(const Args& a) {
     return Status::invalid_argument(
         "--max-num-seqs, --max-num-batched-tokens, --kv-cache-memory and --max-waiting must be >= 1");
   }
+  // The server's engine, its actors and its tasks live in this process with the model it loaded,
+  // on the embedded runtime, also when a cluster runs it as a job (whose node $WEFT_ADDRESS names).
+  unsetenv("WEFT_ADDRESS");
   WEFT_RETURN_IF_ERROR(weft::init({.num_workers = threads}));
   serving::ServiceOptions so;
   so.model_path = path;
