@@ -12,6 +12,8 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include <fmt/format.h>
+
 #include "cluster/head_store.h"
 #include "cluster/protocol.h"
 #include "cluster/secure_socket.h"
@@ -344,17 +346,60 @@ struct Head::Server {
     return n;
   }
 
+  // The resources a node's unfinished jobs hold.
+  std::map<std::string, double> used_on(const std::string& node) const {
+    std::map<std::string, double> used;
+    for (const auto& [id, j] : jobs) {
+      if (j.record.info.node_id != node || is_final(state_of(j.record))) continue;
+      for (const auto& [name, qty] : j.record.info.resources) used[name] += qty;
+    }
+    return used;
+  }
+
+  static bool fits(const NodeInfo& n, const std::map<std::string, double>& used,
+                   const std::map<std::string, double>& need) {
+    for (const auto& [name, qty] : need) {
+      auto have = n.resources.find(name);
+      auto taken = used.find(name);
+      if (qty > 0 && (have == n.resources.end() || have->second - (taken == used.end() ? 0 : taken->second) < qty)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static std::string describe(const std::map<std::string, double>& r) {
+    std::string s;
+    for (const auto& [name, qty] : r) s += (s.empty() ? "" : ", ") + name + " " + fmt::format("{:g}", qty);
+    return s;
+  }
+
   void place_jobs() {
     for (auto& [id, j] : jobs) {
       if (!j.record.info.node_id.empty() || is_final(state_of(j.record))) continue;
       const NodeState* best = nullptr;
       size_t best_load = 0;
+      bool feasible = false;  // some live node has that much in all
       for (const auto& [node_id, n] : nodes) {
         if (!n.info.alive) continue;
+        feasible = feasible || fits(n.info, {}, j.record.info.resources);
+        if (!fits(n.info, used_on(node_id), j.record.info.resources)) continue;
         const size_t load = load_of(node_id);
         if (best == nullptr || load < best_load) best = &n, best_load = load;
       }
-      if (best == nullptr) return;  // no node yet: the jobs wait
+      if (best == nullptr) {  // it waits: say for what
+        const std::string why =
+            nodes.empty() || !feasible
+                ? "waiting for a node with " +
+                      (j.record.info.resources.empty() ? std::string("room") : describe(j.record.info.resources))
+                : "waiting for " + describe(j.record.info.resources) + " to be free";
+        if (j.record.info.message != why) {
+          j.record.info.message = why;
+          persist(j);
+        }
+        continue;
+      }
+      j.record.info.message.clear();
       j.record.info.node_id = best->info.node_id;
       persist(j);
       log()->info("head: job {} placed on node {}", id, best->info.node_id);
@@ -367,6 +412,7 @@ struct Head::Server {
     for (const auto& [id, n] : nodes) {
       NodeInfo info = n.info;
       info.jobs = static_cast<uint32_t>(load_of(id));
+      info.used = used_on(id);
       reply.nodes.push_back(std::move(info));
     }
     for (const auto& [id, j] : jobs) reply.jobs.push_back(info_of(j));
@@ -414,6 +460,12 @@ struct Head::Server {
       send(peer, Reply::of(Status::invalid_argument("a job needs a command")));
       return;
     }
+    for (const auto& [name, qty] : s.resources) {
+      if (name.empty() || !(qty >= 0)) {
+        send(peer, Reply::of(Status::invalid_argument("a job's resource '" + name + "' must be named and >= 0")));
+        return;
+      }
+    }
     if (!s.package.empty() && (!is_content_hash(s.package) || !fs::exists(package_path(s.package)))) {
       send(peer, Reply::of(Status::not_found("the head has no package " + s.package + "; upload it first")));
       return;
@@ -423,6 +475,7 @@ struct Head::Server {
     j.record.info.argv = s.argv;
     j.record.info.state = static_cast<uint8_t>(JobState::kPending);
     j.record.info.submitted_ms = now_ms();
+    j.record.info.resources = s.resources;
     j.record.env = s.env;
     j.record.package = s.package;
     if (Status st = store->put_job(j.record); !st.is_ok()) {  // durable before it is acknowledged

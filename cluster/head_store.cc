@@ -54,7 +54,7 @@ Result<std::unique_ptr<HeadStore>> HeadStore::open(const std::string& path) {
       "resources TEXT, node_socket TEXT, last_seen_ms INTEGER);"
       "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, argv TEXT, env TEXT, package TEXT, node TEXT, "
       "state INTEGER, exit_code INTEGER, message TEXT, submitted_ms INTEGER, started_ms INTEGER, "
-      "ended_ms INTEGER, stop_requested INTEGER, final_log_size INTEGER);");
+      "ended_ms INTEGER, stop_requested INTEGER, final_log_size INTEGER, resources TEXT);");
   if (!schema.is_ok()) {
     return Status::corruption("the head database " + path + " cannot be used: " + schema.message());
   }
@@ -92,7 +92,8 @@ Status HeadStore::put_node(const NodeInfo& n) {
 Status HeadStore::put_job(const JobRecord& j) {
   Statement st(db_,
                "INSERT OR REPLACE INTO jobs (id, argv, env, package, node, state, exit_code, message, submitted_ms, "
-               "started_ms, ended_ms, stop_requested, final_log_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+               "started_ms, ended_ms, stop_requested, final_log_size, resources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+               "?, ?, ?, ?)");
   if (!st.ok()) return db_error(db_, "prepare");
   st.bind(1, j.info.job_id);
   st.bind(2, json(j.info.argv).dump());
@@ -107,6 +108,7 @@ Status HeadStore::put_job(const JobRecord& j) {
   st.bind(11, j.info.ended_ms);
   st.bind(12, static_cast<int64_t>(j.stop_requested));
   st.bind(13, static_cast<int64_t>(j.final_log_size));
+  st.bind(14, json(j.info.resources).dump());
   if (st.step() != SQLITE_DONE) return db_error(db_, "write job " + j.info.job_id);
   return Status::ok();
 }
@@ -137,7 +139,7 @@ Result<std::vector<NodeInfo>> HeadStore::nodes() const {
 Result<std::vector<JobRecord>> HeadStore::jobs() const {
   Statement st(db_,
                "SELECT id, argv, env, package, node, state, exit_code, message, submitted_ms, started_ms, ended_ms, "
-               "stop_requested, final_log_size FROM jobs ORDER BY submitted_ms, rowid");
+               "stop_requested, final_log_size, resources FROM jobs ORDER BY submitted_ms, rowid");
   if (!st.ok()) return db_error(db_, "prepare");
   std::vector<JobRecord> out;
   try {
@@ -162,6 +164,7 @@ Result<std::vector<JobRecord>> HeadStore::jobs() const {
       j.info.ended_ms = st.integer(10);
       j.stop_requested = st.integer(11) != 0;
       j.final_log_size = static_cast<uint64_t>(st.integer(12));
+      j.info.resources = json::parse(st.text(13)).get<std::map<std::string, double>>();
       out.push_back(std::move(j));
     }
   } catch (const json::exception& e) {

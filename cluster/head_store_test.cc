@@ -25,6 +25,7 @@ TEST(HeadStore, NodesAndJobsSurviveReopening) {
               .state = static_cast<uint8_t>(JobState::kRunning),
               .submitted_ms = 5};
     j.env = {{"A", "b"}};
+    j.info.resources = {{"GPU", 1}};
     j.package = std::string(64, 'a');
     ASSERT_TRUE((*store)->put_job(j).is_ok());
     j.info.state = static_cast<uint8_t>(JobState::kSucceeded);  // an update replaces the row
@@ -45,6 +46,7 @@ TEST(HeadStore, NodesAndJobsSurviveReopening) {
   EXPECT_EQ((*jobs)[0].info.state, static_cast<uint8_t>(JobState::kSucceeded));
   EXPECT_EQ((*jobs)[0].env.at("A"), "b");
   EXPECT_EQ((*jobs)[0].final_log_size, 99u);
+  EXPECT_EQ((*jobs)[0].info.resources.at("GPU"), 1.0);
   fs::remove_all(dir);
 }
 

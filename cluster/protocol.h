@@ -145,10 +145,12 @@ struct NodeInfo {
   int64_t pid = 0;
   bool alive = false;
   std::map<std::string, double> resources;
+  std::map<std::string, double> used;  // held by its unfinished jobs
   uint32_t workers = 0, drivers = 0, jobs = 0;
   int64_t last_seen_ms = 0;  // since the epoch
   std::string node_socket;
-  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, alive, resources, workers, drivers, jobs, last_seen_ms, node_socket)
+  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, alive, resources, used, workers, drivers, jobs, last_seen_ms,
+                       node_socket)
 };
 
 struct JobInfo {
@@ -160,7 +162,9 @@ struct JobInfo {
   std::string message;
   int64_t submitted_ms = 0, started_ms = 0, ended_ms = 0;
   uint64_t log_size = 0;
-  MSGPACK_DEFINE_ARRAY(job_id, argv, node_id, state, exit_code, message, submitted_ms, started_ms, ended_ms, log_size)
+  std::map<std::string, double> resources;  // what it holds on its node while it runs
+  MSGPACK_DEFINE_ARRAY(job_id, argv, node_id, state, exit_code, message, submitted_ms, started_ms, ended_ms, log_size,
+                       resources)
 };
 
 struct StatusReply {
@@ -193,7 +197,8 @@ struct JobSubmit {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   std::string package;
-  MSGPACK_DEFINE_ARRAY(argv, env, package)
+  std::map<std::string, double> resources;  // placed only where these are free
+  MSGPACK_DEFINE_ARRAY(argv, env, package, resources)
 };
 
 struct JobSubmitted {

@@ -10,15 +10,18 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
+#include "cluster/credential.h"
+#include "cluster/head_client.h"
 #include "core/logging.h"
-#include "workers/process_executor.h"
-#include "workers/worker_process.h"
 #include "weft/api.h"
 #include "weft/detail/hooks.h"
 #include "weft/registry.h"
+#include "workers/process_executor.h"
+#include "workers/worker_process.h"
 
 namespace weft {
 namespace runtime {
@@ -109,6 +112,29 @@ void serve_if_worker() {
   std::exit(code);
 }
 
+namespace {
+
+// "HOST:PORT", a cluster's head: the node of that cluster on this machine, which the driver attaches
+// to (as a Ray driver connects to its machine's raylet). The head is asked with the cluster's
+// credential ($WEFT_CREDENTIAL, or ~/.weft/cluster.key).
+Result<std::string> node_of_cluster(const std::string& head) {
+  WEFT_ASSIGN_OR_RETURN(cluster::Credential credential, cluster::Credential::load(cluster::default_credential_path()));
+  cluster::HeadClient client(head, std::move(credential));
+  WEFT_ASSIGN_OR_RETURN(cluster::StatusReply status, client.call<cluster::StatusReply>(cluster::StatusRequest{}));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  for (const auto& n : status.nodes) {
+    if (n.alive && n.hostname == host && n.node_socket.rfind("unix:", 0) == 0 &&
+        std::filesystem::exists(n.node_socket.substr(5))) {
+      return n.node_socket;
+    }
+  }
+  return Status::not_found("the cluster at " + head + " has no live node on this machine (" + host +
+                           "); start one with `weft start --address " + head + "`");
+}
+
+}  // namespace
+
 Status init(const Options& options) {
   serve_if_worker();
   std::lock_guard lock(runtime::g_lifecycle_mu);
@@ -121,10 +147,11 @@ Status init(const Options& options) {
   if (const char* env = std::getenv("WEFT_ADDRESS"); address.empty() && !runtime::g_in_worker && env != nullptr) {
     address = env;
   }
-  if (!address.empty() && address.rfind("unix:", 0) != 0) {
-    return Status::unavailable("weft::init: joining a cluster at '" + address +
-                               "' is not supported by this build; give a local node as unix:PATH (see `weft node`), "
-                               "or leave Options::address empty to run embedded");
+  if (!address.empty() && address.rfind("unix:", 0) != 0 && !runtime::g_in_worker) {
+    auto node = node_of_cluster(address);
+    if (!node.ok())
+      return Status::unavailable("weft::init: cannot join the cluster at " + address + ": " + node.status().message());
+    address = *node;
   }
   if (options.num_workers < 0) {
     return Status::invalid_argument("weft::init: num_workers must be >= 0 (0 means one per core)");

@@ -137,6 +137,12 @@ class ClusterTest(unittest.TestCase):
         r = c.weft("job", "submit", "--", HELLO)
         self.assertIn("sum of squares 1..100 = 338350", r.stdout)
         self.assertRegex(r.stdout, r"runtime started with \d+ worker processes")
+        # A program started here joins with the head's address (weft::init({.address = ...}) or
+        # $WEFT_ADDRESS) and attaches to this machine's node.
+        r = subprocess.run([HELLO], env=dict(c.env, WEFT_ADDRESS=address), capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("sum of squares 1..100 = 338350", r.stdout)
+        self.assertRegex(r.stdout + r.stderr, r"runtime started with \d+ worker processes")
 
         # A failing job fails the submit with its exit status; logs and list keep every job.
         r = c.weft("job", "submit", "--", "sh", "-c", "echo bad >&2; exit 7", check=False)
@@ -191,6 +197,46 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("SUCCEEDED", c.job_state(job2)[0])
         self.assertEqual(len(c.weft("job", "list").stdout.splitlines()), 2)
         c.wait(lambda s: f"{id2}  alive" in s, "the node to report back")
+
+    def test_a_paused_node_is_declared_dead_and_its_job_stopped_when_it_returns(self):
+        c = self.c
+        _, address = c.head(free_port())
+        node, node_id = c.node(address)
+        job = c.weft("job", "submit", "--no-wait", "--", "sh", "-c",
+                     "echo start; sleep 6; echo MUST-NOT-HAPPEN").stdout.strip()
+        c.wait_job(job, {"RUNNING"})
+        os.kill(node.pid, signal.SIGSTOP)
+        self.assertIn(f"its node {node_id} died", c.wait_job(job, {"FAILED"}, timeout=15))
+        os.kill(node.pid, signal.SIGCONT)
+        # Back, the node registers again and is told to stop what the head gave up on: the job
+        # does not go on to act after the head reported it failed.
+        c.wait(lambda s: f"{node_id}  alive" in s, "the node to come back")
+        deadline = time.time() + 10
+        while [p for p in os.listdir("/proc") if p.isdigit() and self._runs_job(p, job)]:
+            self.assertLess(time.time(), deadline, "the job still runs")
+            time.sleep(0.2)
+        time.sleep(6)
+        self.assertEqual(c.job_state(job)[0], "FAILED")
+        self.assertNotIn("MUST-NOT-HAPPEN", c.weft("job", "logs", job).stdout)
+
+    def test_jobs_are_placed_where_their_resources_are_free(self):
+        c = self.c
+        _, address = c.head(free_port())
+        _, gpu_node = c.node(address, "--resources", '{"CPU": 2, "GPU": 1}')
+        c.node(address)
+        c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
+        first = c.weft("job", "submit", "--no-wait", "--resources", '{"GPU": 1}', "--", "sleep", "30").stdout.strip()
+        self.assertIn(f"node {gpu_node}", c.wait_job(first, {"RUNNING"}))
+        second = c.weft("job", "submit", "--no-wait", "--resources", '{"GPU": 1}', "--", "echo", "second").stdout.strip()
+        nowhere = c.weft("job", "submit", "--no-wait", "--resources", '{"TPU": 1}', "--", "true").stdout.strip()
+        time.sleep(1)
+        self.assertIn("waiting for GPU 1 to be free", c.wait_job(second, {"PENDING"}))
+        self.assertIn("waiting for a node with TPU 1", c.wait_job(nowhere, {"PENDING"}))
+        self.assertIn("GPU 1/1", c.weft("status").stdout)
+        c.weft("job", "stop", first)
+        self.assertIn(f"node {gpu_node}", c.wait_job(second, {"SUCCEEDED"}))
+        r = c.weft("job", "submit", "--resources", '{"GPU": -1}', "--", "true", check=False)
+        self.assertIn("must be named and >= 0", r.stderr)
 
     def test_the_serving_application_runs_as_a_job(self):
         c = self.c

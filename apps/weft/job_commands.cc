@@ -5,6 +5,9 @@
 #include <string>
 #include <thread>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "apps/weft/cli_args.h"
 #include "apps/weft/cluster_session.h"
 #include "cluster/head.h"
@@ -19,13 +22,15 @@ using cluster::JobInfo;
 using cluster::JobState;
 
 constexpr const char* kJobHelp =
-    "usage: weft job submit [--working-dir DIR] [--env NAME=VALUE]... [--no-wait] -- COMMAND ARGS...\n"
+    "usage: weft job submit [--working-dir DIR] [--env NAME=VALUE]... [--resources JSON] [--no-wait]\n"
+    "                       -- COMMAND ARGS...\n"
     "       weft job status|logs|stop JOB_ID     weft job logs --follow JOB_ID     weft job list\n"
     "  every subcommand takes --address HOST:PORT (default $WEFT_HEAD_ADDRESS, or the head started\n"
     "  on this machine) and --credential PATH (default $WEFT_CREDENTIAL or ~/.weft/cluster.key)\n"
     "  submit: uploads DIR (at most 256 MiB; a directory already uploaded is not sent again), runs\n"
     "          COMMAND in a copy of it on a node, and follows its output until it ends (exit\n"
-    "          status 0 if it succeeded); --no-wait prints the job's id and returns\n";
+    "          status 0 if it succeeded); --no-wait prints the job's id and returns; --resources\n"
+    "          '{\"GPU\": 1}' places it only on a node where that much is free, held while it runs\n";
 
 int fail(const char* what, const Status& s) {
   std::fprintf(stderr, "weft %s: %s\n", what, s.to_string().c_str());
@@ -88,6 +93,14 @@ int submit(const Args& a, HeadClient& head) {
     }
     submit.env[e.substr(0, eq)] = e.substr(eq + 1);
   }
+  if (a.has("resources")) {
+    try {
+      submit.resources = nlohmann::json::parse(a.get("resources", "")).get<std::map<std::string, double>>();
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "weft job submit: --resources takes a JSON object of numbers, e.g. '{\"GPU\": 1}'\n");
+      return 2;
+    }
+  }
   if (a.has("working-dir")) {
     auto pkg = cluster::pack_directory(a.get("working-dir", ""), cluster::kMaxPackageBytes);
     if (!pkg.ok()) return fail("job submit", pkg.status());
@@ -139,12 +152,13 @@ int status_command(int argc, char** argv) {
   for (const auto& n : s->nodes) {
     std::string resources;
     for (const auto& [name, qty] : n.resources) {
-      resources += (resources.empty() ? "" : ", ") + name + " " +
-                   (name == "CPU" ? std::to_string(n.workers) + "/" : "") + std::to_string(static_cast<int64_t>(qty));
+      auto used = n.used.find(name);
+      resources += fmt::format("{}{} {:g}/{:g}", resources.empty() ? "" : ", ", name,
+                               used == n.used.end() ? 0.0 : used->second, qty);
     }
-    std::printf("  %s  %-5s  %s (pid %lld)  %s  drivers %u  jobs %u  last heard %.1f s ago\n", n.node_id.c_str(),
-                n.alive ? "alive" : "DEAD", n.hostname.c_str(), static_cast<long long>(n.pid), resources.c_str(),
-                n.drivers, n.jobs, static_cast<double>(now - n.last_seen_ms) / 1000.0);
+    std::printf("  %s  %-5s  %s (pid %lld)  %s used  workers %u  drivers %u  jobs %u  last heard %.1f s ago\n",
+                n.node_id.c_str(), n.alive ? "alive" : "DEAD", n.hostname.c_str(), static_cast<long long>(n.pid),
+                resources.c_str(), n.workers, n.drivers, n.jobs, static_cast<double>(now - n.last_seen_ms) / 1000.0);
   }
   std::map<std::string, int> by_state;
   for (const auto& j : s->jobs) ++by_state[std::string(to_string(static_cast<JobState>(j.state)))];
@@ -155,7 +169,8 @@ int status_command(int argc, char** argv) {
 }
 
 int job_command(int argc, char** argv) {
-  auto a = Args::parse(argc, argv, {"address", "credential", "working-dir", "env"}, {"no-wait", "follow", "help"});
+  auto a = Args::parse(argc, argv, {"address", "credential", "working-dir", "env", "resources"},
+                       {"no-wait", "follow", "help"});
   if (!a.ok() || a->has("help") || a->positional().empty()) {
     if (!a.ok()) std::fprintf(stderr, "weft job: %s\n", a.status().message().c_str());
     std::fprintf(a.ok() && a->has("help") ? stdout : stderr, "%s", kJobHelp);
@@ -181,6 +196,11 @@ int job_command(int argc, char** argv) {
     if (!info.ok()) return fail("job status", info.status());
     const JobInfo& j = info->job;
     print_job(j);
+    if (!j.resources.empty()) {
+      std::string r;
+      for (const auto& [name, qty] : j.resources) r += fmt::format("{}{} {:g}", r.empty() ? "" : ", ", name, qty);
+      std::printf("  resources %s\n", r.c_str());
+    }
     std::printf("  node %s\n  submitted %s  started %s  ended %s\n", j.node_id.empty() ? "-" : j.node_id.c_str(),
                 when(j.submitted_ms).c_str(), when(j.started_ms).c_str(), when(j.ended_ms).c_str());
     if (!j.message.empty()) std::printf("  %s\n", j.message.c_str());

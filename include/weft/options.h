@@ -31,10 +31,11 @@ struct Options {
   /// Empty: run embedded (head, node and workers as threads of this process), or with a private
   /// node (`processes`). "unix:PATH": attach to the `weft node` daemon listening there (its store
   /// is shared with the other drivers attached to it; `processes` workers, 0 taking the node's
-  /// default, run this program's binary under it). Left empty, $WEFT_ADDRESS is taken when set:
-  /// a cluster's node sets it for the jobs it runs, so a driver submitted with `weft job submit`
-  /// attaches to its node. "host:port" (a cluster's head) is not available in this build yet;
-  /// init reports it.
+  /// default, run this program's binary under it). "host:port": a cluster's head (`weft start
+  /// --head`), asked with the cluster's credential ($WEFT_CREDENTIAL or ~/.weft/cluster.key) for
+  /// its node on this machine, which the program then attaches to (kUnavailable, saying why, when
+  /// it cannot: no credential, refused, no node of that cluster here). Left empty, $WEFT_ADDRESS is taken when set: a
+  /// cluster's node sets it for the jobs it runs, so a driver submitted with `weft job submit` attaches to its node.
   std::string address;
   /// Worker threads; 0 means one per hardware thread.
   int num_workers = 0;
