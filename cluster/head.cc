@@ -234,6 +234,9 @@ struct Head::Server {
     n.info.last_seen_ms = now_ms();
     n.info.workers = hb.workers;
     n.info.drivers = hb.drivers;
+    n.info.objects = hb.objects;
+    n.info.object_bytes = hb.object_bytes;
+    n.info.store_bytes = hb.store_bytes;
     HeartbeatReply reply{.known = true};
     std::set<std::string> reported;
     for (const JobReport& report : hb.jobs) {

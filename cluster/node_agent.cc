@@ -141,9 +141,13 @@ struct NodeAgent::Server {
 
   Heartbeat heartbeat() const {
     const workers::NodeCounts counts = daemon->counts();
+    const objectstore::StoreStats store = daemon->store_stats();
     Heartbeat hb{.node_id = node_id,
                  .workers = static_cast<uint32_t>(counts.workers),
-                 .drivers = static_cast<uint32_t>(counts.drivers)};
+                 .drivers = static_cast<uint32_t>(counts.drivers),
+                 .objects = store.objects,
+                 .object_bytes = store.used,
+                 .store_bytes = store.capacity};
     for (const auto& [id, j] : jobs) {
       std::error_code ec;
       const uint64_t size = fs::exists(log_path(id)) ? fs::file_size(log_path(id), ec) : 0;

@@ -71,8 +71,9 @@ struct Heartbeat {
   static constexpr const char* kName = "heartbeat";
   std::string node_id;
   uint32_t workers = 0, drivers = 0;  // worker processes running on the node, drivers attached
+  uint64_t objects = 0, object_bytes = 0, store_bytes = 0;  // its object store: objects, bytes used, capacity
   std::vector<JobReport> jobs;
-  MSGPACK_DEFINE_ARRAY(node_id, workers, drivers, jobs)
+  MSGPACK_DEFINE_ARRAY(node_id, workers, drivers, objects, object_bytes, store_bytes, jobs)
 };
 
 struct LogOffset {
@@ -147,10 +148,11 @@ struct NodeInfo {
   std::map<std::string, double> resources;
   std::map<std::string, double> used;  // held by its unfinished jobs
   uint32_t workers = 0, drivers = 0, jobs = 0;
+  uint64_t objects = 0, object_bytes = 0, store_bytes = 0;
   int64_t last_seen_ms = 0;  // since the epoch
   std::string node_socket;
-  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, alive, resources, used, workers, drivers, jobs, last_seen_ms,
-                       node_socket)
+  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, alive, resources, used, workers, drivers, jobs, objects, object_bytes,
+                       store_bytes, last_seen_ms, node_socket)
 };
 
 struct JobInfo {

@@ -34,7 +34,7 @@ table { border-collapse: collapse; } td, th { padding: 4px 10px; border-bottom: 
 <div id="error"></div>
 <h2>Nodes <span id="node-count"></span></h2>
 <table id="nodes"><thead><tr><th>node</th><th>state</th><th>host</th><th>resources</th><th>worker processes</th>
-<th>drivers</th><th>jobs</th><th>last heard</th></tr></thead><tbody></tbody></table>
+<th>drivers</th><th>jobs</th><th>objects</th><th>last heard</th></tr></thead><tbody></tbody></table>
 <h2>Jobs <span id="job-count"></span></h2>
 <table id="jobs"><thead><tr><th>job</th><th>state</th><th>node</th><th>command</th><th>submitted</th><th>ended</th>
 <th>why</th></tr></thead><tbody></tbody></table>
@@ -55,6 +55,7 @@ async function refresh() {
       cell(row, n.id); cell(row, n.alive ? 'alive' : 'dead', n.alive ? 'alive' : 'dead'); cell(row, n.host);
       cell(row, Object.entries(n.resources).map(([k, v]) => k + ' ' + v).join(', '));
       cell(row, n.workers); cell(row, n.drivers); cell(row, n.jobs);
+      cell(row, n.objects + ' (' + (n.object_bytes / 1048576).toFixed(1) + ' of ' + (n.store_bytes / 1048576).toFixed(0) + ' MiB)');
       cell(row, ((Date.now() - n.last_seen_ms) / 1000).toFixed(1) + ' s ago');
     }
     document.getElementById('node-count').textContent = '(' + s.nodes.filter(n => n.alive).length + ' alive)';
@@ -118,6 +119,9 @@ struct StatusPage::Impl {
                               {"alive", n.alive},
                               {"resources", n.resources},
                               {"workers", n.workers},
+                              {"objects", n.objects},
+                              {"object_bytes", n.object_bytes},
+                              {"store_bytes", n.store_bytes},
                               {"drivers", n.drivers},
                               {"jobs", n.jobs},
                               {"last_seen_ms", n.last_seen_ms}});

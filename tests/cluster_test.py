@@ -20,6 +20,46 @@ WEFT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/wef
 HELLO = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/examples/hello_tasks")
 
 
+def ip(*args, check=True):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+def netns_available():
+    """Network namespaces need root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and iproute2."""
+    probe = f"weft-probe-{os.getpid()}"
+    try:
+        if ip("netns", "add", probe, check=False).returncode != 0:
+            return False
+        ip("netns", "del", probe, check=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+class Host:
+    """A host of its own: a network namespace joined to this one by a veth pair."""
+
+    def __init__(self):
+        n = os.getpid() % 200 + 20
+        self.ns, self.outside = f"weft-{os.getpid()}", f"wv{os.getpid()}"
+        self.here, self.there = f"10.231.{n}.1", f"10.231.{n}.2"
+        ip("netns", "add", self.ns)
+        ip("link", "add", self.outside, "type", "veth", "peer", "name", "eth-weft", "netns", self.ns)
+        ip("addr", "add", self.here + "/30", "dev", self.outside)
+        ip("link", "set", self.outside, "up")
+        for cmd in (["addr", "add", self.there + "/30", "dev", "eth-weft"], ["link", "set", "eth-weft", "up"],
+                    ["link", "set", "lo", "up"]):
+            ip("netns", "exec", self.ns, "ip", *cmd)
+        self.prefix = ("ip", "netns", "exec", self.ns)
+
+    def partition(self, cut):
+        ip("link", "set", self.outside, "down" if cut else "up")
+
+    def close(self):
+        ip("link", "del", self.outside, check=False)
+        ip("netns", "del", self.ns, check=False)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,9 +77,9 @@ class Cluster:
         self.env.pop("WEFT_CREDENTIAL", None)
         self.procs = []
 
-    def daemon(self, *args):
+    def daemon(self, *args, prefix=()):
         """`weft start ... --block` in the foreground of a child; returns it and what it printed."""
-        p = subprocess.Popen([WEFT, "start", *args, "--block"], env=self.env, stdout=subprocess.PIPE,
+        p = subprocess.Popen([*prefix, WEFT, "start", *args, "--block"], env=self.env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
         self.procs.append(p)
         lines = []
@@ -55,8 +95,8 @@ class Cluster:
         p, out = self.daemon("--head", "--port", str(port), "--node-timeout", "2", "--no-node", "--no-page", *args)
         return p, re.search(r"listening at (\S+)", out).group(1)
 
-    def node(self, address, *args):
-        p, out = self.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864", *args)
+    def node(self, address, *args, prefix=()):
+        p, out = self.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864", *args, prefix=prefix)
         return p, re.search(r"weft node (node-\w+)", out).group(1)
 
     def weft(self, *args, check=True, timeout=120):
@@ -109,9 +149,10 @@ class ClusterTest(unittest.TestCase):
         _, address = c.head(free_port())
         c.node(address)
         c.node(address)
-        out = c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
+        out = c.wait(lambda s: s.count(" alive ") == 2 and s.count("of 64 MiB") == 2, "two nodes' heartbeats")
         self.assertIn(f"head {address}: 2 nodes alive, 0 dead", out)
-        self.assertRegex(out, r"CPU \d+/\d+")
+        self.assertRegex(out, r"CPU \d+/\d+ used")
+        self.assertRegex(out, r"objects \d+ \([\d.]+ of 64 MiB\)")
         # The credential is the owner's alone.
         self.assertEqual(os.stat(c.root + "/.weft/cluster.key").st_mode & 0o777, 0o600)
 
@@ -218,6 +259,26 @@ class ClusterTest(unittest.TestCase):
         time.sleep(6)
         self.assertEqual(c.job_state(job)[0], "FAILED")
         self.assertNotIn("MUST-NOT-HAPPEN", c.weft("job", "logs", job).stdout)
+
+    @unittest.skipUnless(netns_available(), "needs network namespaces (root and iproute2)")
+    def test_a_partitioned_node_is_declared_dead_and_its_job_stopped_when_it_heals(self):
+        c = self.c
+        host = Host()
+        self.addCleanup(host.close)
+        _, address = c.head(free_port(), "--bind", host.here)
+        _, node_id = c.node(address, prefix=host.prefix)
+        job = c.weft("job", "submit", "--no-wait", "--", "sh", "-c", "echo start; sleep 60").stdout.strip()
+        c.wait_job(job, {"RUNNING"})
+        host.partition(True)  # no traffic between the head and the node
+        self.assertIn(f"its node {node_id} died", c.wait_job(job, {"FAILED"}, timeout=15))
+        host.partition(False)
+        c.wait(lambda s: f"{node_id}  alive" in s, "the node to come back", timeout=60)
+        deadline = time.time() + 15
+        while [p for p in os.listdir("/proc") if p.isdigit() and self._runs_job(p, job)]:
+            self.assertLess(time.time(), deadline, "the job still runs after the partition healed")
+            time.sleep(0.2)
+        self.assertEqual(c.job_state(job)[0], "FAILED")
+        self.assertIn("start", c.weft("job", "logs", job).stdout)
 
     def test_jobs_are_placed_where_their_resources_are_free(self):
         c = self.c

@@ -433,6 +433,8 @@ NodeDaemon::~NodeDaemon() {
 std::string NodeDaemon::address() const { return s_->options.address; }
 std::string NodeDaemon::store_socket() const { return s_->store_path; }
 
+objectstore::StoreStats NodeDaemon::store_stats() const { return s_->store->stats(); }
+
 NodeCounts NodeDaemon::counts() const {
   std::lock_guard<std::mutex> lock(s_->counts_mu);
   return s_->counts;

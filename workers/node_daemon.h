@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "objectstore/store.h"
 #include "weft/status.h"
 
 namespace weft::workers {
@@ -48,6 +49,8 @@ class NodeDaemon {
   std::string address() const;
   std::string store_socket() const;
   NodeCounts counts() const;
+  // The store's objects and bytes (objectstore/store.h).
+  objectstore::StoreStats store_stats() const;
 
  private:
   NodeDaemon() = default;

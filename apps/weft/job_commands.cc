@@ -156,9 +156,13 @@ int status_command(int argc, char** argv) {
       resources += fmt::format("{}{} {:g}/{:g}", resources.empty() ? "" : ", ", name,
                                used == n.used.end() ? 0.0 : used->second, qty);
     }
-    std::printf("  %s  %-5s  %s (pid %lld)  %s used  workers %u  drivers %u  jobs %u  last heard %.1f s ago\n",
-                n.node_id.c_str(), n.alive ? "alive" : "DEAD", n.hostname.c_str(), static_cast<long long>(n.pid),
-                resources.c_str(), n.workers, n.drivers, n.jobs, static_cast<double>(now - n.last_seen_ms) / 1000.0);
+    std::printf(
+        "  %s  %-5s  %s (pid %lld)  %s used  workers %u  drivers %u  jobs %u  objects %llu (%.1f of %.0f MiB)"
+        "  last heard %.1f s ago\n",
+        n.node_id.c_str(), n.alive ? "alive" : "DEAD", n.hostname.c_str(), static_cast<long long>(n.pid),
+        resources.c_str(), n.workers, n.drivers, n.jobs, static_cast<unsigned long long>(n.objects),
+        static_cast<double>(n.object_bytes) / (1 << 20), static_cast<double>(n.store_bytes) / (1 << 20),
+        static_cast<double>(now - n.last_seen_ms) / 1000.0);
   }
   std::map<std::string, int> by_state;
   for (const auto& j : s->jobs) ++by_state[std::string(to_string(static_cast<JobState>(j.state)))];
