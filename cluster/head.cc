@@ -182,7 +182,9 @@ struct Head::Server {
     refused.fetch_add(1);
     if (kind != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
       log()->warn("head: refused a connection: its CURVE handshake failed ({})",
-                  kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "it does not know this cluster's keys" : "garbage");
+                  kind == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                      ? "not this cluster's keys, or a replayed or corrupt handshake"
+                      : "garbage");
     }
   }
 

@@ -336,7 +336,7 @@ class ClusterTest(unittest.TestCase):
 
     def test_peers_without_the_credential_are_refused(self):
         c = self.c
-        _, address = c.head(free_port())
+        head, address = c.head(free_port())
         other = c.root + "/other"
         os.makedirs(other)
         # Another cluster's credential: made by a head of its own.
@@ -355,10 +355,49 @@ class ClusterTest(unittest.TestCase):
         os.chmod(stranger, 0o644)
         r = c.weft("status", "--credential", stranger, check=False)
         self.assertIn("chmod 600", r.stderr)
+        # A member's conversation recorded on the wire and played back to the head does nothing:
+        # CURVE's handshake is bound to the head's short-term key of that connection.
+        recorded = []
+        port = int(address.split(":")[1])
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            proxy = ("127.0.0.1:%d" % listener.getsockname()[1])
+            client = subprocess.Popen([WEFT, "job", "submit", "--address", proxy, "--no-wait", "--", "true"], env=c.env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            conn, _ = listener.accept()
+            with conn, socket.create_connection(("127.0.0.1", port)) as upstream:
+                conn.settimeout(0.2)
+                upstream.settimeout(0.2)
+                deadline = time.time() + 30
+                while client.poll() is None and time.time() < deadline:
+                    for src, dst, keep in ((conn, upstream, True), (upstream, conn, False)):
+                        try:
+                            data = src.recv(65536)
+                        except socket.timeout:
+                            continue
+                        if data:
+                            dst.sendall(data)
+                            if keep:
+                                recorded.append(data)
+            out, err = client.communicate(timeout=60)
+        self.assertEqual(client.returncode, 0, err)
+        self.assertRegex(out, r"job-\w+")
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as replay:
+                for data in recorded:
+                    replay.sendall(data)
+                    time.sleep(0.05)
+                time.sleep(0.3)
+        self.assertEqual(len(c.weft("job", "list").stdout.splitlines()), 1)
         # Garbage on the head's port does not hurt it.
         with socket.create_connection(("127.0.0.1", int(address.split(":")[1]))) as s:
             s.sendall(os.urandom(4096))
         c.weft("status")
+        # Each refusal was logged: the strangers' and the replays'.
+        head.terminate()
+        log = head.stdout.read()
+        self.assertGreaterEqual(log.count("refused a connection"), 4 + 3, log)
 
     def test_start_in_the_background_and_stop(self):
         c = self.c
