@@ -19,6 +19,21 @@ double seconds_between(int64_t a_ns, int64_t b_ns) { return static_cast<double>(
 
 }  // namespace
 
+// The key of a Service of this process. Tasks and actor factories taking one stay in this process,
+// whatever runtime the server started on (a private node with $WEFT_PROCESSES, a cluster's node):
+// a worker process has no such service.
+struct ServiceKey {
+  std::string key;
+  MSGPACK_DEFINE(key)
+};
+
+}  // namespace weft::serving
+
+template <>
+struct weft::detail::stays_in_process<weft::serving::ServiceKey> : std::true_type {};
+
+namespace weft::serving {
+
 // Detokenizing and streaming, in order: an actor whose calls forward to the service.
 class Streamer {
  public:
@@ -31,12 +46,12 @@ class Streamer {
   std::string key_;
 };
 
-std::unique_ptr<Streamer> open_streamer(std::string key) { return std::make_unique<Streamer>(std::move(key)); }
-void tokenize_request(std::string key, uint64_t id) {
-  if (Service* s = Service::find(key)) s->tokenize(id);
+std::unique_ptr<Streamer> open_streamer(ServiceKey k) { return std::make_unique<Streamer>(std::move(k.key)); }
+void tokenize_request(ServiceKey k, uint64_t id) {
+  if (Service* s = Service::find(k.key)) s->tokenize(id);
 }
-void prepare_finetune_job(std::string key, uint64_t ticket) {
-  if (Service* s = Service::find(key)) s->prepare_job(ticket);
+void prepare_finetune_job(ServiceKey k, uint64_t ticket) {
+  if (Service* s = Service::find(k.key)) s->prepare_job(ticket);
 }
 
 }  // namespace weft::serving
@@ -109,7 +124,7 @@ Result<std::unique_ptr<Service>> Service::start(const ServiceOptions& options) {
   s->actors_ = std::make_unique<Actors>();
   try {
     s->actors_->engine = actor<EngineActor>(open_engine).priority(Slo::kLatencyCritical).remote(ec);
-    s->actors_->streamer = actor<Streamer>(open_streamer).remote(s->key_);
+    s->actors_->streamer = actor<Streamer>(open_streamer).remote(ServiceKey{s->key_});
     get(s->actors_->engine.task(&EngineActor::info).remote());
   } catch (const std::exception& e) {
     return Status::invalid_argument(fmt::format("cannot start the engine: {}", e.what()));
@@ -156,7 +171,7 @@ Result<uint64_t> Service::submit(GenerationRequest request, std::shared_ptr<Requ
     e->arrival_ns = detail::now_ns();
     entries_[id] = std::move(e);
   }
-  task(tokenize_request).priority(slo).remote(key_, id);
+  task(tokenize_request).priority(slo).remote(ServiceKey{key_}, id);
   return id;
 }
 
@@ -330,7 +345,7 @@ void Service::create_finetune_job(JobRequest request, std::function<void(Result<
     ticket = next_ticket_++;
     pending_jobs_[ticket] = {std::move(request), std::move(done)};
   }
-  task(prepare_finetune_job).priority(Slo::kBatch).remote(key_, ticket);
+  task(prepare_finetune_job).priority(Slo::kBatch).remote(ServiceKey{key_}, ticket);
 }
 
 void Service::prepare_job(uint64_t ticket) {

@@ -202,6 +202,22 @@ class SmallCacheTest(unittest.TestCase):
             self.assertEqual(s.stop(), 0)
 
 
+class WorkerProcessesTest(unittest.TestCase):
+    def test_a_server_on_a_multi_process_runtime_answers(self):
+        # $WEFT_PROCESSES makes weft::init start worker processes; the server's tasks and actors,
+        # which name the service of its own process, must stay there and not wait forever.
+        os.environ["WEFT_PROCESSES"] = "2"
+        try:
+            s = Server()
+        finally:
+            del os.environ["WEFT_PROCESSES"]
+        try:
+            got = s.client.completions.create(model=s.model, prompt=PROMPTS[0], max_tokens=8, temperature=0)
+            self.assertEqual(got.choices[0].text, generate_alone(PROMPTS[0], 8))
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
 class SuffixSpeculationTest(unittest.TestCase):
     def test_speculation_keeps_greedy_output_and_accepts_repeated_text(self):
         # Every proposed node verified: the test is about the machinery, not about what pays here.
