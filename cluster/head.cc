@@ -2,7 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -196,15 +198,27 @@ struct Head::Server {
       send(peer, Reply::of(m.status()));
       return;
     }
-    std::visit([&](auto& msg) { on(peer, msg); }, *m);
+    try {
+      std::visit([&](auto& msg) { on(peer, msg); }, *m);
+    } catch (const std::exception& e) {  // a message the head cannot handle costs that message only
+      rejected.fetch_add(1);
+      log()->error("head: a {} failed: {}", wire::name_of(*m), e.what());
+      send(peer, Reply::of(Status::internal(std::string("the head could not handle this request: ") + e.what())));
+    }
   }
 
   // --- nodes ---------------------------------------------------------------------------------
 
   void on(const std::string& peer, const Register& r) {
-    if (r.node_id.empty() || r.node_id != peer) {
+    const bool resources_ok = std::all_of(r.resources.begin(), r.resources.end(), [](const auto& kv) {
+      return !kv.first.empty() && std::isfinite(kv.second) && kv.second >= 0;
+    });
+    if (r.node_id.empty() || r.node_id != peer || !resources_ok) {
       rejected.fetch_add(1);
-      log()->warn("head: rejected a registration whose node id '{}' is not its connection's", r.node_id);
+      log()->warn(
+          "head: rejected the registration of node '{}': its id is not its connection's, or a resource is "
+          "not a finite number >= 0",
+          r.node_id);
       return;
     }
     auto [it, fresh] = nodes.try_emplace(r.node_id);
@@ -254,7 +268,14 @@ struct Head::Server {
     for (auto& [id, j] : jobs) {
       if (j.record.info.node_id == hb.node_id && state_of(j.record) == JobState::kPending && !reported.count(id) &&
           Clock::now() - j.start_sent > kRestartJobAfter) {
-        start_job(j);
+        if (j.record.stop_requested) {  // stopped before its node ever had it: it never starts
+          j.record.info.state = static_cast<uint8_t>(JobState::kStopped);
+          j.record.info.ended_ms = now_ms();
+          j.record.info.message = "stopped before it started";
+          persist(j);
+        } else {
+          start_job(j);
+        }
       }
     }
     send(peer, reply);
@@ -466,7 +487,7 @@ struct Head::Server {
       return;
     }
     for (const auto& [name, qty] : s.resources) {
-      if (name.empty() || !(qty >= 0)) {
+      if (name.empty() || !std::isfinite(qty) || qty < 0) {
         send(peer, Reply::of(Status::invalid_argument("a job's resource '" + name + "' must be named and >= 0")));
         return;
       }

@@ -31,6 +31,10 @@ class Statement {
   int rc_ = SQLITE_ERROR;
 };
 
+// JSON text that never throws: bytes that are not UTF-8 (a job's argument may be anything) are
+// replaced, not refused.
+std::string to_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 Status db_error(sqlite3* db, const std::string& what) {
   return Status::io_error("head database: " + what + ": " + sqlite3_errmsg(db));
 }
@@ -82,7 +86,7 @@ Status HeadStore::put_node(const NodeInfo& n) {
   st.bind(2, n.hostname);
   st.bind(3, n.pid);
   st.bind(4, static_cast<int64_t>(n.alive));
-  st.bind(5, json(n.resources).dump());
+  st.bind(5, to_text(json(n.resources)));
   st.bind(6, n.node_socket);
   st.bind(7, n.last_seen_ms);
   if (st.step() != SQLITE_DONE) return db_error(db_, "write node " + n.node_id);
@@ -96,8 +100,8 @@ Status HeadStore::put_job(const JobRecord& j) {
                "?, ?, ?, ?)");
   if (!st.ok()) return db_error(db_, "prepare");
   st.bind(1, j.info.job_id);
-  st.bind(2, json(j.info.argv).dump());
-  st.bind(3, json(j.env).dump());
+  st.bind(2, to_text(json(j.info.argv)));
+  st.bind(3, to_text(json(j.env)));
   st.bind(4, j.package);
   st.bind(5, j.info.node_id);
   st.bind(6, static_cast<int64_t>(j.info.state));
@@ -108,7 +112,7 @@ Status HeadStore::put_job(const JobRecord& j) {
   st.bind(11, j.info.ended_ms);
   st.bind(12, static_cast<int64_t>(j.stop_requested));
   st.bind(13, static_cast<int64_t>(j.final_log_size));
-  st.bind(14, json(j.info.resources).dump());
+  st.bind(14, to_text(json(j.info.resources)));
   if (st.step() != SQLITE_DONE) return db_error(db_, "write job " + j.info.job_id);
   return Status::ok();
 }

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "cluster/head_client.h"
@@ -179,6 +180,28 @@ TEST_F(HeadTest, PeersWithoutTheCredentialAreRefusedAndGarbageIsAnswered) {
   EXPECT_NE(std::get<Reply>(*garbage).message.find("malformed cluster message"), std::string::npos);
   EXPECT_GE(head->rejected_messages(), 1u);
   EXPECT_TRUE(client(head->address()).call<StatusReply>(StatusRequest{}).ok());
+}
+
+TEST_F(HeadTest, OddButAuthenticatedRequestsCostOnlyThemselves) {
+  auto head = start_head();
+  const std::string address = head->address();
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  // Arguments need not be UTF-8; resources must be finite numbers >= 0.
+  const std::string odd = submit(address, {"/bin/echo", "caf\xe9 \xff"});
+  EXPECT_FALSE(odd.empty());
+  auto inf = client(address).call<JobSubmitted>(
+      JobSubmit{.argv = {"true"}, .resources = {{"GPU", std::numeric_limits<double>::infinity()}}});
+  EXPECT_EQ(inf.status().code(), StatusCode::kInvalidArgument);
+  auto nan = client(address).call<JobSubmitted>(
+      JobSubmit{.argv = {"true"}, .resources = {{"GPU", std::numeric_limits<double>::quiet_NaN()}}});
+  EXPECT_EQ(nan.status().code(), StatusCode::kInvalidArgument);
+  // What it stored reads back after a restart.
+  head.reset();
+  head = start_head(port);
+  ASSERT_NE(head, nullptr);
+  auto q = client(address).call<JobInfoReply>(JobQuery{odd});
+  ASSERT_TRUE(q.ok()) << q.status().to_string();
+  EXPECT_EQ(q->job.argv.size(), 2u);
 }
 
 TEST_F(HeadTest, ARestartedHeadKeepsItsJobsAndTheNodeReportsBack) {

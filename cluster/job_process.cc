@@ -16,7 +16,7 @@ namespace {
 void say(const char* s) { (void)!write(2, s, strlen(s)); }
 
 // The job itself, in the guardian's group: only async-signal-safe calls (the node has threads).
-[[noreturn]] void exec_job(char** args, char** envp, const char* cwd, const SandboxPlan* sandbox) {
+[[noreturn]] void exec_job(char** args, char** envp, const char* cwd, const SandboxPlan* sandbox, const char* program) {
   ::close(3);
   ::close(4);
   signal(SIGTERM, SIG_DFL);  // the guardian ignores it; the job must not
@@ -28,7 +28,11 @@ void say(const char* s) { (void)!write(2, s, strlen(s)); }
     say("weft: the kernel refused to confine the job (Landlock); it does not run\n");
     _exit(126);
   }
-  execvpe(args[0], args, envp);
+  if (*program != '\0') {
+    execve(program, args, envp);
+  } else {
+    execvpe(args[0], args, envp);
+  }
   say("weft: cannot run the job's command: ");
   say(args[0]);
   say("\n");
@@ -38,11 +42,11 @@ void say(const char* s) { (void)!write(2, s, strlen(s)); }
 // The guardian: leads the job's process group, reaps the job and writes its wait status to fd 4,
 // and kills the whole group — itself included — once the job has exited or the node is gone
 // (fd 3, the read end of a pipe only the node writes to, reports end of file).
-[[noreturn]] void guard(char** args, char** envp, const char* cwd, const SandboxPlan* sandbox) {
+[[noreturn]] void guard(char** args, char** envp, const char* cwd, const SandboxPlan* sandbox, const char* program) {
   signal(SIGTERM, SIG_IGN);  // the node's SIGTERM to the group is for the job
   const pid_t job = fork();
   if (job < 0) _exit(127);
-  if (job == 0) exec_job(args, envp, cwd, sandbox);
+  if (job == 0) exec_job(args, envp, cwd, sandbox, program);
   for (;;) {
     int status = 0;
     const pid_t r = waitpid(job, &status, WNOHANG);
@@ -61,7 +65,8 @@ void say(const char* s) { (void)!write(2, s, strlen(s)); }
 
 Result<std::unique_ptr<JobProcess>> JobProcess::spawn(const std::vector<std::string>& argv,
                                                       const std::vector<std::string>& env, const std::string& cwd,
-                                                      const std::string& log_path, const SandboxPlan* sandbox) {
+                                                      const std::string& log_path, const SandboxPlan* sandbox,
+                                                      const std::string& program) {
   if (argv.empty()) return Status::invalid_argument("a job needs a command");
   // Everything the children need is built before fork: after it, only async-signal-safe calls.
   std::vector<char*> args, envp;
@@ -93,7 +98,7 @@ Result<std::unique_ptr<JobProcess>> JobProcess::spawn(const std::vector<std::str
     dup2(alive[0], 3);
     dup2(status[1], 4);
     syscall(SYS_close_range, 5u, ~0u, 0u);  // nothing of the node's (other jobs' pipes included)
-    guard(args.data(), envp.data(), cwd.c_str(), sandbox);
+    guard(args.data(), envp.data(), cwd.c_str(), sandbox, program.c_str());
   }
   for (int fd : {log_fd, alive[0], status[1]}) ::close(fd);
   std::unique_ptr<JobProcess> p(new JobProcess());

@@ -26,9 +26,11 @@ class JobProcess {
  public:
   // `env`: "NAME=value" entries, the whole environment. argv[0] is looked up in env's PATH.
   // `sandbox`: confine the driver (job_sandbox.h) before it runs; null: run it unconfined.
+  // `program`: the file to run (argv[0] resolved by the caller); empty: argv[0] on this process's PATH.
   static Result<std::unique_ptr<JobProcess>> spawn(const std::vector<std::string>& argv,
                                                    const std::vector<std::string>& env, const std::string& cwd,
-                                                   const std::string& log_path, const SandboxPlan* sandbox = nullptr);
+                                                   const std::string& log_path, const SandboxPlan* sandbox = nullptr,
+                                                   const std::string& program = "");
   // Kills the group (SIGKILL) if it still runs, and reaps it.
   ~JobProcess();
 

@@ -52,14 +52,19 @@ std::string describe_exit(const JobProcess& p) {
 // Where `program` runs from: as given when it names a path (relative to the job's directory),
 // else the first executable of that name on PATH; empty when there is none.
 std::string find_program(const std::string& program, const std::string& path, const fs::path& cwd) {
+  std::error_code ec;
   if (program.find('/') != std::string::npos) {
-    return fs::weakly_canonical(program.front() == '/' ? fs::path(program) : cwd / program).string();
+    const fs::path found = fs::weakly_canonical(program.front() == '/' ? fs::path(program) : cwd / program, ec);
+    return ec ? "" : found.string();
   }
   size_t start = 0;
   while (start <= path.size()) {
     const size_t end = std::min(path.find(':', start), path.size());
     const fs::path candidate = fs::path(path.substr(start, end - start)) / program;
-    if (end > start && access(candidate.c_str(), X_OK) == 0) return fs::weakly_canonical(candidate).string();
+    if (end > start && access(candidate.c_str(), X_OK) == 0) {
+      const fs::path found = fs::weakly_canonical(candidate, ec);
+      return ec ? "" : found.string();
+    }
     start = end + 1;
   }
   return "";
@@ -270,20 +275,21 @@ struct NodeAgent::Server {
     env["WEFT_ADDRESS"] = daemon->address();
     env["WEFT_HEAD_ADDRESS"] = options.head_address;
     env["WEFT_JOB_ID"] = id;
+    // The program is found on the job's PATH here, and that file is what runs (exec by path).
+    const std::string program = find_program(j.spec.argv[0], env["PATH"], job_dir(id));
     std::optional<SandboxPlan> sandbox;
     if (options.sandbox) {
       fs::create_directories(job_dir(id) / ".tmp", ec);
       env["TMPDIR"] = (job_dir(id) / ".tmp").string();
       std::vector<std::string> read = system_read_paths();
       read.insert(read.end(), options.job_paths.begin(), options.job_paths.end());
-      const std::string program = find_program(j.spec.argv[0], env["PATH"], job_dir(id));
       if (!program.empty()) read.push_back(fs::path(program).parent_path().string());
       sandbox.emplace(std::move(read), std::vector<std::string>{job_dir(id).string()});
     }
     std::vector<std::string> entries;
     for (const auto& [k, v] : env) entries.push_back(k + "=" + v);
     auto p = JobProcess::spawn(j.spec.argv, entries, job_dir(id).string(), log_path(id).string(),
-                               sandbox ? &*sandbox : nullptr);
+                               sandbox ? &*sandbox : nullptr, program);
     if (!p.ok()) {
       end(id, j, JobState::kFailed, -1, p.status().message());
       return;

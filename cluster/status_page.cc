@@ -175,7 +175,12 @@ struct StatusPage::Impl {
 
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec) return;
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {  // out of descriptors, say: try again shortly rather than never
+        auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+        timer->async_wait([this, timer](beast::error_code) { accept(); });
+        return;
+      }
       auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
       auto buffer = std::make_shared<beast::flat_buffer>(8192);
       auto parser = std::make_shared<http::request_parser<http::string_body>>();

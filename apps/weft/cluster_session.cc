@@ -1,6 +1,7 @@
 #include "apps/weft/cluster_session.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,6 +19,13 @@ Result<std::string> session_dir() {
   fs::create_directories(dir + "/daemons", ec);
   if (ec) return Status::io_error("cannot create " + dir + ": " + ec.message());
   fs::permissions(dir, fs::perms::owner_all, ec);
+  // Under /tmp another user could have made it first, to plant pid files or links: it must be a
+  // directory of this user's that nobody else may enter.
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0) {
+    return Status::permission_denied("the runtime directory " + dir +
+                                     " is not this user's own with mode 0700; remove it, or set XDG_RUNTIME_DIR");
+  }
   return dir;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -108,7 +109,9 @@ Result<StartPlan> plan(const Args& a) {
       return Status::invalid_argument("--resources takes a JSON object of numbers, e.g. '{\"CPU\": 8, \"GPU\": 1}'");
     }
     for (const auto& [name, qty] : p.node_options.resources) {
-      if (name.empty() || qty < 0) return Status::invalid_argument("--resources: '" + name + "' must be >= 0");
+      if (name.empty() || !std::isfinite(qty) || qty < 0) {
+        return Status::invalid_argument("--resources: '" + name + "' must be a number >= 0");
+      }
     }
   }
   for (const std::string& path : a.all("job-paths")) {
@@ -241,7 +244,7 @@ int start_command(int argc, char** argv) {
     ::close(pipe_fds[0]);
     setsid();
     const std::string log = *session + "/" + (p->head ? "head" : "node") + "-" + std::to_string(getpid()) + ".log";
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) dup2(null_fd, 0);
     if (fd >= 0) {
