@@ -48,13 +48,8 @@ JobState state_of(const JobRecord& j) { return static_cast<JobState>(j.info.stat
 std::string random_id(const std::string& prefix) {
   unsigned char bytes[6];
   randombytes_buf(bytes, sizeof bytes);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = prefix + "-";
-  for (unsigned char b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
-  return id;
+  char hex[2 * sizeof bytes + 1];
+  return prefix + "-" + sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
 }
 
 int64_t now_ms() {

@@ -52,7 +52,6 @@ void Authenticator::run() {
     const std::string address = frames[3].to_string();
     const bool ok = mechanism == "CURVE" && frames.size() >= 7 && frames[6].to_string() == member_key_;
     if (!ok) {
-      refused_.fetch_add(1, std::memory_order_relaxed);
       log()->warn(
           "{}: refused a connection from {}: {}", who_, address.empty() ? "an unknown address" : address,
           mechanism == "CURVE" ? "it does not hold the cluster credential" : "it is not encrypted (" + mechanism + ")");

@@ -11,8 +11,8 @@
 //   serve_securely(router, credential);
 //   router.bind("tcp://127.0.0.1:7380");
 //
-// Thread-safety: an Authenticator runs one thread of its own (the ZAP handler, RFC 27); refused()
-// may be read from any thread.
+// Thread-safety: an Authenticator runs one thread of its own (the ZAP handler, RFC 27). It logs the
+// members it refuses; the server socket's monitor counts every failed handshake (head.cc).
 #pragma once
 
 #include <zmq.hpp>
@@ -35,8 +35,6 @@ class Authenticator {
                                                       std::string who);
   ~Authenticator();
 
-  uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
-
  private:
   Authenticator() = default;
   void run();
@@ -45,7 +43,6 @@ class Authenticator {
   std::string member_key_;  // 32 raw bytes
   std::string who_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> refused_{0};
   std::thread thread_;
 };
 

@@ -94,10 +94,8 @@ std::string status_page_token(const Credential& credential) {
   unsigned char digest[16];
   crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(kWhat), sizeof kWhat - 1, key,
                      sizeof key);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char b : digest) hex += {kHex[b >> 4], kHex[b & 15]};
-  return hex;
+  char hex[2 * sizeof digest + 1];
+  return sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
 }
 
 struct StatusPage::Impl {

@@ -7,10 +7,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.error
 import urllib.request
+
+from weft_cluster import start
 
 WEFT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft")
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -53,15 +54,8 @@ class StatusPageTest(unittest.TestCase):
         shutil.rmtree(self.root, ignore_errors=True)
 
     def start(self, *args, until):
-        p = subprocess.Popen([WEFT, "start", *args, "--block"], env=self.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+        p, out = start(WEFT, self.env, *args, until=until)
         self.procs.append(p)
-        out = ""
-        while until not in out:
-            line = p.stdout.readline()
-            if not line:
-                raise AssertionError("weft start exited: " + out)
-            out += line
         return p, out
 
     def test_the_page_shows_nodes_and_jobs_and_needs_the_token(self):

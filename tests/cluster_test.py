@@ -16,6 +16,8 @@ import unittest
 import urllib.error
 import urllib.request
 
+from weft_cluster import start
+
 WEFT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft")
 HELLO = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/examples/hello_tasks")
 
@@ -79,17 +81,10 @@ class Cluster:
 
     def daemon(self, *args, prefix=()):
         """`weft start ... --block` in the foreground of a child; returns it and what it printed."""
-        p = subprocess.Popen([*prefix, WEFT, "start", *args, "--block"], env=self.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+        p, out = start(WEFT, self.env, *args, until="listening at" if "--no-node" in args else "joined",
+                       prefix=prefix)
         self.procs.append(p)
-        lines = []
-        while True:
-            line = p.stdout.readline()
-            if not line:
-                raise AssertionError("weft start exited: " + "".join(lines))
-            lines.append(line)
-            if "joined" in line or ("listening at" in line and "--no-node" in args):
-                return p, "".join(lines)
+        return p, out
 
     def head(self, port, *args):
         p, out = self.daemon("--head", "--port", str(port), "--node-timeout", "2", "--no-node", "--no-page", *args)
