@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "cluster/head_store.h"
+#include "cluster/lease_book.h"
 #include "cluster/protocol.h"
 #include "cluster/secure_socket.h"
 #include "core/logging.h"
@@ -33,6 +34,7 @@ constexpr auto kRestartJobAfter = std::chrono::seconds(2);  // an assigned job t
 struct NodeState {
   NodeInfo info;
   Clock::time_point last_seen;
+  uint32_t slots = 0;  // worker processes it runs at once (its heartbeats say)
 };
 
 struct JobState_ {
@@ -67,6 +69,7 @@ struct Head::Server {
   std::string address;
   std::map<std::string, NodeState> nodes;
   std::map<std::string, JobState_> jobs;
+  std::unique_ptr<LeaseBook> leases;
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> rejected{0}, refused{0};
   std::thread thread;
@@ -104,6 +107,7 @@ struct Head::Server {
     }
     fs::permissions(options.state_dir, fs::perms::owner_all, ec);
     WEFT_ASSIGN_OR_RETURN(store, HeadStore::open((fs::path(options.state_dir) / "head.db").string()));
+    leases = std::make_unique<LeaseBook>(std::chrono::seconds(2), options.node_timeout);
     WEFT_ASSIGN_OR_RETURN(auto known_nodes, store->nodes());
     // Nodes alive when the head stopped get a fresh timeout to report back in.
     for (auto& n : known_nodes) {
@@ -224,6 +228,7 @@ struct Head::Server {
     n.info.pid = r.pid;
     n.info.resources = r.resources;
     n.info.node_socket = r.node_socket;
+    n.slots = r.slots;
     n.info.alive = true;
     n.info.last_seen_ms = now_ms();
     n.last_seen = Clock::now();
@@ -248,7 +253,17 @@ struct Head::Server {
     n.info.objects = hb.objects;
     n.info.object_bytes = hb.object_bytes;
     n.info.store_bytes = hb.store_bytes;
+    n.slots = hb.slots;
     HeartbeatReply reply{.known = true};
+    LeaseOut out;
+    leases->heartbeat(
+        hb.node_id, hb.wanted, hb.leases,
+        [this](const std::string& node) {
+          auto found = nodes.find(node);
+          return found != nodes.end() && found->second.info.alive;
+        },
+        Clock::now(), reply, out);
+    send_all(out);
     std::set<std::string> reported;
     for (const JobReport& report : hb.jobs) {
       reported.insert(report.job_id);
@@ -334,6 +349,31 @@ struct Head::Server {
     send(peer, reply);
   }
 
+  void send_all(const LeaseOut& out) {
+    for (const auto& [node, start] : out.starts) send(node, start);
+    for (const auto& [node, answer] : out.answers) send(node, answer);
+  }
+
+  // A node with no free slot for a driver's worker: placed on another node (lease_book.h).
+  void on(const std::string& peer, const LeaseAsk& a) {
+    auto it = nodes.find(peer);
+    const WorkerLease& l = a.lease;
+    if (it == nodes.end() || !it->second.info.alive || l.owner != peer || l.lease_id.rfind(peer + ":", 0) != 0 ||
+        l.endpoint.rfind("tcp://", 0) != 0 || l.argv.empty()) {
+      rejected.fetch_add(1);
+      log()->warn("head: rejected a lease ask from '{}': not a live node's, or not a worker it can ask for", peer);
+      return;
+    }
+    std::vector<NodeSlots> slots;
+    for (const auto& [id, n] : nodes) slots.push_back({id, n.info.alive, n.slots, n.info.workers});
+    LeaseOut out;
+    leases->ask(l, slots, Clock::now(), out);
+    for (const auto& [node, start] : out.starts) {
+      log()->info("head: worker {} of driver {} on node {} placed on node {}", l.index, l.driver_pid, peer, node);
+    }
+    send_all(out);
+  }
+
   void check_nodes() {
     const auto now = Clock::now();
     for (auto& [id, n] : nodes) {
@@ -342,6 +382,9 @@ struct Head::Server {
       persist(n);
       const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - n.last_seen).count();
       log()->warn("head: node {} ({}) is dead: no heartbeat for {} ms", id, n.info.hostname, silent);
+      LeaseOut out;
+      leases->node_died(id, fmt::format("the node ({}) died: no heartbeat for {} ms", n.info.hostname, silent), out);
+      send_all(out);
       for (auto& [job_id, j] : jobs) {
         if (j.record.info.node_id != id || is_final(state_of(j.record))) continue;
         j.record.info.state = static_cast<uint8_t>(JobState::kFailed);

@@ -1,8 +1,13 @@
 #include "cluster/node_agent.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <atomic>
 #include <filesystem>
@@ -70,6 +75,43 @@ std::string find_program(const std::string& program, const std::string& path, co
   return "";
 }
 
+// The address of this machine that the head at `head` ("HOST:PORT") is reached from: where other
+// nodes reach this one too. Found by routing (a UDP socket connected there sends nothing).
+Result<std::string> address_towards(const std::string& head) {
+  const size_t colon = head.rfind(':');
+  if (colon == std::string::npos)
+    return Status::invalid_argument("the head's address is HOST:PORT, not '" + head + "'");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  const std::string host = head.substr(0, colon);
+  if (getaddrinfo(host.c_str(), head.substr(colon + 1).c_str(), &hints, &found) != 0 || found == nullptr) {
+    return Status::unavailable("cannot resolve the head's host '" + host + "'");
+  }
+  const int fd = socket(found->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  const bool ok = fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0;
+  freeaddrinfo(found);
+  if (fd >= 0) close(fd);
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!ok || getnameinfo(reinterpret_cast<sockaddr*>(&local), len, text, sizeof text, nullptr, 0, NI_NUMERICHOST) != 0)
+    return Status::unavailable("no route from this machine to the head at " + head);
+  return std::string(text);
+}
+
+WorkerLease to_wire(const workers::LeaseRequest& r) {
+  return WorkerLease{r.lease_id, r.owner, r.index,    r.driver_pid,    r.executable,    r.argv,
+                     r.env,      r.cwd,   r.endpoint, r.server_public, r.worker_public, r.worker_secret};
+}
+
+workers::LeaseRequest from_wire(const WorkerLease& l) {
+  return workers::LeaseRequest{l.lease_id, l.owner, l.index,    l.driver_pid,    l.executable,    l.argv,
+                               l.env,      l.cwd,   l.endpoint, l.server_public, l.worker_public, l.worker_secret};
+}
+
 std::string hostname() {
   char name[256] = {};
   gethostname(name, sizeof name - 1);
@@ -87,6 +129,12 @@ struct NodeAgent::Server {
   bool registered = false;
   Clock::time_point next_heartbeat{};
   std::map<std::string, Job> jobs;
+  struct PendingAsk {
+    WorkerLease lease;
+    Clock::time_point sent;
+  };
+  std::map<std::string, PendingAsk> asks;  // lease asks the head has not answered
+  uint64_t lease_version = 0;
   std::atomic<bool> stop{false};
   std::thread thread;
 
@@ -133,6 +181,7 @@ struct NodeAgent::Server {
         std::visit([&](auto& v) { on(v); }, *m);
       }
       reap();
+      exchange_leases();
       if (Clock::now() >= next_heartbeat) {
         next_heartbeat = Clock::now() + options.heartbeat;
         registered ? send(heartbeat()) : send(registration());
@@ -141,7 +190,8 @@ struct NodeAgent::Server {
   }
 
   Register registration() const {
-    return Register{node_id, hostname(), static_cast<int64_t>(getpid()), options.resources, daemon->address()};
+    return Register{node_id,           hostname(),        static_cast<int64_t>(getpid()),
+                    options.resources, daemon->address(), static_cast<uint32_t>(daemon->slots())};
   }
 
   Heartbeat heartbeat() const {
@@ -152,7 +202,12 @@ struct NodeAgent::Server {
                  .drivers = static_cast<uint32_t>(counts.drivers),
                  .objects = store.objects,
                  .object_bytes = store.used,
-                 .store_bytes = store.capacity};
+                 .store_bytes = store.capacity,
+                 .slots = static_cast<uint32_t>(daemon->slots()),
+                 .wanted = daemon->wanted_leases()};
+    for (const workers::LeasedWorker& w : daemon->leased()) {
+      hb.leases.push_back({w.lease_id, w.owner, w.pid, w.exited, w.how});
+    }
     for (const auto& [id, j] : jobs) {
       std::error_code ec;
       const uint64_t size = fs::exists(log_path(id)) ? fs::file_size(log_path(id), ec) : 0;
@@ -177,6 +232,45 @@ struct NodeAgent::Server {
       if (jobs.count(o.job_id)) send_log(o.job_id, o.offset, budget);
     }
     for (const std::string& id : r.done) forget(id);
+    for (const std::string& id : r.lease_kill) daemon->kill_leased(id);
+    for (const std::string& id : r.lease_done) daemon->forget_leased(id);
+  }
+
+  // --- leases (lease_book.h) -----------------------------------------------------------------
+
+  // Asks for the workers the daemon has no slot for, again while unanswered; heartbeats at once
+  // when a leased worker starts or ends.
+  void exchange_leases() {
+    for (workers::LeaseRequest& r : daemon->take_lease_asks()) {
+      WorkerLease l = to_wire(r);
+      asks[l.lease_id] = PendingAsk{l, Clock::now()};
+      if (registered) send(LeaseAsk{std::move(l)});
+    }
+    if (!asks.empty()) {
+      const std::vector<std::string> wanted = daemon->wanted_leases();
+      std::erase_if(asks,
+                    [&](const auto& kv) { return std::find(wanted.begin(), wanted.end(), kv.first) == wanted.end(); });
+      for (auto& [id, a] : asks) {
+        if (registered && Clock::now() - a.sent > kRefetchAfter) {
+          a.sent = Clock::now();
+          send(LeaseAsk{a.lease});
+        }
+      }
+    }
+    if (const uint64_t v = daemon->lease_version(); v != lease_version) {
+      lease_version = v;
+      next_heartbeat = Clock::now();
+    }
+  }
+
+  void on(const LeaseAnswer& a) {
+    asks.erase(a.lease_id);
+    daemon->lease_answer(a.lease_id, a.node_id, a.pid, a.ended, a.how);
+  }
+
+  void on(const LeaseStart& s) {
+    if (s.lease.owner == node_id) return;  // never its own
+    daemon->start_leased(from_wire(s.lease));
   }
 
   void send_log(const std::string& id, uint64_t offset, size_t& budget) {
@@ -358,9 +452,12 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::start(NodeAgentOptions options) {
     if (ec) return Status::io_error("cannot create " + s.options.work_dir + "/" + sub + ": " + ec.message());
   }
   fs::permissions(s.options.work_dir, fs::perms::owner_all, ec);
+  WEFT_ASSIGN_OR_RETURN(const std::string host, address_towards(s.options.head_address));
   WEFT_ASSIGN_OR_RETURN(s.daemon, workers::NodeDaemon::start({.address = "unix:" + s.options.work_dir + "/node.sock",
                                                               .slots = s.options.slots,
-                                                              .store_bytes = s.options.store_bytes}));
+                                                              .store_bytes = s.options.store_bytes,
+                                                              .node_id = s.node_id,
+                                                              .cluster_host = host}));
   if (s.options.sandbox && landlock_abi() == 0) {
     log()->warn("node {}: this kernel has no Landlock: jobs run unconfined (they can read what this user can)",
                 s.node_id);

@@ -13,6 +13,16 @@
 //   PackageData    head -> node   the package (or why not)
 //   JobLog         node -> head   bytes of a job's output at an offset; the head appends them
 //                                 only at its own length, so resending is harmless
+// Worker leases: a node whose slots are all taken asks the head for a worker of one of its
+// drivers on another node (spillback, as a Ray raylet spills a lease request to another raylet);
+// that worker connects straight to the driver, which dispatches to it like to its own:
+//   LeaseAsk       node -> head   start this worker somewhere else (resent until answered)
+//   LeaseStart     head -> node   start it here (again: ignored when the node has it)
+//   LeaseAnswer    head -> node   where one of its leases runs (node, pid), or that it ended or
+//                                 could not be placed (and why)
+// and state in the heartbeats: a node lists the leases its drivers still want (`wanted`) and the
+// leased workers it runs for others (`leases`); the head's reply names those to kill (nobody
+// wants them: their driver left, its node died) and those whose end it has passed on (`done`).
 // The node reports state, not events, so nothing is lost when the head restarts: a heartbeat
 // carries everything the head must know, and the head's replies say what it still lacks.
 //
@@ -40,7 +50,7 @@
 
 namespace weft::cluster {
 
-inline constexpr wire::Protocol kClusterProtocol{"cluster", 1};
+inline constexpr wire::Protocol kClusterProtocol{"cluster", 2};
 
 // A job's life. Final states are kSucceeded, kFailed and kStopped.
 enum class JobState : uint8_t { kPending = 0, kRunning = 1, kSucceeded = 2, kFailed = 3, kStopped = 4 };
@@ -54,7 +64,33 @@ struct Register {
   int64_t pid = 0;
   std::map<std::string, double> resources;
   std::string node_socket;  // "unix:PATH": drivers on the node's machine attach there
-  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, resources, node_socket)
+  uint32_t slots = 0;       // worker processes it runs at once
+  MSGPACK_DEFINE_ARRAY(node_id, hostname, pid, resources, node_socket, slots)
+};
+
+// A worker process to start for a driver on another node: what the driver's own node would run.
+struct WorkerLease {
+  std::string lease_id;  // unique in the cluster: the asking node's id, then a number
+  std::string owner;     // the asking node
+  uint32_t index = 0;    // the worker's index in its driver's pool
+  int64_t driver_pid = 0;
+  std::string executable;
+  std::vector<std::string> argv, env;
+  std::string cwd;
+  std::string endpoint;  // the driver's control socket for workers elsewhere: tcp://HOST:PORT
+  // The worker's CURVE keys for that socket (Z85): the driver's public key, the worker's pair.
+  std::string server_public, worker_public, worker_secret;
+  MSGPACK_DEFINE_ARRAY(lease_id, owner, index, driver_pid, executable, argv, env, cwd, endpoint, server_public,
+                       worker_public, worker_secret)
+};
+
+// A leased worker as the node running it sees it.
+struct LeaseReport {
+  std::string lease_id, owner;
+  int64_t pid = 0;  // 0: it could not start (`how` says why)
+  bool exited = false;
+  std::string how;
+  MSGPACK_DEFINE_ARRAY(lease_id, owner, pid, exited, how)
 };
 
 struct JobReport {
@@ -73,7 +109,10 @@ struct Heartbeat {
   uint32_t workers = 0, drivers = 0;  // worker processes running on the node, drivers attached
   uint64_t objects = 0, object_bytes = 0, store_bytes = 0;  // its object store: objects, bytes used, capacity
   std::vector<JobReport> jobs;
-  MSGPACK_DEFINE_ARRAY(node_id, workers, drivers, objects, object_bytes, store_bytes, jobs)
+  uint32_t slots = 0;               // worker processes it runs at once
+  std::vector<std::string> wanted;  // leases its drivers hold or wait for
+  std::vector<LeaseReport> leases;  // workers it runs for drivers elsewhere
+  MSGPACK_DEFINE_ARRAY(node_id, workers, drivers, objects, object_bytes, store_bytes, jobs, slots, wanted, leases)
 };
 
 struct LogOffset {
@@ -88,7 +127,9 @@ struct HeartbeatReply {
   bool known = false;
   std::vector<LogOffset> logs;
   std::vector<std::string> done;
-  MSGPACK_DEFINE_ARRAY(known, logs, done)
+  std::vector<std::string> lease_kill;  // leased workers to stop: nobody wants them
+  std::vector<std::string> lease_done;  // ended leases whose end reached their owner: forget them
+  MSGPACK_DEFINE_ARRAY(known, logs, done, lease_kill, lease_done)
 };
 
 struct JobStart {
@@ -132,6 +173,31 @@ struct JobLog {
   uint64_t offset = 0;
   wire::Bytes data;
   MSGPACK_DEFINE_ARRAY(job_id, offset, data)
+};
+
+struct LeaseAsk {
+  static constexpr uint8_t kType = 9;
+  static constexpr const char* kName = "lease ask";
+  WorkerLease lease;
+  MSGPACK_DEFINE_ARRAY(lease)
+};
+
+struct LeaseStart {
+  static constexpr uint8_t kType = 10;
+  static constexpr const char* kName = "lease start";
+  WorkerLease lease;
+  MSGPACK_DEFINE_ARRAY(lease)
+};
+
+struct LeaseAnswer {
+  static constexpr uint8_t kType = 11;
+  static constexpr const char* kName = "lease answer";
+  std::string lease_id;
+  std::string node_id;  // where it runs; empty: it could not be placed
+  int64_t pid = 0;
+  bool ended = false;  // it exited, could not start or could not be placed (`how`)
+  std::string how;
+  MSGPACK_DEFINE_ARRAY(lease_id, node_id, pid, ended, how)
 };
 
 struct StatusRequest {
@@ -261,10 +327,10 @@ struct Reply {
 };
 
 // What reaches the head from nodes and clients alike.
-using ToHead = std::variant<Register, Heartbeat, PackageFetch, JobLog, StatusRequest, PackageHave, PackageUpload,
-                            JobSubmit, JobQuery, LogsRequest, JobStop>;
+using ToHead = std::variant<Register, Heartbeat, PackageFetch, JobLog, LeaseAsk, StatusRequest, PackageHave,
+                            PackageUpload, JobSubmit, JobQuery, LogsRequest, JobStop>;
 // What reaches a node from the head.
-using ToNode = std::variant<HeartbeatReply, JobStart, JobKill, PackageData>;
+using ToNode = std::variant<HeartbeatReply, JobStart, JobKill, PackageData, LeaseStart, LeaseAnswer>;
 // What reaches a client from the head.
 using ToClient = std::variant<StatusReply, JobSubmitted, JobInfoReply, LogsReply, Reply>;
 

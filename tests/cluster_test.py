@@ -20,6 +20,7 @@ from weft_cluster import start
 
 WEFT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/apps/weft")
 HELLO = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/examples/hello_tasks")
+SPREAD = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else "build/tests/cluster_spread")
 
 
 def ip(*args, check=True):
@@ -195,6 +196,42 @@ class ClusterTest(unittest.TestCase):
         c.wait_job(job, {"RUNNING"})
         c.weft("job", "stop", job)
         self.assertIn("killed by signal Terminated", c.wait_job(job, {"STOPPED"}))
+
+    def spread(self, node_socket, tasks, sleep_ms, workers, **kw):
+        return subprocess.Popen([SPREAD, str(tasks), str(sleep_ms)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=dict(self.c.env, WEFT_ADDRESS=node_socket, WEFT_PROCESSES=str(workers)),
+                                **kw)
+
+    def test_a_drivers_workers_spill_onto_other_nodes_and_survive_one_killed(self):
+        c = self.c
+        _, address = c.head(free_port())
+        a, a_out = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
+        b, _ = c.daemon("--address", address, "--slots", "2", "--store-bytes", "67108864")
+        a_socket = re.search(r"drivers here attach at (\S+)", a_out).group(1)
+        c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
+
+        # Three workers wanted, one slot here: the other two start on the second node, connect
+        # back over TCP with CURVE, and run tasks like the first.
+        p = self.spread(a_socket, 60, 50, 3)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("done 60 sum 1770 (expected 1770)", out)
+        ran = {int(pid): int(n) for pid, n in re.findall(r"ran on (\d+): (\d+)", out)}
+        self.assertEqual(set(ran), {a.pid, b.pid}, out + err)
+        self.assertEqual(sum(ran.values()), 60)
+        # Their driver is gone: the second node's workers went with it.
+        c.wait(lambda s: re.findall(r"workers (\d+)", s) == ["0", "0"], "no workers left")
+
+        # The second node is killed while its workers run tasks: the head declares it dead, the
+        # driver hears that its workers there are gone, and their tasks run again here.
+        p = self.spread(a_socket, 80, 200, 3)
+        c.wait(lambda s: re.search(r"workers 2 ", s) is not None, "workers leased on the second node")
+        time.sleep(1.0)
+        b.kill()
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("done 80 sum 3160 (expected 3160)", out)
+        self.assertRegex(err, r"died|gone", err)
 
     def test_a_killed_node_fails_its_jobs_and_a_killed_head_loses_nothing(self):
         c = self.c

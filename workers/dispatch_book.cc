@@ -44,6 +44,16 @@ std::optional<std::pair<uint32_t, Item>> DispatchBook::next() {
   return std::make_pair(*best, pop_queued());
 }
 
+std::optional<uint32_t> DispatchBook::roomiest_local() const {
+  std::optional<uint32_t> best;
+  for (uint32_t i = 0; i < workers_.size(); ++i) {
+    const Worker& w = workers_[i];
+    if (!w.ready || w.remote || static_cast<int>(w.in_flight.size()) >= pipeline_depth_) continue;
+    if (!best || w.in_flight.size() < workers_[*best].in_flight.size()) best = i;
+  }
+  return best;
+}
+
 void DispatchBook::sent(uint32_t worker, uint64_t seq, Item item) {
   workers_[worker].in_flight.emplace(seq, std::move(item));
 }

@@ -50,6 +50,11 @@ class DispatchBook {
   // A worker is ready from its hello until its death.
   void set_ready(uint32_t worker, bool ready);
   bool ready(uint32_t worker) const { return workers_[worker].ready; }
+  // A worker on another node than the driver's: it reads no object of the driver's store.
+  void set_remote(uint32_t worker, bool remote) { workers_[worker].remote = remote; }
+  bool remote(uint32_t worker) const { return workers_[worker].remote; }
+  // The ready worker on the driver's node with the fewest in flight, below pipeline_depth.
+  std::optional<uint32_t> roomiest_local() const;
   size_t in_flight(uint32_t worker) const { return workers_[worker].in_flight.size(); }
   size_t in_flight_total() const;
 
@@ -89,6 +94,7 @@ class DispatchBook {
  private:
   struct Worker {
     bool ready = false;
+    bool remote = false;
     bool steal_pending = false;
     std::unordered_map<uint64_t, Item> in_flight;
   };

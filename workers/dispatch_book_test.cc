@@ -32,6 +32,24 @@ TEST(DispatchBook, MostUrgentFirstThenEarliestDeadlineThenSubmissionOrder) {
             (std::vector<detail::RemoteTask*>{fake_task(4), fake_task(3), fake_task(5), fake_task(2), fake_task(1)}));
 }
 
+TEST(DispatchBook, TheRoomiestLocalWorkerSkipsWorkersOnOtherNodes) {
+  DispatchBook book = ready_book(3, 2);
+  book.set_remote(0, true);
+  EXPECT_TRUE(book.remote(0));
+  EXPECT_FALSE(book.remote(1));
+  book.sent(1, 1, task(1, 0, 1));
+  EXPECT_EQ(book.roomiest_local(), std::optional<uint32_t>(2));
+  book.sent(2, 2, task(1, 0, 2));
+  book.sent(2, 3, task(1, 0, 3));
+  EXPECT_EQ(book.roomiest_local(), std::optional<uint32_t>(1));
+  book.sent(1, 4, task(1, 0, 4));  // both local workers full; the remote one is idle
+  EXPECT_EQ(book.roomiest_local(), std::nullopt);
+  book.set_ready(0, false);
+  book.set_remote(0, false);  // restarted at home
+  book.set_ready(0, true);
+  EXPECT_EQ(book.roomiest_local(), std::optional<uint32_t>(0));
+}
+
 TEST(DispatchBook, FillsTheLeastLoadedReadyWorkerUpToThePipelineDepth) {
   DispatchBook book(3, 2);
   book.set_ready(0, true);

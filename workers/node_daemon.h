@@ -14,6 +14,12 @@
 // takes its workers and its store objects with it; the others go on. Messages are those of
 // node_protocol.h; malformed ones are logged and dropped.
 //
+// In a cluster (`cluster_host` set, by cluster/node_agent.h), a worker the node has no slot for
+// becomes a lease ask the agent takes to the head, and the worker starts on another node, where it
+// reaches its driver over TCP (the driver's `Reach`); the driver still sees it parked, then
+// started, then exited, as it sees its workers here. The other way, the node runs workers for
+// drivers elsewhere (start_leased) in its own slots.
+//
 // Thread-safe: one thread serves everything; the methods below may be called from any other.
 #pragma once
 
@@ -21,6 +27,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "objectstore/store.h"
 #include "weft/status.h"
@@ -32,6 +39,29 @@ struct NodeOptions {
   int workers = 0;         // a driver's pool when it asks for none in particular; 0: one per core
   int slots = 0;           // worker processes running at once, all drivers together; 0: one per core
   size_t store_bytes = 0;  // the store's size; 0: 30% of the machine's memory
+  // In a cluster: the node's id (leases are named after it) and the host other nodes reach it
+  // at, where its drivers listen for workers elsewhere. Empty: a node of its own, no leases.
+  std::string node_id, cluster_host;
+};
+
+// A worker started on another node for a driver of this one (a lease, cluster/protocol.h), or on
+// this node for a driver elsewhere: what to run and how it reaches its driver.
+struct LeaseRequest {
+  std::string lease_id, owner;  // the owner: the node whose driver it serves
+  uint32_t index = 0;
+  int64_t driver_pid = 0;
+  std::string executable;
+  std::vector<std::string> argv, env;
+  std::string cwd;
+  std::string endpoint, server_public, worker_public, worker_secret;
+};
+
+// A leased worker this node runs for a driver elsewhere.
+struct LeasedWorker {
+  std::string lease_id, owner;
+  int64_t pid = 0;  // 0: it could not start (how)
+  bool exited = false;
+  std::string how;
 };
 
 struct NodeCounts {
@@ -48,9 +78,27 @@ class NodeDaemon {
 
   std::string address() const;
   std::string store_socket() const;
+  size_t slots() const;  // worker processes it runs at once
   NodeCounts counts() const;
   // The store's objects and bytes (objectstore/store.h).
   objectstore::StoreStats store_stats() const;
+
+  // Leases, for the node agent that carries them to and from the cluster's head (any thread):
+  // Asks for workers this node has no slot for (taken once each: the agent resends them).
+  std::vector<LeaseRequest> take_lease_asks();
+  // The leases this node's drivers hold or wait for.
+  std::vector<std::string> wanted_leases() const;
+  // The head's answer to an ask: the worker runs on `node` as `pid`, or ended (could not be
+  // placed, could not start, exited, its node died: `how`).
+  void lease_answer(const std::string& lease_id, const std::string& node, int64_t pid, bool ended,
+                    const std::string& how);
+  // Workers to run here for drivers elsewhere: start (again: ignored), kill, forget once ended.
+  void start_leased(LeaseRequest request);
+  void kill_leased(const std::string& lease_id);
+  void forget_leased(const std::string& lease_id);
+  std::vector<LeasedWorker> leased() const;
+  // Bumped whenever leased() changes or a new ask waits.
+  uint64_t lease_version() const;
 
  private:
   NodeDaemon() = default;

@@ -52,11 +52,16 @@ class NodeHost final : public WorkerHost {
     store_socket_ = attached.store_socket;
     default_workers_ = static_cast<int>(attached.default_workers);
     node_pid_ = static_cast<pid_t>(attached.node_pid);
+    cluster_host_ = attached.cluster_host;
     node_pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, node_pid_, 0));
     return Status::ok();
   }
 
   std::string store_socket() const override { return store_socket_; }
+  std::string cluster_host() const override { return cluster_host_; }
+  Status offer_reach(const RemoteReach& r) override {
+    return send(node::Reach{r.endpoint, r.server_public, r.worker_public, r.worker_secret});
+  }
   int default_workers() const override { return default_workers_; }
 
   Result<pid_t> start(uint32_t index) override {
@@ -174,7 +179,7 @@ class NodeHost final : public WorkerHost {
 
   zmq::context_t ctx_{1};
   zmq::socket_t sock_{ctx_, zmq::socket_type::dealer};
-  std::string address_, store_socket_;
+  std::string address_, store_socket_, cluster_host_;
   int default_workers_ = 1;
   pid_t node_pid_ = -1;
   int node_pidfd_ = -1;

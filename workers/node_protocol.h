@@ -3,8 +3,12 @@
 //
 //   Attach    driver -> node   pid, the endpoint its workers connect to, and how to start them
 //                              (its executable, argv, environment, working directory)
-//   Attached  node -> driver   ok (or why not), the store's socket, the node's default pool size
-//                              and its pid
+//   Attached  node -> driver   ok (or why not), the store's socket, the node's default pool size,
+//                              its pid, and the host its cluster reaches it at (empty: not in a
+//                              cluster)
+//   Reach     driver -> node   in a cluster: the TCP endpoint where workers on other nodes reach
+//                              the driver, and their CURVE keys; from then on a worker the node
+//                              has no slot for may be leased on another node (node_daemon.h)
 //   Spawn     driver -> node   start worker `index` of this driver's pool (again, after a death)
 //   Spawned   node -> driver   index, pid (or why it could not start), or parked: every slot of
 //                              the node is taken, and a later Spawned brings its pid once one
@@ -41,7 +45,7 @@
 
 namespace weft::workers::node {
 
-inline constexpr wire::Protocol kNodeProtocol{"node", 2};
+inline constexpr wire::Protocol kNodeProtocol{"node", 3};
 
 struct Attach {
   static constexpr uint8_t kType = 1;
@@ -62,7 +66,8 @@ struct Attached {
   std::string store_socket;
   uint32_t default_workers = 0;
   int64_t node_pid = 0;  // the driver watches it: a node that dies takes its workers with it
-  MSGPACK_DEFINE_ARRAY(ok, message, store_socket, default_workers, node_pid)
+  std::string cluster_host;
+  MSGPACK_DEFINE_ARRAY(ok, message, store_socket, default_workers, node_pid, cluster_host)
 };
 
 struct Spawn {
@@ -162,8 +167,16 @@ struct Yield {
   MSGPACK_DEFINE_ARRAY(count)
 };
 
+struct Reach {
+  static constexpr uint8_t kType = 15;
+  static constexpr const char* kName = "reach";
+  std::string endpoint;                                     // tcp://HOST:PORT
+  std::string server_public, worker_public, worker_secret;  // Z85
+  MSGPACK_DEFINE_ARRAY(endpoint, server_public, worker_public, worker_secret)
+};
+
 using NodeMessage = std::variant<Attach, Attached, Spawn, Spawned, Exited, Detach, Detached, Name, Named, Find, Found,
-                                 Locate, Located, Yield>;
+                                 Locate, Located, Yield, Reach>;
 
 std::string encode(const NodeMessage& m);
 Result<NodeMessage> decode_node(std::string_view bytes);

@@ -274,6 +274,7 @@ struct ProcessExecutor::Dispatcher {
       }
       w.identity = identity;
       book.set_ready(hello->index, true);
+      book.set_remote(hello->index, transport->remote(identity));
       by_identity[identity] = hello->index;
       hello_cv.notify_all();
       return;
@@ -495,9 +496,20 @@ struct ProcessExecutor::Dispatcher {
         release_carried(item);
         continue;
       }
+      // Data locality: a task whose message names objects in this node's store (or pending ones,
+      // whose answer may be one) runs on this node; objects do not move between nodes.
+      uint32_t to = index;
+      if (book.remote(index) && (!item.carried.holds.empty() || !item.carried.refs.empty())) {
+        std::optional<uint32_t> local = book.roomiest_local();
+        if (!local) {
+          book.retry(std::move(item));  // packed again when a worker here has room
+          break;
+        }
+        to = *local;
+      }
       const uint64_t seq = next_seq++;
-      send(workers[index], encode(Task{seq, item.entry->name, {std::move(*args)}}));
-      book.sent(index, seq, std::move(item));
+      send(workers[to], encode(Task{seq, item.entry->name, {std::move(*args)}}));
+      book.sent(to, seq, std::move(item));
       count(&ProcessStats::dispatched);
     }
   }
@@ -608,6 +620,16 @@ Result<std::unique_ptr<ProcessExecutor>> ProcessExecutor::start(const ProcessOpt
   if (!host.ok()) {
     remove_dir();
     return host.status();
+  }
+  if (const std::string cluster_host = (*host)->cluster_host(); !cluster_host.empty()) {
+    // In a cluster, workers the node has no slot for may start on other nodes and reach us there.
+    auto reach = (*transport)->expose(cluster_host);
+    Status offered = reach.ok() ? (*host)->offer_reach(*reach) : reach.status();
+    if (!offered.is_ok()) {
+      log()->warn("driver: workers stay on this node: {}", offered.message());
+    } else {
+      log()->info("driver: workers on other nodes reach this driver at {}", reach->endpoint);
+    }
   }
   std::unique_ptr<PeerDrivers> peers;
   if (!options.node_address.empty()) {

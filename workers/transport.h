@@ -19,6 +19,13 @@
 
 namespace weft::workers {
 
+// How workers on other nodes of a cluster reach the driver: a TCP endpoint with CURVE, and the
+// keys a worker presents there (Z85). Only that pair is accepted.
+struct RemoteReach {
+  std::string endpoint;
+  std::string server_public, worker_public, worker_secret;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -31,6 +38,16 @@ class Transport {
   virtual void add_poll_items(std::vector<zmq::pollitem_t>& items) = 0;
   // The next message and who sent it, or nothing; never blocks.
   virtual std::optional<std::pair<std::string, std::string>> receive() = 0;
+  // Listens on `host` (a port the system picks) for workers on other nodes, encrypted and
+  // authenticated with a key pair made for this driver; their messages arrive through receive().
+  virtual Result<RemoteReach> expose(const std::string& host) {
+    return Status::failed_precondition("this transport cannot be reached from other nodes (" + host + ")");
+  }
+  // Whether `peer` reached the driver through expose() (a worker on another node).
+  virtual bool remote(const std::string& peer) const {
+    (void)peer;
+    return false;
+  }
 };
 
 // A ZeroMQ ROUTER bound at `endpoint` ("ipc://PATH").

@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "weft/status.h"
+#include "workers/transport.h"
 
 namespace weft::workers {
 
@@ -43,6 +44,14 @@ class WorkerHost {
   // the same items (starting at `first`) and returns the workers that are gone.
   virtual void add_poll_items(std::vector<zmq::pollitem_t>& items) = 0;
   virtual std::vector<WorkerExit> exits(const zmq::pollitem_t* first) = 0;
+  // In a cluster: the host other nodes reach this machine at (empty: not in one). The driver
+  // then listens there (Transport::expose) and offers it, so that workers the node has no slot
+  // for may start on other nodes.
+  virtual std::string cluster_host() const { return ""; }
+  virtual Status offer_reach(const RemoteReach& reach) {
+    (void)reach;
+    return Status::ok();
+  }
   // After exits(): parked workers that started since (index, pid).
   virtual std::vector<std::pair<uint32_t, pid_t>> granted() { return {}; }
   // After exits(): how many workers the host asks the driver to retire once idle (another driver

@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -231,6 +232,26 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
   zmq::context_t ctx(1);
   zmq::socket_t driver(ctx, zmq::socket_type::dealer);
   driver.set(zmq::sockopt::linger, 0);
+  zmq::socket_t monitor(ctx, zmq::socket_type::pair);  // a remote worker's connection to its driver
+  const char* curve_env = std::getenv(kCurveEnv);
+  const std::string curve = curve_env != nullptr ? curve_env : "";
+  unsetenv(kCurveEnv);
+  const bool remote = !curve.empty();
+  if (remote) {
+    std::istringstream keys(curve);
+    std::string server_public, worker_public, worker_secret;
+    keys >> server_public >> worker_public >> worker_secret;
+    driver.set(zmq::sockopt::curve_serverkey, server_public);
+    driver.set(zmq::sockopt::curve_publickey, worker_public);
+    driver.set(zmq::sockopt::curve_secretkey, worker_secret);
+    driver.set(zmq::sockopt::heartbeat_ivl, 1000);
+    driver.set(zmq::sockopt::heartbeat_timeout, 5000);
+    zmq_socket_monitor(driver.handle(), "inproc://weft-worker-driver",
+                       ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    monitor.set(zmq::sockopt::linger, 0);
+    monitor.connect("inproc://weft-worker-driver");
+  }
   driver.connect(endpoint);
 
   driver.send(zmq::buffer(encode(Hello{index, getpid()})), zmq::send_flags::none);
@@ -272,8 +293,19 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
 
   bool running = true;
   while (running) {
-    zmq::pollitem_t items[] = {{driver.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, outbox.fd(), ZMQ_POLLIN, 0}};
-    zmq::poll(items, 2, std::chrono::milliseconds(500));
+    zmq::pollitem_t items[] = {{driver.handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, outbox.fd(), ZMQ_POLLIN, 0},
+                               {remote ? monitor.handle() : nullptr, remote ? 0 : -1, ZMQ_POLLIN, 0}};
+    zmq::poll(items, remote ? 3 : 2, std::chrono::milliseconds(500));
+    if (remote && (items[2].revents & ZMQ_POLLIN)) {
+      zmq::message_t event, where;
+      if (monitor.recv(event, zmq::recv_flags::dontwait)) {
+        if (event.more()) (void)monitor.recv(where, zmq::recv_flags::none);
+        log()->warn("worker {}: lost its driver at {}; exiting", index, endpoint);
+        running = false;
+        break;
+      }
+    }
     if (items[1].revents & ZMQ_POLLIN) {
       for (std::string& m : outbox.take()) driver.send(zmq::buffer(m), zmq::send_flags::none);
     }

@@ -24,6 +24,11 @@ inline constexpr const char* kEndpointEnv = "WEFT_WORKER_ENDPOINT";
 inline constexpr const char* kIndexEnv = "WEFT_WORKER_INDEX";
 inline constexpr const char* kStoreEnv = "WEFT_WORKER_STORE";
 inline constexpr const char* kDriverPidEnv = "WEFT_WORKER_DRIVER_PID";  // the driver it serves
+// A worker on another node than its driver's reaches it over TCP with CURVE: the driver's public
+// key, then the worker's key pair (Z85, separated by spaces). It then exits when that connection
+// drops (the driver died, or a partition outlasted the heartbeats' timeout), so a driver that
+// gave it up never finds it still running.
+inline constexpr const char* kCurveEnv = "WEFT_WORKER_CURVE";
 
 // Serves tasks from the driver at `endpoint` until it says to stop; returns the exit code.
 // `refs`: this process's refs (the worker asks the driver for pending objects through it).

@@ -1,0 +1,45 @@
+// A driver for the cluster tests: many short tasks, each saying which node's daemon started the
+// worker that ran it (its parent process), with retries, so that a test can watch a driver's
+// tasks spill onto other nodes and survive a node killed in the middle.
+//
+//   cluster_spread TASKS SLEEP_MS
+//
+// prints "ran on PID: N" for every parent seen, then "done TASKS sum S" (S: the sum of the task
+// indices, checked against the expected one: each task counted once).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include <weft/weft.h>
+
+std::pair<int64_t, int64_t> where(int i, int sleep_ms) {
+  usleep(static_cast<useconds_t>(sleep_ms) * 1000);
+  return {static_cast<int64_t>(getppid()), i};
+}
+WEFT_REMOTE(where);
+
+int main(int argc, char** argv) {
+  if (weft::Status s = weft::init(); !s.is_ok()) {
+    std::fprintf(stderr, "init failed: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  const int tasks = argc > 1 ? std::atoi(argv[1]) : 40;
+  const int sleep_ms = argc > 2 ? std::atoi(argv[2]) : 100;
+  std::vector<weft::ObjectRef<std::pair<int64_t, int64_t>>> refs;
+  for (int i = 0; i < tasks; ++i) refs.push_back(weft::task(where).max_retries(5).remote(i, sleep_ms));
+  std::map<int64_t, int> by_node;
+  int64_t sum = 0;
+  for (auto& r : refs) {
+    auto [parent, i] = weft::get(r);
+    ++by_node[parent];
+    sum += i;
+  }
+  for (const auto& [parent, n] : by_node) std::printf("ran on %lld: %d\n", static_cast<long long>(parent), n);
+  std::printf("done %d sum %lld (expected %lld)\n", tasks, static_cast<long long>(sum),
+              static_cast<long long>(tasks) * (tasks - 1) / 2);
+  return weft::shutdown().is_ok() ? 0 : 1;
+}
