@@ -6,11 +6,17 @@
 //
 // prints "ran on PID: N" for every parent seen, then "done TASKS sum S" (S: the sum of the task
 // indices, checked against the expected one: each task counted once).
+//
+//   cluster_spread actor CALLS SLEEP_MS
+//
+// makes one actor (max_restarts 2, max_task_retries 3) and calls it CALLS times, one after
+// another, printing "call I on PID count C" as each returns (C: the calls its instance has seen).
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -20,12 +26,40 @@ std::pair<int64_t, int64_t> where(int i, int sleep_ms) {
   usleep(static_cast<useconds_t>(sleep_ms) * 1000);
   return {static_cast<int64_t>(getppid()), i};
 }
-WEFT_REMOTE(where);
+class Tally {
+ public:
+  std::pair<int64_t, int64_t> add(int sleep_ms) {
+    usleep(static_cast<useconds_t>(sleep_ms) * 1000);
+    return {static_cast<int64_t>(getppid()), ++calls_};
+  }
+
+ private:
+  int64_t calls_ = 0;
+};
+
+Tally make_tally() { return Tally(); }
+
+WEFT_REMOTE(where, make_tally, &Tally::add);
+
+int calls(int n, int sleep_ms) {
+  auto tally = weft::actor<Tally>(make_tally).max_restarts(2).max_task_retries(3).remote();
+  for (int i = 0; i < n; ++i) {
+    auto [parent, count] = weft::get(tally.task(&Tally::add).remote(sleep_ms));
+    std::printf("call %d on %lld count %lld\n", i, static_cast<long long>(parent), static_cast<long long>(count));
+    std::fflush(stdout);
+  }
+  std::printf("done %d calls\n", n);
+  return 0;
+}
 
 int main(int argc, char** argv) {
   if (weft::Status s = weft::init(); !s.is_ok()) {
     std::fprintf(stderr, "init failed: %s\n", s.to_string().c_str());
     return 1;
+  }
+  if (argc > 1 && std::string(argv[1]) == "actor") {
+    const int code = calls(argc > 2 ? std::atoi(argv[2]) : 20, argc > 3 ? std::atoi(argv[3]) : 100);
+    return weft::shutdown().is_ok() ? code : 1;
   }
   const int tasks = argc > 1 ? std::atoi(argv[1]) : 40;
   const int sleep_ms = argc > 2 ? std::atoi(argv[2]) : 100;

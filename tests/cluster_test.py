@@ -197,10 +197,10 @@ class ClusterTest(unittest.TestCase):
         c.weft("job", "stop", job)
         self.assertIn("killed by signal Terminated", c.wait_job(job, {"STOPPED"}))
 
-    def spread(self, node_socket, tasks, sleep_ms, workers, **kw):
-        return subprocess.Popen([SPREAD, str(tasks), str(sleep_ms)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=dict(self.c.env, WEFT_ADDRESS=node_socket, WEFT_PROCESSES=str(workers)),
-                                **kw)
+    def spread(self, node_socket, *args, workers, quiet=False):
+        out = subprocess.DEVNULL if quiet else subprocess.PIPE
+        return subprocess.Popen([SPREAD, *map(str, args)], stdout=out, stderr=out, text=True,
+                                env=dict(self.c.env, WEFT_ADDRESS=node_socket, WEFT_PROCESSES=str(workers)))
 
     def test_a_drivers_workers_spill_onto_other_nodes_and_survive_one_killed(self):
         c = self.c
@@ -212,7 +212,7 @@ class ClusterTest(unittest.TestCase):
 
         # Three workers wanted, one slot here: the other two start on the second node, connect
         # back over TCP with CURVE, and run tasks like the first.
-        p = self.spread(a_socket, 60, 50, 3)
+        p = self.spread(a_socket, 60, 50, workers=3)
         out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("done 60 sum 1770 (expected 1770)", out)
@@ -224,7 +224,7 @@ class ClusterTest(unittest.TestCase):
 
         # The second node is killed while its workers run tasks: the head declares it dead, the
         # driver hears that its workers there are gone, and their tasks run again here.
-        p = self.spread(a_socket, 80, 200, 3)
+        p = self.spread(a_socket, 80, 200, workers=3)
         c.wait(lambda s: re.search(r"workers 2 ", s) is not None, "workers leased on the second node")
         time.sleep(1.0)
         b.kill()
@@ -232,6 +232,91 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("done 80 sum 3160 (expected 3160)", out)
         self.assertRegex(err, r"died|gone", err)
+
+    def test_an_actor_on_a_killed_node_is_rebuilt_on_another(self):
+        c = self.c
+        _, address = c.head(free_port())
+        _, a_out = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
+        a_pid = int(re.search(r"\(pid (\d+)\) joined", a_out).group(1))
+        b, _ = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
+        a_socket = re.search(r"drivers here attach at (\S+)", a_out).group(1)
+        c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
+        # Another driver holds this node's one slot: the actor's worker is leased on the other node.
+        blocker = self.spread(a_socket, 1, 600000, workers=1, quiet=True)
+        self.addCleanup(blocker.kill)
+        c.wait(lambda s: sorted(re.findall(r"workers (\d+)", s)) == ["0", "1"], "the blocker's worker")
+        p = self.spread(a_socket, "actor", 30, 100, workers=1)
+        seen = []
+        while len(seen) < 5:
+            line = p.stdout.readline()
+            self.assertTrue(line, p.stderr.read() if p.poll() is not None else "no output")
+            seen.append(line)
+        self.assertIn(f"on {b.pid} count", seen[0])
+        # Its node dies with a call in flight; a slot frees here: the actor is rebuilt here (state
+        # anew) and the call runs again on it, in its place.
+        b.kill()
+        blocker.kill()
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        calls = [tuple(map(int, m)) for m in re.findall(r"call (\d+) on (\d+) count (\d+)", "".join(seen) + out)]
+        self.assertEqual([i for i, _, _ in calls], list(range(30)))
+        moved = [k for k in range(1, 30) if calls[k][1] != calls[k - 1][1]]
+        self.assertEqual(len(moved), 1, calls)
+        k = moved[0]
+        self.assertTrue(all(pid == b.pid for _, pid, _ in calls[:k]), calls)
+        self.assertTrue(all(pid == a_pid for _, pid, _ in calls[k:]), calls)
+        self.assertEqual([n for _, _, n in calls[k:]], list(range(1, 31 - k)), calls)
+        self.assertIn("done 30 calls", out)
+
+    @staticmethod
+    def _children_of(pid):
+        kids = []
+        for p in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(p))
+            except (OSError, ValueError, IndexError):
+                pass
+        return kids
+
+    def test_a_worker_cut_off_from_its_driver_stops_itself_and_its_actor_is_rebuilt(self):
+        if not netns_available():
+            self.skipTest("network namespaces need root and iproute2")
+        c = self.c
+        host = Host()
+        self.addCleanup(host.close)
+        _, address = c.head(free_port(), "--bind", host.here)
+        _, a_out = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
+        a_pid = int(re.search(r"\(pid (\d+)\) joined", a_out).group(1))
+        b, _ = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864", prefix=host.prefix)
+        a_socket = re.search(r"drivers here attach at (\S+)", a_out).group(1)
+        c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
+        blocker = self.spread(a_socket, 1, 600000, workers=1, quiet=True)
+        self.addCleanup(blocker.kill)
+        c.wait(lambda s: sorted(re.findall(r"workers (\d+)", s)) == ["0", "1"], "the blocker's worker")
+        # The actor's worker runs in the other namespace and reaches its driver over the veth link.
+        p = self.spread(a_socket, "actor", 30, 100, workers=1)
+        seen = [p.stdout.readline() for _ in range(5)]
+        self.assertIn(f"on {b.pid} count", seen[0], "".join(seen))
+        self.assertEqual(len(self._children_of(b.pid)), 1)
+        host.partition(True)
+        blocker.kill()
+        # Cut off from its driver (whose node declares it gone), the worker stops by itself,
+        # though its own node cannot hear from the head either: nothing of the old instance runs.
+        deadline = time.time() + 15
+        while self._children_of(b.pid):
+            self.assertLess(time.time(), deadline, "the cut-off worker still runs")
+            time.sleep(0.2)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        calls = [tuple(map(int, m)) for m in re.findall(r"call (\d+) on (\d+) count (\d+)", "".join(seen) + out)]
+        self.assertEqual([i for i, _, _ in calls], list(range(30)))
+        self.assertEqual(calls[-1][1], a_pid, calls)
+        host.partition(False)
+        c.wait(lambda s: s.count(" alive ") == 2, "the node back", timeout=60)
+        time.sleep(1.5)
+        self.assertEqual(self._children_of(b.pid), [])
 
     def test_a_killed_node_fails_its_jobs_and_a_killed_head_loses_nothing(self):
         c = self.c
