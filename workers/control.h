@@ -4,7 +4,12 @@
 //   Hello        worker -> driver   index, pid: the worker is up
 //   Task         driver -> worker   seq, function (registered name), payload (packed arguments)
 //   TaskResult   worker -> driver   seq, payload (the packed result) or failure; answers Task,
-//                                   ActorCreate and ActorCall
+//                                   ActorCreate and ActorCall. A payload over 1 MiB does not come
+//                                   with it: `streamed` says its size, and the driver pulls it
+//                                   in pieces, a few at a time (bounded bytes in flight)
+//   ResultPull   driver -> worker   seq, offset, length: the next piece of a streamed result
+//   ResultPiece  worker -> driver   seq, offset, data: that piece (the worker lets go of the
+//                                   result once it sent the last one)
 //   Steal        driver -> worker   give back up to `count` tasks not started yet
 //   Returned     worker -> driver   seqs: the tasks given back (possibly none; never actor messages)
 //   Shutdown     driver -> worker   finish the running task, then exit
@@ -47,7 +52,7 @@
 
 namespace weft::workers {
 
-inline constexpr wire::Protocol kControl{"control", 5};
+inline constexpr wire::Protocol kControl{"control", 6};
 
 struct Hello {
   static constexpr uint8_t kType = 1;
@@ -81,7 +86,8 @@ struct TaskResult {
   bool ok = true;
   wire::Bytes payload;  // ok: the packed result
   Failure failure;      // !ok
-  MSGPACK_DEFINE_ARRAY(seq, ok, payload, failure)
+  uint64_t streamed = 0;  // ok, payload empty: the packed result's size, pulled with ResultPull
+  MSGPACK_DEFINE_ARRAY(seq, ok, payload, failure, streamed)
 };
 
 struct Steal {
@@ -209,9 +215,30 @@ struct PeerHello {
   MSGPACK_DEFINE_ARRAY(pid)
 };
 
-using ControlMessage = std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall,
-                                    ActorDrop, ObjectWait, ObjectReady, BorrowDone, ActorLookup, ActorFound,
-                                    ActorForward, ActorReply, ActorRelease, ActorBorrow, PeerHello>;
+struct ResultPull {
+  static constexpr uint8_t kType = 20;
+  static constexpr const char* kName = "result pull";
+  uint64_t seq = 0, offset = 0, length = 0;
+  MSGPACK_DEFINE_ARRAY(seq, offset, length)
+};
+
+struct ResultPiece {
+  static constexpr uint8_t kType = 21;
+  static constexpr const char* kName = "result piece";
+  uint64_t seq = 0, offset = 0;
+  wire::Bytes data;
+  MSGPACK_DEFINE_ARRAY(seq, offset, data)
+};
+
+// Results larger than this are streamed: pulled in pieces of kResultPiece, kResultWindow at a time.
+inline constexpr size_t kStreamResultsAbove = 1 << 20;
+inline constexpr size_t kResultPiece = 1 << 20;
+inline constexpr size_t kResultWindow = 8;
+
+using ControlMessage =
+    std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall, ActorDrop, ObjectWait,
+                 ObjectReady, BorrowDone, ActorLookup, ActorFound, ActorForward, ActorReply, ActorRelease, ActorBorrow,
+                 PeerHello, ResultPull, ResultPiece>;
 
 std::string encode(const ControlMessage& m);
 Result<ControlMessage> decode_control(std::string_view bytes);

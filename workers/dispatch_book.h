@@ -69,6 +69,8 @@ class DispatchBook {
   std::optional<std::pair<uint32_t, Item>> next();
   // `item` went to `worker` as message `seq` (a task or an actor message awaiting its answer).
   void sent(uint32_t worker, uint64_t seq, Item item);
+  // Whether message `seq` to `worker` awaits its answer.
+  bool has(uint32_t worker, uint64_t seq) const { return workers_[worker].in_flight.contains(seq); }
   // The answer to message `seq` came from `worker`: its item, or nullopt for an unknown seq.
   std::optional<Item> finish(uint32_t worker, uint64_t seq);
   // With nothing queued, each idle ready worker asks the busiest worker (two or more in flight,

@@ -183,7 +183,9 @@ struct ProcessExecutor::Dispatcher {
     if (Status s = spawn(w.index); !s.is_ok()) log()->warn("driver: worker {}: {}", w.index, s.message());
   }
 
-  void complete(Item& it, TaskResult& r) {
+  void complete(Item& it, TaskResult& r) { complete(it, r, r.payload.data); }
+
+  void complete(Item& it, TaskResult& r, std::string_view payload) {
     count(&ProcessStats::completed);
     if (it.task == nullptr && it.waiter == nullptr) {  // an actor's restart: nobody waits for it
       restarting.erase(it.actor);
@@ -200,13 +202,13 @@ struct ProcessExecutor::Dispatcher {
       detail::RemoteOutcome out =
           r.ok ? detail::RemoteOutcome{} : failed_outcome(from_failure(it.call_name, r.failure));
       out.ok = r.ok;
-      out.payload = std::move(r.payload.data);
+      out.payload = payload.data() == r.payload.data.data() ? std::move(r.payload.data) : std::string(payload);
       out.actor = it.actor;
       it.waiter->set_value(std::move(out));
       return;
     }
     if (r.ok) {
-      it.task->finish_remote(r.payload.data);
+      it.task->finish_remote(payload);
     } else {
       it.task->fail_remote(std::make_shared<ErrorInfo>(from_failure(it.task->task_name(), r.failure)));
     }
@@ -290,7 +292,11 @@ struct ProcessExecutor::Dispatcher {
     }
     Worker& w = workers[it->second];
     if (borrowers->handle(w.pid, *msg)) return;
-    if (TaskResult* result = std::get_if<TaskResult>(&*msg)) {
+    if (TaskResult* head = std::get_if<TaskResult>(&*msg); head != nullptr && head->ok && head->streamed > 0) {
+      start_pulling(w, std::move(*head));
+    } else if (const ResultPiece* piece = std::get_if<ResultPiece>(&*msg)) {
+      on_piece(w, *piece);
+    } else if (TaskResult* result = std::get_if<TaskResult>(&*msg)) {
       std::optional<Item> item = book.finish(w.index, result->seq);
       if (!item) {
         count(&ProcessStats::rejected_messages);
@@ -343,6 +349,7 @@ struct ProcessExecutor::Dispatcher {
     }
     by_identity.erase(w.identity);
     borrowers->gone(w.pid);
+    std::erase_if(incoming, [&w](const auto& kv) { return kv.second.worker == w.index; });  // retried whole
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
     for (Item& item : lost) {
@@ -480,6 +487,68 @@ struct ProcessExecutor::Dispatcher {
     actor_pending = std::move(later);
   }
 
+  // ---- results streamed in pieces (control.h) ----
+  struct Incoming {
+    uint32_t worker = 0;
+    TaskResult head;                   // the TaskResult that announced it
+    std::unique_ptr<char[]> bytes;     // the packed result, as its pieces arrive
+    uint64_t asked = 0, received = 0;  // bytes asked for and received so far
+  };
+  std::unordered_map<uint64_t, Incoming> incoming;  // by seq
+
+  void ask_next(const Worker& w, Incoming& in) {
+    const uint64_t size = in.head.streamed;
+    const uint64_t length = std::min<uint64_t>(kResultPiece, size - in.asked);
+    send(w, encode(ResultPull{in.head.seq, in.asked, length}));
+    in.asked += length;
+  }
+
+  void start_pulling(const Worker& w, TaskResult head) {
+    if (!book.has(w.index, head.seq) || incoming.contains(head.seq)) {
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: a streamed result for unknown task {} from worker {}", head.seq, w.index);
+      return;
+    }
+    Incoming& in = incoming[head.seq];
+    in.worker = w.index;
+    in.head = std::move(head);
+    try {
+      in.bytes = std::make_unique_for_overwrite<char[]>(in.head.streamed);
+    } catch (const std::bad_alloc&) {
+      std::optional<Item> item = book.finish(w.index, in.head.seq);
+      TaskResult failed{in.head.seq,
+                        false,
+                        {},
+                        Failure{static_cast<uint8_t>(ErrorKind::kRemote), "weft::RemoteError",
+                                fmt::format("its result ({} bytes) does not fit in the "
+                                            "driver's memory",
+                                            in.head.streamed)}};
+      incoming.erase(failed.seq);
+      if (item) complete(*item, failed);
+      return;
+    }
+    for (size_t k = 0; k < kResultWindow && in.asked < in.head.streamed; ++k) ask_next(w, in);
+  }
+
+  void on_piece(const Worker& w, const ResultPiece& p) {
+    auto it = incoming.find(p.seq);
+    if (it == incoming.end() || it->second.worker != w.index || p.offset != it->second.received ||
+        p.data.data.size() > it->second.head.streamed - p.offset || p.data.data.empty()) {
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: an unexpected piece of result {} from worker {}", p.seq, w.index);
+      return;
+    }
+    Incoming& in = it->second;
+    std::memcpy(in.bytes.get() + p.offset, p.data.data.data(), p.data.data.size());
+    in.received += p.data.data.size();
+    if (in.asked < in.head.streamed) ask_next(w, in);
+    if (in.received < in.head.streamed) return;
+    Incoming done = std::move(in);
+    incoming.erase(it);
+    std::optional<Item> item = book.finish(w.index, p.seq);
+    if (item) complete(*item, done.head, std::string_view(done.bytes.get(), done.head.streamed));
+  }
+
   void dispatch() {
     while (auto next = book.next()) {
       auto& [index, item] = *next;
@@ -500,12 +569,12 @@ struct ProcessExecutor::Dispatcher {
       // whose answer may be one) runs on this node; objects do not move between nodes.
       uint32_t to = index;
       if (book.remote(index) && (!item.carried.holds.empty() || !item.carried.refs.empty())) {
-        std::optional<uint32_t> local = book.roomiest_local();
-        if (!local) {
+        std::optional<uint32_t> here = book.roomiest_local();
+        if (!here) {
           book.retry(std::move(item));  // packed again when a worker here has room
           break;
         }
-        to = *local;
+        to = *here;
       }
       const uint64_t seq = next_seq++;
       send(workers[to], encode(Task{seq, item.entry->name, {std::move(*args)}}));

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
 #include <future>
 #include <set>
 #include <string>
@@ -120,6 +122,55 @@ TEST_F(Dispatcher, ATaskGoesToAWorkerAndItsResultFinishesIt) {
   EXPECT_EQ(sent.payload.data, "args");
   workers_.reply(0, ok(sent.seq, "42"));
   EXPECT_EQ(t.outcome(), "ok 42");
+}
+
+TEST_F(Dispatcher, ALargeResultIsPulledInPiecesAFewAtATimeAndRetriedWholeWhenItsWorkerDies) {
+  start(1, 1);
+  TestTask t("a", /*retries=*/1);
+  ex_->submit(&t);
+  Task sent = expect<Task>(workers_.next_to(0));
+  std::string big(10 * kResultPiece + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
+  TaskResult head = ok(sent.seq, "");
+  head.streamed = big.size();
+  workers_.reply(0, head);
+  // A window's worth of pieces is asked for; no more until one arrives.
+  std::deque<ResultPull> asked;
+  for (size_t k = 0; k < kResultWindow; ++k) asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+  EXPECT_FALSE(workers_.next_to(0, 100ms).has_value());
+  EXPECT_EQ(asked[1].offset, kResultPiece);
+  // The worker dies with half of it sent: the task runs again, and its result is pulled anew.
+  for (int k = 0; k < 3; ++k) {
+    const ResultPull p = asked.front();
+    asked.pop_front();
+    workers_.reply(0, ResultPiece{p.seq, p.offset, {big.substr(p.offset, p.length)}});
+    asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+  }
+  workers_.kill(0);
+  for (int i = 0; i < 500 && workers_.starts(0) < 2; ++i) std::this_thread::sleep_for(10ms);
+  sent = expect<Task>(workers_.next_to(0));
+  head.seq = sent.seq;
+  workers_.reply(0, head);
+  asked.clear();
+  for (size_t k = 0; k < kResultWindow; ++k) asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+  // A piece out of order, or of another result, is refused and counted.
+  workers_.reply(0, ResultPiece{sent.seq, kResultPiece, {"x"}});
+  workers_.reply(0, ResultPiece{sent.seq + 100, 0, {"x"}});
+  uint64_t requested = 0;
+  for (const ResultPull& p : asked) requested += p.length;
+  while (!asked.empty()) {
+    const ResultPull p = asked.front();
+    asked.pop_front();
+    EXPECT_LE(p.length, kResultPiece);
+    workers_.reply(0, ResultPiece{p.seq, p.offset, {big.substr(p.offset, p.length)}});
+    if (requested < big.size()) {
+      asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+      requested += asked.back().length;
+    }
+  }
+  EXPECT_EQ(requested, big.size());
+  EXPECT_EQ(t.outcome(), "ok " + big);
+  EXPECT_EQ(ex_->stats().rejected_messages, 2u);
 }
 
 TEST_F(Dispatcher, AWorkersDeathRetriesItsTaskElsewhereThenFailsItAndTheWorkerIsRestarted) {

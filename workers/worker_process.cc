@@ -60,6 +60,34 @@ class Outbox {
   std::vector<std::string> messages_;
 };
 
+// Results too large to send at once, kept until the driver has pulled their last piece.
+class ParkedResults {
+ public:
+  // A reply whose payload is streamed: the payload stays here, the reply says its size.
+  void park(TaskResult& r) {
+    r.streamed = r.payload.data.size();
+    std::lock_guard<std::mutex> lock(mu_);
+    results_[r.seq] = std::move(r.payload.data);
+    r.payload.data.clear();
+  }
+  // The piece asked for, or nothing for an unknown result or a range outside it.
+  std::optional<ResultPiece> piece(const ResultPull& p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = results_.find(p.seq);
+    if (it == results_.end() || p.offset > it->second.size() || p.length > it->second.size() - p.offset ||
+        p.length == 0) {
+      return std::nullopt;
+    }
+    ResultPiece out{p.seq, p.offset, {it->second.substr(p.offset, p.length)}};
+    if (p.offset + p.length == it->second.size()) results_.erase(it);  // the last one
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<uint64_t, std::string> results_;
+};
+
 // The driver's named actors as tasks here reach them (weft::get_actor in a worker): lookups and
 // calls go to the driver through the outbox and wait for its answer, which the I/O thread
 // delivers; a handle's release is sent without waiting.
@@ -271,7 +299,8 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
   // Tasks and actor messages run on threads of their own, so that a task may wait on an actor
   // that lives in this same process (through the driver) without waiting on itself.
   TaskQueue q, actor_q;
-  auto serve = [&outbox](TaskQueue& from) {
+  ParkedResults parked;
+  auto serve = [&outbox, &parked](TaskQueue& from) {
     Actors actors;  // only the actor thread's is ever used
     for (;;) {
       ControlMessage task;
@@ -285,7 +314,10 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
         task = std::move(from.tasks.front());
         from.tasks.pop_front();
       }
-      if (auto reply = std::visit(Runner{actors}, task)) outbox.push(encode(*reply));
+      if (auto reply = std::visit(Runner{actors}, task)) {
+        if (reply->ok && reply->payload.data.size() > kStreamResultsAbove) parked.park(*reply);
+        outbox.push(encode(*reply));
+      }
     }
   };
   std::thread exec(serve, std::ref(q));
@@ -340,6 +372,13 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
             }
           }
           driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
+        } else if (const ResultPull* pull = std::get_if<ResultPull>(&*msg)) {
+          if (auto piece = parked.piece(*pull)) {
+            driver.send(zmq::buffer(encode(*piece)), zmq::send_flags::none);
+          } else {
+            log()->warn("worker {}: the driver asked for bytes {}+{} of result {}, which it does not have", index,
+                        pull->offset, pull->length, pull->seq);
+          }
         } else if (ObjectReady* ready = std::get_if<ObjectReady>(&*msg)) {
           const ObjectId id = ready->record.id();
           if (refs != nullptr) refs->resolve(std::move(ready->record));
