@@ -106,7 +106,8 @@ class Array {
   static constexpr int8_t kExtType = 87;  ///< payload: object id (16 bytes) | count (8) | hold (8)
 
   /// Internal: writes the array (a store reference or the bytes inline).
-  void msgpack_pack_to(msgpack::packer<msgpack::sbuffer>& pk) const {
+  template <class Stream>
+  void msgpack_pack_to(msgpack::packer<Stream>& pk) const {
     const size_t bytes = size() * sizeof(T);
     if (in_shared_memory() || (bytes >= kSharedThreshold && detail::node_store_available())) {
       char ext[32];
@@ -203,11 +204,7 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
   struct pack<weft::Array<T>> {
     template <class Stream>
     packer<Stream>& operator()(packer<Stream>& pk, const weft::Array<T>& a) const {
-      if constexpr (std::is_same_v<Stream, msgpack::sbuffer>) {
-        a.msgpack_pack_to(pk);
-      } else {
-        static_assert(std::is_same_v<Stream, msgpack::sbuffer>, "weft::Array packs into an sbuffer");
-      }
+      a.msgpack_pack_to(pk);
       return pk;
     }
   };

@@ -109,12 +109,22 @@ constexpr bool require_serializable() {
 }
 }  // namespace detail
 
+namespace detail {
+// A msgpack stream appending to a string: packed bytes land in the string returned, not in a
+// buffer copied into it afterwards (for a large binary, one copy of it fewer).
+struct StringSink {
+  std::string& out;
+  void write(const char* data, size_t n) { out.append(data, n); }
+};
+}  // namespace detail
+
 /// Encodes a value as MessagePack bytes.
 template <Serializable T>
 std::string pack(const T& value) {
-  msgpack::sbuffer buf;
-  msgpack::pack(buf, value);
-  return std::string(buf.data(), buf.size());
+  std::string out;
+  detail::StringSink sink{out};
+  msgpack::pack(sink, value);
+  return out;
 }
 
 /// Bounds for decoding untrusted bytes: no container can hold more elements, and no string more

@@ -108,11 +108,12 @@ constexpr bool check_arg() {
 // array: what a worker process's invoker takes. Every parameter must travel by value.
 template <class P, class Stored, size_t... I>
 std::string pack_resolved(Stored& stored, std::index_sequence<I...>) {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
+  std::string out;
+  StringSink sink{out};
+  msgpack::packer<StringSink> pk(sink);
   pk.pack_array(sizeof...(I));
   (pk.pack(resolve_arg<std::tuple_element_t<I, P>>(std::get<I>(stored))), ...);
-  return std::string(buf.data(), buf.size());
+  return out;
 }
 
 }  // namespace weft::detail
