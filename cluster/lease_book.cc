@@ -37,6 +37,12 @@ void LeaseBook::owner_heartbeat(const std::string& owner, const std::vector<std:
                                 LeaseOut& out) {
   std::set<std::string>& w = wanted_[owner];
   w = std::set<std::string>(wanted.begin(), wanted.end());
+  dead_.erase(owner);  // it reports: alive
+  // Ended leases on dead nodes whose owner heard and let go: nobody will report them again.
+  std::erase_if(leases_, [&](const auto& kv) {
+    const Lease& l = kv.second;
+    return l.spec.owner == owner && l.ended && l.told == 2 && !w.count(kv.first) && dead_.count(l.node) > 0;
+  });
   for (const std::string& id : w) {
     auto it = leases_.find(id);
     if (it != leases_.end()) {
@@ -71,7 +77,7 @@ void LeaseBook::on_report(const std::string& node, const LeaseReport& r, bool ow
     unknown_.erase(r.lease_id);
   }
   if (l.node != node) {  // placed elsewhere (a LeaseStart resent after this one was lost)
-    reply.lease_kill.push_back(r.lease_id);
+    (r.exited || r.pid == 0 ? reply.lease_done : reply.lease_kill).push_back(r.lease_id);
     return;
   }
   const bool changed = !l.reported || l.pid != r.pid || l.ended != (r.exited || r.pid == 0);
@@ -105,10 +111,18 @@ void LeaseBook::resend_starts(const std::string& node, const std::vector<LeaseRe
       l.how = "its node " + node + " no longer has it";
       tell_owner(l, out);
     } else if (now - l.placed_at > resend_after_ && !l.spec.executable.empty()) {
+      if (!owner_wants(l) || dead_.count(l.spec.owner) > 0) {  // nobody waits for it any more
+        l.ended = true;
+        l.how = "its owner no longer wants it";
+        continue;
+      }
       l.placed_at = now;
       out.starts.emplace_back(node, LeaseStart{l.spec});
     }
   }
+  // Never started, and nobody wants them: forgotten.
+  std::erase_if(leases_,
+                [&](const auto& kv) { return kv.second.node == node && kv.second.ended && !kv.second.reported; });
 }
 
 void LeaseBook::node_died(const std::string& node, const std::string& why, LeaseOut& out) {
@@ -119,7 +133,10 @@ void LeaseBook::node_died(const std::string& node, const std::string& why, Lease
     tell_owner(l, out);
   }
   wanted_.erase(node);
-  // Leases it owned: killed where they run at those nodes' next heartbeats (their owner is dead).
+  dead_.insert(node);
+  std::erase_if(unknown_, [&](const auto& kv) { return kv.first.rfind(node + ":", 0) == 0; });
+  // Ended leases it ran: forgotten once their owners let go (owner_heartbeat). Leases it owned:
+  // killed where they run at those nodes' next heartbeats (their owner is dead).
 }
 
 void LeaseBook::tell_owner(Lease& l, LeaseOut& out) {

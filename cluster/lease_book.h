@@ -95,6 +95,7 @@ class LeaseBook {
   std::map<std::string, Lease> leases_;
   std::map<std::string, std::set<std::string>> wanted_;  // by owner node
   std::map<std::string, Clock::time_point> unknown_;     // wanted, but in no node's reports: since
+  std::set<std::string> dead_;                           // nodes declared dead, until they report again
 };
 
 }  // namespace weft::cluster

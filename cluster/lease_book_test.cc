@@ -108,6 +108,35 @@ TEST(LeaseBook, ANodeThatDiesEndsItsLeasesForTheirOwners) {
   EXPECT_EQ(out.answers[0].second.how, "its node b died");
 }
 
+TEST(LeaseBook, ForgetsWhatNoNodeWillReportAgainAndNeverRestartsWhatNobodyWants) {
+  LeaseBook book(2s, 5s);
+  LeaseOut out;
+  const auto t = Clock::now();
+  HeartbeatReply reply;
+  // A lease on a node that dies: its owner hears, lets go, and the book forgets it.
+  book.ask(lease("a:1", "a"), {{"b", true, 2, 0}}, t, out);
+  book.heartbeat("b", {}, {{"a:1", "a", 7, false, ""}}, all_alive, t, reply, out);
+  book.node_died("b", "the node died", out);
+  book.heartbeat("a", {"a:1"}, {}, all_alive, t, reply, out);
+  EXPECT_EQ(book.size(), 1u);
+  book.heartbeat("a", {}, {}, all_alive, t, reply, out);
+  EXPECT_EQ(book.size(), 0u);
+  // A start never reported whose owner let go is not sent again, and is forgotten.
+  out.starts.clear();
+  book.ask(lease("a:2", "a"), {{"c", true, 2, 0}}, t, out);
+  ASSERT_EQ(out.starts.size(), 1u);
+  book.heartbeat("a", {}, {}, all_alive, t + 3s, reply, out);
+  book.heartbeat("c", {}, {}, all_alive, t + 3s, reply, out);
+  EXPECT_EQ(out.starts.size(), 1u);
+  EXPECT_EQ(book.size(), 0u);
+  // An exited worker reported by a node the lease is not placed on is forgotten there.
+  book.ask(lease("a:3", "a"), {{"c", true, 2, 0}}, t, out);
+  HeartbeatReply elsewhere;
+  book.heartbeat("d", {}, {{"a:3", "a", 9, true, "exited with status 0"}}, all_alive, t, elsewhere, out);
+  EXPECT_EQ(elsewhere.lease_done, std::vector<std::string>{"a:3"});
+  EXPECT_TRUE(elsewhere.lease_kill.empty());
+}
+
 TEST(LeaseBook, ResendsALostStartAndRebuildsAfterARestart) {
   LeaseBook book(2s, 5s);
   LeaseOut out;

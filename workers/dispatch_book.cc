@@ -54,6 +54,13 @@ std::optional<uint32_t> DispatchBook::roomiest_local() const {
   return best;
 }
 
+bool DispatchBook::any_local() const {
+  for (const Worker& w : workers_) {
+    if (w.ready && !w.remote) return true;
+  }
+  return false;
+}
+
 void DispatchBook::sent(uint32_t worker, uint64_t seq, Item item) {
   workers_[worker].in_flight.emplace(seq, std::move(item));
 }
@@ -75,12 +82,12 @@ std::vector<std::pair<uint32_t, uint32_t>> DispatchBook::steals() {
     std::optional<uint32_t> victim;
     for (uint32_t i = 0; i < workers_.size(); ++i) {
       const Worker& w = workers_[i];
-      if (w.ready && !w.steal_pending && w.in_flight.size() >= 2 &&
+      if (w.ready && w.remote == idle.remote && !w.steal_pending && w.in_flight.size() >= 2 &&
           (!victim || w.in_flight.size() > workers_[*victim].in_flight.size())) {
         victim = i;
       }
     }
-    if (!victim) break;
+    if (!victim) continue;
     workers_[*victim].steal_pending = true;
     out.emplace_back(*victim, static_cast<uint32_t>(workers_[*victim].in_flight.size() / 2));
   }

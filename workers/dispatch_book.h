@@ -55,6 +55,8 @@ class DispatchBook {
   bool remote(uint32_t worker) const { return workers_[worker].remote; }
   // The ready worker on the driver's node with the fewest in flight, below pipeline_depth.
   std::optional<uint32_t> roomiest_local() const;
+  // Whether any worker on the driver's node is ready.
+  bool any_local() const;
   size_t in_flight(uint32_t worker) const { return workers_[worker].in_flight.size(); }
   size_t in_flight_total() const;
 
@@ -73,8 +75,10 @@ class DispatchBook {
   bool has(uint32_t worker, uint64_t seq) const { return workers_[worker].in_flight.contains(seq); }
   // The answer to message `seq` came from `worker`: its item, or nullopt for an unknown seq.
   std::optional<Item> finish(uint32_t worker, uint64_t seq);
-  // With nothing queued, each idle ready worker asks the busiest worker (two or more in flight,
-  // no steal already pending) for half of what it has: (victim, how many). Marks them pending.
+  // With nothing queued, each idle ready worker asks the busiest worker on the same side (its
+  // node or another: a task given back may need to stay on the driver's node) with two or more in
+  // flight and no steal already pending for half of what it has: (victim, how many). Marks them
+  // pending.
   std::vector<std::pair<uint32_t, uint32_t>> steals();
   // A task to run again (its worker died): queued in its original place.
   void retry(Item item) { queue_.push(std::move(item)); }

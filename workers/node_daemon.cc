@@ -170,6 +170,13 @@ struct NodeDaemon::Server {
     return n;
   }
 
+  // The workers of `d` running on this machine (the slots it holds here).
+  static size_t local_count(const Driver& d) {
+    size_t n = 0;
+    for (const auto& [index, c] : d.workers) n += c.lease.empty();
+    return n;
+  }
+
   // --- leases of this node's drivers ---------------------------------------------------------
 
   bool can_lease(const Driver& d) const { return !options.cluster_host.empty() && !d.reach.endpoint.empty(); }
@@ -193,6 +200,7 @@ struct NodeDaemon::Server {
                    d.reach.worker_secret};
     std::lock_guard<std::mutex> lock(lease_mu);
     lease_asks.push_back(std::move(r));
+    wanted_snapshot.push_back(id);  // wanted from now on, before the next refresh says so too
     ++lease_version;
   }
 
@@ -246,6 +254,7 @@ struct NodeDaemon::Server {
     const pid_t pid = w->second.pid;
     d.workers.erase(w);
     lease_owner.erase(owner);
+    if (d.yielding > 0) --d.yielding;
     if (!d.detach_by) send(d.identity, node::Exited{index, pid, "on node " + a.node + ": " + a.how});
   }
 
@@ -366,7 +375,7 @@ struct NodeDaemon::Server {
       Driver* next = nullptr;
       for (auto& [id, d] : drivers) {
         if (d.parked.empty() || d.detach_by) continue;
-        if (next == nullptr || d.workers.size() < next->workers.size()) next = &d;
+        if (next == nullptr || local_count(d) < local_count(*next)) next = &d;
       }
       if (next == nullptr || running() >= static_cast<size_t>(options.slots)) break;
       const uint32_t index = next->parked.front();
@@ -379,18 +388,17 @@ struct NodeDaemon::Server {
     const size_t share = std::max<size_t>(1, static_cast<size_t>(options.slots) / wanting);
     size_t short_by = 0;
     for (auto& [id, d] : drivers) {
-      if (!d.parked.empty() && d.workers.size() < share)
-        short_by += std::min(d.parked.size(), share - d.workers.size());
+      if (!d.parked.empty() && local_count(d) < share) short_by += std::min(d.parked.size(), share - local_count(d));
     }
     for (auto& [id, d] : drivers) {
       if (short_by == 0) break;
-      const size_t keeps = d.workers.size() - std::min<size_t>(d.yielding, d.workers.size());
+      const size_t keeps = local_count(d) - std::min<size_t>(d.yielding, local_count(d));
       if (keeps <= share) continue;
       const auto give = static_cast<uint32_t>(std::min(keeps - share, short_by));
       d.yielding += give;
       short_by -= give;
       log()->info("node: driver {} runs {} workers, above its share of {}: asked to yield {}", d.spec.pid,
-                  d.workers.size(), share, give);
+                  local_count(d), share, give);
       send(d.identity, node::Yield{give});
     }
   }

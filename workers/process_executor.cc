@@ -188,7 +188,8 @@ struct ProcessExecutor::Dispatcher {
       // The idlest worker hosting no actor (an actor's state lives in its process).
       std::optional<uint32_t> pick;
       for (const Worker& w : workers) {
-        if (!book.ready(w.index) || w.retiring || !book.actors_on(w.index).empty()) continue;
+        // Only a worker on this node frees one of its slots (those elsewhere are leased).
+        if (!book.ready(w.index) || w.retiring || book.remote(w.index) || !book.actors_on(w.index).empty()) continue;
         if (!pick || book.in_flight(w.index) < book.in_flight(*pick)) pick = w.index;
       }
       if (!pick) break;
@@ -533,40 +534,53 @@ struct ProcessExecutor::Dispatcher {
     in.asked += length;
   }
 
+  // A result is at most as large as this machine's memory.
+  static uint64_t largest_result() {
+    static const uint64_t bytes =
+        static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    return bytes;
+  }
+
+  // Ends a streamed result that cannot be had: the worker lets go of it (a pull of no bytes), and
+  // the task fails with `why`.
+  void fail_stream(const Worker& w, uint64_t seq, const std::string& why) {
+    incoming.erase(seq);
+    send(w, encode(ResultPull{seq, 0, 0}));
+    std::optional<Item> item = book.finish(w.index, seq);
+    TaskResult failed{seq, false, {}, Failure{static_cast<uint8_t>(ErrorKind::kRemote), "weft::RemoteError", why}};
+    if (item) complete(*item, failed);
+  }
+
   void start_pulling(const Worker& w, TaskResult head) {
     if (!book.has(w.index, head.seq) || incoming.contains(head.seq)) {
       count(&ProcessStats::rejected_messages);
       log()->warn("driver: a streamed result for unknown task {} from worker {}", head.seq, w.index);
       return;
     }
-    Incoming& in = incoming[head.seq];
+    const uint64_t seq = head.seq, size = head.streamed;
+    Incoming& in = incoming[seq];
     in.worker = w.index;
     in.head = std::move(head);
-    if (!in.bytes.allocate(in.head.streamed)) {
-      std::optional<Item> item = book.finish(w.index, in.head.seq);
-      TaskResult failed{in.head.seq,
-                        false,
-                        {},
-                        Failure{static_cast<uint8_t>(ErrorKind::kRemote), "weft::RemoteError",
-                                fmt::format("its result ({} bytes) does not fit in the "
-                                            "driver's memory",
-                                            in.head.streamed)}};
-      incoming.erase(failed.seq);
-      if (item) complete(*item, failed);
-      return;
+    if (size > largest_result() || !in.bytes.allocate(size)) {
+      return fail_stream(w, seq, fmt::format("its result ({} bytes) does not fit in the driver's memory", size));
     }
-    for (size_t k = 0; k < kResultWindow && in.asked < in.head.streamed; ++k) ask_next(w, in);
+    for (size_t k = 0; k < kResultWindow && in.asked < size; ++k) ask_next(w, in);
   }
 
   void on_piece(const Worker& w, const ResultPiece& p) {
     auto it = incoming.find(p.seq);
-    if (it == incoming.end() || it->second.worker != w.index || p.offset != it->second.received ||
-        p.data.data.size() > it->second.head.streamed - p.offset || p.data.data.empty()) {
+    if (it == incoming.end() || it->second.worker != w.index) {
       count(&ProcessStats::rejected_messages);
-      log()->warn("driver: an unexpected piece of result {} from worker {}", p.seq, w.index);
+      log()->warn("driver: a piece of result {} from worker {}, which is not streaming it", p.seq, w.index);
       return;
     }
     Incoming& in = it->second;
+    if (p.offset != in.received || p.data.data.empty() || p.data.data.size() > in.head.streamed - p.offset) {
+      count(&ProcessStats::rejected_messages);
+      return fail_stream(w, p.seq,
+                         fmt::format("its worker sent bytes {}+{} of its {}-byte result where bytes from {} were due",
+                                     p.offset, p.data.data.size(), in.head.streamed, in.received));
+    }
     std::memcpy(in.bytes.data() + p.offset, p.data.data.data(), p.data.data.size());
     in.received += p.data.data.size();
     if (in.asked < in.head.streamed) ask_next(w, in);
@@ -578,6 +592,7 @@ struct ProcessExecutor::Dispatcher {
   }
 
   void dispatch() {
+    std::vector<Item> held;  // tasks for a worker on this node, none of which has room now
     while (auto next = book.next()) {
       auto& [index, item] = *next;
       // A task given back by a worker is packed again: what its old message carried is let go
@@ -598,9 +613,16 @@ struct ProcessExecutor::Dispatcher {
       uint32_t to = index;
       if (book.remote(index) && (!item.carried.holds.empty() || !item.carried.refs.empty())) {
         std::optional<uint32_t> here = book.roomiest_local();
-        if (!here) {
-          book.retry(std::move(item));  // packed again when a worker here has room
-          break;
+        if (!here && !book.any_local()) {
+          // No worker of this driver runs on its node: the driver's own threads run it, reading
+          // the store in place.
+          release_carried(item);
+          local->submit(item.runnable);
+          continue;
+        }
+        if (!here) {  // packed again when a worker here has room; the tasks behind it go on
+          held.push_back(std::move(item));
+          continue;
         }
         to = *here;
       }
@@ -609,6 +631,7 @@ struct ProcessExecutor::Dispatcher {
       book.sent(to, seq, std::move(item));
       count(&ProcessStats::dispatched);
     }
+    for (Item& item : held) book.retry(std::move(item));
   }
 
   // An idle worker while others have tasks waiting behind their running one: ask the busiest

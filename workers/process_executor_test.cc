@@ -153,8 +153,7 @@ TEST_F(Dispatcher, ALargeResultIsPulledInPiecesAFewAtATimeAndRetriedWholeWhenIts
   workers_.reply(0, head);
   asked.clear();
   for (size_t k = 0; k < kResultWindow; ++k) asked.push_back(expect<ResultPull>(workers_.next_to(0)));
-  // A piece out of order, or of another result, is refused and counted.
-  workers_.reply(0, ResultPiece{sent.seq, kResultPiece, {"x"}});
+  // A piece of a result that is not streaming is refused and counted.
   workers_.reply(0, ResultPiece{sent.seq + 100, 0, {"x"}});
   uint64_t requested = 0;
   for (const ResultPull& p : asked) requested += p.length;
@@ -170,7 +169,21 @@ TEST_F(Dispatcher, ALargeResultIsPulledInPiecesAFewAtATimeAndRetriedWholeWhenIts
   }
   EXPECT_EQ(requested, big.size());
   EXPECT_EQ(t.outcome(), "ok " + big);
-  EXPECT_EQ(ex_->stats().rejected_messages, 2u);
+  EXPECT_EQ(ex_->stats().rejected_messages, 1u);
+
+  // A worker that sends a piece out of turn fails its task, and is told to let the result go.
+  TestTask broken("b");
+  ex_->submit(&broken);
+  sent = expect<Task>(workers_.next_to(0));
+  head.seq = sent.seq;
+  workers_.reply(0, head);
+  for (size_t k = 0; k < kResultWindow; ++k) (void)expect<ResultPull>(workers_.next_to(0));
+  workers_.reply(0, ResultPiece{sent.seq, kResultPiece, {"x"}});
+  const std::string why = broken.outcome();
+  EXPECT_NE(why.find("where bytes from 0 were due"), std::string::npos) << why;
+  const ResultPull drop = expect<ResultPull>(workers_.next_to(0));
+  EXPECT_EQ(drop.seq, sent.seq);
+  EXPECT_EQ(drop.length, 0u);
 }
 
 TEST_F(Dispatcher, AWorkersDeathRetriesItsTaskElsewhereThenFailsItAndTheWorkerIsRestarted) {

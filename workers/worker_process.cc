@@ -70,12 +70,17 @@ class ParkedResults {
     results_[r.seq] = std::move(r.payload.data);
     r.payload.data.clear();
   }
-  // The piece asked for, or nothing for an unknown result or a range outside it.
-  std::optional<ResultPiece> piece(const ResultPull& p) {
+  // The piece asked for, or nothing for an unknown result or a range outside it. A pull of no
+  // bytes lets go of the result (the driver will not take it).
+  std::optional<ResultPiece> piece(const ResultPull& p, bool& dropped) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = results_.find(p.seq);
-    if (it == results_.end() || p.offset > it->second.size() || p.length > it->second.size() - p.offset ||
-        p.length == 0) {
+    dropped = p.length == 0 && it != results_.end();
+    if (dropped) {
+      results_.erase(it);
+      return std::nullopt;
+    }
+    if (it == results_.end() || p.offset > it->second.size() || p.length > it->second.size() - p.offset) {
       return std::nullopt;
     }
     ResultPiece out{p.seq, p.offset, {it->second.substr(p.offset, p.length)}};
@@ -373,9 +378,10 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
           }
           driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
         } else if (const ResultPull* pull = std::get_if<ResultPull>(&*msg)) {
-          if (auto piece = parked.piece(*pull)) {
+          bool dropped = false;
+          if (auto piece = parked.piece(*pull, dropped)) {
             driver.send(zmq::buffer(encode(*piece)), zmq::send_flags::none);
-          } else {
+          } else if (!dropped) {
             log()->warn("worker {}: the driver asked for bytes {}+{} of result {}, which it does not have", index,
                         pull->offset, pull->length, pull->seq);
           }

@@ -60,6 +60,8 @@ class ZmqTransport final : public Transport {
       tcp_.set(zmq::sockopt::router_mandatory, 1);
       tcp_.set(zmq::sockopt::heartbeat_ivl, 1000);
       tcp_.set(zmq::sockopt::heartbeat_timeout, 5000);
+      // Results stream in pieces; no message of a worker elsewhere needs more than this.
+      tcp_.set(zmq::sockopt::maxmsgsize, int64_t{256} << 20);
       cluster::serve_securely(tcp_, keys);
       tcp_.bind("tcp://" + host + ":0");
     } catch (const zmq::error_t& e) {
