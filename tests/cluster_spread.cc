@@ -11,8 +11,15 @@
 //
 // makes one actor (max_restarts 2, max_task_retries 3) and calls it CALLS times, one after
 // another, printing "call I on PID count C" as each returns (C: the calls its instance has seen).
+//
+//   cluster_spread chaos TASKS SLEEP_MS
+//
+// the chaos job: TASKS tasks, each sleeping SLEEP_MS and then waiting on a nested task of its own,
+// and an actor (restarted up to 1000 times) called once per 100 results; prints "done TASKS sum S
+// (expected E) actor calls C in T s".
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -39,7 +46,35 @@ class Tally {
 
 Tally make_tally() { return Tally(); }
 
-WEFT_REMOTE(where, make_tally, &Tally::add);
+int64_t square(int64_t x) { return x * x; }
+
+int64_t outer(int i, int sleep_ms) {
+  usleep(static_cast<useconds_t>(sleep_ms) * 1000);
+  return weft::get(weft::task(square).remote(static_cast<int64_t>(i)));  // nested: runs in this worker
+}
+
+WEFT_REMOTE(where, make_tally, &Tally::add, square, outer);
+
+int chaos(int n, int sleep_ms) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto tally = weft::actor<Tally>(make_tally).max_restarts(1000).max_task_retries(1000).remote();
+  std::vector<weft::ObjectRef<int64_t>> refs;
+  for (int i = 0; i < n; ++i) refs.push_back(weft::task(outer).max_retries(1000).remote(i, sleep_ms));
+  int64_t sum = 0, expected = 0;
+  int calls = 0;
+  for (int i = 0; i < n; ++i) {
+    sum += weft::get(refs[static_cast<size_t>(i)]);
+    expected += static_cast<int64_t>(i) * i;
+    if (i % 100 == 99) {
+      (void)weft::get(tally.task(&Tally::add).remote(0));
+      ++calls;
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("done %d sum %lld (expected %lld) actor calls %d in %.2f s\n", n, static_cast<long long>(sum),
+              static_cast<long long>(expected), calls, seconds);
+  return sum == expected ? 0 : 2;
+}
 
 int calls(int n, int sleep_ms) {
   auto tally = weft::actor<Tally>(make_tally).max_restarts(2).max_task_retries(3).remote();
@@ -56,6 +91,10 @@ int main(int argc, char** argv) {
   if (weft::Status s = weft::init(); !s.is_ok()) {
     std::fprintf(stderr, "init failed: %s\n", s.to_string().c_str());
     return 1;
+  }
+  if (argc > 1 && std::string(argv[1]) == "chaos") {
+    const int code = chaos(argc > 2 ? std::atoi(argv[2]) : 10000, argc > 3 ? std::atoi(argv[3]) : 20);
+    return weft::shutdown().is_ok() ? code : 1;
   }
   if (argc > 1 && std::string(argv[1]) == "actor") {
     const int code = calls(argc > 2 ? std::atoi(argv[2]) : 20, argc > 3 ? std::atoi(argv[3]) : 100);
