@@ -268,6 +268,30 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual([n for _, _, n in calls[k:]], list(range(1, 31 - k)), calls)
         self.assertIn("done 30 calls", out)
 
+    def test_a_job_with_nested_tasks_and_an_actor_survives_nodes_killed_over_and_over(self):
+        c = self.c
+        _, address = c.head(free_port())
+        _, a_out = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
+        a_socket = re.search(r"drivers here attach at (\S+)", a_out).group(1)
+        node_args = ("--address", address, "--slots", "2", "--store-bytes", "67108864")
+        others = [c.daemon(*node_args)[0] for _ in range(2)]
+        c.wait(lambda s: s.count(" alive ") == 3, "three nodes")
+        p = self.spread(a_socket, "chaos", 1500, 20, workers=5)
+        kills = 0
+        while p.poll() is None and kills < 4:
+            time.sleep(2.5)
+            k = kills % 2
+            others[k].kill()
+            others[k].wait()
+            kills += 1
+            others[k] = c.daemon(*node_args)[0]  # a fresh node in its place
+        out, err = p.communicate(timeout=300)
+        self.assertEqual(p.returncode, 0, out + err[-3000:])
+        m = re.search(r"done 1500 sum (\d+) \(expected (\d+)\) actor calls 15 in", out)
+        self.assertIsNotNone(m, out)
+        self.assertEqual(m.group(1), m.group(2))
+        self.assertGreaterEqual(kills, 2, out)
+
     @staticmethod
     def _children_of(pid):
         kids = []
