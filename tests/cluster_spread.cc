@@ -5,7 +5,8 @@
 //   cluster_spread TASKS SLEEP_MS
 //
 // prints "ran on PID: N" for every parent seen, then "done TASKS sum S" (S: the sum of the task
-// indices, checked against the expected one: each task counted once).
+// indices, checked against the expected one: each task counted once). Every tenth task also calls
+// the driver's actor named "tally" (weft::get_actor from the worker): "tally calls N" counts them.
 //
 //   cluster_spread actor CALLS SLEEP_MS
 //
@@ -29,8 +30,12 @@
 
 #include <weft/weft.h>
 
+class Tally;
+int64_t tally_once();
+
 std::pair<int64_t, int64_t> where(int i, int sleep_ms) {
   usleep(static_cast<useconds_t>(sleep_ms) * 1000);
+  if (i % 10 == 0) (void)tally_once();
   return {static_cast<int64_t>(getppid()), i};
 }
 class Tally {
@@ -45,6 +50,9 @@ class Tally {
 };
 
 Tally make_tally() { return Tally(); }
+
+// A call of the driver's named actor, from wherever this runs (its handle is looked up by name).
+int64_t tally_once() { return weft::get(weft::get_actor<Tally>("tally").task(&Tally::add).remote(0)).second; }
 
 int64_t square(int64_t x) { return x * x; }
 
@@ -102,6 +110,7 @@ int main(int argc, char** argv) {
   }
   const int tasks = argc > 1 ? std::atoi(argv[1]) : 40;
   const int sleep_ms = argc > 2 ? std::atoi(argv[2]) : 100;
+  auto tally = weft::actor<Tally>(make_tally).name("tally").max_restarts(100).max_task_retries(100).remote();
   std::vector<weft::ObjectRef<std::pair<int64_t, int64_t>>> refs;
   for (int i = 0; i < tasks; ++i) refs.push_back(weft::task(where).max_retries(5).remote(i, sleep_ms));
   std::map<int64_t, int> by_node;
@@ -112,6 +121,7 @@ int main(int argc, char** argv) {
     sum += i;
   }
   for (const auto& [parent, n] : by_node) std::printf("ran on %lld: %d\n", static_cast<long long>(parent), n);
+  std::printf("tally calls %lld\n", static_cast<long long>(weft::get(tally.task(&Tally::add).remote(0)).second - 1));
   std::printf("done %d sum %lld (expected %lld)\n", tasks, static_cast<long long>(sum),
               static_cast<long long>(tasks) * (tasks - 1) / 2);
   return weft::shutdown().is_ok() ? 0 : 1;

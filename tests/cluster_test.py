@@ -216,6 +216,8 @@ class ClusterTest(unittest.TestCase):
         out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("done 60 sum 1770 (expected 1770)", out)
+        # Every tenth task called the driver's named actor, through the driver, from either node.
+        self.assertIn("tally calls 6", out)
         ran = {int(pid): int(n) for pid, n in re.findall(r"ran on (\d+): (\d+)", out)}
         self.assertEqual(set(ran), {a.pid, b.pid}, out + err)
         self.assertEqual(sum(ran.values()), 60)

@@ -96,6 +96,9 @@ ErrorInfo worker_died(const std::string& task_name, std::string message) {
 struct Worker {
   uint32_t index = 0;
   pid_t pid = -1;
+  // Who it is to Borrowers and the RefService: its pid, or, for a worker on another node (whose
+  // pid may repeat one of this machine's), a number no process has: -(index + 2).
+  pid_t borrower = -1;
   std::string identity;
   bool parked = false;    // the node has no slot for it yet (WorkerHost::granted)
   bool retiring = false;  // yielded to another driver: stops once idle, then parks
@@ -210,7 +213,7 @@ struct ProcessExecutor::Dispatcher {
   void on_retired(Worker& w) {
     count(&ProcessStats::retired);
     by_identity.erase(w.identity);
-    borrowers->gone(w.pid);
+    borrowers->gone(w.borrower);
     if (Status s = spawn(w.index); !s.is_ok()) log()->warn("driver: worker {}: {}", w.index, s.message());
   }
 
@@ -270,7 +273,7 @@ struct ProcessExecutor::Dispatcher {
     for (auto& [pid, m] : batch) {
       const std::string* to = nullptr;
       for (Worker& w : workers) {
-        if (w.pid == pid && !w.identity.empty()) to = &w.identity;
+        if (w.borrower == pid && !w.identity.empty()) to = &w.identity;
       }
       if (auto p = peers.find(pid); to == nullptr && p != peers.end()) to = &p->second.identity;
       if (to != nullptr) {
@@ -308,6 +311,7 @@ struct ProcessExecutor::Dispatcher {
       w.identity = identity;
       book.set_ready(hello->index, true);
       book.set_remote(hello->index, transport->remote(identity));
+      w.borrower = transport->remote(identity) ? -static_cast<pid_t>(hello->index) - 2 : w.pid;
       by_identity[identity] = hello->index;
       hello_cv.notify_all();
       return;
@@ -322,7 +326,7 @@ struct ProcessExecutor::Dispatcher {
       return;
     }
     Worker& w = workers[it->second];
-    if (borrowers->handle(w.pid, *msg)) return;
+    if (borrowers->handle(w.borrower, *msg)) return;
     if (TaskResult* head = std::get_if<TaskResult>(&*msg); head != nullptr && head->ok && head->streamed > 0) {
       start_pulling(w, std::move(*head));
     } else if (const ResultPiece* piece = std::get_if<ResultPiece>(&*msg)) {
@@ -379,7 +383,7 @@ struct ProcessExecutor::Dispatcher {
       lost = book.lost(w.index);  // and its actors' homes
     }
     by_identity.erase(w.identity);
-    borrowers->gone(w.pid);
+    borrowers->gone(w.borrower);
     std::erase_if(incoming, [&w](const auto& kv) { return kv.second.worker == w.index; });  // retried whole
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
