@@ -77,19 +77,28 @@ std::optional<Item> DispatchBook::finish(uint32_t worker, uint64_t seq) {
 std::vector<std::pair<uint32_t, uint32_t>> DispatchBook::steals() {
   std::vector<std::pair<uint32_t, uint32_t>> out;
   if (!queue_.empty()) return out;
+  // What `idle` could take of `w`'s: everything on the same side; across nodes, only the tasks
+  // whose messages name no object of the driver's store (the others would come straight back).
+  auto takeable = [](const Worker& idle, const Worker& w) {
+    if (idle.remote == w.remote) return w.in_flight.size();
+    size_t n = 0;
+    for (const auto& [seq, item] : w.in_flight)
+      n += item.task != nullptr && item.carried.holds.empty() && item.carried.refs.empty();
+    return n;
+  };
   for (const Worker& idle : workers_) {
     if (!idle.ready || !idle.in_flight.empty()) continue;
     std::optional<uint32_t> victim;
+    size_t most = 0;
     for (uint32_t i = 0; i < workers_.size(); ++i) {
       const Worker& w = workers_[i];
-      if (w.ready && w.remote == idle.remote && !w.steal_pending && w.in_flight.size() >= 2 &&
-          (!victim || w.in_flight.size() > workers_[*victim].in_flight.size())) {
-        victim = i;
-      }
+      if (!w.ready || w.steal_pending || w.in_flight.size() < 2) continue;
+      const size_t n = takeable(idle, w);
+      if (n >= 2 && n > most) victim = i, most = n;
     }
     if (!victim) continue;
     workers_[*victim].steal_pending = true;
-    out.emplace_back(*victim, static_cast<uint32_t>(workers_[*victim].in_flight.size() / 2));
+    out.emplace_back(*victim, static_cast<uint32_t>(most / 2));
   }
   return out;
 }

@@ -75,10 +75,10 @@ class DispatchBook {
   bool has(uint32_t worker, uint64_t seq) const { return workers_[worker].in_flight.contains(seq); }
   // The answer to message `seq` came from `worker`: its item, or nullopt for an unknown seq.
   std::optional<Item> finish(uint32_t worker, uint64_t seq);
-  // With nothing queued, each idle ready worker asks the busiest worker on the same side (its
-  // node or another: a task given back may need to stay on the driver's node) with two or more in
-  // flight and no steal already pending for half of what it has: (victim, how many). Marks them
-  // pending.
+  // With nothing queued, each idle ready worker asks the busiest worker (two or more in flight
+  // it could take, no steal already pending) for half of those: (victim, how many). Marks them
+  // pending. Across nodes, only tasks whose messages name no object of the driver's store count
+  // (the others must run on its node and would come straight back).
   std::vector<std::pair<uint32_t, uint32_t>> steals();
   // A task to run again (its worker died): queued in its original place.
   void retry(Item item) { queue_.push(std::move(item)); }

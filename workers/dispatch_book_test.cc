@@ -50,6 +50,24 @@ TEST(DispatchBook, TheRoomiestLocalWorkerSkipsWorkersOnOtherNodes) {
   EXPECT_EQ(book.roomiest_local(), std::optional<uint32_t>(0));
 }
 
+TEST(DispatchBook, AWorkerOnAnotherNodeStealsOnlyTasksThatCanTravel) {
+  DispatchBook book = ready_book(2, 8);
+  book.set_remote(1, true);
+  Item pinned = task(1, 0, 1);
+  pinned.carried.holds.push_back({});  // names an object of the driver's store
+  Item pinned2 = task(1, 0, 2);
+  pinned2.carried.holds.push_back({});
+  book.sent(0, 1, std::move(pinned));
+  book.sent(0, 2, std::move(pinned2));
+  EXPECT_TRUE(book.steals().empty());  // both must stay here
+  book.sent(0, 3, task(1, 0, 3));
+  book.sent(0, 4, task(1, 0, 4));
+  book.sent(0, 5, task(1, 0, 5));
+  const auto s = book.steals();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0], std::make_pair(uint32_t{0}, uint32_t{1}));  // half of the three that can travel
+}
+
 TEST(DispatchBook, FillsTheLeastLoadedReadyWorkerUpToThePipelineDepth) {
   DispatchBook book(3, 2);
   book.set_ready(0, true);
