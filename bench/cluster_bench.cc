@@ -2,6 +2,7 @@
 // may be leased on other nodes). Waits until every worker process answers, then measures:
 //   cluster_bench tasks N          N empty tasks submitted at once: tasks per second
 //   cluster_bench bytes MIB REPS   a task returns MIB MiB, REPS times one after another: MB/s
+//   cluster_bench args MIB REPS    a task is given MIB MiB, REPS times one after another: MB/s
 // Prints one JSON line, with how many of the measured tasks ran under each node (the process
 // that started their worker).
 #include <unistd.h>
@@ -30,7 +31,10 @@ std::pair<int64_t, std::vector<uint8_t>> blob(int mib, int seed) {
   for (size_t i = 0; i < b.size(); i += 4096) b[i] = static_cast<uint8_t>(seed + i);
   return {static_cast<int64_t>(getppid()), std::move(b)};
 }
-WEFT_REMOTE(whoami, empty, blob);
+std::pair<int64_t, int64_t> sink(const std::vector<uint8_t>& b) {
+  return {static_cast<int64_t>(getppid()), static_cast<int64_t>(b.size()) + b[4096]};
+}
+WEFT_REMOTE(whoami, empty, blob, sink);
 
 int main(int argc, char** argv) {
   if (weft::Status s = weft::init(); !s.is_ok()) {
@@ -59,6 +63,21 @@ int main(int argc, char** argv) {
     for (auto& r : refs) ++by_node[weft::get(r)];
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     value = n / seconds;
+  } else if (mode == "args") {
+    const int mib = argc > 2 ? std::atoi(argv[2]) : 64;
+    const int reps = argc > 3 ? std::atoi(argv[3]) : 4;
+    for (int i = 0; i < reps; ++i) {
+      std::vector<uint8_t> b(static_cast<size_t>(mib) << 20);
+      b[4096] = static_cast<uint8_t>(i);
+      auto [node, got] = weft::get(weft::task(sink).remote(std::move(b)));
+      if (got != (int64_t{mib} << 20) + static_cast<uint8_t>(i)) {
+        std::fprintf(stderr, "wrong bytes\n");
+        return 1;
+      }
+      ++by_node[node];
+    }
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    value = static_cast<double>(mib) * reps * 1.048576 / seconds;
   } else {
     const int mib = argc > 2 ? std::atoi(argv[2]) : 64;
     const int reps = argc > 3 ? std::atoi(argv[3]) : 4;

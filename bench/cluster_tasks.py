@@ -2,9 +2,9 @@
   - tasks per second of a driver whose workers all run on another node (leased there: its own
     node's one slot is held by another driver), against the same driver with its workers on its
     own node, and against Ray with two nodes on this machine (tasks pinned to the second node);
-  - MB/s of getting a task's MiB-sized result from a worker on another node, against a raw TCP
-    socket moving the same bytes between two processes on loopback in the same run, and Ray's
-    cross-node get.
+  - MB/s of getting a task's MiB-sized result from a worker on another node, and of giving one
+    such an argument, against a raw TCP socket moving the same bytes between two processes on
+    loopback in the same run, and Ray's cross-node get.
 Prints one JSON object per line, as scripts/bench does.
 Usage: cluster_tasks.py PATH/TO/weft PATH/TO/cluster_bench PATH/TO/cluster_spread [--ray-json FILE]"""
 import argparse
@@ -113,6 +113,8 @@ try:
     near = driver(sock_b, "tasks", str(args.tasks))
     far_bytes = driver(sock_a, "bytes", str(args.mib), str(args.reps))
     assert set(far_bytes["nodes"]) == {str(node_b.pid)}, far_bytes
+    far_args = driver(sock_a, "args", str(args.mib), str(args.reps))
+    assert set(far_args["nodes"]) == {str(node_b.pid)}, far_args
     raw = raw_tcp_mb_per_s(args.mib, args.reps)
     ray = json.load(open(args.ray_json)) if args.ray_json else {}
     emit("cluster_cross_node_empty_tasks", "tasks/s", far["value"], "same node", near["value"])
@@ -120,6 +122,7 @@ try:
         emit("cluster_cross_node_empty_tasks_vs_ray", "tasks/s", far["value"], "ray 2 nodes",
              ray["cross_node_tasks_per_s"])
     emit(f"cluster_cross_node_get_{args.mib}mib", "MB/s", far_bytes["value"], "raw tcp", raw)
+    emit(f"cluster_cross_node_task_argument_{args.mib}mib", "MB/s", far_args["value"], "raw tcp", raw)
     if ray:
         emit(f"cluster_cross_node_get_{args.mib}mib_vs_ray", "MB/s", far_bytes["value"], "ray 2 nodes",
              ray["cross_node_get_mb_per_s"])

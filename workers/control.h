@@ -2,14 +2,19 @@
 // wire codec's envelope [version, type, body] (core/wire.h), each type with a schema of its own:
 //
 //   Hello        worker -> driver   index, pid: the worker is up
-//   Task         driver -> worker   seq, function (registered name), payload (packed arguments)
+//   Task         driver -> worker   seq, function (registered name), payload (packed arguments);
+//                                   arguments over 1 MiB do not come with it: `streamed` says
+//                                   their size, and the worker pulls them as the driver pulls a
+//                                   large result (below), before the task is queued
 //   TaskResult   worker -> driver   seq, payload (the packed result) or failure; answers Task,
 //                                   ActorCreate and ActorCall. A payload over 1 MiB does not come
 //                                   with it: `streamed` says its size, and the driver pulls it
 //                                   in pieces, a few at a time (bounded bytes in flight)
-//   ResultPull   driver -> worker   seq, offset, length: the next piece of a streamed result
-//   ResultPiece  worker -> driver   seq, offset, data: that piece (the worker lets go of the
-//                                   result once it sent the last one)
+//   PayloadPull  either way         seq, offset, length: the next piece of a streamed payload
+//                                   of task `seq`: its result (driver -> worker) or its
+//                                   arguments (worker -> driver); no bytes: let it go
+//   PayloadPiece either way         seq, offset, data: that piece (the sender lets go of the
+//                                   payload once it sent the last one)
 //   Steal        driver -> worker   give back up to `count` tasks not started yet
 //   Returned     worker -> driver   seqs: the tasks given back (possibly none; never actor messages)
 //   Shutdown     driver -> worker   finish the running task, then exit
@@ -68,7 +73,8 @@ struct Task {
   uint64_t seq = 0;
   std::string function;
   wire::Bytes payload;
-  MSGPACK_DEFINE_ARRAY(seq, function, payload)
+  uint64_t streamed = 0;  // payload empty: the packed arguments' size, pulled with PayloadPull
+  MSGPACK_DEFINE_ARRAY(seq, function, payload, streamed)
 };
 
 // Why a task failed on the worker: the ErrorInfo the driver rebuilds, its kind included.
@@ -86,7 +92,7 @@ struct TaskResult {
   bool ok = true;
   wire::Bytes payload;  // ok: the packed result
   Failure failure;      // !ok
-  uint64_t streamed = 0;  // ok, payload empty: the packed result's size, pulled with ResultPull
+  uint64_t streamed = 0;  // ok, payload empty: the packed result's size, pulled with PayloadPull
   MSGPACK_DEFINE_ARRAY(seq, ok, payload, failure, streamed)
 };
 
@@ -215,30 +221,30 @@ struct PeerHello {
   MSGPACK_DEFINE_ARRAY(pid)
 };
 
-struct ResultPull {
+struct PayloadPull {
   static constexpr uint8_t kType = 20;
-  static constexpr const char* kName = "result pull";
+  static constexpr const char* kName = "payload pull";
   uint64_t seq = 0, offset = 0, length = 0;
   MSGPACK_DEFINE_ARRAY(seq, offset, length)
 };
 
-struct ResultPiece {
+struct PayloadPiece {
   static constexpr uint8_t kType = 21;
-  static constexpr const char* kName = "result piece";
+  static constexpr const char* kName = "payload piece";
   uint64_t seq = 0, offset = 0;
   wire::Bytes data;
   MSGPACK_DEFINE_ARRAY(seq, offset, data)
 };
 
-// Results larger than this are streamed: pulled in pieces of kResultPiece, kResultWindow at a time.
-inline constexpr size_t kStreamResultsAbove = 1 << 20;
-inline constexpr size_t kResultPiece = 1 << 20;
-inline constexpr size_t kResultWindow = 8;
+// Payloads larger than this are streamed: pulled in pieces of kPiece, kPieceWindow at a time.
+inline constexpr size_t kStreamAbove = 1 << 20;
+inline constexpr size_t kPiece = 1 << 20;
+inline constexpr size_t kPieceWindow = 8;
 
 using ControlMessage =
     std::variant<Hello, Task, TaskResult, Steal, Returned, Shutdown, ActorCreate, ActorCall, ActorDrop, ObjectWait,
                  ObjectReady, BorrowDone, ActorLookup, ActorFound, ActorForward, ActorReply, ActorRelease, ActorBorrow,
-                 PeerHello, ResultPull, ResultPiece>;
+                 PeerHello, PayloadPull, PayloadPiece>;
 
 std::string encode(const ControlMessage& m);
 Result<ControlMessage> decode_control(std::string_view bytes);

@@ -96,9 +96,9 @@ TEST(Control, MalformedMessagesAreNamedErrors) {
   // Each body is checked against its own schema: field count, then field types.
   expect_malformed(packed(std::make_tuple(kControl.version, Steal::kType, std::make_tuple(1, 2))),
                    "steal has 2 fields, expected 1");
-  expect_malformed(packed(std::make_tuple(kControl.version, Task::kType, std::make_tuple("seq", "f", "p"))),
+  expect_malformed(packed(std::make_tuple(kControl.version, Task::kType, std::make_tuple("seq", "f", "p", 0))),
                    "task has a field of the wrong type");
-  expect_malformed(packed(std::make_tuple(kControl.version, Task::kType, std::make_tuple(1, "f", "not bin"))),
+  expect_malformed(packed(std::make_tuple(kControl.version, Task::kType, std::make_tuple(1, "f", "not bin", 0))),
                    "task has a field of the wrong type");
   expect_malformed(packed(std::make_tuple(kControl.version, Hello::kType, std::make_tuple(-1, 5))),
                    "hello has a field of the wrong type");

@@ -329,8 +329,10 @@ struct ProcessExecutor::Dispatcher {
     if (borrowers->handle(w.borrower, *msg)) return;
     if (TaskResult* head = std::get_if<TaskResult>(&*msg); head != nullptr && head->ok && head->streamed > 0) {
       start_pulling(w, std::move(*head));
-    } else if (const ResultPiece* piece = std::get_if<ResultPiece>(&*msg)) {
+    } else if (const PayloadPiece* piece = std::get_if<PayloadPiece>(&*msg)) {
       on_piece(w, *piece);
+    } else if (const PayloadPull* pull = std::get_if<PayloadPull>(&*msg)) {
+      on_pull(w, *pull);
     } else if (TaskResult* result = std::get_if<TaskResult>(&*msg)) {
       std::optional<Item> item = book.finish(w.index, result->seq);
       if (!item) {
@@ -385,6 +387,7 @@ struct ProcessExecutor::Dispatcher {
     by_identity.erase(w.identity);
     borrowers->gone(w.borrower);
     std::erase_if(incoming, [&w](const auto& kv) { return kv.second.worker == w.index; });  // retried whole
+    std::erase_if(outgoing, [&w](const auto& kv) { return kv.second.worker == w.index; });
     const uint32_t index = w.index;
     const pid_t pid = w.pid;
     for (Item& item : lost) {
@@ -531,10 +534,39 @@ struct ProcessExecutor::Dispatcher {
   };
   std::unordered_map<uint64_t, Incoming> incoming;  // by seq
 
+  // Large task arguments, until their worker has pulled the last piece.
+  struct Outgoing {
+    uint32_t worker = 0;
+    std::string bytes;
+  };
+  std::unordered_map<uint64_t, Outgoing> outgoing;  // by task seq
+
+  void on_pull(const Worker& w, const PayloadPull& p) {
+    auto it = outgoing.find(p.seq);
+    if (it == outgoing.end() || it->second.worker != w.index) {
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: worker {} asked for the arguments of task {}, which it was not sent", w.index, p.seq);
+      return;
+    }
+    const std::string& bytes = it->second.bytes;
+    if (p.length == 0) {  // it will not take them
+      outgoing.erase(it);
+      return;
+    }
+    if (p.offset > bytes.size() || p.length > bytes.size() - p.offset || p.length > kPiece) {
+      count(&ProcessStats::rejected_messages);
+      log()->warn("driver: worker {} asked for bytes {}+{} of {}-byte arguments", w.index, p.offset, p.length,
+                  bytes.size());
+      return;
+    }
+    send(w, encode(PayloadPiece{p.seq, p.offset, {bytes.substr(p.offset, p.length)}}));
+    if (p.offset + p.length == bytes.size()) outgoing.erase(it);
+  }
+
   void ask_next(const Worker& w, Incoming& in) {
     const uint64_t size = in.head.streamed;
-    const uint64_t length = std::min<uint64_t>(kResultPiece, size - in.asked);
-    send(w, encode(ResultPull{in.head.seq, in.asked, length}));
+    const uint64_t length = std::min<uint64_t>(kPiece, size - in.asked);
+    send(w, encode(PayloadPull{in.head.seq, in.asked, length}));
     in.asked += length;
   }
 
@@ -549,7 +581,7 @@ struct ProcessExecutor::Dispatcher {
   // the task fails with `why`.
   void fail_stream(const Worker& w, uint64_t seq, const std::string& why) {
     incoming.erase(seq);
-    send(w, encode(ResultPull{seq, 0, 0}));
+    send(w, encode(PayloadPull{seq, 0, 0}));
     std::optional<Item> item = book.finish(w.index, seq);
     TaskResult failed{seq, false, {}, Failure{static_cast<uint8_t>(ErrorKind::kRemote), "weft::RemoteError", why}};
     if (item) complete(*item, failed);
@@ -568,10 +600,10 @@ struct ProcessExecutor::Dispatcher {
     if (size > largest_result() || !in.bytes.allocate(size)) {
       return fail_stream(w, seq, fmt::format("its result ({} bytes) does not fit in the driver's memory", size));
     }
-    for (size_t k = 0; k < kResultWindow && in.asked < size; ++k) ask_next(w, in);
+    for (size_t k = 0; k < kPieceWindow && in.asked < size; ++k) ask_next(w, in);
   }
 
-  void on_piece(const Worker& w, const ResultPiece& p) {
+  void on_piece(const Worker& w, const PayloadPiece& p) {
     auto it = incoming.find(p.seq);
     if (it == incoming.end() || it->second.worker != w.index) {
       count(&ProcessStats::rejected_messages);
@@ -631,7 +663,13 @@ struct ProcessExecutor::Dispatcher {
         to = *here;
       }
       const uint64_t seq = next_seq++;
-      send(workers[to], encode(Task{seq, item.entry->name, {std::move(*args)}}));
+      if (args->size() > kStreamAbove) {  // the worker pulls them in pieces
+        const uint64_t size = args->size();
+        outgoing[seq] = Outgoing{to, std::move(*args)};
+        send(workers[to], encode(Task{seq, item.entry->name, {}, size}));
+      } else {
+        send(workers[to], encode(Task{seq, item.entry->name, {std::move(*args)}}));
+      }
       book.sent(to, seq, std::move(item));
       count(&ProcessStats::dispatched);
     }

@@ -129,22 +129,22 @@ TEST_F(Dispatcher, ALargeResultIsPulledInPiecesAFewAtATimeAndRetriedWholeWhenIts
   TestTask t("a", /*retries=*/1);
   ex_->submit(&t);
   Task sent = expect<Task>(workers_.next_to(0));
-  std::string big(10 * kResultPiece + 12345, '\0');
+  std::string big(10 * kPiece + 12345, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
   TaskResult head = ok(sent.seq, "");
   head.streamed = big.size();
   workers_.reply(0, head);
   // A window's worth of pieces is asked for; no more until one arrives.
-  std::deque<ResultPull> asked;
-  for (size_t k = 0; k < kResultWindow; ++k) asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+  std::deque<PayloadPull> asked;
+  for (size_t k = 0; k < kPieceWindow; ++k) asked.push_back(expect<PayloadPull>(workers_.next_to(0)));
   EXPECT_FALSE(workers_.next_to(0, 100ms).has_value());
-  EXPECT_EQ(asked[1].offset, kResultPiece);
+  EXPECT_EQ(asked[1].offset, kPiece);
   // The worker dies with half of it sent: the task runs again, and its result is pulled anew.
   for (int k = 0; k < 3; ++k) {
-    const ResultPull p = asked.front();
+    const PayloadPull p = asked.front();
     asked.pop_front();
-    workers_.reply(0, ResultPiece{p.seq, p.offset, {big.substr(p.offset, p.length)}});
-    asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+    workers_.reply(0, PayloadPiece{p.seq, p.offset, {big.substr(p.offset, p.length)}});
+    asked.push_back(expect<PayloadPull>(workers_.next_to(0)));
   }
   workers_.kill(0);
   for (int i = 0; i < 500 && workers_.starts(0) < 2; ++i) std::this_thread::sleep_for(10ms);
@@ -152,18 +152,18 @@ TEST_F(Dispatcher, ALargeResultIsPulledInPiecesAFewAtATimeAndRetriedWholeWhenIts
   head.seq = sent.seq;
   workers_.reply(0, head);
   asked.clear();
-  for (size_t k = 0; k < kResultWindow; ++k) asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+  for (size_t k = 0; k < kPieceWindow; ++k) asked.push_back(expect<PayloadPull>(workers_.next_to(0)));
   // A piece of a result that is not streaming is refused and counted.
-  workers_.reply(0, ResultPiece{sent.seq + 100, 0, {"x"}});
+  workers_.reply(0, PayloadPiece{sent.seq + 100, 0, {"x"}});
   uint64_t requested = 0;
-  for (const ResultPull& p : asked) requested += p.length;
+  for (const PayloadPull& p : asked) requested += p.length;
   while (!asked.empty()) {
-    const ResultPull p = asked.front();
+    const PayloadPull p = asked.front();
     asked.pop_front();
-    EXPECT_LE(p.length, kResultPiece);
-    workers_.reply(0, ResultPiece{p.seq, p.offset, {big.substr(p.offset, p.length)}});
+    EXPECT_LE(p.length, kPiece);
+    workers_.reply(0, PayloadPiece{p.seq, p.offset, {big.substr(p.offset, p.length)}});
     if (requested < big.size()) {
-      asked.push_back(expect<ResultPull>(workers_.next_to(0)));
+      asked.push_back(expect<PayloadPull>(workers_.next_to(0)));
       requested += asked.back().length;
     }
   }
@@ -177,13 +177,42 @@ TEST_F(Dispatcher, ALargeResultIsPulledInPiecesAFewAtATimeAndRetriedWholeWhenIts
   sent = expect<Task>(workers_.next_to(0));
   head.seq = sent.seq;
   workers_.reply(0, head);
-  for (size_t k = 0; k < kResultWindow; ++k) (void)expect<ResultPull>(workers_.next_to(0));
-  workers_.reply(0, ResultPiece{sent.seq, kResultPiece, {"x"}});
+  for (size_t k = 0; k < kPieceWindow; ++k) (void)expect<PayloadPull>(workers_.next_to(0));
+  workers_.reply(0, PayloadPiece{sent.seq, kPiece, {"x"}});
   const std::string why = broken.outcome();
   EXPECT_NE(why.find("where bytes from 0 were due"), std::string::npos) << why;
-  const ResultPull drop = expect<ResultPull>(workers_.next_to(0));
+  const PayloadPull drop = expect<PayloadPull>(workers_.next_to(0));
   EXPECT_EQ(drop.seq, sent.seq);
   EXPECT_EQ(drop.length, 0u);
+}
+
+TEST_F(Dispatcher, LargeArgumentsArePulledByTheirWorkerInPieces) {
+  start(1, 1);
+  std::string big(3 * kPiece + 777, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 13 + i / 1000);
+  TestTask t(big);
+  ex_->submit(&t);
+  const Task sent = expect<Task>(workers_.next_to(0));
+  EXPECT_TRUE(sent.payload.data.empty());
+  EXPECT_EQ(sent.streamed, big.size());
+  // Out of range, or too long: refused and counted.
+  workers_.reply(0, PayloadPull{sent.seq, big.size(), 1});
+  workers_.reply(0, PayloadPull{sent.seq, 0, kPiece + 1});
+  workers_.reply(0, PayloadPull{sent.seq + 5, 0, 10});
+  std::string got;
+  while (got.size() < big.size()) {
+    const uint64_t length = std::min<uint64_t>(kPiece, big.size() - got.size());
+    workers_.reply(0, PayloadPull{sent.seq, got.size(), length});
+    const PayloadPiece piece = expect<PayloadPiece>(workers_.next_to(0));
+    ASSERT_EQ(piece.offset, got.size());
+    got += piece.data.data;
+  }
+  EXPECT_EQ(got, big);
+  // The last piece sent, the driver let them go: asking again is refused.
+  workers_.reply(0, PayloadPull{sent.seq, 0, 10});
+  workers_.reply(0, ok(sent.seq, "done"));
+  EXPECT_EQ(t.outcome(), "ok done");
+  EXPECT_EQ(ex_->stats().rejected_messages, 4u);
 }
 
 TEST_F(Dispatcher, AWorkersDeathRetriesItsTaskElsewhereThenFailsItAndTheWorkerIsRestarted) {

@@ -60,6 +60,23 @@ class Outbox {
   std::vector<std::string> messages_;
 };
 
+// A task's large arguments as they arrive (the I/O thread's own).
+struct IncomingArgs {
+  Task task;
+  std::string bytes;
+  uint64_t asked = 0;
+};
+
+void ask_args(zmq::socket_t& driver, IncomingArgs& in) {
+  const uint64_t length = std::min<uint64_t>(kPiece, in.task.streamed - in.asked);
+  driver.send(zmq::buffer(encode(PayloadPull{in.task.seq, in.asked, length})), zmq::send_flags::none);
+  in.asked += length;
+}
+
+uint64_t largest_payload() {
+  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
 // Results too large to send at once, kept until the driver has pulled their last piece.
 class ParkedResults {
  public:
@@ -72,7 +89,7 @@ class ParkedResults {
   }
   // The piece asked for, or nothing for an unknown result or a range outside it. A pull of no
   // bytes lets go of the result (the driver will not take it).
-  std::optional<ResultPiece> piece(const ResultPull& p, bool& dropped) {
+  std::optional<PayloadPiece> piece(const PayloadPull& p, bool& dropped) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = results_.find(p.seq);
     dropped = p.length == 0 && it != results_.end();
@@ -83,7 +100,7 @@ class ParkedResults {
     if (it == results_.end() || p.offset > it->second.size() || p.length > it->second.size() - p.offset) {
       return std::nullopt;
     }
-    ResultPiece out{p.seq, p.offset, {it->second.substr(p.offset, p.length)}};
+    PayloadPiece out{p.seq, p.offset, {it->second.substr(p.offset, p.length)}};
     if (p.offset + p.length == it->second.size()) results_.erase(it);  // the last one
     return out;
   }
@@ -320,7 +337,7 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
         from.tasks.pop_front();
       }
       if (auto reply = std::visit(Runner{actors}, task)) {
-        if (reply->ok && reply->payload.data.size() > kStreamResultsAbove) parked.park(*reply);
+        if (reply->ok && reply->payload.data.size() > kStreamAbove) parked.park(*reply);
         outbox.push(encode(*reply));
       }
     }
@@ -328,6 +345,7 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
   std::thread exec(serve, std::ref(q));
   std::thread actor_thread(serve, std::ref(actor_q));
 
+  std::unordered_map<uint64_t, IncomingArgs> args_in;  // large arguments arriving, by task seq
   bool running = true;
   while (running) {
     zmq::pollitem_t items[] = {{driver.handle(), 0, ZMQ_POLLIN, 0},
@@ -354,7 +372,36 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
           log()->warn("worker {}: {}", index, msg.status().message());
           continue;
         }
-        if (std::holds_alternative<Task>(*msg)) {
+        if (Task* task = std::get_if<Task>(&*msg); task != nullptr && task->streamed > 0) {
+          // Large arguments: pulled a window at a time; the task is queued once they are all here.
+          if (task->streamed > largest_payload()) {
+            driver.send(zmq::buffer(encode(PayloadPull{task->seq, 0, 0})), zmq::send_flags::none);
+            outbox.push(encode(remote_error(task->seq, "its arguments (" + std::to_string(task->streamed) +
+                                                           " bytes) do not fit in this machine's memory")));
+            continue;
+          }
+          IncomingArgs& in = args_in[task->seq];
+          in.task = std::move(*task);
+          in.bytes.reserve(in.task.streamed);
+          for (size_t k = 0; k < kPieceWindow && in.asked < in.task.streamed; ++k) ask_args(driver, in);
+        } else if (PayloadPiece* piece = std::get_if<PayloadPiece>(&*msg)) {
+          auto it = args_in.find(piece->seq);
+          if (it == args_in.end() || piece->offset != it->second.bytes.size() || piece->data.data.empty() ||
+              piece->data.data.size() > it->second.task.streamed - piece->offset) {
+            log()->warn("worker {}: an unexpected piece of the arguments of task {}", index, piece->seq);
+            continue;
+          }
+          IncomingArgs& in = it->second;
+          in.bytes.append(piece->data.data);
+          if (in.asked < in.task.streamed) ask_args(driver, in);
+          if (in.bytes.size() < in.task.streamed) continue;
+          in.task.payload.data = std::move(in.bytes);
+          in.task.streamed = 0;
+          std::lock_guard<std::mutex> lock(q.mu);
+          q.tasks.push_back(std::move(in.task));
+          q.cv.notify_one();
+          args_in.erase(it);
+        } else if (std::holds_alternative<Task>(*msg)) {
           std::lock_guard<std::mutex> lock(q.mu);
           q.tasks.push_back(std::move(*msg));
           q.cv.notify_one();
@@ -377,7 +424,7 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
             }
           }
           driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
-        } else if (const ResultPull* pull = std::get_if<ResultPull>(&*msg)) {
+        } else if (const PayloadPull* pull = std::get_if<PayloadPull>(&*msg)) {
           bool dropped = false;
           if (auto piece = parked.piece(*pull, dropped)) {
             driver.send(zmq::buffer(encode(*piece)), zmq::send_flags::none);
