@@ -6,16 +6,14 @@ Prints one JSON object per line, as scripts/bench does: the job's time under fau
 undisturbed time, and whether every result was right.
 Usage: cluster_chaos.py PATH/TO/weft PATH/TO/cluster_spread [--tasks N] [--sleep-ms M] [--every S]"""
 import argparse
-import json
 import os
 import random
 import re
-import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import time
+
+from cluster_util import Daemons, emit, free_port
 
 p = argparse.ArgumentParser()
 p.add_argument("weft")
@@ -25,24 +23,8 @@ p.add_argument("--sleep-ms", type=int, default=40)
 p.add_argument("--every", type=float, default=30.0)
 p.add_argument("--workers", type=int, default=5)
 args = p.parse_args()
-root = tempfile.mkdtemp(prefix="weft-bench-chaos-")
-os.makedirs(root + "/run", mode=0o700)
-env = dict(os.environ, HOME=root, XDG_RUNTIME_DIR=root + "/run", WEFT_LOG_LEVEL="warn")
-procs = []
-
-
-def start(*a):
-    proc = subprocess.Popen([os.path.abspath(args.weft), "start", *a, "--block"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    procs.append(proc)
-    out = ""
-    until = "listening at" if "--head" in a else "joined"
-    while until not in out:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("weft start exited: " + out)
-        out += line
-    return proc, out
+daemons = Daemons(args.weft, log_level="warn")
+env, start = daemons.env, daemons.start
 
 
 def job(node_socket):
@@ -56,10 +38,7 @@ def job(node_socket):
 
 
 try:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, out = start("--head", "--port", str(port), "--no-node", "--no-page")
+    _, out = start("--head", "--port", str(free_port()), "--no-node", "--no-page")
     address = re.search(r"listening at (\S+)", out).group(1)
     _, out_a = start("--address", address, "--slots", "1")
     home = re.search(r"drivers here attach at (\S+)", out_a).group(1)
@@ -86,13 +65,7 @@ try:
     finally:
         stop.set()
         killer.join()
-    print(json.dumps({"bench": f"cluster_chaos_{args.tasks}_tasks_kill9_every_{args.every:g}s", "unit": "s",
-                      "weft": round(stormy, 2), "baseline": "no faults", "baseline_value": round(calm, 2),
-                      "ratio": round(stormy / calm, 3), "nodes_killed": kills,
-                      "results_right": calm_ok and stormy_ok}), flush=True)
+    emit(f"cluster_chaos_{args.tasks}_tasks_kill9_every_{args.every:g}s", "s", stormy, "no faults", round(calm, 3),
+         nodes_killed=kills, results_right=calm_ok and stormy_ok)
 finally:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    shutil.rmtree(root, ignore_errors=True)
+    daemons.close()

@@ -4,38 +4,20 @@
   - a job's round trip (`weft job submit -- true`, submitted to ended, seen by the client).
 Prints one JSON object per line, as scripts/bench does. Usage: cluster_faults.py PATH/TO/weft [--runs N]"""
 import argparse
-import json
-import os
 import re
-import shutil
-import socket
 import subprocess
-import tempfile
 import time
+
+from cluster_util import Daemons, emit, free_port
 
 p = argparse.ArgumentParser()
 p.add_argument("weft")
 p.add_argument("--runs", type=int, default=5)
 p.add_argument("--node-timeout", type=float, default=5.0)
 args = p.parse_args()
-WEFT = os.path.abspath(args.weft)
-root = tempfile.mkdtemp(prefix="weft-bench-cluster-")
-os.makedirs(root + "/run", mode=0o700)
-env = dict(os.environ, HOME=root, XDG_RUNTIME_DIR=root + "/run")
-procs = []
-
-
-def start(*a, until):
-    proc = subprocess.Popen([WEFT, "start", *a, "--block"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    procs.append(proc)
-    out = ""
-    while until not in out:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("weft start exited: " + out)
-        out += line
-    return proc, out
+daemons = Daemons(args.weft)
+WEFT, env = daemons.weft, daemons.env
+start = daemons.start
 
 
 def status():
@@ -51,20 +33,12 @@ def until(pred, timeout=60):
     return time.monotonic() - t0
 
 
-def emit(bench, unit, value, baseline=None, baseline_value=None):
-    ratio = round(baseline_value / value, 3) if baseline_value else None
-    print(json.dumps({"bench": bench, "unit": unit, "weft": round(value, 3), "baseline": baseline,
-                      "baseline_value": baseline_value, "ratio": ratio}), flush=True)
-
-
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
 
 
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+port = free_port()
 head_args = ("--head", "--port", str(port), "--no-node", "--no-page", "--node-timeout", str(args.node_timeout))
 try:
     head, out = start(*head_args, until="listening at")
@@ -100,8 +74,4 @@ try:
     emit("cluster_restarted_head_has_its_node_back", "s", median(back), "node timeout", args.node_timeout)
     emit("cluster_job_round_trip_true", "s", median(trip))  # no peer: Ray's job API needs its dashboard
 finally:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    shutil.rmtree(root, ignore_errors=True)
+    daemons.close()

@@ -12,11 +12,11 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
+
+from cluster_util import Daemons, emit, free_port
 
 p = argparse.ArgumentParser()
 p.add_argument("weft")
@@ -28,30 +28,8 @@ p.add_argument("--reps", type=int, default=4)
 p.add_argument("--workers", type=int, default=2)
 p.add_argument("--ray-json")
 args = p.parse_args()
-root = tempfile.mkdtemp(prefix="weft-bench-cluster-")
-os.makedirs(root + "/run", mode=0o700)
-env = dict(os.environ, HOME=root, XDG_RUNTIME_DIR=root + "/run", WEFT_LOG_LEVEL="warn")
-procs = []
-
-
-def start(*a, until):
-    proc = subprocess.Popen([os.path.abspath(args.weft), "start", *a, "--block"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    procs.append(proc)
-    out = ""
-    while until not in out:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("weft start exited: " + out)
-        out += line
-    return proc, out
-
-
-def emit(bench, unit, value, baseline=None, baseline_value=None):
-    ratio = round(value / baseline_value, 3) if baseline_value else None
-    print(json.dumps({"bench": bench, "unit": unit, "weft": round(value, 1), "baseline": baseline,
-                      "baseline_value": round(baseline_value, 1) if baseline_value else None, "ratio": ratio}),
-          flush=True)
+daemons = Daemons(args.weft, log_level="warn")
+env, start = daemons.env, daemons.start
 
 
 def driver(node_socket, *a):
@@ -93,20 +71,17 @@ def raw_tcp_mb_per_s(mib, reps):
 
 
 try:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, out = start("--head", "--port", str(port), "--no-node", "--no-page", until="listening at")
+    _, out = start("--head", "--port", str(free_port()), "--no-node", "--no-page")
     address = re.search(r"listening at (\S+)", out).group(1)
-    node_a, out_a = start("--address", address, "--slots", "1", until="joined")
-    node_b, out_b = start("--address", address, "--slots", str(args.workers), until="joined")
+    node_a, out_a = start("--address", address, "--slots", "1")
+    node_b, out_b = start("--address", address, "--slots", str(args.workers))
     sock_a = re.search(r"drivers here attach at (\S+)", out_a).group(1)
     sock_b = re.search(r"drivers here attach at (\S+)", out_b).group(1)
     time.sleep(1.5)  # both registered, slots known
     # Another driver holds node A's one slot, so that every worker of the measured driver is leased on B.
     blocker = subprocess.Popen([os.path.abspath(args.spread), "1", "600000"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=dict(env, WEFT_ADDRESS=sock_a, WEFT_PROCESSES="1"))
-    procs.append(blocker)
+    daemons.procs.append(blocker)
     time.sleep(1.5)
     far = driver(sock_a, "tasks", str(args.tasks))
     assert set(far["nodes"]) == {str(node_b.pid)}, far
@@ -117,18 +92,14 @@ try:
     assert set(far_args["nodes"]) == {str(node_b.pid)}, far_args
     raw = raw_tcp_mb_per_s(args.mib, args.reps)
     ray = json.load(open(args.ray_json)) if args.ray_json else {}
-    emit("cluster_cross_node_empty_tasks", "tasks/s", far["value"], "same node", near["value"])
+    emit("cluster_cross_node_empty_tasks", "tasks/s", far["value"], "same node", near["value"], higher_is_better=True)
     if ray:
         emit("cluster_cross_node_empty_tasks_vs_ray", "tasks/s", far["value"], "ray 2 nodes",
-             ray["cross_node_tasks_per_s"])
-    emit(f"cluster_cross_node_get_{args.mib}mib", "MB/s", far_bytes["value"], "raw tcp", raw)
-    emit(f"cluster_cross_node_task_argument_{args.mib}mib", "MB/s", far_args["value"], "raw tcp", raw)
+             ray["cross_node_tasks_per_s"], higher_is_better=True)
+    emit(f"cluster_cross_node_get_{args.mib}mib", "MB/s", far_bytes["value"], "raw tcp", raw, higher_is_better=True)
+    emit(f"cluster_cross_node_task_argument_{args.mib}mib", "MB/s", far_args["value"], "raw tcp", raw, higher_is_better=True)
     if ray:
         emit(f"cluster_cross_node_get_{args.mib}mib_vs_ray", "MB/s", far_bytes["value"], "ray 2 nodes",
-             ray["cross_node_get_mb_per_s"])
+             ray["cross_node_get_mb_per_s"], higher_is_better=True)
 finally:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    shutil.rmtree(root, ignore_errors=True)
+    daemons.close()
