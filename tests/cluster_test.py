@@ -235,15 +235,17 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("done 80 sum 3160 (expected 3160)", out)
         self.assertRegex(err, r"died|gone", err)
 
-    def test_an_actor_on_a_killed_node_is_rebuilt_on_another(self):
+    def actor_on_a_leased_worker(self, head_args=(), b_prefix=()):
+        """Two one-slot nodes; another driver holds the first's slot, so the actor of a driver
+        there (30 calls, `cluster_spread actor`) lives in a worker leased on the second. Returns
+        the first node's pid, the second node, the blocker, the driver and its first 5 lines."""
         c = self.c
-        _, address = c.head(free_port())
+        _, address = c.head(free_port(), *head_args)
         _, a_out = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
         a_pid = int(re.search(r"\(pid (\d+)\) joined", a_out).group(1))
-        b, _ = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
+        b, _ = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864", prefix=b_prefix)
         a_socket = re.search(r"drivers here attach at (\S+)", a_out).group(1)
         c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
-        # Another driver holds this node's one slot: the actor's worker is leased on the other node.
         blocker = self.spread(a_socket, 1, 600000, workers=1, quiet=True)
         self.addCleanup(blocker.kill)
         c.wait(lambda s: sorted(re.findall(r"workers (\d+)", s)) == ["0", "1"], "the blocker's worker")
@@ -253,7 +255,11 @@ class ClusterTest(unittest.TestCase):
             line = p.stdout.readline()
             self.assertTrue(line, p.stderr.read() if p.poll() is not None else "no output")
             seen.append(line)
-        self.assertIn(f"on {b.pid} count", seen[0])
+        self.assertIn(f"on {b.pid} count", seen[0], "".join(seen))
+        return a_pid, b, blocker, p, seen
+
+    def test_an_actor_on_a_killed_node_is_rebuilt_on_another(self):
+        a_pid, b, blocker, p, seen = self.actor_on_a_leased_worker()
         # Its node dies with a call in flight; a slot frees here: the actor is rebuilt here (state
         # anew) and the call runs again on it, in its place.
         b.kill()
@@ -312,19 +318,8 @@ class ClusterTest(unittest.TestCase):
         c = self.c
         host = Host()
         self.addCleanup(host.close)
-        _, address = c.head(free_port(), "--bind", host.here)
-        _, a_out = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864")
-        a_pid = int(re.search(r"\(pid (\d+)\) joined", a_out).group(1))
-        b, _ = c.daemon("--address", address, "--slots", "1", "--store-bytes", "67108864", prefix=host.prefix)
-        a_socket = re.search(r"drivers here attach at (\S+)", a_out).group(1)
-        c.wait(lambda s: s.count(" alive ") == 2, "two nodes")
-        blocker = self.spread(a_socket, 1, 600000, workers=1, quiet=True)
-        self.addCleanup(blocker.kill)
-        c.wait(lambda s: sorted(re.findall(r"workers (\d+)", s)) == ["0", "1"], "the blocker's worker")
         # The actor's worker runs in the other namespace and reaches its driver over the veth link.
-        p = self.spread(a_socket, "actor", 30, 100, workers=1)
-        seen = [p.stdout.readline() for _ in range(5)]
-        self.assertIn(f"on {b.pid} count", seen[0], "".join(seen))
+        a_pid, b, blocker, p, seen = self.actor_on_a_leased_worker(("--bind", host.here), host.prefix)
         self.assertEqual(len(self._children_of(b.pid)), 1)
         host.partition(True)
         blocker.kill()

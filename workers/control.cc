@@ -1,5 +1,7 @@
 #include "workers/control.h"
 
+#include <unistd.h>
+
 namespace weft::workers {
 
 std::string encode(const ControlMessage& m) {
@@ -9,6 +11,12 @@ std::string encode(const ControlMessage& m) {
 Result<ControlMessage> decode_control(std::string_view bytes) {
   WEFT_ASSIGN_OR_RETURN(wire::Envelope e, wire::open(kControl, bytes));
   return wire::body_of<ControlMessage>(kControl, e);
+}
+
+uint64_t largest_payload() {
+  static const uint64_t bytes =
+      static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return bytes;
 }
 
 Failure to_failure(const ErrorInfo& e) { return Failure{static_cast<uint8_t>(e.kind), e.exception_type, e.message}; }

@@ -253,6 +253,9 @@ using wire::name_of;  // the message type's name, for logs
 // The failure a worker reports for an ErrorInfo, and the ErrorInfo the driver rebuilds from it
 // (an unknown kind becomes kRemote).
 Failure to_failure(const ErrorInfo& e);
+
+// The largest streamed payload a receiver accepts: this machine's memory.
+uint64_t largest_payload();
 ErrorInfo from_failure(const std::string& task_name, const Failure& f);
 
 }  // namespace weft::workers

@@ -570,13 +570,6 @@ struct ProcessExecutor::Dispatcher {
     in.asked += length;
   }
 
-  // A result is at most as large as this machine's memory.
-  static uint64_t largest_result() {
-    static const uint64_t bytes =
-        static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    return bytes;
-  }
-
   // Ends a streamed result that cannot be had: the worker lets go of it (a pull of no bytes), and
   // the task fails with `why`.
   void fail_stream(const Worker& w, uint64_t seq, const std::string& why) {
@@ -597,7 +590,7 @@ struct ProcessExecutor::Dispatcher {
     Incoming& in = incoming[seq];
     in.worker = w.index;
     in.head = std::move(head);
-    if (size > largest_result() || !in.bytes.allocate(size)) {
+    if (size > largest_payload() || !in.bytes.allocate(size)) {
       return fail_stream(w, seq, fmt::format("its result ({} bytes) does not fit in the driver's memory", size));
     }
     for (size_t k = 0; k < kPieceWindow && in.asked < size; ++k) ask_next(w, in);

@@ -73,10 +73,6 @@ void ask_args(zmq::socket_t& driver, IncomingArgs& in) {
   in.asked += length;
 }
 
-uint64_t largest_payload() {
-  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
 // Results too large to send at once, kept until the driver has pulled their last piece.
 class ParkedResults {
  public:
@@ -426,8 +422,8 @@ int run_worker(const std::string& endpoint, uint32_t index, sched::RefService* r
           driver.send(zmq::buffer(encode(back)), zmq::send_flags::none);
         } else if (const PayloadPull* pull = std::get_if<PayloadPull>(&*msg)) {
           bool dropped = false;
-          if (auto piece = parked.piece(*pull, dropped)) {
-            driver.send(zmq::buffer(encode(*piece)), zmq::send_flags::none);
+          if (auto out = parked.piece(*pull, dropped)) {
+            driver.send(zmq::buffer(encode(*out)), zmq::send_flags::none);
           } else if (!dropped) {
             log()->warn("worker {}: the driver asked for bytes {}+{} of result {}, which it does not have", index,
                         pull->offset, pull->length, pull->seq);
